@@ -1,0 +1,32 @@
+"""The Celery application. Broker from settings (Redis, or kombu's filesystem transport)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("parcours")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _filesystem_transport_options() -> dict[str, object]:
+    from django.conf import settings
+
+    if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
+        return {}
+    base = settings.CELERY_BROKER_DIR
+    for sub in ("out", "processed"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(base / "out"),
+        "data_folder_out": str(base / "out"),
+        "data_folder_processed": str(base / "processed"),
+        "store_processed": False,
+    }
+
+
+app.conf.broker_transport_options = _filesystem_transport_options()
+app.autodiscover_tasks()

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+
+@pytest.fixture
+def postgres_only(db: None) -> None:
+    """Skip, with the reason, a test that needs PostgreSQL when running on SQLite."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")

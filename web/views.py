@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import get_language
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from web.health import run_checks
+from workflows.definition import localized
+from workflows.diagrams import render_definition_svg
+from workflows.errors import NotFound
+from workflows.selectors import definition_document, definition_get, definition_list
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    results = run_checks()
+    ok = all(result.ok for result in results)
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": {
+            r.name: {"ok": r.ok, "detail": r.detail, "ms": round(r.millis, 1)} for r in results
+        },
+    }
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+@require_GET
+def pathway_library(request: HttpRequest) -> HttpResponse:
+    definitions = list(definition_list())
+    return render(request, "web/pathway_library.html", {"definitions": definitions})
+
+
+@require_GET
+def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse:
+    try:
+        definition = definition_get(key=key, version=version)
+    except NotFound:
+        raise Http404 from None
+    document = definition_document(definition)
+    language = get_language() or "fr"
+    context = {
+        "definition": definition,
+        "title": localized(document["title"], language),
+        "description": localized(document.get("description"), language),
+        "diagram": render_definition_svg(document, language=language),
+        "versions": definition_list(key=key),
+    }
+    return render(request, "web/pathway_detail.html", context)
+
+
+@require_GET
+def pathway_diagram(request: HttpRequest, key: str, version: int) -> HttpResponse:
+    try:
+        definition = definition_get(key=key, version=version)
+    except NotFound:
+        raise Http404 from None
+    svg = render_definition_svg(definition_document(definition), language=get_language() or "fr")
+    return HttpResponse(svg, content_type="image/svg+xml")

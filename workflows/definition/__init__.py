@@ -1,0 +1,22 @@
+"""The pathway definition language: parsing, validation and the compiled form."""
+
+from workflows.definition.compiled import CompiledDefinition, compile_document, localized
+from workflows.definition.problems import InvalidDefinition, Problem
+from workflows.definition.validation import (
+    TASKS_COMPLETED,
+    ValidationResult,
+    validate_document,
+    validate_source,
+)
+
+__all__ = [
+    "TASKS_COMPLETED",
+    "CompiledDefinition",
+    "InvalidDefinition",
+    "Problem",
+    "ValidationResult",
+    "compile_document",
+    "localized",
+    "validate_document",
+    "validate_source",
+]

@@ -1,0 +1,236 @@
+"""Parsing YAML or JSON sources, keeping the line and column of every node.
+
+PyYAML's composer gives each node its position; we walk the node tree once to build both the
+Python value and a map from dotted paths to positions, and to report duplicate keys (which
+YAML loaders otherwise resolve silently by keeping the last one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from workflows.definition.problems import Problem, dotted
+
+Format = Literal["yaml", "json"]
+
+try:  # libyaml is bundled in PyYAML's wheels; the pure-Python loader is the fallback.
+    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on the wheel
+    _Base = yaml.SafeLoader
+
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """YAML with the booleans of YAML 1.2: only true/false.
+
+    YAML 1.1 reads `on`, `off`, `yes`, `no` as booleans, which would turn every state's
+    `on:` key into `True`. Pathway authors write YAML 1.2 without knowing it.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass
+class ParsedSource:
+    document: Any
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def position(self, path: str) -> tuple[int, int] | None:
+        """Position of `path`, or of its nearest ancestor that has one."""
+        while True:
+            if path in self.positions:
+                return self.positions[path]
+            if "." not in path:
+                return None
+            path = path.rsplit(".", 1)[0]
+
+
+def guess_format(filename: str | None, text: str) -> Format:
+    if filename and filename.lower().endswith(".json"):
+        return "json"
+    if filename and filename.lower().endswith((".yaml", ".yml")):
+        return "yaml"
+    return "json" if text.lstrip().startswith("{") else "yaml"
+
+
+def parse_source(text: str, fmt: Format) -> ParsedSource:
+    if fmt == "json":
+        return _parse_json(text)
+    return _parse_yaml(text)
+
+
+def _parse_json(text: str) -> ParsedSource:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ParsedSource(
+            None,
+            problems=[
+                Problem(
+                    f"line {exc.lineno}, column {exc.colno}",
+                    f"malformed JSON: {exc.msg}",
+                    exc.lineno,
+                    exc.colno,
+                )
+            ],
+        )
+    except RecursionError:
+        document = _TOO_DEEP
+    if document is _TOO_DEEP or _deeper_than(document, MAX_DEPTH):
+        problem = Problem("(document)", f"nested more than {MAX_DEPTH} levels deep")
+        return ParsedSource(None, problems=[problem])
+    # JSON is (nearly) a subset of YAML: composing it gives positions and duplicate keys (which
+    # json.loads resolves silently) for free. If that fails on some exotic escape, the document
+    # is still fine, just without positions.
+    parsed = _parse_yaml(text)
+    if parsed.document is None or parsed.document != document:
+        return ParsedSource(document)
+    return ParsedSource(document, parsed.positions, parsed.problems)
+
+
+_TOO_DEEP = object()
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    # Iterative: the point is to refuse what recursion (jsonschema, repr, ==) cannot handle.
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _parse_yaml(text: str) -> ParsedSource:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        location = f"line {line}, column {column}" if line else "(document)"
+        reason = exc.problem or exc.context or "syntax error"
+        return ParsedSource(
+            None, problems=[Problem(location, f"malformed YAML: {reason}", line, column)]
+        )
+    except yaml.YAMLError as exc:
+        return ParsedSource(None, problems=[Problem("(document)", f"malformed YAML: {exc}")])
+    if node is None:
+        return ParsedSource(None)
+    result = ParsedSource(None)
+    try:
+        result.document = _Builder(result).build(node, ())
+    except _Unreadable as exc:
+        return ParsedSource(None, problems=[exc.problem])
+    return result
+
+
+# A pathway is a few levels deep and a few thousand nodes; these bounds only stop documents
+# that would exhaust the stack or, through aliases ("billion laughs"), memory and time.
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_CHARACTERS = 10_000_000
+
+
+class _Unreadable(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class _Builder:
+    """Builds the value of a composed node tree, recording positions into `out`.
+
+    Aliases are expanded (the same node may be visited many times), so the work done is
+    counted against MAX_NODES and MAX_CHARACTERS rather than against the text's length.
+    """
+
+    def __init__(self, out: ParsedSource) -> None:
+        self.out = out
+        self.constructor = yaml.SafeLoader("")
+        self.nodes = 0
+        self.characters = 0
+        self.open: set[int] = set()  # the collections being built, to catch alias cycles
+
+    def build(self, node: yaml.Node, path: tuple[str | int, ...], record: bool = True) -> Any:
+        self.nodes += 1
+        if isinstance(node, yaml.ScalarNode):
+            self.characters += len(node.value)
+        if self.nodes > MAX_NODES or self.characters > MAX_CHARACTERS:
+            raise _Unreadable(
+                Problem("(document)", "document too large once its aliases are expanded")
+            )
+        if len(path) > MAX_DEPTH:
+            raise _Unreadable(_at(node, f"nested more than {MAX_DEPTH} levels deep"))
+        if record:
+            # A mapping entry is located at its key (set by the caller); other nodes at their start.
+            self.out.positions.setdefault(dotted(path), _position(node))
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return self._scalar(node)
+        if id(node) in self.open:
+            raise _Unreadable(_at(node, "malformed YAML: an alias refers to a node containing it"))
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i), record) for i, item in enumerate(node.value)]
+            return self._mapping(node, path, record)
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(
+        self, node: yaml.MappingNode, path: tuple[str | int, ...], record: bool
+    ) -> dict[Any, Any]:
+        value: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = self._scalar(key_node)
+            else:  # a list or mapping used as a key: only ever reported as an unknown key
+                key = self.build(key_node, path, record=False)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                key = str(key)
+            key_text = str(key)
+            child = (*path, key_text)
+            if record:
+                if key in value:
+                    self.out.problems.append(
+                        Problem(dotted(child), f"duplicate key {key_text!r}", *_position(key_node))
+                    )
+                self.out.positions.setdefault(dotted(child), _position(key_node))
+            value[key] = self.build(value_node, child, record)
+        return value
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception as exc:
+            # An explicit tag on a value that does not fit it (`!!int abc`, `!!bool x`), an
+            # unknown tag, a merge key: PyYAML's constructors raise several exception types.
+            reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else None
+            reason = reason or f"cannot read this value as {node.tag!r}"
+            raise _Unreadable(_at(node, f"malformed YAML: {reason}")) from exc
+
+
+def _position(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _at(node: yaml.Node, message: str) -> Problem:
+    line, column = _position(node)
+    return Problem(f"line {line}, column {column}", message, line, column)

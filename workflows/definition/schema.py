@@ -1,0 +1,144 @@
+"""The JSON Schema of a pathway document: its shape. Meaning is checked in `validation`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATE_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+EVENT_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+ROLE_NAME = r"^[a-z][a-z0-9_-]{0,62}$"
+TASK_CODE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+PATHWAY_KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
+PRIORITIES = ["routine", "urgent", "asap", "stat"]
+
+_text: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "minLength": 1, "maxLength": 500},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[a-z]{2}$"},
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 500},
+            "minProperties": 1,
+        },
+    ]
+}
+_long_text: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "maxLength": 5000},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[a-z]{2}$"},
+            "additionalProperties": {"type": "string", "maxLength": 5000},
+        },
+    ]
+}
+_duration: dict[str, Any] = {"type": "string", "minLength": 2, "maxLength": 40}
+_expression: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 2000}
+
+PATHWAY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["key", "version", "title", "roles", "initial", "states"],
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string", "pattern": PATHWAY_KEY},
+        "version": {"type": "integer", "minimum": 1},
+        "title": _text,
+        "description": _long_text,
+        "roles": {
+            "type": "array",
+            "items": {"type": "string", "pattern": ROLE_NAME},
+            "uniqueItems": True,
+        },
+        "initial": {"type": "string"},
+        "states": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": STATE_NAME},
+            "additionalProperties": {"$ref": "#/$defs/state"},
+        },
+    },
+    "$defs": {
+        "state": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "title": _text,
+                "description": _long_text,
+                "final": {"type": "boolean"},
+                "on_enter": {"type": "array", "items": {"$ref": "#/$defs/action"}},
+                "alerts": {"type": "array", "items": {"$ref": "#/$defs/alert"}},
+                "on": {
+                    "type": "object",
+                    "propertyNames": {"pattern": EVENT_NAME},
+                    "additionalProperties": {"$ref": "#/$defs/transition"},
+                },
+            },
+        },
+        "action": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "properties": {
+                "task": {"$ref": "#/$defs/task"},
+                "timer": {"$ref": "#/$defs/timer"},
+            },
+            "additionalProperties": False,
+        },
+        "task": {
+            "type": "object",
+            "required": ["code", "title", "role"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": TASK_CODE},
+                "title": _text,
+                "description": _long_text,
+                "role": {"type": "string", "pattern": ROLE_NAME},
+                "due": _duration,
+                "priority": {"enum": PRIORITIES},
+            },
+        },
+        "timer": {
+            "type": "object",
+            "required": ["event", "after"],
+            "additionalProperties": False,
+            "properties": {
+                "event": {"type": "string", "pattern": EVENT_NAME},
+                "after": _duration,
+            },
+        },
+        "alert": {
+            "type": "object",
+            "required": ["name", "when", "event"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": TASK_CODE},
+                "title": _text,
+                "when": _expression,
+                "event": {"type": "string", "pattern": EVENT_NAME},
+                "priority": {"enum": PRIORITIES},
+            },
+        },
+        "transition": {
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "required": ["to"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "to": {"type": "string"},
+                        "roles": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "string", "pattern": ROLE_NAME},
+                            "uniqueItems": True,
+                        },
+                        "guard": _expression,
+                        "title": _text,
+                    },
+                },
+            ]
+        },
+    },
+}

@@ -1,0 +1,420 @@
+"""Validation of pathway documents: JSON Schema for the shape, then the semantic checks.
+
+Every problem is collected and reported at once; a problem in one part never hides the
+problems of another. Semantic checks look only at the parts whose shape is right, so a
+document that is wrong in several ways gets one message per mistake, not a cascade.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from workflows.definition.durations import BadDuration, parse_duration
+from workflows.definition.expressions import ALERT_SCOPE, GUARD_SCOPE, check_expression
+from workflows.definition.parsing import Format, ParsedSource, guess_format, parse_source
+from workflows.definition.problems import Problem, dotted
+from workflows.definition.schema import PATHWAY_SCHEMA
+
+TASKS_COMPLETED = "tasks_completed"
+
+_NAME_RULES = {
+    "states": "a state name is lower-case letters, digits and '_', starting with a letter",
+    "on": "an event name is lower-case letters, digits and '_', starting with a letter",
+}
+
+
+@dataclass
+class ValidationResult:
+    document: Any
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate_source(
+    text: str, *, filename: str | None = None, fmt: Format | None = None
+) -> ValidationResult:
+    """Parse and validate a YAML or JSON source. Problems carry line numbers where known."""
+    parsed = parse_source(text, fmt or guess_format(filename, text))
+    if parsed.document is None and parsed.problems:
+        return ValidationResult(None, parsed.problems)
+    problems = list(parsed.problems)
+    problems.extend(validate_document(parsed.document))
+    return ValidationResult(parsed.document, _locate(problems, parsed))
+
+
+def validate_document(document: Any) -> list[Problem]:
+    if not isinstance(document, Mapping):
+        kind = "empty" if document is None else type(document).__name__
+        return [Problem("(document)", f"a pathway is a mapping of keys, got {kind}")]
+    problems = list(_schema_problems(document))
+    problems.extend(_Semantics(document).problems())
+    return _dedupe(problems)
+
+
+# --- shape ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    jsonschema.Draft202012Validator.check_schema(PATHWAY_SCHEMA)
+    return jsonschema.Draft202012Validator(PATHWAY_SCHEMA)
+
+
+def _schema_problems(document: Mapping[str, Any]) -> Iterator[Problem]:
+    for error in _validator().iter_errors(document):
+        yield from _explain(error)
+
+
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "a whole number",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _explain(error: ValidationError) -> Iterator[Problem]:
+    path = list(error.absolute_path)
+    location = dotted(path)
+    kind = error.validator
+    if "propertyNames" in error.schema_path:
+        rule = _NAME_RULES.get(str(path[-1]) if path else "", "use lower-case letters and digits")
+        name = str(error.instance)
+        yield Problem(dotted([*path, name]), f"invalid name {name!r}: {rule}")
+        return
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        for key in missing:
+            yield Problem(location if path else "(document)", f"missing required key {key!r}")
+    elif kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(allowed), key=str):
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            suffix = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
+            yield Problem(dotted([*path, str(key)]), f"unknown key {key!r}{suffix}")
+    elif kind == "oneOf":
+        yield from _explain_one_of(error, path)
+    elif kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        yield Problem(location, f"expected {wanted}, got {_kind(error.instance)}")
+    elif kind == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        yield Problem(location, f"{error.instance!r} is not one of: {choices}")
+    elif kind == "pattern":
+        yield Problem(location, f"{error.instance!r} is not allowed here: {_pattern_rule(path)}")
+    elif kind == "minimum":
+        yield Problem(location, f"must be at least {error.validator_value}, got {error.instance!r}")
+    elif kind == "uniqueItems":
+        yield Problem(location, "contains the same value twice")
+    elif kind in ("minProperties", "maxProperties") and path[-2:-1] in (["on_enter"],):
+        yield Problem(location, "an action is a mapping with exactly one key: 'task' or 'timer'")
+    elif kind == "minProperties":
+        yield Problem(location, "must not be empty")
+    elif kind in ("minLength", "maxLength", "minItems"):
+        yield Problem(location, _length_message(kind, error))
+    else:
+        yield Problem(location, error.message)
+
+
+def _explain_one_of(error: ValidationError, path: list[str | int]) -> Iterator[Problem]:
+    # Text and transitions are "a string, or a mapping of a given shape". Explain the
+    # branch that matches the value's kind rather than jsonschema's "not valid under any".
+    instance = error.instance
+    branch = [
+        sub
+        for sub in error.context or []
+        if sub.validator != "type" and len(sub.relative_schema_path) > 1
+    ]
+    if isinstance(instance, (dict, str)) and branch:
+        for sub in branch:
+            yield from _explain(sub)
+        return
+    is_transition = len(path) >= 2 and path[-2] == "on"
+    wanted = "a target state name or a mapping with 'to'" if is_transition else "text"
+    if not is_transition:
+        wanted += " or a mapping of language codes to text"
+    yield Problem(dotted(path), f"expected {wanted}, got {_kind(instance)}")
+
+
+def _pattern_rule(path: list[str | int]) -> str:
+    last = str(path[-1]) if path else ""
+    parent = str(path[-2]) if len(path) > 1 else ""
+    if last == "key":
+        return "a pathway key is lower-case letters, digits and '-'"
+    if last in ("event",):
+        return _NAME_RULES["on"]
+    if last in ("role",) or parent in ("roles",):
+        return "a role is lower-case letters, digits, '-' and '_', starting with a letter"
+    return "use lower-case letters, digits, '-' and '_'"
+
+
+def _length_message(kind: str, error: ValidationError) -> str:
+    if kind == "minLength" and error.validator_value == 1:
+        return "must not be empty"
+    if kind == "minItems":
+        return f"must list at least {error.validator_value} item(s)"
+    limit = error.validator_value
+    return f"must be {'at least' if kind == 'minLength' else 'at most'} {limit} characters"
+
+
+# --- meaning ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Edge:
+    source: str
+    event: str
+    target: str
+    location: str
+
+
+class _Semantics:
+    """Semantic checks over the well-shaped parts of a document."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.doc = document
+        states = document.get("states")
+        self.states: dict[str, Mapping[str, Any]] = (
+            {str(k): (v if isinstance(v, Mapping) else {}) for k, v in states.items()}
+            if isinstance(states, Mapping)
+            else {}
+        )
+        roles = document.get("roles")
+        self.roles = {r for r in roles if isinstance(r, str)} if isinstance(roles, list) else None
+        self.out: list[Problem] = []
+
+    def problems(self) -> list[Problem]:
+        edges = list(self._edges())
+        self._check_initial()
+        self._check_states(edges)
+        self._check_graph(edges)
+        return self.out
+
+    def add(self, path: Iterable[str | int], message: str) -> None:
+        self.out.append(Problem(dotted(list(path)), message))
+
+    def _edges(self) -> Iterator[_Edge]:
+        for name, state in self.states.items():
+            on = state.get("on")
+            if not isinstance(on, Mapping):
+                continue
+            for event, spec in on.items():
+                if isinstance(spec, str):
+                    yield _Edge(name, str(event), spec, dotted(["states", name, "on", str(event)]))
+                elif isinstance(spec, Mapping) and isinstance(spec.get("to"), str):
+                    location = dotted(["states", name, "on", str(event), "to"])
+                    yield _Edge(name, str(event), spec["to"], location)
+
+    def _suggest(self, name: str) -> str:
+        hint = difflib.get_close_matches(name, list(self.states), n=1)
+        return f"; did you mean {hint[0]!r}?" if hint else ""
+
+    def _check_initial(self) -> None:
+        initial = self.doc.get("initial")
+        if isinstance(initial, str) and self.states and initial not in self.states:
+            self.add(["initial"], f"unknown initial state {initial!r}{self._suggest(initial)}")
+
+    def _check_role(self, path: list[str | int], role: Any) -> None:
+        if self.roles is not None and isinstance(role, str) and role not in self.roles:
+            declared = ", ".join(sorted(self.roles)) or "none"
+            self.add(path, f"role {role!r} is not declared in 'roles' (declared: {declared})")
+
+    def _check_duration(self, path: list[str | int], value: Any) -> None:
+        if isinstance(value, str):
+            try:
+                parse_duration(value)
+            except BadDuration as exc:
+                self.add(path, str(exc))
+
+    def _check_states(self, edges: list[_Edge]) -> None:
+        for edge in edges:
+            if edge.target not in self.states:
+                self.out.append(
+                    Problem(
+                        edge.location,
+                        f"unknown target state {edge.target!r}{self._suggest(edge.target)}",
+                    )
+                )
+        for name, state in self.states.items():
+            self._check_state(name, state)
+
+    def _check_state(self, name: str, state: Mapping[str, Any]) -> None:
+        base: list[str | int] = ["states", name]
+        on = state.get("on") if isinstance(state.get("on"), Mapping) else {}
+        assert isinstance(on, Mapping)
+        final = state.get("final") is True
+        if final and on:
+            self.add([*base, "on"], "a final state ends the pathway and cannot have transitions")
+        if final and state.get("alerts"):
+            self.add([*base, "alerts"], "a final state cannot have alerts: nothing follows it")
+        codes: dict[str, int] = {}
+        opens_tasks = False
+        actions = state.get("on_enter")
+        for i, action in enumerate(actions if isinstance(actions, list) else []):
+            if not isinstance(action, Mapping):
+                continue
+            task, timer = action.get("task"), action.get("timer")
+            if isinstance(task, Mapping):
+                opens_tasks = True
+                path: list[str | int] = [*base, "on_enter", i, "task"]
+                code = task.get("code")
+                if isinstance(code, str):
+                    if code in codes:
+                        first = f"on_enter.{codes[code]}"
+                        self.add(
+                            [*path, "code"],
+                            f"duplicate task code {code!r} (already used by {first})",
+                        )
+                    codes.setdefault(code, i)
+                self._check_role([*path, "role"], task.get("role"))
+                self._check_duration([*path, "due"], task.get("due"))
+            if isinstance(timer, Mapping):
+                path = [*base, "on_enter", i, "timer"]
+                self._check_duration([*path, "after"], timer.get("after"))
+                event = timer.get("event")
+                if final:
+                    self.add(path, "a final state cannot start timers: nothing follows it")
+                elif isinstance(event, str) and event not in on:
+                    self.add(
+                        [*path, "event"],
+                        f"timer event {event!r} is not handled by this state's 'on'",
+                    )
+        self._check_alerts(base, state.get("alerts"), on, final)
+        for event, spec in on.items():
+            path = [*base, "on", str(event)]
+            if isinstance(spec, Mapping):
+                roles = spec.get("roles")
+                for j, role in enumerate(roles if isinstance(roles, list) else []):
+                    self._check_role([*path, "roles", j], role)
+                guard = spec.get("guard")
+                if isinstance(guard, str):
+                    for message in check_expression(guard, GUARD_SCOPE):
+                        self.add([*path, "guard"], message)
+                if event == TASKS_COMPLETED and roles:
+                    self.add(
+                        [*path, "roles"],
+                        "tasks_completed is fired automatically and cannot name roles",
+                    )
+            if event == TASKS_COMPLETED and not opens_tasks:
+                self.add(path, "tasks_completed can never fire: this state opens no task")
+
+    def _check_alerts(
+        self, base: list[str | int], alerts: Any, on: Mapping[str, Any], final: bool
+    ) -> None:
+        # In a final state the alerts themselves are the mistake (reported by _check_state).
+        names: set[str] = set()
+        for i, alert in enumerate(alerts if isinstance(alerts, list) else []):
+            if not isinstance(alert, Mapping):
+                continue
+            path: list[str | int] = [*base, "alerts", i]
+            name = alert.get("name")
+            if isinstance(name, str):
+                if name in names:
+                    self.add([*path, "name"], f"duplicate alert name {name!r} in this state")
+                names.add(name)
+            when = alert.get("when")
+            if isinstance(when, str):
+                for message in check_expression(when, ALERT_SCOPE):
+                    self.add([*path, "when"], message)
+            event = alert.get("event")
+            if isinstance(event, str) and event not in on and not final:
+                self.add(
+                    [*path, "event"], f"alert event {event!r} is not handled by this state's 'on'"
+                )
+
+    def _check_graph(self, edges: list[_Edge]) -> None:
+        initial = self.doc.get("initial")
+        if not self.states or not isinstance(initial, str) or initial not in self.states:
+            return
+        forward: dict[str, set[str]] = {name: set() for name in self.states}
+        backward: dict[str, set[str]] = {name: set() for name in self.states}
+        for edge in edges:
+            if edge.target in self.states:
+                forward[edge.source].add(edge.target)
+                backward[edge.target].add(edge.source)
+        reachable = _closure([initial], forward)
+        finals = [n for n, s in self.states.items() if s.get("final") is True]
+        can_finish = _closure(finals, backward)
+        for name, state in self.states.items():
+            final = state.get("final") is True
+            # A state whose `on` is declared but broken (unknown targets, wrong shape) has
+            # its own problems reported; "no way out" would only repeat them.
+            if not final and not state.get("on"):
+                self.add(
+                    ["states", name], "not final and has no way out: add 'on' or 'final: true'"
+                )
+            if name not in reachable:
+                self.add(["states", name], f"unreachable from the initial state {initial!r}")
+            elif not final and forward[name] and finals and name not in can_finish:
+                self.add(["states", name], "no final state can be reached from this state")
+        if not any(name in reachable for name in finals):
+            what = (
+                "no final state is reachable from the initial state"
+                if finals
+                else "no state is final: mark at least one with 'final: true'"
+            )
+            self.add(["states"], what)
+
+
+def _closure(start: Iterable[str], graph: Mapping[str, set[str]]) -> set[str]:
+    seen = set(start)
+    queue = deque(seen)
+    while queue:
+        for nxt in graph[queue.popleft()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for problem in problems:
+        key = (problem.location, problem.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def _locate(problems: list[Problem], parsed: ParsedSource) -> list[Problem]:
+    located = []
+    for problem in problems:
+        position = parsed.position(problem.location) if problem.line is None else None
+        located.append(
+            Problem(problem.location, problem.message, *position) if position else problem
+        )
+    return sorted(located, key=lambda p: (p.line or 0, p.column or 0, p.location, p.message))

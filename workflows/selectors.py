@@ -1,0 +1,147 @@
+"""Reads of definitions, instances and history. The engine knows no users: permission
+filtering happens in coordination, whose selectors wrap these."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db.models import QuerySet
+
+from workflows.actors import Actor
+from workflows.definition.compiled import CompiledDefinition, TransitionSpec, compile_document
+from workflows.definition.parsing import Format, parse_source
+from workflows.errors import NotFound
+from workflows.models import HistoryEntry, PathwayDefinition, PathwayInstance, Timer
+
+# Immutable content, so caching by (id, checksum) is always correct; the checksum guards
+# against ids reused after a rolled-back transaction (tests) or a restored database.
+_compiled_cache: dict[tuple[int, str], CompiledDefinition] = {}
+
+
+def definition_document(definition: PathwayDefinition) -> dict[str, Any]:
+    """The document in its authored order.
+
+    The `document` column is for queries only: PostgreSQL's jsonb does not keep key order,
+    and the order of states and transitions is the author's (lists, diagrams, menus).
+    """
+    parsed = parse_source(definition.source, cast(Format, definition.source_format))
+    assert isinstance(parsed.document, dict), "a stored definition always parses"
+    return parsed.document
+
+
+def compiled_definition(definition: PathwayDefinition) -> CompiledDefinition:
+    key = (definition.pk, definition.checksum)
+    compiled = _compiled_cache.get(key)
+    if compiled is None:
+        if len(_compiled_cache) > 1024:
+            _compiled_cache.clear()
+        compiled = _compiled_cache[key] = compile_document(definition_document(definition))
+    return compiled
+
+
+def compiled_definition_by_id(definition_id: int, checksum: str) -> CompiledDefinition:
+    compiled = _compiled_cache.get((definition_id, checksum))
+    if compiled is not None:
+        return compiled
+    return compiled_definition(definition_get_by_id(definition_id))
+
+
+def definition_list(
+    *, key: str | None = None, status: str | None = None
+) -> QuerySet[PathwayDefinition]:
+    qs = PathwayDefinition.objects.defer("source", "document")
+    if key is not None:
+        qs = qs.filter(key=key)
+    if status is not None:
+        qs = qs.filter(status=status)
+    return qs.order_by("key", "-version")
+
+
+def definition_get(*, key: str, version: int) -> PathwayDefinition:
+    try:
+        return PathwayDefinition.objects.get(key=key, version=version)
+    except PathwayDefinition.DoesNotExist:
+        raise NotFound(f"no pathway definition {key}@{version}") from None
+
+
+def definition_get_by_id(definition_id: int) -> PathwayDefinition:
+    try:
+        return PathwayDefinition.objects.get(pk=definition_id)
+    except PathwayDefinition.DoesNotExist:
+        raise NotFound(f"no pathway definition with id {definition_id}") from None
+
+
+def definition_latest_active(*, key: str) -> PathwayDefinition:
+    definition = (
+        PathwayDefinition.objects.filter(key=key, status=PathwayDefinition.Status.ACTIVE)
+        .order_by("-version")
+        .first()
+    )
+    if definition is None:
+        raise NotFound(f"no active version of pathway {key!r}")
+    return definition
+
+
+def instance_get(*, instance_id: int) -> PathwayInstance:
+    try:
+        return PathwayInstance.objects.select_related("definition").get(pk=instance_id)
+    except PathwayInstance.DoesNotExist:
+        raise NotFound(f"no pathway instance with id {instance_id}") from None
+
+
+def lock_instance(*, instance_id: int) -> PathwayInstance:
+    """The instance row, locked FOR UPDATE until the end of the caller's transaction.
+
+    Only the columns the engine needs are read, plus the definition's checksum for the cache:
+    fetching the definition's document on every transition would dominate its cost.
+    """
+    try:
+        return (
+            PathwayInstance.objects.select_for_update(of=("self",))
+            .select_related("definition")
+            .only(
+                "id",
+                "state",
+                "status",
+                "context",
+                "revision",
+                "started_at",
+                "updated_at",
+                "ended_at",
+                "definition__id",
+                "definition__checksum",
+                "definition__key",
+                "definition__version",
+            )
+            .get(pk=instance_id)
+        )
+    except PathwayInstance.DoesNotExist:
+        raise NotFound(f"no pathway instance with id {instance_id}") from None
+
+
+def instance_definition(instance: PathwayInstance) -> CompiledDefinition:
+    return compiled_definition_by_id(instance.definition_id, instance.definition.checksum)
+
+
+def instance_history(*, instance_id: int) -> QuerySet[HistoryEntry]:
+    return HistoryEntry.objects.filter(instance_id=instance_id).order_by("revision")
+
+
+def instance_timers(*, instance_id: int, status: str | None = None) -> QuerySet[Timer]:
+    qs = Timer.objects.filter(instance_id=instance_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("due_at", "id")
+
+
+def available_transitions(instance: PathwayInstance, actor: Actor) -> list[TransitionSpec]:
+    """Events `actor` may fire now, by state and role. Guards depend on the payload and are
+    checked when the event is fired."""
+    if instance.status != PathwayInstance.Status.ACTIVE:
+        return []
+    state = instance_definition(instance).state(instance.state)
+    return [
+        t
+        for t in state.transitions.values()
+        if actor.is_system or (t.manual and t.roles & actor.roles)
+    ]

@@ -1,0 +1,374 @@
+"""Starting instances and firing events: the heart of the engine.
+
+Contract of every function here:
+- it runs in one transaction and holds the instance row lock (SELECT ... FOR UPDATE) from its
+  first read to its commit, so concurrent fires on one instance are serialised: N concurrent
+  fires of an event give exactly one transition, the others see the new state and are refused;
+- a refusal (TransitionRefused, StaleRevision, NotFound) is raised before anything is
+  written, so a refused call leaves no trace;
+- every change increments `revision` and appends exactly one history entry with that revision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from workflows import actions
+from workflows.actors import Actor
+from workflows.definition.compiled import CompiledDefinition, StateSpec, TransitionSpec
+from workflows.definition.durations import add_duration
+from workflows.definition.expressions import ExpressionError, evaluate
+from workflows.errors import RefusalReason, StaleRevision, TransitionRefused
+from workflows.models import HistoryEntry, PathwayInstance, Timer
+from workflows.selectors import (
+    compiled_definition,
+    definition_get,
+    definition_latest_active,
+    instance_definition,
+    lock_instance,
+)
+
+Status = PathwayInstance.Status
+Kind = HistoryEntry.Kind
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FireResult:
+    instance: PathwayInstance
+    transition: TransitionSpec
+    entry: HistoryEntry
+
+
+def instance_start(
+    *,
+    key: str,
+    actor: Actor,
+    context: Mapping[str, Any] | None = None,
+    version: int | None = None,
+    now: dt.datetime | None = None,
+) -> PathwayInstance:
+    """Start an instance of the latest active version of `key` (or of `version`, which must
+    be active) in its initial state, and run that state's `on_enter` actions."""
+    now = now or timezone.now()
+    context = _json_object(context, "context")
+    definition = (
+        definition_get(key=key, version=version)
+        if version is not None
+        else definition_latest_active(key=key)
+    )
+    if definition.status != definition.Status.ACTIVE:
+        raise TransitionRefused(
+            RefusalReason.NOT_ACTIVE,
+            f"{definition} is {definition.status}; only active versions can be started",
+        )
+    compiled = compiled_definition(definition)
+    initial = compiled.state(compiled.initial)
+    with transaction.atomic():
+        instance = PathwayInstance.objects.create(
+            definition=definition,
+            state=initial.name,
+            status=Status.COMPLETED if initial.final else Status.ACTIVE,
+            context=context,
+            revision=1,
+            started_at=now,
+            updated_at=now,
+            ended_at=now if initial.final else None,
+        )
+        entry = HistoryEntry.objects.create(
+            instance=instance,
+            revision=1,
+            kind=Kind.START,
+            event="start",
+            from_state="",
+            to_state=initial.name,
+            actor=actor.id,
+            actor_roles=sorted(actor.roles),
+            payload={},
+            occurred_at=now,
+        )
+        _enter(instance, compiled, initial, entry, actor, now)
+    return instance
+
+
+def instance_fire(
+    *,
+    instance_id: int,
+    event: str,
+    actor: Actor,
+    payload: Mapping[str, Any] | None = None,
+    expected_revision: int | None = None,
+    now: dt.datetime | None = None,
+) -> FireResult:
+    """Fire `event` on the instance as `actor`.
+
+    Raises TransitionRefused (with the reason: not active, event not available in this state,
+    role not allowed, guard false, bad payload), StaleRevision when `expected_revision` is given
+    and out of date, NotFound. Writes nothing in any of those cases.
+    """
+    now = now or timezone.now()
+    payload = _json_object(payload, "payload")
+    with transaction.atomic():
+        instance = lock_instance(instance_id=instance_id)
+        if expected_revision is not None and instance.revision != expected_revision:
+            raise StaleRevision(expected_revision, instance.revision)
+        compiled = instance_definition(instance)
+        transition = resolve_transition(instance, compiled, event, actor, payload)
+        entry = _move(instance, compiled, transition, actor, payload, now)
+    return FireResult(instance, transition, entry)
+
+
+def resolve_transition(
+    instance: PathwayInstance,
+    compiled: CompiledDefinition,
+    event: str,
+    actor: Actor,
+    payload: Mapping[str, Any],
+) -> TransitionSpec:
+    """The transition `event` takes now, or TransitionRefused saying exactly why not."""
+    if instance.status != Status.ACTIVE:
+        hint = "; resume it first" if instance.status == Status.SUSPENDED else ""
+        raise TransitionRefused(RefusalReason.NOT_ACTIVE, f"the pathway is {instance.status}{hint}")
+    state = compiled.state(instance.state)
+    transition = state.transitions.get(event)
+    if transition is None:
+        available = ", ".join(sorted(state.transitions)) or "none"
+        raise TransitionRefused(
+            RefusalReason.NOT_AVAILABLE,
+            f"event {event!r} is not available in state {state.name!r} (available: {available})",
+        )
+    if not actor.is_system:
+        if not transition.manual:
+            raise TransitionRefused(
+                RefusalReason.ROLE_NOT_ALLOWED,
+                f"event {event!r} is fired automatically (timer, alert or task completion), "
+                "not by a person",
+            )
+        if not transition.roles & actor.roles:
+            mine = ", ".join(sorted(actor.roles)) or "none"
+            allowed = ", ".join(sorted(transition.roles))
+            raise TransitionRefused(
+                RefusalReason.ROLE_NOT_ALLOWED,
+                f"role not allowed: {event!r} may be fired by {allowed}; your roles: {mine}",
+            )
+    if transition.guard is not None:
+        _check_guard(transition, payload, instance.context)
+    return transition
+
+
+def _check_guard(
+    transition: TransitionSpec, payload: Mapping[str, Any], context: Mapping[str, Any]
+) -> None:
+    assert transition.guard is not None
+    try:
+        value = evaluate(transition.guard, {"payload": payload, "context": context})
+    except ExpressionError as exc:
+        raise TransitionRefused(
+            RefusalReason.GUARD_FALSE,
+            f"guard of {transition.event!r} ({transition.guard}) could not be evaluated: {exc}",
+        ) from None
+    if value is not True:
+        detail = "is false" if value is False else f"returned {value!r}, not true or false"
+        raise TransitionRefused(
+            RefusalReason.GUARD_FALSE,
+            f"guard of {transition.event!r} ({transition.guard}) {detail}",
+        )
+
+
+def _move(
+    instance: PathwayInstance,
+    compiled: CompiledDefinition,
+    transition: TransitionSpec,
+    actor: Actor,
+    payload: dict[str, Any],
+    now: dt.datetime,
+) -> HistoryEntry:
+    source = compiled.state(transition.source)
+    target = compiled.state(transition.target)
+    _leave(instance, compiled, source, actor, now)
+    instance.state = target.name
+    instance.revision += 1
+    instance.updated_at = now
+    fields = ["state", "revision", "updated_at"]
+    if target.final:
+        instance.status, instance.ended_at = Status.COMPLETED, now
+        fields += ["status", "ended_at"]
+    instance.save(update_fields=fields)
+    entry = HistoryEntry.objects.create(
+        instance=instance,
+        revision=instance.revision,
+        kind=Kind.TRANSITION,
+        event=transition.event,
+        from_state=source.name,
+        to_state=target.name,
+        actor=actor.id,
+        actor_roles=sorted(actor.roles),
+        payload=payload,
+        occurred_at=now,
+    )
+    _enter(instance, compiled, target, entry, actor, now)
+    return entry
+
+
+def _leave(
+    instance: PathwayInstance,
+    compiled: CompiledDefinition,
+    state: StateSpec,
+    actor: Actor,
+    now: dt.datetime,
+    note: str = "left the state",
+) -> None:
+    if state.timers:
+        Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
+            status=Timer.Status.CANCELLED, resolved_at=now, note=note
+        )
+    if actions.has_exit_hooks():
+        change = actions.StateChange(instance, compiled, state, None, actor, now)
+        actions.run_exit_hooks(change, state)
+
+
+def _enter(
+    instance: PathwayInstance,
+    compiled: CompiledDefinition,
+    state: StateSpec,
+    entry: HistoryEntry,
+    actor: Actor,
+    now: dt.datetime,
+) -> None:
+    timers = [
+        Timer(
+            instance=instance,
+            state=state.name,
+            event=timer.event,
+            due_at=add_duration(now, timer.after),
+            created_at=now,
+        )
+        for timer in state.timers
+    ]
+    if timers:
+        Timer.objects.bulk_create(timers)
+    tasks = state.tasks
+    if tasks:
+        change = actions.StateChange(instance, compiled, state, entry, actor, now)
+        for task in tasks:
+            actions.run_task_action(change, task)
+
+
+def _record_status(
+    instance: PathwayInstance,
+    status: str,
+    event: str,
+    actor: Actor,
+    reason: str,
+    now: dt.datetime,
+) -> HistoryEntry:
+    instance.status = status
+    instance.revision += 1
+    instance.updated_at = now
+    fields = ["status", "revision", "updated_at"]
+    if status in (Status.CANCELLED, Status.COMPLETED):
+        instance.ended_at = now
+        fields.append("ended_at")
+    instance.save(update_fields=fields)
+    return HistoryEntry.objects.create(
+        instance=instance,
+        revision=instance.revision,
+        kind=Kind.STATUS,
+        event=event,
+        from_state=instance.state,
+        to_state=instance.state,
+        actor=actor.id,
+        actor_roles=sorted(actor.roles),
+        payload={"reason": reason} if reason else {},
+        occurred_at=now,
+    )
+
+
+def instance_suspend(
+    *, instance_id: int, actor: Actor, reason: str = "", now: dt.datetime | None = None
+) -> HistoryEntry:
+    """active -> suspended. Events are refused and due timers wait until it is resumed."""
+    return _change_status(
+        instance_id, Status.SUSPENDED, "suspend", {Status.ACTIVE}, actor, reason, now
+    )
+
+
+def instance_resume(
+    *, instance_id: int, actor: Actor, reason: str = "", now: dt.datetime | None = None
+) -> HistoryEntry:
+    """suspended -> active. Timers that fell due meanwhile fire at the next sweep."""
+    return _change_status(
+        instance_id, Status.ACTIVE, "resume", {Status.SUSPENDED}, actor, reason, now
+    )
+
+
+def instance_cancel(
+    *, instance_id: int, actor: Actor, reason: str = "", now: dt.datetime | None = None
+) -> HistoryEntry:
+    """active or suspended -> cancelled, for good: its timers are cancelled."""
+    return _change_status(
+        instance_id,
+        Status.CANCELLED,
+        "cancel",
+        {Status.ACTIVE, Status.SUSPENDED},
+        actor,
+        reason,
+        now,
+    )
+
+
+def _change_status(
+    instance_id: int,
+    target: str,
+    event: str,
+    allowed_from: set[str],
+    actor: Actor,
+    reason: str,
+    now: dt.datetime | None,
+) -> HistoryEntry:
+    now = now or timezone.now()
+    with transaction.atomic():
+        instance = lock_instance(instance_id=instance_id)
+        if instance.status not in allowed_from:
+            raise TransitionRefused(
+                RefusalReason.NOT_ACTIVE,
+                f"cannot {event} a pathway that is {instance.status}",
+            )
+        if target == Status.CANCELLED:
+            compiled = instance_definition(instance)
+            state = compiled.state(instance.state)
+            Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
+                status=Timer.Status.CANCELLED, resolved_at=now, note="pathway cancelled"
+            )
+            if actions.has_exit_hooks():
+                change = actions.StateChange(instance, compiled, state, None, actor, now)
+                actions.run_exit_hooks(change, state)
+        return _record_status(instance, target, event, actor, reason, now)
+
+
+def _json_object(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
+    """A JSON object of bounded size, or TransitionRefused(BAD_PAYLOAD) naming the problem."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TransitionRefused(
+            RefusalReason.BAD_PAYLOAD, f"{name} must be a JSON object, got {type(value).__name__}"
+        )
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TransitionRefused(
+            RefusalReason.BAD_PAYLOAD, f"{name} is not valid JSON: {exc}"
+        ) from None
+    if len(encoded) > MAX_PAYLOAD_BYTES:
+        raise TransitionRefused(
+            RefusalReason.BAD_PAYLOAD, f"{name} is larger than {MAX_PAYLOAD_BYTES} bytes"
+        )
+    return dict(value)

@@ -1,0 +1,146 @@
+"""Moving running instances from one version of a pathway to another.
+
+A migration is explicit and previewable: `dry_run=True` returns the plan (each instance's old
+and new state, and every instance that cannot be mapped) and writes nothing. Applying it is
+all or nothing: if any instance cannot be mapped, nothing moves.
+
+Instances move without re-entering their state: `on_enter` actions do not run again, since
+the patient did not go anywhere. Scheduled timers whose event the new state still handles
+are kept; the others are cancelled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from workflows.actors import Actor
+from workflows.errors import MigrationRefused
+from workflows.models import HistoryEntry, PathwayInstance, Timer
+from workflows.selectors import compiled_definition, definition_get, lock_instance
+
+Status = PathwayInstance.Status
+
+
+@dataclass(frozen=True)
+class PlannedMove:
+    instance_id: int
+    old_state: str
+    new_state: str | None  # None: cannot be mapped
+
+    @property
+    def mapped(self) -> bool:
+        return self.new_state is not None
+
+
+@dataclass
+class MigrationPlan:
+    key: str
+    from_version: int
+    to_version: int
+    moves: list[PlannedMove] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def unmapped(self) -> list[PlannedMove]:
+        return [m for m in self.moves if not m.mapped]
+
+
+def instances_migrate(
+    *,
+    key: str,
+    from_version: int,
+    to_version: int,
+    state_map: Mapping[str, str],
+    actor: Actor,
+    dry_run: bool = True,
+    now: dt.datetime | None = None,
+) -> MigrationPlan:
+    """Plan, and unless `dry_run`, apply the migration of every active or suspended instance
+    of `key@from_version` to `key@to_version`.
+
+    A state absent from `state_map` keeps its name if the new version has a state of that
+    name. Raises MigrationRefused for a bad map or, when applying, for unmappable instances.
+    """
+    if from_version == to_version:
+        raise MigrationRefused("nothing to migrate", [f"both versions are {from_version}"])
+    old_def = definition_get(key=key, version=from_version)
+    new_def = definition_get(key=key, version=to_version)
+    if new_def.status != new_def.Status.ACTIVE:
+        raise MigrationRefused(
+            "cannot migrate", [f"{new_def} is {new_def.status}; migrate only to an active version"]
+        )
+    old, new = compiled_definition(old_def), compiled_definition(new_def)
+    map_problems = [
+        f"state_map: {source!r} is not a state of version {from_version}"
+        for source in state_map
+        if source not in old.states
+    ] + [
+        f"state_map: {source!r} -> {target!r}: {target!r} is not a state of version {to_version}"
+        for source, target in state_map.items()
+        if target not in new.states
+    ]
+    if map_problems:
+        raise MigrationRefused("invalid state map", map_problems)
+
+    plan = MigrationPlan(key, from_version, to_version)
+    running = (
+        PathwayInstance.objects.filter(
+            definition=old_def, status__in=[Status.ACTIVE, Status.SUSPENDED]
+        )
+        .order_by("id")
+        .values_list("id", "state")
+    )
+    for instance_id, state in running:
+        mapped = state_map.get(state, state if state in new.states else None)
+        plan.moves.append(PlannedMove(instance_id, state, mapped))
+    if dry_run:
+        return plan
+    if plan.unmapped:
+        raise MigrationRefused(
+            "some instances cannot be mapped; nothing was migrated",
+            [f"instance {m.instance_id} in state {m.old_state!r}" for m in plan.unmapped],
+        )
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        for move in plan.moves:
+            instance = lock_instance(instance_id=move.instance_id)
+            if instance.definition_id != old_def.pk or instance.state != move.old_state:
+                raise MigrationRefused(
+                    "an instance changed while migrating; nothing was migrated, retry",
+                    [f"instance {instance.pk} is now in {instance.state!r}"],
+                )
+            assert move.new_state is not None
+            target = new.state(move.new_state)
+            keep = set(target.transitions)
+            Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).exclude(
+                event__in=keep
+            ).update(status=Timer.Status.CANCELLED, resolved_at=now, note="version migration")
+            instance.definition = new_def
+            instance.state = target.name
+            instance.revision += 1
+            instance.updated_at = now
+            fields = ["definition", "state", "revision", "updated_at"]
+            if target.final:
+                instance.status, instance.ended_at = Status.COMPLETED, now
+                fields += ["status", "ended_at"]
+            instance.save(update_fields=fields)
+            HistoryEntry.objects.create(
+                instance=instance,
+                revision=instance.revision,
+                kind=HistoryEntry.Kind.MIGRATION,
+                event="migrate",
+                from_state=move.old_state,
+                to_state=target.name,
+                actor=actor.id,
+                actor_roles=sorted(actor.roles),
+                payload={"from": f"{key}@{from_version}", "to": f"{key}@{to_version}"},
+                occurred_at=now,
+            )
+    plan.applied = True
+    return plan

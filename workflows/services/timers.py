@@ -1,0 +1,92 @@
+"""Firing due timers. Celery beat calls `fire_due_timers` periodically; it is safe to run in
+several processes at once and to run again after a crash.
+
+Each timer fires in its own transaction, which locks the instance first and then the timer row
+(the same order as `instance_fire`, which locks the instance and then cancels its timers), so
+sweepers and transitions never deadlock. A timer is marked fired in the transaction that fires
+its event: it fires exactly once, or not at all if that transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from workflows.actors import SYSTEM
+from workflows.errors import NotFound, RefusalReason, TransitionRefused
+from workflows.models import PathwayInstance, Timer
+from workflows.selectors import instance_definition, lock_instance
+from workflows.services.instances import _move, resolve_transition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TimerSweep:
+    fired: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+
+def fire_due_timers(*, now: dt.datetime | None = None, limit: int = 500) -> TimerSweep:
+    """Fire every scheduled timer due at `now` on an active instance, oldest first.
+
+    Timers of suspended instances wait. A timer whose transition is refused (its guard is
+    false) is marked skipped with the reason. Returns the ids fired and skipped.
+    """
+    now = now or timezone.now()
+    sweep = TimerSweep()
+    due = list(
+        Timer.objects.filter(
+            status=Timer.Status.SCHEDULED,
+            due_at__lte=now,
+            instance__status=PathwayInstance.Status.ACTIVE,
+        )
+        .order_by("due_at", "id")
+        .values_list("id", "instance_id")[:limit]
+    )
+    for timer_id, instance_id in due:
+        outcome = _fire_one(timer_id, instance_id, now)
+        if outcome is True:
+            sweep.fired.append(timer_id)
+        elif outcome is False:
+            sweep.skipped.append(timer_id)
+    return sweep
+
+
+def _fire_one(timer_id: int, instance_id: int, now: dt.datetime) -> bool | None:
+    """True: fired. False: skipped. None: someone else handled it, or it is not due anymore."""
+    with transaction.atomic():
+        try:
+            instance = lock_instance(instance_id=instance_id)
+        except NotFound:
+            return None
+        timer = (
+            Timer.objects.select_for_update(skip_locked=True)
+            .filter(pk=timer_id, status=Timer.Status.SCHEDULED)
+            .first()
+        )
+        if timer is None or instance.status != PathwayInstance.Status.ACTIVE:
+            return None
+        payload = {"timer": timer.pk, "due_at": timer.due_at.isoformat()}
+        compiled = instance_definition(instance)
+        try:
+            if timer.state != instance.state:
+                raise TransitionRefused(
+                    RefusalReason.NOT_AVAILABLE, f"the instance left state {timer.state!r}"
+                )
+            transition = resolve_transition(instance, compiled, timer.event, SYSTEM, payload)
+        except TransitionRefused as refusal:
+            timer.status, timer.resolved_at = Timer.Status.SKIPPED, now
+            timer.note = refusal.message[:500]
+            timer.save(update_fields=["status", "resolved_at", "note"])
+            logger.info("timer %s skipped: %s", timer.pk, refusal.message)
+            return False
+        # Mark it first: leaving the state cancels the instance's scheduled timers.
+        timer.status, timer.resolved_at = Timer.Status.FIRED, now
+        timer.save(update_fields=["status", "resolved_at"])
+        _move(instance, compiled, transition, SYSTEM, payload, now)
+        return True
