@@ -2,6 +2,12 @@
 
 Pure standard library so that it runs in a request, a worker or a test without graphviz or any
 system package. The output is deterministic: the same document gives byte-identical SVG.
+
+The pipeline: a DFS from the initial state finds the back edges (the ones closing a cycle); the
+others give longest-path layers, top to bottom. Between two layers of states sits a row for edge
+labels, and a long edge gets a bend node in every row it crosses, so labels and edges own space
+that boxes never take. Barycentre sweeps order each row, least-squares placement straightens the
+edges, and back edges climb in lanes to the right of the layers.
 """
 
 from __future__ import annotations
@@ -110,7 +116,11 @@ def render_definition_svg(
     visited_states: Collection[str] = (),
     language: str = "en",
 ) -> str:
-    """SVG (a complete standalone <svg> document as str) of a pathway definition."""
+    """SVG (a complete standalone <svg> document as str) of a pathway definition.
+
+    `document` is a validated pathway document. A `current_state` or `visited_states` naming
+    no state is ignored. All text is escaped; the SVG has no script and no outside reference.
+    """
     graph = _build(document, language)
     _layout(graph)
     return _render(graph, document, current_state, set(visited_states), language)
@@ -556,7 +566,7 @@ def _render(
     for edge in graph.edges:
         x, y, anchor = edge.label
         w = edge.label_w + 10
-        left = {"middle": x - w / 2, "start": x - 5}.get(anchor, x - w + 5)
+        left = x - w / 2 if anchor == "middle" else x - w + 5  # self-loop labels end at x
         parts = [
             _el("title", _esc(edge.summary)),
             _el("path", d=edge.path, fill="none", stroke=LINE, marker_end=arrow),

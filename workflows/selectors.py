@@ -3,8 +3,10 @@ filtering happens in coordination, whose selectors wrap these."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from workflows.actors import Actor
@@ -89,34 +91,56 @@ def instance_get(*, instance_id: int) -> PathwayInstance:
         raise NotFound(f"no pathway instance with id {instance_id}") from None
 
 
+_LOCK_FIELDS = (
+    "id",
+    "definition_id",
+    "state",
+    "status",
+    "context",
+    "revision",
+    "started_at",
+    "updated_at",
+    "ended_at",
+)
+
+
 def lock_instance(*, instance_id: int) -> PathwayInstance:
     """The instance row, locked FOR UPDATE until the end of the caller's transaction.
 
     Only the columns the engine needs are read, plus the definition's checksum for the cache:
-    fetching the definition's document on every transition would dominate its cost.
+    fetching the definition's document on every transition would dominate its cost. On
+    PostgreSQL the statement is written out, not compiled by the ORM each time: it is on the
+    path of every transition, and compiling it cost more than running it.
     """
-    try:
-        return (
-            PathwayInstance.objects.select_for_update(of=("self",))
-            .select_related("definition")
-            .only(
-                "id",
-                "state",
-                "status",
-                "context",
-                "revision",
-                "started_at",
-                "updated_at",
-                "ended_at",
-                "definition__id",
-                "definition__checksum",
-                "definition__key",
-                "definition__version",
+    if connection.vendor != "postgresql":
+        try:
+            return (
+                PathwayInstance.objects.select_for_update()
+                .select_related("definition")
+                .only(*_LOCK_FIELDS[2:], "definition__id", "definition__checksum")
+                .get(pk=instance_id)
             )
-            .get(pk=instance_id)
+        except PathwayInstance.DoesNotExist:
+            raise NotFound(f"no pathway instance with id {instance_id}") from None
+    columns = ", ".join(f"i.{name}" for name in _LOCK_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, d.checksum FROM {PathwayInstance._meta.db_table} i "
+            f"JOIN {PathwayDefinition._meta.db_table} d ON d.id = i.definition_id "
+            "WHERE i.id = %s FOR UPDATE OF i",
+            [instance_id],
         )
-    except PathwayInstance.DoesNotExist:
-        raise NotFound(f"no pathway instance with id {instance_id}") from None
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(f"no pathway instance with id {instance_id}")
+    values = list(row[: len(_LOCK_FIELDS)])
+    context_index = _LOCK_FIELDS.index("context")
+    if isinstance(values[context_index], str):  # Django loads jsonb as text, then decodes it
+        values[context_index] = json.loads(values[context_index])
+    instance = PathwayInstance.from_db(connection.alias, list(_LOCK_FIELDS), values)
+    definition = PathwayDefinition.from_db(connection.alias, ["id", "checksum"], [row[1], row[-1]])
+    PathwayInstance.definition.field.set_cached_value(instance, definition)
+    return instance
 
 
 def instance_definition(instance: PathwayInstance) -> CompiledDefinition:
@@ -145,3 +169,19 @@ def available_transitions(instance: PathwayInstance, actor: Actor) -> list[Trans
         for t in state.transitions.values()
         if actor.is_system or (t.manual and t.roles & actor.roles)
     ]
+
+
+def instance_diagram_svg(instance: PathwayInstance, *, language: str = "en") -> str:
+    """The instance's definition with its current state highlighted and the states it went
+    through shown as visited."""
+    from workflows.diagrams import render_definition_svg
+
+    visited = set(
+        HistoryEntry.objects.filter(instance_id=instance.pk).values_list("to_state", flat=True)
+    )
+    return render_definition_svg(
+        definition_document(instance.definition),
+        current_state=instance.state,
+        visited_states=visited - {instance.state},
+        language=language,
+    )

@@ -292,7 +292,10 @@ def test_output_is_byte_identical_for_equal_documents() -> None:
 
 
 def test_state_boxes_and_edge_labels_never_overlap_each_other() -> None:
-    root = parse(render_definition_svg(chain_with_random_edges(40, 30)))
+    document = chain_with_random_edges(40, 30)
+    document["states"]["s5"]["on"] |= {"again": "s5", "once_more": "s5"}
+
+    root = parse(render_definition_svg(document))
 
     states = [box(g) for g in groups(root, "state")]
     labels = [box(g) for g in groups(root, "transition")]  # the label's backing pill

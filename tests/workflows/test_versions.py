@@ -216,3 +216,30 @@ def test_migration_with_a_bad_state_map_names_each_problem(tasks):
         "state_map: 'nowhere' is not a state of version 1",
         "state_map: 'gp_review' -> 'gone': 'gone' is not a state of version 2",
     ]
+
+
+@pytest.mark.django_db
+def test_migrate_pathway_command_dry_run_then_apply(tasks, capsys):
+    from django.core.management import call_command
+
+    publish(FOLLOW_UP)
+    in_triage = instance_start(key="follow-up", actor=SYSTEM, now=T0)
+    instance_fire(instance_id=in_triage.pk, event="tasks_completed", actor=SYSTEM, now=T0)
+    instance_fire(instance_id=in_triage.pk, event="alert", actor=SYSTEM, now=T0)
+    publish(FOLLOW_UP_V2)
+
+    call_command("migrate_pathway", "follow-up", "1", "2", "--map", "nurse_review=triage")
+    dry = capsys.readouterr().out
+    unchanged = PathwayInstance.objects.get(pk=in_triage.pk).definition.version
+    call_command(
+        "migrate_pathway", "follow-up", "1", "2", "--map", "nurse_review=triage", "--apply"
+    )
+    applied = capsys.readouterr().out
+
+    assert dry == (
+        f"instance {in_triage.pk}: nurse_review -> triage\n"
+        "dry run: 1 instance(s), 0 cannot be mapped\n"
+    )
+    assert unchanged == 1
+    assert applied.endswith("migrated: 1 instance(s), 0 cannot be mapped\n")
+    assert PathwayInstance.objects.get(pk=in_triage.pk).state == "triage"

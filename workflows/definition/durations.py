@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import isodate
 
@@ -11,6 +12,7 @@ class BadDuration(ValueError):
     pass
 
 
+@lru_cache(maxsize=2048)
 def parse_duration(text: object) -> dt.timedelta | isodate.Duration:
     """A positive duration. Months and years stay calendar-aware: `P1M` from 31 January
     is the end of February."""

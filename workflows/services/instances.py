@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from workflows import actions
@@ -34,6 +34,7 @@ from workflows.selectors import (
     instance_definition,
     lock_instance,
 )
+from workflows.services import pg_moves
 
 Status = PathwayInstance.Status
 Kind = HistoryEntry.Kind
@@ -192,16 +193,17 @@ def _move(
 ) -> HistoryEntry:
     source = compiled.state(transition.source)
     target = compiled.state(transition.target)
-    _leave(instance, compiled, source, actor, now)
+    if actions.has_exit_hooks():
+        actions.run_exit_hooks(
+            actions.StateChange(instance, compiled, source, None, actor, now), source
+        )
     instance.state = target.name
     instance.revision += 1
     instance.updated_at = now
-    fields = ["state", "revision", "updated_at"]
     if target.final:
         instance.status, instance.ended_at = Status.COMPLETED, now
-        fields += ["status", "ended_at"]
-    instance.save(update_fields=fields)
-    entry = HistoryEntry.objects.create(
+    timers = [(timer.event, add_duration(now, timer.after)) for timer in target.timers]
+    entry = HistoryEntry(
         instance=instance,
         revision=instance.revision,
         kind=Kind.TRANSITION,
@@ -213,25 +215,34 @@ def _move(
         payload=payload,
         occurred_at=now,
     )
-    _enter(instance, compiled, target, entry, actor, now)
-    return entry
-
-
-def _leave(
-    instance: PathwayInstance,
-    compiled: CompiledDefinition,
-    state: StateSpec,
-    actor: Actor,
-    now: dt.datetime,
-    note: str = "left the state",
-) -> None:
-    if state.timers:
-        Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
-            status=Timer.Status.CANCELLED, resolved_at=now, note=note
+    if connection.vendor == "postgresql":
+        entry.pk = pg_moves.write_move(
+            instance=instance,
+            cancel_timers=bool(source.timers),
+            timers=timers,
+            kind=entry.kind,
+            event=entry.event,
+            from_state=entry.from_state,
+            actor_id=entry.actor,
+            actor_roles=entry.actor_roles,
+            payload=payload,
+            now=now,
         )
-    if actions.has_exit_hooks():
-        change = actions.StateChange(instance, compiled, state, None, actor, now)
-        actions.run_exit_hooks(change, state)
+        entry._state.adding = False
+    else:
+        if source.timers:
+            Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
+                status=Timer.Status.CANCELLED, resolved_at=now, note="left the state"
+            )
+        instance.save(update_fields=["state", "revision", "updated_at", "status", "ended_at"])
+        entry.save(force_insert=True)
+        if timers:
+            Timer.objects.bulk_create(
+                Timer(instance=instance, state=target.name, event=event, due_at=due, created_at=now)
+                for event, due in timers
+            )
+    _run_task_actions(instance, compiled, target, entry, actor, now)
+    return entry
 
 
 def _enter(
@@ -242,18 +253,29 @@ def _enter(
     actor: Actor,
     now: dt.datetime,
 ) -> None:
-    timers = [
-        Timer(
-            instance=instance,
-            state=state.name,
-            event=timer.event,
-            due_at=add_duration(now, timer.after),
-            created_at=now,
+    """Schedule the state's timers and open its tasks (the instance row is already written)."""
+    if state.timers:
+        Timer.objects.bulk_create(
+            Timer(
+                instance=instance,
+                state=state.name,
+                event=timer.event,
+                due_at=add_duration(now, timer.after),
+                created_at=now,
+            )
+            for timer in state.timers
         )
-        for timer in state.timers
-    ]
-    if timers:
-        Timer.objects.bulk_create(timers)
+    _run_task_actions(instance, compiled, state, entry, actor, now)
+
+
+def _run_task_actions(
+    instance: PathwayInstance,
+    compiled: CompiledDefinition,
+    state: StateSpec,
+    entry: HistoryEntry,
+    actor: Actor,
+    now: dt.datetime,
+) -> None:
     tasks = state.tasks
     if tasks:
         change = actions.StateChange(instance, compiled, state, entry, actor, now)

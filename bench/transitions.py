@@ -1,0 +1,252 @@
+"""Pathway transitions per second through the engine's service, on PostgreSQL, against
+pgbench (TPC-B-like, 4 clients) measured in the same run on the same server.
+
+    python bench/transitions.py [--quick]
+
+Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres: the
+server to use; the benchmark creates and drops its own databases there) and `pgbench` on the
+PATH. Each worker process fires events on its own instances, as pgbench's clients update
+their own rows, through `workflows.services.instance_fire` (lock, resolve, timers, history).
+Also measures how long validating a 300-state definition takes.
+
+Ends with one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "parcours_bench"
+PGBENCH_DB = "parcours_bench_pgbench"
+
+# Two states taking turns, each entered with a timer (insert) and left by a manual event
+# (timer cancel + state update + history insert): the shape of a real pathway step.
+DEFINITION = textwrap.dedent(
+    """
+    key: bench-loop
+    version: 1
+    title: Benchmark loop
+    roles: [nurse]
+    initial: waiting
+    states:
+      waiting:
+        on_enter:
+          - timer: {event: reminder, after: P1D}
+        on:
+          call: {to: calling, roles: [nurse]}
+          reminder: waiting
+          stop: {to: done, roles: [nurse]}
+      calling:
+        on_enter:
+          - timer: {event: reminder, after: PT4H}
+        on:
+          answer: {to: waiting, roles: [nurse], guard: "payload.outcome != ''"}
+          reminder: calling
+      done: {final: true}
+    """
+)
+NEXT_EVENT = {"waiting": "call", "calling": "answer"}
+
+
+def server_url() -> str:
+    return os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def psql_admin(url: str, sql: str) -> None:
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", with_database(url, "postgres"), "-c", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+def setup_django(db_url: str) -> None:
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def prepare(db_url: str, instances: int) -> list[int]:
+    from django.core.management import call_command
+
+    from workflows.actors import SYSTEM
+    from workflows.services import definition_publish, instance_start
+
+    call_command("migrate", verbosity=0, interactive=False)
+    definition_publish(source=DEFINITION, actor=SYSTEM, fmt="yaml")
+    return [instance_start(key="bench-loop", actor=SYSTEM).pk for _ in range(instances)]
+
+
+def worker(db_url: str, ids: list[int], seconds: float, start: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    setup_django(db_url)
+    from django.db import connection
+
+    from workflows.actors import Actor
+    from workflows.models import PathwayInstance
+    from workflows.services import instance_fire
+
+    nurse = Actor.person("bench:nurse", {"nurse"})
+    states = dict(PathwayInstance.objects.filter(pk__in=ids).values_list("pk", "state"))
+    payload = {"outcome": "reached"}
+    connection.ensure_connection()
+    while time.time() < start:
+        time.sleep(0.001)
+    done, i, deadline = 0, 0, start + seconds
+    while time.time() < deadline:
+        pk = ids[i % len(ids)]
+        i += 1
+        result = instance_fire(
+            instance_id=pk, event=NEXT_EVENT[states[pk]], actor=nurse, payload=payload
+        )
+        states[pk] = result.instance.state
+        done += 1
+    out.put(done)
+
+
+def measure_engine(db_url: str, ids: list[int], processes: int, seconds: float) -> float:
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    start = time.time() + 3.0  # spawned interpreters import Django first
+    chunks = [ids[i::processes] for i in range(processes)]
+    procs = [
+        ctx.Process(target=worker, args=(db_url, chunk, seconds, start, queue)) for chunk in chunks
+    ]
+    for proc in procs:
+        proc.start()
+    total = sum(queue.get(timeout=seconds + 120) for _ in procs)
+    for proc in procs:
+        proc.join()
+    return total / seconds
+
+
+def measure_pgbench(url: str, seconds: float) -> float:
+    pg_url = with_database(url, PGBENCH_DB)
+    subprocess.run(
+        ["pgbench", "-i", "-q", "-s", "10", pg_url], check=True, capture_output=True, text=True
+    )
+    result = subprocess.run(
+        ["pgbench", "-n", "-c", "4", "-j", "4", "-T", str(int(seconds)), pg_url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pattern = r"tps = ([\d.]+) \((?:without initial connection time|excluding)"
+    match = re.search(pattern, result.stdout)
+    if not match:
+        raise RuntimeError(f"cannot read pgbench output:\n{result.stdout}")
+    return float(match.group(1))
+
+
+def measure_validation(states: int, repeat: int) -> float:
+    from workflows.definition import validate_source
+
+    lines = [
+        "key: big",
+        "version: 1",
+        "title: Big",
+        "roles: [nurse, gp]",
+        "initial: s0",
+        "states:",
+    ]
+    for i in range(states - 1):
+        lines += [
+            f"  s{i}:",
+            f"    title: State {i}",
+            "    on_enter:",
+            f"      - task: {{code: t{i}, title: Task {i}, role: nurse, due: P{i % 9 + 1}D}}",
+            "      - timer: {event: late, after: P2D}",
+            "    on:",
+            f"      tasks_completed: s{i + 1}",
+            f"      late: {{to: s{max(i - 1, 0)}}}",
+            f"      skip: {{to: s{min(i + 2, states - 1)}, roles: [gp],",
+            '               guard: "payload.ok == true"}',
+        ]
+    lines += [f"  s{states - 1}: {{final: true}}"]
+    text = "\n".join(lines) + "\n"
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = validate_source(text, fmt="yaml")
+        timings.append((time.perf_counter() - started) * 1000)
+        if not result.ok:
+            raise RuntimeError(f"generated definition is invalid: {result.problems[:3]}")
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short phases (under 60 s)")
+    args = parser.parse_args()
+    seconds = 6.0 if args.quick else 20.0
+    if shutil.which("pgbench") is None:
+        sys.exit("pgbench is not on the PATH (Debian: postgresql-client)")
+    url = server_url()
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("DATABASE_URL must point at PostgreSQL for this benchmark")
+
+    for name in (BENCH_DB, PGBENCH_DB):
+        psql_admin(url, f"DROP DATABASE IF EXISTS {name}")
+        psql_admin(url, f"CREATE DATABASE {name}")
+    db_url = with_database(url, BENCH_DB)
+    try:
+        setup_django(db_url)
+        ids = prepare(db_url, instances=400)
+        from django.db import connections
+
+        connections.close_all()
+        validate_ms = measure_validation(300, repeat=7)
+        one = measure_engine(db_url, ids, 1, seconds)
+        four = measure_engine(db_url, ids, 4, seconds)
+        pgbench = measure_pgbench(url, seconds)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        for name in (BENCH_DB, PGBENCH_DB):
+            psql_admin(url, f"DROP DATABASE IF EXISTS {name}")
+
+    figures = {
+        "bench": "transitions",
+        "quick": args.quick,
+        "transitions_per_s_1proc": round(one, 1),
+        "transitions_per_s_4proc": round(four, 1),
+        "pgbench_tps_4clients": round(pgbench, 1),
+        "ratio_1proc": round(one / pgbench, 3),
+        "ratio_4proc": round(four / pgbench, 3),
+        "goal_ratio_4proc": 0.25,
+        "validate_300_states_ms": round(validate_ms, 1),
+        "goal_validate_ms": 100,
+    }
+    print(
+        f"engine: {one:.0f}/s (1 process), {four:.0f}/s (4 processes); pgbench: {pgbench:.0f} tps; "
+        f"ratio at 4: {four / pgbench:.3f} (goal 0.25); 300-state validation: {validate_ms:.1f} ms",
+        file=sys.stderr,
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.settings.base import database_settings, env_bool
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_production_settings_pass_check_deploy_with_no_warning():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
+        "ALLOWED_HOSTS": "parcours.example.org",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set in the environment in production" in result.stderr
+
+
+def test_database_url_selects_postgresql():
+    config = database_settings("postgres://user:pw@db.internal:5433/parcours")
+
+    assert (config["ENGINE"], config["HOST"], config["PORT"], config["NAME"]) == (
+        "django.db.backends.postgresql",
+        "db.internal",
+        5433,
+        "parcours",
+    )
+
+
+def test_no_database_url_means_the_embedded_sqlite_file_in_wal_mode():
+    config = database_settings(None)
+
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    options = config["OPTIONS"]
+    assert isinstance(options, dict)
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in options["init_command"]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("off", False), ("", True)])
+def test_env_bool_reads_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+
+    assert env_bool("SOME_FLAG", True) is expected
+
+
+def test_env_bool_rejects_anything_else_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("SOME_FLAG", "maybe")
+
+    with pytest.raises(ValueError, match="SOME_FLAG must be a boolean"):
+        env_bool("SOME_FLAG", False)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+
+@pytest.mark.django_db
+def test_library_page_lists_published_pathways(client):
+    call_command("seed_demo", stdout=None)
+
+    response = client.get("/pathways/")
+
+    assert response.status_code == 200
+    assert b"/pathways/hf-telemonitoring/1/" in response.content
+
+
+@pytest.mark.django_db
+def test_pathway_page_shows_its_diagram(client):
+    call_command("seed_demo", stdout=None)
+
+    response = client.get("/pathways/return-home/1/")
+    diagram = client.get("/pathways/return-home/1/diagram.svg")
+
+    assert response.status_code == 200
+    assert b"<svg" in response.content
+    assert diagram["Content-Type"] == "image/svg+xml"
+    assert diagram.content.startswith(b"<svg")
+
+
+@pytest.mark.django_db
+def test_unknown_pathway_version_is_not_found(client):
+    assert client.get("/pathways/return-home/99/").status_code == 404
