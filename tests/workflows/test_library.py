@@ -76,7 +76,7 @@ def test_shipped_pathway_runs_from_start_to_a_final_state(key: str, tasks):
 
 
 def _shortest_path_to_final(compiled) -> list[str]:
-    queue = deque([(compiled.initial, [])])
+    queue: deque[tuple[str, list[str]]] = deque([(compiled.initial, [])])
     seen = {compiled.initial}
     while queue:
         state, events = queue.popleft()

@@ -71,7 +71,7 @@ def write_move(
 ) -> int:
     """Write the move already applied to `instance` (state, revision, status, ended_at) and
     return the new history entry's id. The caller holds the instance's row lock."""
-    params = {
+    params: dict[str, Any] = {
         "id": instance.pk,
         "now": now,
         "note": "left the state",
