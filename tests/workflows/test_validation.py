@@ -234,6 +234,29 @@ def test_yes_is_not_a_boolean_value_either():
     ]
 
 
+def test_plain_equals_sign_is_text():
+    text = edited("title: Demo pathway", "title: =")
+
+    result = validate_source(text, filename="pathway.yaml")
+
+    assert result.problems == []
+    assert result.document["title"] == "="
+
+
+def test_merge_key_is_an_unknown_key_not_a_merge():
+    text = edited("title: Demo pathway\n", "title: Demo pathway\n<<: {description: Merged}\n")
+
+    found = problems(text)
+
+    assert found == [
+        (
+            "<<",
+            "unknown key '<<' (allowed: description, initial, key, roles, states, title, version)",
+            4,
+        )
+    ]
+
+
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
 def test_empty_document_is_reported(text):
     found = validate_source(text, filename="pathway.yaml").problems

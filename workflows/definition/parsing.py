@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
-from workflows.definition.problems import Problem, dotted
+from workflows.definition.problems import Problem
 
 Format = Literal["yaml", "json"]
 
@@ -24,6 +24,10 @@ except AttributeError:  # pragma: no cover - depends on the wheel
     _Base = yaml.SafeLoader
 
 _BOOL = "tag:yaml.org,2002:bool"
+_STR = "tag:yaml.org,2002:str"
+# YAML 1.1 types that YAML 1.2 dropped and SafeLoader cannot build on its own: a plain `=`
+# (the "value" type) and the `<<` merge key. Read as the text they look like.
+_DROPPED = {_BOOL, "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"}
 
 
 class _Loader(_Base):  # type: ignore[valid-type,misc]
@@ -35,7 +39,7 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED]
     for first, resolvers in _Base.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
@@ -136,7 +140,7 @@ def _parse_yaml(text: str) -> ParsedSource:
         return ParsedSource(None)
     result = ParsedSource(None)
     try:
-        result.document = _Builder(result).build(node, ())
+        result.document = _Builder(result).build(node, "")
     except _Unreadable as exc:
         return ParsedSource(None, problems=[exc.problem])
     return result
@@ -169,54 +173,62 @@ class _Builder:
         self.characters = 0
         self.open: set[int] = set()  # the collections being built, to catch alias cycles
 
-    def build(self, node: yaml.Node, path: tuple[str | int, ...], record: bool = True) -> Any:
+    def build(self, node: yaml.Node, path: str, depth: int = 0, record: bool = True) -> Any:
+        """`path` is the node's dotted location ("" for the root), built as we descend rather
+        than joined from a tuple at every node: this walk is most of a large file's parse."""
         self.nodes += 1
-        if isinstance(node, yaml.ScalarNode):
+        if node.__class__ is yaml.ScalarNode:
             self.characters += len(node.value)
         if self.nodes > MAX_NODES or self.characters > MAX_CHARACTERS:
             raise _Unreadable(
                 Problem("(document)", "document too large once its aliases are expanded")
             )
-        if len(path) > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise _Unreadable(_at(node, f"nested more than {MAX_DEPTH} levels deep"))
         if record:
             # A mapping entry is located at its key (set by the caller); other nodes at their start.
-            self.out.positions.setdefault(dotted(path), _position(node))
+            self.out.positions.setdefault(path or "(document)", _position(node))
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return self._scalar(node)
         if id(node) in self.open:
             raise _Unreadable(_at(node, "malformed YAML: an alias refers to a node containing it"))
         self.open.add(id(node))
+        prefix = f"{path}." if path else ""
         try:
             if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, (*path, i), record) for i, item in enumerate(node.value)]
-            return self._mapping(node, path, record)
+                return [
+                    self.build(item, f"{prefix}{i}", depth + 1, record)
+                    for i, item in enumerate(node.value)
+                ]
+            return self._mapping(node, prefix, depth, record)
         finally:
             self.open.discard(id(node))
 
     def _mapping(
-        self, node: yaml.MappingNode, path: tuple[str | int, ...], record: bool
+        self, node: yaml.MappingNode, prefix: str, depth: int, record: bool
     ) -> dict[Any, Any]:
         value: dict[Any, Any] = {}
+        positions = self.out.positions
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 key = self._scalar(key_node)
             else:  # a list or mapping used as a key: only ever reported as an unknown key
-                key = self.build(key_node, path, record=False)
+                key = self.build(key_node, prefix.rstrip("."), depth + 1, record=False)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 key = str(key)
-            key_text = str(key)
-            child = (*path, key_text)
+            child = f"{prefix}{key}"
             if record:
                 if key in value:
                     self.out.problems.append(
-                        Problem(dotted(child), f"duplicate key {key_text!r}", *_position(key_node))
+                        Problem(child, f"duplicate key {str(key)!r}", *_position(key_node))
                     )
-                self.out.positions.setdefault(dotted(child), _position(key_node))
-            value[key] = self.build(value_node, child, record)
+                positions.setdefault(child, _position(key_node))
+            value[key] = self.build(value_node, child, depth + 1, record)
         return value
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR:  # most scalars: no need for the constructor's machinery
+            return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
         except Exception as exc:

@@ -38,6 +38,8 @@ class Command(BaseCommand):
             self.stderr.write("nothing loaded")
             sys.exit(1)
         actor = Actor(id="cli:load_pathway")
+        report: list[str] = []  # printed once the transaction has committed
+        name = ""
         try:
             with transaction.atomic():
                 for name in files:
@@ -45,7 +47,7 @@ class Command(BaseCommand):
                     if options["draft"]:
                         upload = definition_upload(source=source, actor=actor, filename=name)
                         verb = "stored as draft" if upload.changed else "unchanged"
-                        self.stdout.write(f"{name}: {upload.definition} {verb}")
+                        report.append(f"{name}: {upload.definition} {verb}")
                         continue
                     result = definition_publish(source=source, actor=actor, filename=name)
                     verb = (
@@ -53,8 +55,10 @@ class Command(BaseCommand):
                         if result.created
                         else ("activated" if result.activated else "already published")
                     )
-                    self.stdout.write(f"{name}: {result.definition} {verb}")
+                    report.append(f"{name}: {result.definition} {verb}")
         except DefinitionConflict as exc:
             self.stdout.write(f"{name}: (document): {exc}")
             self.stderr.write("nothing loaded")
             sys.exit(1)
+        for line in report:
+            self.stdout.write(line)
