@@ -14,6 +14,7 @@ from workflows.definition.compiled import CompiledDefinition, TransitionSpec, co
 from workflows.definition.parsing import Format, parse_source
 from workflows.errors import NotFound
 from workflows.models import HistoryEntry, PathwayDefinition, PathwayInstance, Timer
+from workflows.postgres import prepared_cursor
 
 # Immutable content, so caching by (id, checksum) is always correct; the checksum guards
 # against ids reused after a rolled-back transaction (tests) or a restored database.
@@ -123,12 +124,13 @@ def lock_instance(*, instance_id: int) -> PathwayInstance:
         except PathwayInstance.DoesNotExist:
             raise NotFound(f"no pathway instance with id {instance_id}") from None
     columns = ", ".join(f"i.{name}" for name in _LOCK_FIELDS)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, d.checksum FROM {PathwayInstance._meta.db_table} i "
             f"JOIN {PathwayDefinition._meta.db_table} d ON d.id = i.definition_id "
             "WHERE i.id = %s FOR UPDATE OF i",
             [instance_id],
+            prepare=True,
         )
         row = cursor.fetchone()
     if row is None:

@@ -15,9 +15,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.db import connection
-
 from workflows.models import HistoryEntry, PathwayInstance, Timer
+from workflows.postgres import prepared_cursor
 
 _SQL: str | None = None
 
@@ -89,8 +88,8 @@ def write_move(
         "actor_roles": json.dumps(actor_roles),
         "payload": json.dumps(payload),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_statement(), params)
+    with prepared_cursor() as cursor:
+        cursor.execute(_statement(), params, prepare=True)
         row = cursor.fetchone()
     if row is None:  # the instance row vanished under our lock: impossible short of corruption
         raise RuntimeError(f"pathway instance {instance.pk} could not be updated")
