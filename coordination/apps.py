@@ -5,3 +5,12 @@ from django.apps import AppConfig
 
 class CoordinationConfig(AppConfig):
     name = "coordination"
+
+    def ready(self) -> None:
+        # Coordination implements the engine's `task` action and closes a step's open tasks
+        # when a pathway leaves it (workflows.actions explains the registry).
+        from coordination.services.tasks import cancel_tasks_of_left_state, open_task_for_state
+        from workflows import actions
+
+        actions.register_task_handler("coordination", open_task_for_state)
+        actions.register_exit_hook("coordination", cancel_tasks_of_left_state)

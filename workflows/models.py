@@ -59,6 +59,12 @@ class PathwayInstance(models.Model):
     )
     state = models.CharField(max_length=63)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    subject = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text=_("Opaque reference to what the instance is about, for the app that started it."),
+    )
     context = models.JSONField(default=dict, blank=True)
     revision = models.PositiveIntegerField(default=1)
     started_at = models.DateTimeField()

@@ -97,6 +97,7 @@ _LOCK_FIELDS = (
     "definition_id",
     "state",
     "status",
+    "subject",
     "context",
     "revision",
     "started_at",

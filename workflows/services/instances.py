@@ -54,6 +54,7 @@ def instance_start(
     actor: Actor,
     context: Mapping[str, Any] | None = None,
     version: int | None = None,
+    subject: str = "",
     now: dt.datetime | None = None,
 ) -> PathwayInstance:
     """Start an instance of the latest active version of `key` (or of `version`, which must
@@ -77,6 +78,7 @@ def instance_start(
             definition=definition,
             state=initial.name,
             status=Status.COMPLETED if initial.final else Status.ACTIVE,
+            subject=subject,
             context=context,
             revision=1,
             started_at=now,

@@ -1,0 +1,116 @@
+"""Reads of coordination data for a user, filtered by what that user may see.
+
+A user sees a task when they may see its patient (care-team grants, see
+services.care_teams), when they own it, or when it is meant for them as the patient.
+Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from coordination import task_states
+from coordination.errors import NotFound
+from coordination.models import CarePathway, CareTeamMember, Practitioner, Task
+from patients.selectors import visible_patients
+
+User = AbstractBaseUser | AnonymousUser
+
+WORKLIST_ORDER = ("priority_rank", "due_at", "id")
+
+
+def practitioner_of(user: User) -> Practitioner | None:
+    if not user.is_authenticated:
+        return None
+    return Practitioner.objects.filter(user_id=user.pk, active=True).first()
+
+
+def visible_tasks(user: User) -> QuerySet[Task]:
+    """Every task `user` may see. Patients see only the tasks meant for them."""
+    if not user.is_authenticated or not user.is_active:
+        return Task.objects.none()
+    patient_ids = visible_patients(user).values("pk")
+    condition = Q(patient_id__in=patient_ids, for_patient=False) | Q(
+        for_patient=True, patient__user_id=user.pk
+    )
+    practitioner = practitioner_of(user)
+    if practitioner is not None:
+        condition |= Q(owner_id=practitioner.pk)
+    else:
+        condition = Q(for_patient=True, patient__user_id=user.pk)
+    return Task.objects.filter(condition).select_related("patient", "owner__user", "offered_team")
+
+
+def access_task(*, user: User, task_id: int) -> Task:
+    task = visible_tasks(user).filter(pk=task_id).first()
+    if task is None:
+        raise NotFound("task", task_id)
+    return task
+
+
+def worklist_mine(user: User) -> QuerySet[Task]:
+    """Open tasks the user owns, most pressing first (priority, then due time)."""
+    practitioner = practitioner_of(user)
+    if practitioner is None:
+        return Task.objects.none()
+    return (
+        visible_tasks(user)
+        .filter(owner_id=practitioner.pk, status__in=task_states.OPEN)
+        .order_by(*WORKLIST_ORDER)
+    )
+
+
+def worklist_unclaimed(user: User) -> QuerySet[Task]:
+    """Tasks nobody has claimed that are offered to the user: to one of their service teams,
+    or to a role they play in the patient's care team."""
+    practitioner = practitioner_of(user)
+    if practitioner is None:
+        return Task.objects.none()
+    plays_role = CareTeamMember.objects.filter(
+        care_team__patient_id=OuterRef("patient_id"),
+        role=OuterRef("offered_role"),
+        active=True,
+    ).filter(Q(practitioner_id=practitioner.pk) | Q(service_team__group__user__id=user.pk))
+    my_teams = Q(offered_team__group__user__id=user.pk)
+    return (
+        visible_tasks(user)
+        .filter(owner__isnull=True, status__in=[task_states.READY, task_states.REQUESTED])
+        .filter(my_teams | (Q(offered_team__isnull=True) & Exists(plays_role)))
+        .order_by(*WORKLIST_ORDER)
+    )
+
+
+def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Task]:
+    now = now or timezone.now()
+    mine = worklist_mine(user).values("pk")
+    offered = worklist_unclaimed(user).values("pk")
+    return (
+        visible_tasks(user)
+        .filter(Q(pk__in=mine) | Q(pk__in=offered), due_at__lt=now)
+        .order_by(*WORKLIST_ORDER)
+    )
+
+
+def tasks_for_patient(user: User, patient_id: int) -> QuerySet[Task]:
+    return visible_tasks(user).filter(patient_id=patient_id).order_by(*WORKLIST_ORDER)
+
+
+def visible_care_pathways(user: User) -> QuerySet[CarePathway]:
+    """Pathways of the patients the user may see; a patient sees their own."""
+    if not user.is_authenticated or not user.is_active:
+        return CarePathway.objects.none()
+    return CarePathway.objects.filter(
+        Q(patient_id__in=visible_patients(user).values("pk")) | Q(patient__user_id=user.pk)
+    ).select_related("instance__definition", "patient")
+
+
+def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:
+    pathway = visible_care_pathways(user).filter(pk=pathway_id).first()
+    if pathway is None:
+        raise NotFound("care pathway", pathway_id)
+    return pathway

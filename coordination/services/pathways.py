@@ -1,0 +1,183 @@
+"""Care pathways: a patient, an engine instance and a care team.
+
+The engine knows roles, not users: a user fires an event with the roles they play in the
+patient's care team (directly, or through a service team). Every service here locks the
+engine instance first (through the engine), then rows of this app, then the audit head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from coordination.errors import NotAllowed
+from coordination.models import CarePathway, CareTeamMember
+from coordination.services.care_teams import care_team_for_patient
+from patients.models import AuditEvent, Patient
+from patients.services import audit_record
+from workflows.actors import Actor
+from workflows.services import (
+    FireResult,
+    instance_cancel,
+    instance_fire,
+    instance_resume,
+    instance_start,
+    instance_suspend,
+)
+
+
+def care_roles(*, user: AbstractBaseUser, patient_id: int) -> frozenset[str]:
+    """The pathway roles `user` plays in the patient's care team (active memberships)."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    direct = CareTeamMember.objects.filter(
+        care_team__patient_id=patient_id, active=True, practitioner__user__id=user.pk
+    ).values_list("role", flat=True)
+    via_team = CareTeamMember.objects.filter(
+        care_team__patient_id=patient_id,
+        active=True,
+        service_team__group__user__id=user.pk,
+    ).values_list("role", flat=True)
+    roles = set(direct) | set(via_team)
+    if Patient.objects.filter(pk=patient_id, user_id=user.pk).exists():
+        roles.add("patient")
+    return frozenset(roles)
+
+
+def actor_for(user: AbstractBaseUser | None, patient_id: int) -> Actor:
+    if user is None:
+        return Actor(id="system", is_system=True)
+    return Actor(id=f"user:{user.pk}", roles=care_roles(user=user, patient_id=patient_id))
+
+
+def care_pathway_start(
+    *,
+    patient: Patient,
+    key: str,
+    user: AbstractBaseUser | None,
+    context: Mapping[str, Any] | None = None,
+    entry_point: str = AuditEvent.EntryPoint.SYSTEM,
+) -> CarePathway:
+    """Start the latest active version of pathway `key` for the patient. The initial state's
+    tasks open for the care team in the same transaction. `user` must play a role in the
+    patient's care team (None: the system, e.g. a platform's integration)."""
+    actor = actor_for(user, patient.pk)
+    if user is not None and not actor.roles:
+        raise NotAllowed("only a member of the patient's care team may start a pathway")
+    with transaction.atomic():
+        team = care_team_for_patient(patient=patient)
+        # The row exists before the engine runs the initial state's on_enter, so that the
+        # task handler finds the patient and the team through the instance's subject.
+        pathway = CarePathway.objects.create(
+            patient=patient,
+            care_team=team,
+            started_by_id=user.pk if user is not None else None,
+            created_at=timezone.now(),
+        )
+        instance = instance_start(
+            key=key, actor=actor, context=dict(context or {}), subject=subject_of(pathway)
+        )
+        pathway.instance = instance
+        pathway.save(update_fields=["instance"])
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.CREATE,
+            resource_type="CarePathway",
+            resource_id=pathway.pk,
+            patient_id=patient.pk,
+            purpose=AuditEvent.Purpose.CARE_COORDINATION,
+            entry_point=entry_point,
+            detail={"pathway": f"{key}@{instance.definition.version}"},
+        )
+    return pathway
+
+
+SUBJECT_PREFIX = "care-pathway:"
+
+
+def subject_of(pathway: CarePathway) -> str:
+    return f"{SUBJECT_PREFIX}{pathway.pk}"
+
+
+def pathway_id_from_subject(subject: str) -> int | None:
+    if not subject.startswith(SUBJECT_PREFIX):
+        return None
+    return int(subject.removeprefix(SUBJECT_PREFIX))
+
+
+def care_pathway_fire(
+    *,
+    pathway: CarePathway,
+    event: str,
+    user: AbstractBaseUser | None,
+    payload: Mapping[str, Any] | None = None,
+    expected_revision: int | None = None,
+    entry_point: str = AuditEvent.EntryPoint.SYSTEM,
+) -> FireResult:
+    """Fire `event` as `user`, with the roles they play in the care team. Refusals come from
+    the engine (TransitionRefused, StaleRevision) and write nothing."""
+    actor = actor_for(user, pathway.patient_id)
+    if pathway.instance_id is None:
+        raise NotAllowed("this pathway has not started")
+    with transaction.atomic():
+        result = instance_fire(
+            instance_id=pathway.instance_id,
+            event=event,
+            actor=actor,
+            payload=payload,
+            expected_revision=expected_revision,
+        )
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.UPDATE,
+            resource_type="CarePathway",
+            resource_id=pathway.pk,
+            patient_id=pathway.patient_id,
+            purpose=AuditEvent.Purpose.CARE_COORDINATION,
+            entry_point=entry_point,
+            detail={"event": event, "to": result.instance.state},
+        )
+    return result
+
+
+def _status_change(
+    service: Any, pathway: CarePathway, user: AbstractBaseUser | None, reason: str, what: str
+) -> None:
+    actor = actor_for(user, pathway.patient_id)
+    if user is not None and not actor.roles:
+        raise NotAllowed(f"only a member of the patient's care team may {what} a pathway")
+    with transaction.atomic():
+        service(instance_id=pathway.instance_id, actor=actor, reason=reason)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.UPDATE,
+            resource_type="CarePathway",
+            resource_id=pathway.pk,
+            patient_id=pathway.patient_id,
+            purpose=AuditEvent.Purpose.CARE_COORDINATION,
+            entry_point=AuditEvent.EntryPoint.SYSTEM,
+            detail={"status": what, "reason": reason[:200]},
+        )
+
+
+def care_pathway_suspend(
+    *, pathway: CarePathway, user: AbstractBaseUser | None, reason: str = ""
+) -> None:
+    _status_change(instance_suspend, pathway, user, reason, "suspend")
+
+
+def care_pathway_resume(
+    *, pathway: CarePathway, user: AbstractBaseUser | None, reason: str = ""
+) -> None:
+    _status_change(instance_resume, pathway, user, reason, "resume")
+
+
+def care_pathway_cancel(
+    *, pathway: CarePathway, user: AbstractBaseUser | None, reason: str = ""
+) -> None:
+    """Cancel the pathway; the engine's exit hook cancels its open tasks."""
+    _status_change(instance_cancel, pathway, user, reason, "cancel")

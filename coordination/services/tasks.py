@@ -1,0 +1,372 @@
+"""Tasks: opened by the engine's `task` action, then claimed, started, completed...
+
+Locks, always in this order: the pathway's engine instance (when the task belongs to one),
+the task row, then the audit head (audit_record comes last). Taking the instance first
+serialises every task action of a pathway, which is what makes "the last task completed
+fires tasks_completed" exact: two nurses completing the last two tasks at once cannot both
+believe the other's task is still open.
+
+Every action checks the version the caller saw (`expected_version`, when given) and the
+FHIR transition table (coordination.task_states); a refused action raises before writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from coordination import task_states
+from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
+from coordination.models import (
+    CarePathway,
+    CareTeamMember,
+    Practitioner,
+    ServiceTeam,
+    Task,
+    TaskEvent,
+)
+from coordination.selectors import access_task
+from coordination.services.pathways import care_roles, pathway_id_from_subject
+from patients.models import AuditEvent
+from patients.services import audit_record
+from workflows.actions import StateChange
+from workflows.actors import SYSTEM
+from workflows.definition.compiled import StateSpec, TaskAction
+from workflows.definition.durations import add_duration
+from workflows.definition.validation import TASKS_COMPLETED
+from workflows.errors import ActionNotRegistered
+from workflows.selectors import instance_definition, lock_instance
+from workflows.services import instance_fire
+
+OWNER_PERMS = ("change_task",)
+MAX_NOTE = 4000
+
+
+# --- opened and closed by the engine ------------------------------------------------------
+
+
+def open_task_for_state(change: StateChange, action: TaskAction) -> None:
+    """The engine's `task` action handler (registered in CoordinationConfig.ready)."""
+    pathway_id = pathway_id_from_subject(change.instance.subject)
+    if pathway_id is None:
+        raise ActionNotRegistered(
+            f"instance {change.instance.pk} is not a care pathway: cannot open task {action.code!r}"
+        )
+    pathway = CarePathway.objects.only("id", "patient_id", "care_team_id").get(pk=pathway_id)
+    members = list(
+        CareTeamMember.objects.filter(
+            care_team_id=pathway.care_team_id, role=action.role, active=True
+        ).select_related("practitioner")
+    )
+    people = [
+        m.practitioner for m in members if m.practitioner is not None and m.practitioner.active
+    ]
+    teams = [m.service_team_id for m in members if m.service_team_id is not None]
+    owner = people[0] if len(people) == 1 and not teams else None
+    now = change.at
+    task = Task.objects.create(
+        care_pathway=pathway,
+        patient_id=pathway.patient_id,
+        code=action.code,
+        title=action.title,
+        description=action.description or "",
+        status=task_states.READY,
+        priority=action.priority,
+        priority_rank=task_states.PRIORITY_RANK[action.priority],
+        due_at=add_duration(now, action.due) if action.due else None,
+        owner=owner,
+        offered_role=action.role,
+        offered_team_id=teams[0] if len(teams) == 1 and not people else None,
+        for_patient=action.role == "patient",
+        requester_label=f"pathway:{change.definition.key}@{change.definition.version}",
+        pathway_state=change.state.name,
+        pathway_revision=change.entry.revision if change.entry else None,
+        created_at=now,
+        updated_at=now,
+    )
+    TaskEvent.objects.create(
+        task=task,
+        version=1,
+        action="open",
+        from_status="",
+        to_status=task.status,
+        actor_label=change.actor.id,
+        detail={"owner": owner.pk} if owner else {},
+        occurred_at=now,
+    )
+    if owner is not None:
+        assign_perm("coordination.change_task", owner.user, task)
+
+
+def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
+    """The engine's exit hook: tasks still open in a state the pathway leaves are cancelled
+    (they belonged to that step; re-entering the state opens them anew)."""
+    pathway_id = pathway_id_from_subject(change.instance.subject)
+    if pathway_id is None:
+        return
+    open_tasks = Task.objects.select_for_update().filter(
+        care_pathway_id=pathway_id, pathway_state=left.name, status__in=task_states.OPEN
+    )
+    for task in open_tasks:
+        _record(
+            task,
+            "cancel",
+            [task_states.CANCELLED],
+            actor=None,
+            actor_label=change.actor.id,
+            now=change.at,
+            detail={"reason": "the pathway left this step"},
+        )
+        task.save(update_fields=["status", "version", "updated_at", "ended_at"])
+
+
+# --- actions by people --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskActionInput:
+    action: str
+    expected_version: int | None = None
+    note: str = ""
+    output: Mapping[str, Any] = field(default_factory=dict)
+    new_owner_id: int | None = None  # reassign
+
+
+def task_act(
+    *,
+    task_id: int,
+    user: AbstractBaseUser,
+    data: TaskActionInput,
+    entry_point: str = AuditEvent.EntryPoint.SYSTEM,
+    client_address: str | None = None,
+    now: dt.datetime | None = None,
+) -> Task:
+    """Do `data.action` on the task as `user`.
+
+    Raises NotFound (missing or not visible: the same), InvalidInput, NotAllowed, Conflict
+    (stale version, or the action does not apply to the task's status). Completing the last
+    open task of the pathway's current state fires `tasks_completed` in the same transaction.
+    """
+    rule = task_states.ACTIONS.get(data.action)
+    if rule is None:
+        allowed = ", ".join(task_states.ACTIONS)
+        raise InvalidInput([Problem("action", f"unknown action {data.action!r} ({allowed})")])
+    if len(data.note) > MAX_NOTE:
+        raise InvalidInput([Problem("note", f"longer than {MAX_NOTE} characters")])
+    now = now or timezone.now()
+    visible = access_task(user=user, task_id=task_id)
+    with transaction.atomic():
+        instance = None
+        if visible.care_pathway_id is not None:
+            instance_id = (
+                CarePathway.objects.filter(pk=visible.care_pathway_id)
+                .values_list("instance_id", flat=True)
+                .get()
+            )
+            if instance_id is not None:
+                instance = lock_instance(instance_id=instance_id)
+        task = Task.objects.select_for_update().get(pk=task_id)
+        if data.expected_version is not None and task.version != data.expected_version:
+            raise Conflict(
+                f"the task changed since you read it (version {task.version}, "
+                f"not {data.expected_version})",
+                current_version=task.version,
+            )
+        practitioner = Practitioner.objects.filter(user_id=user.pk, active=True).first()
+        previous_owner = task.owner
+        _apply(task, rule, user, practitioner, data, now)
+        task.save(
+            update_fields=[
+                "status", "owner", "version", "updated_at", "ended_at", "note", "output",
+            ]
+        )  # fmt: skip
+        if previous_owner != task.owner:
+            if previous_owner is not None:
+                remove_perm("coordination.change_task", previous_owner.user, task)
+            if task.owner is not None:
+                assign_perm("coordination.change_task", task.owner.user, task)
+        if (
+            instance is not None
+            and data.action == "complete"
+            and task.pathway_state == instance.state
+        ):
+            _maybe_fire_tasks_completed(task, instance, now)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.UPDATE,
+            resource_type="Task",
+            resource_id=task.pk,
+            patient_id=task.patient_id,
+            purpose=AuditEvent.Purpose.CARE_COORDINATION,
+            entry_point=entry_point,
+            client_address=client_address,
+            detail={"action": data.action, "status": task.status, "version": task.version},
+        )
+    return task
+
+
+def _apply(
+    task: Task,
+    rule: task_states.ActionRule,
+    user: AbstractBaseUser,
+    me: Practitioner | None,
+    data: TaskActionInput,
+    now: dt.datetime,
+) -> None:
+    status = task.status
+    if status in task_states.TERMINAL:
+        raise Conflict(f"the task is {status}: no action applies any more")
+    is_owner = me is not None and task.owner_id == me.pk
+    label = f"user:{user.pk}"
+    if rule.name == "claim":
+        if task.owner_id is not None:
+            raise Conflict("the task is already claimed" if not is_owner else "you own it already")
+        if not _eligible(task, user, me):
+            raise NotAllowed("this task is not offered to you")
+        task.owner = me
+        _record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
+        return
+    if rule.name == "reassign":
+        _reassign(task, user, me, is_owner, data, label, now)
+        return
+    if rule.name == "cancel":
+        if not (is_owner or _is_coordinator(task, user) or task.requested_by_id == user.pk):
+            raise NotAllowed("only the owner, the requester or a coordinator may cancel a task")
+        _record(task, "cancel", [task_states.CANCELLED], user, label, now, _note(data))
+        return
+    if not is_owner:
+        if (
+            task.owner_id is None
+            and rule.name in ("start", "complete")
+            and _eligible(task, user, me)
+        ):
+            task.owner = me  # taking an offered task and working on it in one gesture
+            _record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
+        else:
+            raise NotAllowed("only the task's owner may do this; claim it first")
+    if rule.name == "release":
+        path = [task_states.READY] if status == task_states.IN_PROGRESS else []
+        if status not in (task_states.READY, task_states.IN_PROGRESS):
+            raise Conflict(f"a task that is {status} cannot be released")
+        task.owner = None
+        _record(task, "release", path, user, label, now, _note(data))
+        return
+    target = rule.path[0]
+    path = task_states.path_to(status, target)
+    if not path or (rule.sources is not None and status not in rule.sources):
+        raise Conflict(f"cannot {rule.name} a task that is {status}")
+    if rule.name == "complete":
+        task.output = dict(data.output)
+    _record(task, rule.name, path, user, label, now, _note(data))
+
+
+def _reassign(
+    task: Task,
+    user: AbstractBaseUser,
+    me: Practitioner | None,
+    is_owner: bool,
+    data: TaskActionInput,
+    label: str,
+    now: dt.datetime,
+) -> None:
+    if not (is_owner or _is_coordinator(task, user)):
+        raise NotAllowed("only the owner or a coordinator may reassign a task")
+    if data.new_owner_id is None:
+        raise InvalidInput([Problem("new_owner", "required to reassign")])
+    new_owner = Practitioner.objects.filter(pk=data.new_owner_id, active=True).first()
+    if new_owner is None or not _eligible(task, new_owner.user, new_owner):
+        raise InvalidInput(
+            [Problem("new_owner", "not a member of the care team or service team this task is for")]
+        )
+    task.owner = new_owner
+    path = [task_states.READY] if task.status == task_states.IN_PROGRESS else []
+    _record(task, "reassign", path, user, label, now, {"owner": new_owner.pk, **_note(data)})
+
+
+def _eligible(task: Task, user: AbstractBaseUser, me: Practitioner | None) -> bool:
+    """May `user` take this task: it is meant for the patient and they are the patient, or
+    offered to their service team, or to a role they play in the patient's care team."""
+    if task.for_patient:
+        return bool(task.patient.user_id == user.pk)
+    if me is None:
+        return False
+    if task.offered_team_id is not None:
+        return bool(
+            ServiceTeam.objects.filter(pk=task.offered_team_id, group__user__id=user.pk).exists()
+        )
+    return task.offered_role in care_roles(user=user, patient_id=task.patient_id)
+
+
+def _is_coordinator(task: Task, user: AbstractBaseUser) -> bool:
+    return "coordinator" in care_roles(user=user, patient_id=task.patient_id)
+
+
+def _note(data: TaskActionInput) -> dict[str, Any]:
+    return {"note": data.note} if data.note else {}
+
+
+def _record(
+    task: Task,
+    action: str,
+    path: list[str],
+    actor: AbstractBaseUser | None,
+    actor_label: str,
+    now: dt.datetime,
+    detail: dict[str, Any],
+) -> None:
+    """Move the task along `path` (statuses), one history entry per step (or one for an
+    action that keeps the status). The caller saves the task."""
+    steps = path or [task.status]
+    for status in steps:
+        previous = task.status
+        task.status = status
+        task.version += 1
+        TaskEvent.objects.create(
+            task=task,
+            version=task.version,
+            action=action,
+            from_status=previous,
+            to_status=status,
+            actor_id=actor.pk if actor is not None else None,
+            actor_label=actor_label,
+            detail=detail,
+            occurred_at=now,
+        )
+    task.updated_at = now
+    if task.status in task_states.TERMINAL:
+        task.ended_at = now
+    if action == "complete" and "note" in detail:
+        task.note = str(detail["note"])
+
+
+def _maybe_fire_tasks_completed(task: Task, instance: Any, now: dt.datetime) -> None:
+    state = instance_definition(instance).state(instance.state)
+    if TASKS_COMPLETED not in state.transitions or instance.status != "active":
+        return
+    still_open = Task.objects.filter(
+        care_pathway_id=task.care_pathway_id,
+        pathway_state=instance.state,
+        status__in=task_states.OPEN,
+    ).exists()
+    if not still_open:
+        instance_fire(
+            instance_id=instance.pk,
+            event=TASKS_COMPLETED,
+            actor=SYSTEM,
+            payload={"last_task": task.pk},
+            now=now,
+        )
+
+
+def task_lookup(task_id: int) -> Task:
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None:
+        raise NotFound("task", task_id)
+    return task

@@ -1,0 +1,134 @@
+"""Errors raised by the patients app's services and selectors. The API layer maps them to HTTP
+answers (400 for invalid input, 404 for not found, 403 for not allowed, 409 for conflicts);
+nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+
+class PatientsError(Exception):
+    """Base of the patients app's domain errors."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input: where (`ins_nir`, `items.3.unit`) and what."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class InvalidInput(PatientsError):
+    """The input does not validate; carries every problem found, in input order."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        summary = "; ".join(str(p) for p in self.problems[:10])
+        more = f" (and {len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
+        super().__init__(f"{summary}{more}")
+
+
+class InvalidIdentifier(InvalidInput):
+    """An identifier (INS: NIR/NIA and its OID, birth place code) is malformed.
+
+    `field` names the input field, `reason` says what is wrong; on a key mismatch
+    `expected_key` holds the key the number calls for (two digits, as a string).
+    """
+
+    def __init__(self, field: str, reason: str, *, expected_key: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.expected_key = expected_key
+        super().__init__([Problem(field, reason)])
+
+
+class InvalidPatient(InvalidInput):
+    """A patient field other than an identifier is invalid (empty name, unknown sex...)."""
+
+
+class InvalidConsent(InvalidInput):
+    pass
+
+
+class InvalidDevice(InvalidInput):
+    pass
+
+
+class InvalidObservation(InvalidInput):
+    """One or more observations do not validate. In a batch, locations are `items.N.field`
+    and nothing was stored."""
+
+
+class InvalidAuditRecord(InvalidInput):
+    """An audit record argument is out of its vocabulary or too large."""
+
+
+class InvalidPermission(InvalidInput):
+    """A permission that cannot be granted on a patient."""
+
+
+class InvalidRange(PatientsError):
+    """A time range or window that is empty, unbounded, too long or malformed."""
+
+
+NotFoundOutcome = Literal["not_found", "denied"]
+
+
+class PatientNotFound(PatientsError):
+    """The patient does not exist, or the user may not see it: both read the same.
+
+    `outcome` tells the two apart for the audit trail only ("not_found" or "denied"); it must
+    never reach the user, who gets the same answer either way.
+    """
+
+    def __init__(self, patient_id: object, *, outcome: NotFoundOutcome = "not_found") -> None:
+        self.patient_id = patient_id
+        self.outcome = outcome
+        super().__init__(f"no patient with id {patient_id}")
+
+
+class NotFound(PatientsError):
+    """Some other record (consent, device) does not exist for this patient."""
+
+
+class NotAllowed(PatientsError):
+    """The actor lacks the (global) permission this action needs."""
+
+
+class Conflict(PatientsError):
+    """The write conflicts with the current state: a stale `expected_version`, a duplicate
+    INS, a second active consent for a scope, a device registered to another patient.
+
+    For a stale version, `expected` and `actual` hold the versions.
+    """
+
+    def __init__(
+        self, message: str, *, expected: int | None = None, actual: int | None = None
+    ) -> None:
+        self.expected, self.actual = expected, actual
+        super().__init__(message)
+
+
+__all__ = [
+    "Conflict",
+    "InvalidAuditRecord",
+    "InvalidConsent",
+    "InvalidDevice",
+    "InvalidIdentifier",
+    "InvalidInput",
+    "InvalidObservation",
+    "InvalidPatient",
+    "InvalidPermission",
+    "InvalidRange",
+    "NotAllowed",
+    "NotFound",
+    "PatientNotFound",
+    "PatientsError",
+    "Problem",
+]

@@ -1,0 +1,44 @@
+"""Every read of the patients app. Reads that answer a user go through `visible_patients` /
+`access_patient` first; the others take ids the caller has already checked."""
+
+from patients.selectors.audit import (
+    MAX_AUDIT_RANGE,
+    ChainReport,
+    audit_chain_verify,
+    audit_events_for_patient,
+)
+from patients.selectors.observations import (
+    MeasuredValue,
+    delta,
+    last_value,
+    observation_list,
+)
+from patients.selectors.patients import (
+    PatientPermission,
+    access_patient,
+    consent_active,
+    consent_list,
+    device_list,
+    lock_patient,
+    patient_get,
+    visible_patients,
+)
+
+__all__ = [
+    "MAX_AUDIT_RANGE",
+    "ChainReport",
+    "MeasuredValue",
+    "PatientPermission",
+    "access_patient",
+    "audit_chain_verify",
+    "audit_events_for_patient",
+    "consent_active",
+    "consent_list",
+    "delta",
+    "device_list",
+    "last_value",
+    "lock_patient",
+    "observation_list",
+    "patient_get",
+    "visible_patients",
+]

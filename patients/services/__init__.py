@@ -1,0 +1,33 @@
+"""Every write of the patients app. See each module for its contract (locks, audit)."""
+
+from patients.services.access import (
+    patient_access_grant,
+    patient_access_revoke,
+    patient_break_glass,
+)
+from patients.services.audit import audit_record
+from patients.services.consents import consent_record, consent_withdraw
+from patients.services.devices import device_deactivate, device_register
+from patients.services.observations import (
+    ObservationItem,
+    observation_record,
+    observations_record,
+)
+from patients.services.patients import PatientChanges, patient_create, patient_update
+
+__all__ = [
+    "ObservationItem",
+    "PatientChanges",
+    "audit_record",
+    "consent_record",
+    "consent_withdraw",
+    "device_deactivate",
+    "device_register",
+    "observation_record",
+    "observations_record",
+    "patient_access_grant",
+    "patient_access_revoke",
+    "patient_break_glass",
+    "patient_create",
+    "patient_update",
+]

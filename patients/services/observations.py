@@ -1,0 +1,300 @@
+"""Recording observations (device data, self-measurements, professional readings).
+
+Every item is validated against `patients.measurements` before anything is written:
+- `code` is a known LOINC code, `unit` one of its UCUM units (the problem names the allowed
+  ones), `value` a finite number within the plausible range for that unit (stored with four
+  decimals, rounded half to even);
+- `effective_at` is timezone-aware and at most five minutes in the future (clock skew of the
+  device or phone that took it);
+- `device_id`, when given, is a device registered to this patient.
+A batch is all or nothing: if any item is invalid, InvalidObservation lists every problem of
+every item (`items.3.unit: ...`) and nothing is stored. A valid batch is stored with one
+bulk insert and one audit record, in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from patients.errors import InvalidObservation, Problem
+from patients.measurements import MEASUREMENTS
+from patients.models import AuditEvent, Device, Observation, Patient
+from patients.services.audit import audit_record
+
+MAX_BATCH = 1000
+CLOCK_SKEW = dt.timedelta(minutes=5)
+MAX_IDS_TEXT = 2048
+_FOUR_PLACES = Decimal("0.0001")
+_TOO_LARGE = Decimal(10) ** 8  # the column holds 8 digits before the decimal point
+
+
+@dataclass(frozen=True)
+class ObservationItem:
+    """One measurement to record. Mappings with the same keys are accepted too (a parsed
+    JSON body), so that type errors are reported with the other problems."""
+
+    code: str
+    value: Decimal | int | float | str
+    unit: str
+    effective_at: dt.datetime | str
+    device_id: int | None = None
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(ObservationItem))
+_REQUIRED = ("code", "value", "unit", "effective_at")
+
+
+def observations_record(
+    *,
+    patient: Patient,
+    items: Sequence[ObservationItem | Mapping[str, Any]],
+    actor: AbstractBaseUser | None,
+    source: str,
+    entry_point: str,
+    purpose: str = AuditEvent.Purpose.TREATMENT,
+    client_address: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[Observation]:
+    """Validate every item and store them all, or none (InvalidObservation). Returns the
+    stored observations in item order."""
+    now = now or timezone.now()
+    problems: list[Problem] = []
+    if source not in Observation.Source.values:
+        allowed = ", ".join(Observation.Source.values)
+        problems.append(Problem("source", f"{source!r} is not one of {allowed}"))
+    if not items:
+        problems.append(Problem("items", "no observations given"))
+    elif len(items) > MAX_BATCH:
+        problems.append(Problem("items", f"{len(items)} observations; at most {MAX_BATCH}"))
+    if problems:
+        raise InvalidObservation(problems)
+    observations = _validate(patient, items, [f"items.{i}." for i in range(len(items))], now)
+    return _store(patient, observations, actor, source, entry_point, purpose, client_address)
+
+
+def observation_record(
+    *,
+    patient: Patient,
+    item: ObservationItem | Mapping[str, Any],
+    actor: AbstractBaseUser | None,
+    source: str,
+    entry_point: str,
+    purpose: str = AuditEvent.Purpose.TREATMENT,
+    client_address: str | None = None,
+    now: dt.datetime | None = None,
+) -> Observation:
+    """Record one observation; problems are located by field name alone (`unit: ...`)."""
+    now = now or timezone.now()
+    if source not in Observation.Source.values:
+        allowed = ", ".join(Observation.Source.values)
+        raise InvalidObservation([Problem("source", f"{source!r} is not one of {allowed}")])
+    observations = _validate(patient, [item], [""], now)
+    return _store(patient, observations, actor, source, entry_point, purpose, client_address)[0]
+
+
+def _store(
+    patient: Patient,
+    observations: list[Observation],
+    actor: AbstractBaseUser | None,
+    source: str,
+    entry_point: str,
+    purpose: str,
+    client_address: str | None,
+) -> list[Observation]:
+    for observation in observations:
+        observation.source = source
+        observation.recorded_by_id = actor.pk if actor is not None else None
+    with transaction.atomic():
+        stored = Observation.objects.bulk_create(observations)
+        ids = compact_ids([o.pk for o in stored])
+        if len(ids) > MAX_IDS_TEXT:  # ids interleaved with concurrent batches: keep the span
+            ids = f"{min(o.pk for o in stored)}-{max(o.pk for o in stored)} (with gaps)"
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.CREATE,
+            resource_type="Observation",
+            resource_id=stored[0].pk,
+            patient_id=patient.pk,
+            purpose=purpose,
+            entry_point=entry_point,
+            client_address=client_address,
+            detail={
+                "count": len(stored),
+                "ids": ids,
+                "codes": sorted({o.code for o in stored}),
+            },
+        )
+    return stored
+
+
+def compact_ids(ids: Sequence[int]) -> str:
+    """`[4, 5, 6, 9]` -> `"4-6,9"`: the ids of a batch, short enough for an audit record."""
+    runs: list[list[int]] = []
+    for pk in sorted(ids):
+        if runs and pk == runs[-1][1] + 1:
+            runs[-1][1] = pk
+        else:
+            runs.append([pk, pk])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _validate(
+    patient: Patient,
+    items: Sequence[ObservationItem | Mapping[str, Any]],
+    prefixes: Sequence[str],
+    now: dt.datetime,
+) -> list[Observation]:
+    raw_items = [_as_mapping(item) for item in items]
+    wanted_devices = {
+        device_id
+        for raw in raw_items
+        if isinstance(raw, Mapping)
+        and isinstance(device_id := raw.get("device_id"), int)
+        and not isinstance(device_id, bool)
+    }
+    known_devices = (
+        set(
+            Device.objects.filter(patient_id=patient.pk, pk__in=wanted_devices).values_list(
+                "pk", flat=True
+            )
+        )
+        if wanted_devices
+        else set()
+    )
+    problems: list[Problem] = []
+    observations: list[Observation] = []
+    for raw, prefix in zip(raw_items, prefixes, strict=True):
+        found, observation = _validate_item(raw, prefix, now, known_devices)
+        problems.extend(found)
+        if observation is not None:
+            observation.patient_id = patient.pk
+            observation.received_at = now
+            observations.append(observation)
+    if problems:
+        raise InvalidObservation(problems)
+    return observations
+
+
+def _as_mapping(item: object) -> object:
+    """Items arrive typed from Python callers and untyped from parsed JSON: check both."""
+    if isinstance(item, ObservationItem):
+        return {name: getattr(item, name) for name in _ITEM_FIELDS}
+    return item
+
+
+def _validate_item(
+    raw: object, prefix: str, now: dt.datetime, known_devices: set[int]
+) -> tuple[list[Problem], Observation | None]:
+    if not isinstance(raw, Mapping):
+        return [Problem(prefix.rstrip(".") or "item", "must be an object")], None
+    problems = [
+        Problem(f"{prefix}{name}", "unknown field") for name in raw if name not in _ITEM_FIELDS
+    ]
+    problems += [Problem(f"{prefix}{name}", "required") for name in _REQUIRED if name not in raw]
+
+    code, unit = raw.get("code"), raw.get("unit")
+    measurement = MEASUREMENTS.get(code) if isinstance(code, str) else None
+    if "code" in raw and measurement is None:
+        known = ", ".join(sorted(MEASUREMENTS))
+        problems.append(Problem(f"{prefix}code", f"unknown LOINC code {code!r}; known: {known}"))
+    unit_range = measurement.unit(unit) if measurement and isinstance(unit, str) else None
+    if measurement is not None and "unit" in raw and unit_range is None:
+        allowed = ", ".join(measurement.unit_names)
+        problems.append(
+            Problem(
+                f"{prefix}unit",
+                f"{unit!r} is not a unit of {measurement.code} ({measurement.display}); "
+                f"allowed: {allowed}",
+            )
+        )
+
+    value: Decimal | None = None
+    if "value" in raw:
+        value, message = _decimal(raw["value"])
+        if message:
+            problems.append(Problem(f"{prefix}value", message))
+        elif (
+            measurement is not None
+            and unit_range is not None
+            and value is not None
+            and not unit_range.minimum <= value <= unit_range.maximum
+        ):
+            problems.append(
+                Problem(
+                    f"{prefix}value",
+                    f"{_plain(value)} {unit_range.unit} is outside the plausible range for "
+                    f"{measurement.display} ({_plain(unit_range.minimum)} to "
+                    f"{_plain(unit_range.maximum)} {unit_range.unit})",
+                )
+            )
+
+    effective: dt.datetime | None = None
+    if "effective_at" in raw:
+        effective, message = _moment(raw["effective_at"], now)
+        if message:
+            problems.append(Problem(f"{prefix}effective_at", message))
+
+    device_id = raw.get("device_id")
+    if device_id is not None and (
+        isinstance(device_id, bool)
+        or not isinstance(device_id, int)
+        or device_id not in known_devices
+    ):
+        problems.append(
+            Problem(f"{prefix}device_id", f"{device_id!r} is not a device of this patient")
+        )
+
+    if problems:
+        return problems, None
+    assert isinstance(code, str)
+    assert isinstance(unit, str)
+    assert value is not None
+    assert effective is not None
+    return [], Observation(
+        code=code, value=value, unit=unit, effective_at=effective, device_id=device_id
+    )
+
+
+def _decimal(raw: object) -> tuple[Decimal | None, str]:
+    if isinstance(raw, bool) or not isinstance(raw, Decimal | int | float | str):
+        return None, f"{raw!r} is not a number"
+    try:
+        value = Decimal(repr(raw) if isinstance(raw, float) else str(raw).strip())
+    except InvalidOperation:
+        return None, f"{raw!r} is not a number"
+    if not value.is_finite():
+        return None, f"{raw!r} is not a finite number"
+    if abs(value) >= _TOO_LARGE:
+        return None, f"{raw!r} is far too large"
+    return value.quantize(_FOUR_PLACES, rounding=ROUND_HALF_EVEN), ""
+
+
+def _moment(raw: object, now: dt.datetime) -> tuple[dt.datetime | None, str]:
+    if isinstance(raw, str):
+        try:
+            raw = dt.datetime.fromisoformat(raw.strip())
+        except ValueError:
+            return None, f"{raw!r} is not an ISO-8601 date and time"
+    if not isinstance(raw, dt.datetime):
+        return None, f"{raw!r} is not a date and time"
+    if raw.tzinfo is None or raw.utcoffset() is None:
+        return None, "must be timezone-aware (give an offset such as +01:00 or Z)"
+    if raw > now + CLOCK_SKEW:
+        return None, (
+            f"{raw.isoformat()} is in the future (at most {int(CLOCK_SKEW.total_seconds() // 60)}"
+            f" minutes ahead of the server clock, {now.isoformat()}, are accepted)"
+        )
+    return raw, ""
+
+
+def _plain(value: Decimal) -> str:
+    """`Decimal("900.0000")` -> `900`, `Decimal("0.2")` -> `0.2`."""
+    return format(value.normalize(), "f")

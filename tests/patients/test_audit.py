@@ -1,0 +1,370 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.contrib import admin
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+from django.db.models import ProtectedError
+from django.test import RequestFactory
+
+from patients.errors import InvalidAuditRecord, InvalidRange
+from patients.models import HASHED_FIELDS, AuditChainHead, AuditEvent, Patient
+from patients.selectors import audit_chain_verify, audit_events_for_patient
+from patients.services import audit_record, patient_create
+from tests.patients.conftest import T0
+from tests.patients.factories import PatientFactory, UserFactory
+
+Action, Purpose, EntryPoint = AuditEvent.Action, AuditEvent.Purpose, AuditEvent.EntryPoint
+TABLE = AuditEvent._meta.db_table
+
+
+def read(actor, patient, at=T0, **extra):
+    return audit_record(
+        actor=actor,
+        action=Action.READ,
+        resource_type="Patient",
+        resource_id=patient.pk,
+        patient_id=patient.pk,
+        purpose=Purpose.TREATMENT,
+        entry_point=EntryPoint.REST,
+        now=at,
+        **extra,
+    )
+
+
+def verify(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("verify_audit", *args, stdout=out)
+    except SystemExit as exc:
+        return int(str(exc.code)), out.getvalue()
+    return 0, out.getvalue()
+
+
+@contextmanager
+def append_only_lifted() -> Iterator[None]:
+    """Lets a test tamper with the trail as a database owner could. On PostgreSQL the trigger
+    is disabled inside the test's transaction, which is rolled back afterwards."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        # Deferred foreign-key checks of the rows just inserted must run before ALTER TABLE.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER patients_audit_append_only")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER patients_audit_append_only")
+
+
+@pytest.fixture
+def three_records(patient, nurse):
+    return [read(nurse, patient, T0 + dt.timedelta(minutes=i)) for i in range(3)]
+
+
+@pytest.mark.django_db
+def test_records_are_chained_by_seq_and_prev_hash(three_records):
+    first, second, third = three_records
+
+    assert [r.seq for r in three_records] == [1, 2, 3]
+    assert first.prev_hash == "0" * 64
+    assert (second.prev_hash, third.prev_hash) == (first.hash, second.hash)
+    head = AuditChainHead.objects.get()
+    assert (head.last_seq, head.last_hash) == (3, third.hash)
+
+
+@pytest.mark.django_db
+def test_an_auditor_can_recompute_the_hash_from_the_documented_recipe(patient, nurse):
+    record = audit_record(
+        actor=nurse,
+        action=Action.READ,
+        resource_type="Patient",
+        resource_id=patient.pk,
+        patient_id=patient.pk,
+        purpose=Purpose.CARE_COORDINATION,
+        entry_point=EntryPoint.WEB,
+        client_address="2001:DB8:0:0:0:0:0:1",
+        detail={"reason": "visite à domicile", "fields": ["city", "phone"], "n": 2},
+        now=dt.datetime(2026, 3, 2, 9, 30, 15, 123, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    )
+    stored = AuditEvent.objects.get(pk=record.pk)
+
+    members = {
+        "seq": 1,
+        "occurred_at": "2026-03-02T08:30:15.000123Z",
+        "actor_id": nurse.pk,
+        "actor_label": "synthetic-nurse",
+        "action": "read",
+        "resource_type": "Patient",
+        "resource_id": str(patient.pk),
+        "patient_id": patient.pk,
+        "purpose": "care_coordination",
+        "outcome": "success",
+        "entry_point": "web",
+        "client_address": "2001:db8::1",
+        "detail": {"fields": ["city", "phone"], "n": 2, "reason": "visite à domicile"},
+    }
+    text = json.dumps(members, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert stored.hash == hashlib.sha256(("0" * 64 + text).encode("utf-8")).hexdigest()
+    assert tuple(stored.canonical_record()) == HASHED_FIELDS
+    assert stored.client_address == "2001:db8::1"
+
+
+@pytest.mark.django_db
+def test_verify_audit_reports_an_intact_chain(three_records):
+    assert verify() == (0, "audit chain intact: 3 records\n")
+
+
+@pytest.mark.django_db
+def test_verify_audit_on_an_empty_trail_is_intact(db):
+    assert verify() == (0, "audit chain intact: 0 records\n")
+
+
+@pytest.mark.django_db
+def test_verify_audit_reads_in_chunks(patient, nurse, django_assert_num_queries):
+    for i in range(5):
+        read(nurse, patient, T0 + dt.timedelta(seconds=i))
+
+    with django_assert_num_queries(4):  # the head, then records 1-2, 3-4 and 5
+        report = audit_chain_verify(chunk_size=2)
+
+    assert str(report) == "audit chain intact: 5 records"
+
+
+@pytest.mark.django_db
+def test_an_altered_record_breaks_the_chain_at_its_seq(three_records):
+    with append_only_lifted(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TABLE} SET resource_id = %s WHERE seq = %s", ["999", 2])
+
+    code, output = verify()
+
+    assert code == 1
+    assert output.startswith("audit chain broken at seq 2: hash mismatch: stored ")
+    assert f"stored {three_records[1].hash}" in output
+
+
+@pytest.mark.django_db
+def test_a_rehashed_forgery_breaks_the_next_link(three_records):
+    forged = AuditEvent.objects.get(seq=2)
+    forged.resource_id = "999"
+    with append_only_lifted(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET resource_id = %s, hash = %s WHERE seq = %s",
+            ["999", forged.compute_hash(), 2],
+        )
+
+    code, output = verify()
+
+    assert code == 1
+    assert output.startswith("audit chain broken at seq 3: prev_hash ")
+
+
+@pytest.mark.django_db
+def test_a_deleted_record_is_reported_as_missing(three_records):
+    with append_only_lifted(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE seq = %s", [2])
+
+    assert verify() == (
+        1,
+        "audit chain broken at seq 2: record missing (the next stored record is seq 3)\n",
+    )
+
+
+@pytest.mark.django_db
+def test_a_cut_tail_is_reported_against_the_chain_head(three_records):
+    with append_only_lifted(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE seq = %s", [3])
+
+    assert verify() == (
+        1,
+        "audit chain broken at seq 3: record missing (the chain head says the last seq is 3)\n",
+    )
+
+
+@pytest.mark.django_db
+def test_postgresql_refuses_to_update_or_delete_audit_records(postgres_only, three_records):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=2).update(resource_id="999")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=2).delete()
+
+    assert AuditEvent.objects.get(seq=2).resource_id == str(three_records[1].resource_id)
+    assert verify() == (0, "audit chain intact: 3 records\n")
+
+
+@pytest.mark.django_db
+def test_the_audit_of_a_rolled_back_change_is_not_written(nurse):
+    def change_then_fail() -> None:
+        with transaction.atomic():
+            patient_create(
+                family_name="Patient 1",
+                given_names="Synthetic",
+                birth_date=dt.date(1980, 1, 15),
+                sex="female",
+                actor=nurse,
+                entry_point=EntryPoint.WEB,
+            )
+            assert AuditEvent.objects.count() == 1
+            raise RuntimeError("the caller's transaction fails after the service")
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
+
+    assert Patient.objects.count() == 0
+    assert AuditEvent.objects.count() == 0
+    assert AuditChainHead.objects.filter(last_seq__gt=0).count() == 0
+    assert verify() == (0, "audit chain intact: 0 records\n")
+
+
+@pytest.mark.django_db
+def test_a_refusal_recorded_after_the_rollback_continues_the_chain(patient, nurse):
+    read(nurse, patient)
+
+    def read_then_fail() -> None:
+        with transaction.atomic():
+            read(nurse, patient)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        read_then_fail()
+
+    refusal = read(nurse, patient, outcome=AuditEvent.Outcome.DENIED)
+
+    assert (refusal.seq, refusal.outcome) == (2, "denied")
+    assert verify() == (0, "audit chain intact: 2 records\n")
+
+
+@pytest.mark.django_db
+def test_access_to_a_missing_patient_is_recorded_without_a_patient(nurse):
+    event = audit_record(
+        actor=nurse,
+        action=Action.READ,
+        resource_type="Patient",
+        resource_id="424242",
+        patient_id=424242,
+        purpose=Purpose.TREATMENT,
+        outcome=AuditEvent.Outcome.NOT_FOUND,
+        entry_point=EntryPoint.FHIR,
+    )
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.patient_id, stored.detail) == (None, {"requested_patient_id": "424242"})
+    assert verify()[0] == 0
+
+
+@pytest.mark.django_db
+def test_system_actors_are_labelled(patient):
+    labelled = audit_record(
+        actor=None,
+        actor_label="client:synthetic-platform",
+        action=Action.SEARCH,
+        resource_type="Patient",
+        purpose=Purpose.CARE_COORDINATION,
+        entry_point=EntryPoint.FHIR,
+    )
+    unlabelled = audit_record(
+        actor=None,
+        action=Action.EXPORT,
+        resource_type="Observation",
+        purpose=Purpose.AUDIT,
+        entry_point=EntryPoint.CLI,
+    )
+
+    assert (labelled.actor_id, labelled.actor_label) == (None, "client:synthetic-platform")
+    assert unlabelled.actor_label == "system"
+
+
+@pytest.mark.django_db
+def test_an_invalid_record_lists_every_problem_and_writes_nothing(patient, nurse):
+    with pytest.raises(InvalidAuditRecord) as caught:
+        audit_record(
+            actor=nurse,
+            action="peek",
+            resource_type="",
+            purpose="curiosity",
+            entry_point=EntryPoint.REST,
+            client_address="not-an-ip",
+            detail={"weight": 72.5, "nested": {1: "x"}},
+        )
+
+    assert [str(p) for p in caught.value.problems] == [
+        "action: 'peek' is not one of read, search, create, update, delete, export, login, "
+        "break_glass, grant, revoke",
+        "purpose: 'curiosity' is not one of treatment, care_coordination, emergency, "
+        "patient_access, administration, audit",
+        "resource_type: required",
+        "detail.weight: a float cannot be hashed reproducibly; store it as a string",
+        "detail.nested: key 1 is not a string",
+        "client_address: 'not-an-ip' is not an IP address",
+    ]
+    assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_large_detail_is_refused(nurse):
+    with pytest.raises(InvalidAuditRecord, match=r"^detail: 5008 bytes; at most 4096$"):
+        audit_record(
+            actor=nurse,
+            action=Action.EXPORT,
+            resource_type="Observation",
+            purpose=Purpose.TREATMENT,
+            entry_point=EntryPoint.REST,
+            detail={"x": "y" * 5000},
+        )
+
+
+@pytest.mark.django_db
+def test_a_user_with_audit_records_cannot_be_deleted(patient):
+    user = UserFactory.create()
+    read(user, patient)
+
+    with pytest.raises(ProtectedError), transaction.atomic():
+        user.delete()
+
+    assert verify() == (0, "audit chain intact: 1 records\n")
+
+
+@pytest.mark.django_db
+def test_events_for_a_patient_are_bounded_by_dates(patient, nurse):
+    other = PatientFactory.create()
+    read(nurse, patient, T0 - dt.timedelta(days=1))
+    inside = [read(nurse, patient, T0), read(nurse, patient, T0 + dt.timedelta(hours=1))]
+    read(nurse, other, T0)
+    read(nurse, patient, T0 + dt.timedelta(days=1))
+
+    events = audit_events_for_patient(patient.pk, T0, T0 + dt.timedelta(days=1))
+
+    assert [e.seq for e in events] == [e.seq for e in inside]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "message"),
+    [
+        (T0, T0 + dt.timedelta(days=367), "is longer than 366 days; ask for a shorter one"),
+        (T0, T0, "must be after since"),
+        (dt.datetime(2026, 3, 2), T0, "since must be timezone-aware"),
+    ],
+)
+@pytest.mark.django_db
+def test_unbounded_or_inverted_ranges_are_refused(patient, since, until, message):
+    with pytest.raises(InvalidRange, match=message):
+        audit_events_for_patient(patient.pk, since, until)
+
+
+@pytest.mark.django_db
+def test_audit_events_are_strictly_read_only_in_the_admin(admin_user):
+    request = RequestFactory().get("/admin/patients/auditevent/")
+    request.user = admin_user
+    model_admin = admin.site._registry[AuditEvent]
+
+    assert model_admin.has_add_permission(request) is False
+    assert model_admin.has_change_permission(request) is False
+    assert model_admin.has_delete_permission(request) is False
+    assert model_admin.get_actions(request) == {}
