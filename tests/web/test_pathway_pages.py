@@ -3,10 +3,12 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from workflows.shipped import library_files
+
 
 @pytest.mark.django_db
 def test_library_page_lists_published_pathways(client):
-    call_command("seed_demo", stdout=None)
+    call_command("load_pathway", *[str(p) for p in library_files()], stdout=None)
 
     response = client.get("/pathways/")
 
@@ -16,7 +18,7 @@ def test_library_page_lists_published_pathways(client):
 
 @pytest.mark.django_db
 def test_pathway_page_shows_its_diagram(client):
-    call_command("seed_demo", stdout=None)
+    call_command("load_pathway", *[str(p) for p in library_files()], stdout=None)
 
     response = client.get("/pathways/return-home/1/")
     diagram = client.get("/pathways/return-home/1/diagram.svg")

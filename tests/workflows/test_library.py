@@ -41,11 +41,11 @@ def test_shipped_pathway_cites_the_guidance_it_follows(path: Path):
 
 
 @pytest.mark.django_db
-def test_seed_demo_publishes_the_library_and_is_idempotent():
-    call_command("seed_demo", stdout=None)
+def test_loading_the_library_twice_changes_nothing():
+    call_command("load_pathway", *[str(p) for p in FILES], stdout=None)
     first = list(PathwayDefinition.objects.values_list("key", "version", "status", "checksum"))
 
-    call_command("seed_demo", stdout=None)
+    call_command("load_pathway", *[str(p) for p in FILES], stdout=None)
 
     assert sorted(first) == sorted(
         PathwayDefinition.objects.values_list("key", "version", "status", "checksum")
@@ -56,7 +56,7 @@ def test_seed_demo_publishes_the_library_and_is_idempotent():
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["hf-telemonitoring", "return-home", "t2d-follow-up"])
 def test_shipped_pathway_runs_from_start_to_a_final_state(key: str, tasks):
-    call_command("seed_demo", stdout=None)
+    call_command("load_pathway", *[str(p) for p in FILES], stdout=None)
     definition = PathwayDefinition.objects.get(key=key)
     compiled = compiled_definition(definition)
     path = _shortest_path_to_final(compiled)

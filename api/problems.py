@@ -1,0 +1,121 @@
+"""Errors as RFC 9457 problem details (application/problem+json).
+
+Every domain error of the apps below maps to one HTTP status here, and nowhere else:
+not found and not yours are the same 404; a refused transition is 409 with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from coordination import errors as coordination_errors
+from patients import errors as patients_errors
+from workflows import errors as workflow_errors
+from workflows.definition import InvalidDefinition
+
+PROBLEM_TYPE = "https://parcours.invalid/problems/"
+CONTENT_TYPE = "application/problem+json"
+
+
+def problem(status_code: int, title: str, detail: str, kind: str, **extra: Any) -> Response:
+    body = {"type": PROBLEM_TYPE + kind, "title": title, "status": status_code, "detail": detail}
+    body.update(extra)
+    response = Response(body, status=status_code)
+    response.content_type = CONTENT_TYPE
+    return response
+
+
+def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
+    """DRF's nested error structure, flattened to [{field: "a.0.b", message}]."""
+    out: list[dict[str, str]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                name = prefix or "(body)"
+            out.extend(_field_errors(value, name))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            out.extend({"field": prefix or "(body)", "message": str(item)} for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                out.extend(_field_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        out.append({"field": prefix or "(body)", "message": str(detail)})
+    return out
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, InvalidDefinition):
+        return problem(
+            400,
+            "Invalid pathway definition",
+            f"{len(exc.problems)} problem(s) found",
+            "invalid-definition",
+            errors=[
+                {"field": p.location, "message": p.message, "line": p.line, "column": p.column}
+                for p in exc.problems
+            ],
+        )
+    if isinstance(exc, (coordination_errors.InvalidInput, patients_errors.InvalidInput)):
+        return problem(
+            400,
+            "Invalid input",
+            str(exc),
+            "invalid-input",
+            errors=[{"field": p.location, "message": p.message} for p in exc.problems],
+        )
+    if isinstance(
+        exc,
+        (
+            coordination_errors.NotFound,
+            patients_errors.PatientNotFound,
+            workflow_errors.NotFound,
+            Http404,
+        ),
+    ):
+        return problem(404, "Not found", "no such resource", "not-found")
+    if isinstance(exc, workflow_errors.TransitionRefused):
+        return problem(
+            409, "Transition refused", exc.message, "transition-refused", reason=str(exc.reason)
+        )
+    if isinstance(exc, workflow_errors.StaleRevision | coordination_errors.Conflict):
+        return problem(409, "Conflict", str(exc), "conflict")
+    if isinstance(exc, patients_errors.Conflict):
+        return problem(409, "Conflict", str(exc), "conflict")
+    if isinstance(exc, workflow_errors.DefinitionConflict):
+        return problem(409, "Conflict", str(exc), "definition-conflict")
+    if isinstance(exc, workflow_errors.MigrationRefused):
+        return problem(409, "Migration refused", str(exc), "migration-refused", errors=exc.problems)
+    if isinstance(exc, (coordination_errors.NotAllowed, patients_errors.NotAllowed)):
+        return problem(403, "Not allowed", str(exc), "not-allowed")
+    if isinstance(exc, PermissionDenied):
+        return problem(403, "Not allowed", str(exc) or "not allowed", "not-allowed")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        return problem(
+            400, "Invalid input", "the request has invalid fields", "invalid-input",
+            errors=_field_errors(exc.detail),
+        )  # fmt: skip
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    kind = {
+        status.HTTP_401_UNAUTHORIZED: "not-authenticated",
+        status.HTTP_403_FORBIDDEN: "not-allowed",
+        status.HTTP_405_METHOD_NOT_ALLOWED: "method-not-allowed",
+        status.HTTP_406_NOT_ACCEPTABLE: "not-acceptable",
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported-media-type",
+        status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+    }.get(response.status_code, "error")
+    out = problem(response.status_code, response.status_text, str(detail), kind)
+    for header in ("WWW-Authenticate", "Retry-After", "Allow"):
+        if header in response:
+            out[header] = response[header]
+    return out

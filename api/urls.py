@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.v1 import definitions, pathways, tasks
+
+v1 = [
+    path("pathway-definitions/", definitions.DefinitionListView.as_view(), name="definitions"),
+    path(
+        "pathway-definitions/<slug:key>/<int:version>/",
+        definitions.DefinitionDetailView.as_view(),
+        name="definition-detail",
+    ),
+    path(
+        "pathway-definitions/<slug:key>/<int:version>/publish/",
+        definitions.DefinitionPublishView.as_view(),
+        name="definition-publish",
+    ),
+    path(
+        "pathway-definitions/<slug:key>/<int:version>/retire/",
+        definitions.DefinitionRetireView.as_view(),
+        name="definition-retire",
+    ),
+    path(
+        "pathway-definitions/<slug:key>/<int:version>/diagram.svg",
+        definitions.DefinitionDiagramView.as_view(),
+        name="definition-diagram",
+    ),
+    path("pathways/", pathways.CarePathwayListView.as_view(), name="pathways"),
+    path("pathways/<int:pk>/", pathways.CarePathwayDetailView.as_view(), name="pathway-detail"),
+    path(
+        "pathways/<int:pk>/events/", pathways.CarePathwayEventView.as_view(), name="pathway-events"
+    ),
+    path(
+        "pathways/<int:pk>/history/",
+        pathways.CarePathwayHistoryView.as_view(),
+        name="pathway-history",
+    ),
+    path(
+        "pathways/<int:pk>/available-events/",
+        pathways.CarePathwayAvailableEventsView.as_view(),
+        name="pathway-available-events",
+    ),
+    path(
+        "pathways/<int:pk>/diagram.svg",
+        pathways.CarePathwayDiagramView.as_view(),
+        name="pathway-diagram",
+    ),
+    path("tasks/", tasks.TaskListView.as_view(), name="tasks"),
+    path("tasks/<int:pk>/", tasks.TaskDetailView.as_view(), name="task-detail"),
+    *[
+        path(f"tasks/<int:pk>/{name}/", view.as_view(), name=f"task-{name}")
+        for name, view in tasks.ACTION_VIEWS.items()
+    ],
+]
+
+app_name = "api"
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,191 @@
+"""Care pathways: start, read, fire an event, history, available events, diagram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.audit import audit_read
+from api.preconditions import PreconditionFailed, etag, expected_version
+from coordination.models import CarePathway
+from coordination.selectors import access_care_pathway, visible_care_pathways
+from coordination.services import care_pathway_fire, care_pathway_start
+from coordination.services.pathways import actor_for
+from patients.models import AuditEvent
+from patients.selectors import access_patient
+from workflows.errors import StaleRevision
+from workflows.models import HistoryEntry
+from workflows.selectors import available_transitions, instance_diagram_svg, instance_history
+
+ETAG_PREFIX = "r"
+
+
+class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
+    pathway = serializers.SerializerMethodField()
+    state = serializers.CharField(source="instance.state", read_only=True)
+    status = serializers.CharField(source="instance.status", read_only=True)
+    revision = serializers.IntegerField(source="instance.revision", read_only=True)
+
+    class Meta:
+        model = CarePathway
+        fields = ["id", "patient", "pathway", "state", "status", "revision", "created_at"]
+        read_only_fields = fields
+
+    def get_pathway(self, obj: CarePathway) -> dict[str, Any]:
+        assert obj.instance is not None
+        definition = obj.instance.definition
+        return {"key": definition.key, "version": definition.version, "title": definition.title}
+
+
+class StartSerializer(serializers.Serializer[Any]):
+    patient = serializers.IntegerField(min_value=1)
+    pathway = serializers.SlugField(max_length=64, help_text="Key of the pathway definition.")
+    context = serializers.DictField(  # type: ignore[assignment]  # the field, not .context
+        required=False, default=dict
+    )
+
+
+class FireSerializer(serializers.Serializer[Any]):
+    event = serializers.RegexField(r"^[a-z][a-z0-9_]{0,62}$", max_length=63)
+    payload = serializers.DictField(required=False, default=dict)
+
+
+class HistorySerializer(serializers.ModelSerializer[HistoryEntry]):
+    class Meta:
+        model = HistoryEntry
+        fields = [
+            "revision", "kind", "event", "from_state", "to_state", "actor", "actor_roles",
+            "payload", "occurred_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AvailableEventSerializer(serializers.Serializer[Any]):
+    event = serializers.CharField()
+    to = serializers.CharField()
+    guarded = serializers.BooleanField()
+
+
+def _with_etag(response: Response, pathway: CarePathway) -> Response:
+    assert pathway.instance is not None
+    response["ETag"] = etag(ETAG_PREFIX, pathway.instance.revision)
+    return response
+
+
+class CarePathwayListView(ListAPIView[CarePathway]):
+    serializer_class = CarePathwaySerializer
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return CarePathway.objects.none()
+        rows = visible_care_pathways(self.request.user)
+        patient = self.request.query_params.get("patient")
+        if patient is not None and patient.isdigit():
+            rows = rows.filter(patient_id=int(patient))
+        return rows.order_by("-id")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        audit_read(request, resource_type="CarePathway", action=AuditEvent.Action.SEARCH)
+        return response
+
+    @extend_schema(request=StartSerializer, responses={201: CarePathwaySerializer})
+    def post(self, request: Request) -> Response:
+        data = StartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        patient = access_patient(user=request.user, patient_id=data.validated_data["patient"])
+        pathway = care_pathway_start(
+            patient=patient,
+            key=data.validated_data["pathway"],
+            user=request.user,  # type: ignore[arg-type]
+            context=data.validated_data["context"],
+            entry_point=AuditEvent.EntryPoint.REST,
+        )
+        pathway = access_care_pathway(user=request.user, pathway_id=pathway.pk)
+        return _with_etag(Response(CarePathwaySerializer(pathway).data, status=201), pathway)
+
+
+class CarePathwayDetailView(APIView):
+    @extend_schema(responses=CarePathwaySerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        pathway = access_care_pathway(user=request.user, pathway_id=pk)
+        audit_read(
+            request, resource_type="CarePathway", resource_id=pk, patient_id=pathway.patient_id
+        )
+        return _with_etag(Response(CarePathwaySerializer(pathway).data), pathway)
+
+
+class CarePathwayEventView(APIView):
+    @extend_schema(
+        request=FireSerializer,
+        responses=CarePathwaySerializer,
+        description="Fire an event. If-Match with the pathway's ETag makes it conditional (412).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        pathway = access_care_pathway(user=request.user, pathway_id=pk)
+        data = FireSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        revision = expected_version(request, ETAG_PREFIX)
+        try:
+            care_pathway_fire(
+                pathway=pathway,
+                event=data.validated_data["event"],
+                user=request.user,  # type: ignore[arg-type]
+                payload=data.validated_data["payload"],
+                expected_revision=revision,
+                entry_point=AuditEvent.EntryPoint.REST,
+            )
+        except StaleRevision as exc:
+            raise PreconditionFailed(str(exc)) from None
+        pathway = access_care_pathway(user=request.user, pathway_id=pk)
+        return _with_etag(Response(CarePathwaySerializer(pathway).data), pathway)
+
+
+class CarePathwayHistoryView(APIView):
+    @extend_schema(responses=HistorySerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        pathway = access_care_pathway(user=request.user, pathway_id=pk)
+        assert pathway.instance_id is not None
+        rows = instance_history(instance_id=pathway.instance_id)
+        audit_read(
+            request,
+            resource_type="CarePathwayHistory",
+            resource_id=pk,
+            patient_id=pathway.patient_id,
+        )
+        return Response(HistorySerializer(rows, many=True).data)
+
+
+class CarePathwayAvailableEventsView(APIView):
+    @extend_schema(responses=AvailableEventSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        pathway = access_care_pathway(user=request.user, pathway_id=pk)
+        assert pathway.instance is not None
+        actor = actor_for(request.user, pathway.patient_id)  # type: ignore[arg-type]
+        rows = [
+            {"event": t.event, "to": t.target, "guarded": t.guard is not None}
+            for t in available_transitions(pathway.instance, actor)
+        ]
+        return Response(AvailableEventSerializer(rows, many=True).data)
+
+
+class CarePathwayDiagramView(APIView):
+    @extend_schema(responses={(200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR)})
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        pathway = access_care_pathway(user=request.user, pathway_id=pk)
+        assert pathway.instance is not None
+        audit_read(
+            request, resource_type="CarePathway", resource_id=pk, patient_id=pathway.patient_id
+        )
+        svg = instance_diagram_svg(
+            pathway.instance, language=request.query_params.get("lang", "en")
+        )
+        return HttpResponse(svg, content_type="image/svg+xml")

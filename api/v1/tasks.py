@@ -1,0 +1,157 @@
+"""Tasks: worklists and one endpoint per action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.audit import audit_read, client_address
+from api.preconditions import PreconditionFailed, etag, expected_version
+from coordination.errors import Conflict
+from coordination.models import Task
+from coordination.selectors import (
+    access_task,
+    tasks_for_patient,
+    visible_tasks,
+    worklist_mine,
+    worklist_overdue,
+    worklist_unclaimed,
+)
+from coordination.services import TaskActionInput, task_act
+from coordination.task_states import ACTIONS
+from patients.models import AuditEvent
+
+ETAG_PREFIX = "v"
+
+
+class TaskSerializer(serializers.ModelSerializer[Task]):
+    owner = serializers.IntegerField(source="owner_id", allow_null=True, read_only=True)
+    offered_team = serializers.IntegerField(
+        source="offered_team_id", allow_null=True, read_only=True
+    )
+    care_pathway = serializers.IntegerField(
+        source="care_pathway_id", allow_null=True, read_only=True
+    )
+    title = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id", "care_pathway", "patient", "code", "title", "status", "priority", "due_at",
+            "owner", "offered_role", "offered_team", "for_patient", "pathway_state", "note",
+            "output", "version", "created_at", "updated_at", "ended_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TaskActionSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    output = serializers.DictField(required=False, default=dict)
+    new_owner = serializers.IntegerField(required=False, min_value=1)
+
+
+class WorklistPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = ("priority_rank", "due_at", "id")
+
+
+VIEWS: dict[str, Callable[[Any], QuerySet[Task]]] = {
+    "mine": worklist_mine,
+    "unclaimed": worklist_unclaimed,
+    "overdue": worklist_overdue,
+}
+
+
+class TaskListView(ListAPIView[Task]):
+    serializer_class = TaskSerializer
+    pagination_class = WorklistPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("view", str, enum=["all", *VIEWS]),
+            OpenApiParameter("patient", int),
+            OpenApiParameter("status", str),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().get(request, *args, **kwargs)
+        audit_read(request, resource_type="Task", action=AuditEvent.Action.SEARCH,
+                   detail={k: str(v)[:64] for k, v in request.query_params.items()})  # fmt: skip
+        return response
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Task.objects.none()
+        params = self.request.query_params
+        view = params.get("view", "all")
+        user = self.request.user
+        if view != "all" and view not in VIEWS:
+            raise ValidationError({"view": [f"one of all, {', '.join(VIEWS)}"]})
+        patient = params.get("patient")
+        if patient is not None and not patient.isdigit():
+            raise ValidationError({"patient": ["a patient id"]})
+        rows = VIEWS[view](user) if view in VIEWS else visible_tasks(user)
+        if patient is not None:
+            rows = rows.filter(pk__in=tasks_for_patient(user, int(patient)).values("pk"))
+        if (status := params.get("status")) is not None:
+            rows = rows.filter(status=status)
+        return rows
+
+
+class TaskDetailView(APIView):
+    @extend_schema(responses=TaskSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        task = access_task(user=request.user, task_id=pk)
+        audit_read(request, resource_type="Task", resource_id=pk, patient_id=task.patient_id)
+        response = Response(TaskSerializer(task).data)
+        response["ETag"] = etag(ETAG_PREFIX, task.version)
+        return response
+
+
+class TaskActionView(APIView):
+    action_name = ""
+
+    @extend_schema(request=TaskActionSerializer, responses=TaskSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        data = TaskActionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = expected_version(request, ETAG_PREFIX)
+        try:
+            task = task_act(
+                task_id=pk,
+                user=request.user,  # type: ignore[arg-type]
+                data=TaskActionInput(
+                    action=self.action_name,
+                    expected_version=version,
+                    note=data.validated_data["note"],
+                    output=data.validated_data["output"],
+                    new_owner_id=data.validated_data.get("new_owner"),
+                ),
+                entry_point=AuditEvent.EntryPoint.REST,
+                client_address=client_address(request),
+            )
+        except Conflict as exc:
+            if version is not None and exc.current_version is not None:
+                raise PreconditionFailed(str(exc)) from None
+            raise
+        response = Response(TaskSerializer(task).data)
+        response["ETag"] = etag(ETAG_PREFIX, task.version)
+        return response
+
+
+ACTION_VIEWS: dict[str, type[TaskActionView]] = {
+    name: type(f"Task{name.title()}View", (TaskActionView,), {"action_name": name})
+    for name in ACTIONS
+}

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from coordination.models import Task
+from patients.models import AuditEvent
+from tests.coordination.conftest import CARE_TEST, Scene, make_practitioner
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def manager(db):
+    practitioner = make_practitioner("coordinator")
+    practitioner.user.user_permissions.add(Permission.objects.get(codename="add_pathwaydefinition"))
+    return practitioner.user
+
+
+def test_uploading_a_broken_definition_answers_400_with_every_problem(manager):
+    broken = CARE_TEST.replace("role: nurse,", "role: nurze,").replace("due: P7D}", "due: P7X}")
+
+    response = client_for(manager).post(
+        "/api/v1/pathway-definitions/", broken, content_type="application/yaml"
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/invalid-definition")
+    assert [(e["field"], e["line"]) for e in body["errors"]] == [
+        ("states.assessment.on_enter.0.task.role", 10),
+        ("states.assessment.on_enter.1.task.due", 11),
+        ("states.follow_up.on_enter.0.task.due", 17),
+    ]
+
+
+def test_upload_then_publish_a_definition(manager):
+    client = client_for(manager)
+
+    uploaded = client.post("/api/v1/pathway-definitions/", {"source": CARE_TEST}, format="json")
+    published = client.post("/api/v1/pathway-definitions/care-test/1/publish/")
+    again = client.post("/api/v1/pathway-definitions/", {"source": CARE_TEST}, format="json")
+
+    assert (uploaded.status_code, uploaded.json()["status"]) == (201, "draft")
+    assert (published.status_code, published.json()["status"]) == (200, "active")
+    assert again.status_code == 200
+
+
+def test_uploading_needs_the_definition_permission(db):
+    nurse = make_practitioner("nurse")
+
+    response = client_for(nurse.user).post(
+        "/api/v1/pathway-definitions/", {"source": CARE_TEST}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/not-allowed")
+
+
+def test_anonymous_requests_are_refused_as_problems(db):
+    response = APIClient().get("/api/v1/tasks/")
+
+    assert response.status_code in (401, 403)
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_start_a_pathway_and_read_it_with_its_etag(scene: Scene):
+    client = client_for(scene.gp.user)
+
+    created = client.post(
+        "/api/v1/pathways/", {"patient": scene.patient.pk, "pathway": "care-test"}, format="json"
+    )
+    read = client.get(f"/api/v1/pathways/{created.json()['id']}/")
+
+    assert created.status_code == 201
+    assert (read.json()["state"], read.json()["revision"]) == ("assessment", 1)
+    assert read["ETag"] == '"r1"'
+    assert AuditEvent.objects.filter(
+        action="read", resource_type="CarePathway", resource_id=str(created.json()["id"])
+    ).exists()
+
+
+def test_someone_else_s_pathway_is_not_found(scene: Scene):
+    response = client_for(scene.outsider.user).get(f"/api/v1/pathways/{scene.pathway.pk}/")
+    missing = client_for(scene.outsider.user).get("/api/v1/pathways/999999/")
+
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json()
+
+
+def test_firing_a_refused_event_answers_409_with_the_reason(scene: Scene):
+    response = client_for(scene.nurse.user).post(
+        f"/api/v1/pathways/{scene.pathway.pk}/events/", {"event": "stop"}, format="json"
+    )
+
+    assert response.status_code == 409
+    body = response.json()
+    assert body["reason"] == "role_not_allowed"
+    assert body["detail"] == (
+        "role not allowed: 'stop' may be fired by coordinator, gp; your roles: nurse"
+    )
+
+
+def test_firing_with_a_stale_if_match_answers_412_and_changes_nothing(scene: Scene):
+    client = client_for(scene.gp.user)
+
+    response = client.post(
+        f"/api/v1/pathways/{scene.pathway.pk}/events/",
+        {"event": "stop"},
+        format="json",
+        HTTP_IF_MATCH='"r7"',
+    )
+
+    assert response.status_code == 412
+    assert client.get(f"/api/v1/pathways/{scene.pathway.pk}/").json()["state"] == "assessment"
+
+
+def test_available_events_depend_on_the_callers_roles(scene: Scene):
+    url = f"/api/v1/pathways/{scene.pathway.pk}/available-events/"
+
+    as_gp = client_for(scene.gp.user).get(url).json()
+    as_nurse = client_for(scene.nurse.user).get(url).json()
+
+    assert as_gp == [{"event": "stop", "to": "closed", "guarded": False}]
+    assert as_nurse == []
+
+
+def test_completing_a_task_through_the_api_and_a_stale_retry(scene: Scene):
+    client = client_for(scene.nurse.user)
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+
+    done = client.post(
+        f"/api/v1/tasks/{visit.pk}/complete/", {"note": "ok"}, format="json", HTTP_IF_MATCH='"v1"'
+    )
+    stale = client.post(
+        f"/api/v1/tasks/{visit.pk}/complete/", {}, format="json", HTTP_IF_MATCH='"v1"'
+    )
+
+    assert (done.status_code, done.json()["status"], done["ETag"]) == (200, "completed", '"v3"')
+    assert stale.status_code == 412
+
+
+def test_worklist_mine_lists_the_nurses_tasks(scene: Scene):
+    response = client_for(scene.nurse.user).get("/api/v1/tasks/?view=mine")
+
+    assert response.status_code == 200
+    assert [t["code"] for t in response.json()["results"]] == ["visit"]
+
+
+def test_unknown_worklist_view_names_the_field(scene: Scene):
+    response = client_for(scene.nurse.user).get("/api/v1/tasks/?view=everything")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "view", "message": "one of all, mine, unclaimed, overdue"}
+    ]
+
+
+def test_openapi_schema_and_docs_are_served(db):
+    user = make_practitioner("nurse").user
+    client = client_for(user)
+
+    schema = client.get("/api/schema/")
+    docs = client.get("/api/docs/")
+
+    assert schema.status_code == 200
+    assert b"/api/v1/tasks/{id}/complete/" in schema.content
+    assert docs.status_code == 200
