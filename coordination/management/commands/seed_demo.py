@@ -1,31 +1,286 @@
-"""`python manage.py seed_demo`: synthetic demo data. Idempotent: running it twice changes
-nothing the second time.
+"""`python manage.py seed_demo`: synthetic demo data, through the services only.
 
-Today it publishes the shipped pathway library; demo practitioners, patients and running
-pathways arrive with the care-coordination models.
+Idempotent: what is already there is recognised by stable keys (organisation name and kind,
+practitioner usernames, the service team's name, patients' synthetic INS) and left alone, so
+a second run creates nothing. Everything runs in one transaction: a failed run leaves nothing
+behind. What is created is described in coordination.management.demo.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
+from coordination.management.demo import plan
+from coordination.management.demo.stories import SCRIPTS, Story
+from coordination.models import Organization, Practitioner, ServiceTeam
+from coordination.services import (
+    care_pathway_start,
+    care_team_member_add,
+    organization_create,
+    practitioner_create,
+    service_team_create,
+    service_team_member_add,
+)
+from patients.identifiers import InsOid
+from patients.models import AuditEvent, Device, Observation, Patient
+from patients.services import (
+    ObservationItem,
+    consent_record,
+    device_register,
+    observations_record,
+    patient_create,
+)
 from workflows.actors import Actor
 from workflows.services import definition_publish
 from workflows.shipped import library_files
 
+CLI = AuditEvent.EntryPoint.CLI
+PASSWORD_VARIABLE = "PARCOURS_DEMO_PASSWORD"  # noqa: S105 - its name, not a password
+# Who starts each pathway: the physician who prescribes or organises it.
+STARTED_BY = {plan.HF: "cardiologist", plan.RETURN_HOME: "hospital_physician", plan.T2D: "gp"}
+DEVICE_MODELS = {
+    "scale": "Balance connectée D-1",
+    "pulse_oximeter": "Oxymètre connecté D-2",
+    "glucometer": "Lecteur de glycémie D-3",
+}
+
 
 class Command(BaseCommand):
-    help = "Load synthetic demo data (idempotent)."
+    help = (
+        "Load synthetic demo data (idempotent): the library pathways, demo organisations, "
+        f"{len(plan.PRACTITIONERS)} practitioners (demo-gp-1, demo-nurse-1, ...), a home-nursing "
+        f"service team and {plan.PATIENT_COUNT} synthetic patients with care teams, pathways "
+        "in varied states, tasks, device observations and consents. Demo accounts get an "
+        f"unusable password unless {PASSWORD_VARIABLE} is set: "
+        f"`{PASSWORD_VARIABLE}=... python manage.py seed_demo` makes them usable (the password "
+        "is set when an account is created; existing accounts are left as they are)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = Actor(id="cli:seed_demo")
+        password = os.environ.get(PASSWORD_VARIABLE) or None
+        anchor = timezone.now()
         with transaction.atomic():
-            for path in library_files():
-                result = definition_publish(
-                    source=path.read_text(encoding="utf-8"), actor=actor, filename=path.name
+            created = self._publish_library()
+            organisations = self._organisations()
+            practitioners = self._practitioners(organisations, password)
+            team = self._service_team(organisations, practitioners)
+            created += self._patients(practitioners, team, password, anchor)
+        if created == 0:
+            self.stdout.write("Demo data already present: nothing created.")
+        elif password is None:
+            self.stdout.write(
+                f"Demo accounts have no usable password; set {PASSWORD_VARIABLE} before the "
+                "first run to log in with them."
+            )
+
+    def _publish_library(self) -> int:
+        actor = Actor(id="cli:seed_demo")
+        created = 0
+        for path in library_files():
+            result = definition_publish(
+                source=path.read_text(encoding="utf-8"), actor=actor, filename=path.name
+            )
+            created += result.created
+            state = "published" if result.created else "already published"
+            self.stdout.write(f"pathway {result.definition}: {state}")
+        return created
+
+    def _organisations(self) -> dict[str, Organization]:
+        found: dict[str, Organization] = {}
+        created = 0
+        for spec in plan.ORGANISATIONS:
+            existing = Organization.objects.filter(name=spec.name, kind=spec.kind).first()
+            if existing is None:
+                existing = organization_create(name=spec.name, kind=spec.kind, actor=None)
+                created += 1
+            found[spec.key] = existing
+        self._summary("organisations", created, len(found))
+        return found
+
+    def _practitioners(
+        self, organisations: dict[str, Organization], password: str | None
+    ) -> dict[str, Practitioner]:
+        found: dict[str, Practitioner] = {}
+        created = 0
+        for spec in plan.PRACTITIONERS:
+            existing = Practitioner.objects.filter(user__username=spec.username).first()
+            if existing is None:
+                if get_user_model().objects.filter(username=spec.username).exists():
+                    raise CommandError(
+                        f"user {spec.username!r} exists but is not a practitioner; rename it "
+                        "or load the demo into another database"
+                    )
+                existing = practitioner_create(
+                    username=spec.username,
+                    given_name=spec.given_name,
+                    family_name=spec.family_name,
+                    profession=spec.profession,
+                    specialty=spec.specialty,
+                    rpps=spec.rpps,
+                    email=spec.email,
+                    organization=organisations[spec.organisation],
+                    password=password,
+                    actor=None,
                 )
-                state = "published" if result.created else "already published"
-                self.stdout.write(f"pathway {result.definition}: {state}")
+                created += 1
+            found[spec.username] = existing
+        self._summary("practitioners", created, len(found))
+        return found
+
+    def _service_team(
+        self, organisations: dict[str, Organization], practitioners: dict[str, Practitioner]
+    ) -> ServiceTeam:
+        team = ServiceTeam.objects.filter(name=plan.SERVICE_TEAM_NAME).first()
+        created = team is None
+        if team is None:
+            team = service_team_create(
+                name=plan.SERVICE_TEAM_NAME,
+                roles=list(plan.SERVICE_TEAM_ROLES),
+                organization=organisations[plan.SERVICE_TEAM_ORGANISATION],
+                actor=None,
+            )
+        for username in plan.SERVICE_TEAM_NURSES:  # idempotent
+            service_team_member_add(team=team, practitioner=practitioners[username], actor=None)
+        self._summary("service teams", int(created), 1)
+        return team
+
+    def _patients(
+        self,
+        practitioners: dict[str, Practitioner],
+        team: ServiceTeam,
+        password: str | None,
+        anchor: dt.datetime,
+    ) -> int:
+        created: Counter[str] = Counter()
+        specs = plan.patient_plan()
+        for spec in specs:
+            known = Patient.objects.filter(ins_nir=spec.ins_nir, ins_oid=InsOid.TEST_NIR).exists()
+            if known:
+                continue
+            self._patient(spec, practitioners, team, password, anchor)
+            created[spec.pathway] += 1
+        total = sum(created.values())
+        self._summary("patients", total, len(specs))
+        for key in plan.PATHWAY_KEYS:
+            if created[key]:
+                self.stdout.write(f"  {key}: {created[key]} pathways started")
+        return total
+
+    def _patient(
+        self,
+        spec: plan.PatientSpec,
+        practitioners: dict[str, Practitioner],
+        team: ServiceTeam,
+        password: str | None,
+        anchor: dt.datetime,
+    ) -> None:
+        portal = _portal_account(spec, password) if spec.portal_username else None
+        patient = patient_create(
+            family_name=spec.family_name,
+            given_names=spec.given_names,
+            birth_date=spec.birth_date,
+            sex=spec.sex,
+            birth_place_code="75056",
+            phone=f"01 99 00 {spec.number // 100:02d} {spec.number % 100:02d}",
+            email=f"patient-{spec.number:02d}@parcours-demo.invalid",
+            address_lines=[f"{spec.number} rue de l'Exemple"],
+            postal_code="00000",
+            city="Démoville",
+            ins_nir=spec.ins_nir,
+            ins_oid=InsOid.TEST_NIR,
+            identity_status=spec.identity_status,
+            user=portal,
+            actor=None,
+            entry_point=CLI,
+        )
+        actors: dict[str, AbstractBaseUser] = {}
+        for role, member in spec.care_team:
+            if member == plan.SERVICE_TEAM:
+                care_team_member_add(patient=patient, role=role, service_team=team, actor=None)
+                nurse = plan.SERVICE_TEAM_NURSES[spec.number % len(plan.SERVICE_TEAM_NURSES)]
+                actors.setdefault(role, practitioners[nurse].user)
+            else:
+                practitioner = practitioners[member]
+                care_team_member_add(
+                    patient=patient, role=role, practitioner=practitioner, actor=None
+                )
+                actors.setdefault(role, practitioner.user)
+        if portal is not None:
+            actors["patient"] = portal
+        if spec.traits.consent:
+            consent_record(
+                patient=patient,
+                scope="remote_monitoring",
+                actor=actors["coordinator"],
+                entry_point=CLI,
+                note="Consentement recueilli à l'inclusion (données fictives).",
+            )
+        if spec.observations:
+            _record_observations(spec, patient, anchor)
+        pathway = care_pathway_start(
+            patient=patient,
+            key=spec.pathway,
+            user=actors[STARTED_BY[spec.pathway]],
+            entry_point=CLI,
+        )
+        SCRIPTS[(spec.pathway, spec.story)](Story(patient, pathway, actors, anchor))
+
+    def _summary(self, what: str, created: int, total: int) -> None:
+        self.stdout.write(f"{what}: {created} created, {total - created} already present")
+
+
+def _portal_account(spec: plan.PatientSpec, password: str | None) -> AbstractBaseUser:
+    """The patient's portal account. No patients service creates one yet, so this is the one
+    direct write of the command: Django's own `create_user`, on auth's user model, which no
+    Parcours service owns; the account is tied to the patient by `patient_create`."""
+    existing = get_user_model().objects.filter(username=spec.portal_username).first()
+    if existing is not None:
+        return existing
+    user: AbstractBaseUser = get_user_model().objects.create_user(
+        username=spec.portal_username,
+        first_name=spec.given_names,
+        last_name=spec.family_name,
+        email=f"patient-{spec.number:02d}@parcours-demo.invalid",
+        password=password,
+    )
+    return user
+
+
+def _record_observations(spec: plan.PatientSpec, patient: Patient, anchor: dt.datetime) -> None:
+    """Register the patient's devices, then their readings as one batch from the gateway."""
+    devices: dict[str, Device] = {}
+    for kind in dict.fromkeys(o.device for o in spec.observations):
+        devices[kind] = device_register(
+            patient=patient,
+            kind=kind,
+            manufacturer="Démo Santé",
+            model=DEVICE_MODELS[kind],
+            serial=f"DEMO-{kind.upper()}-{spec.number:04d}",
+            actor=None,
+            entry_point=CLI,
+        )
+    observations_record(
+        patient=patient,
+        items=[
+            ObservationItem(
+                code=o.code,
+                value=o.value,
+                unit=o.unit,
+                effective_at=anchor - dt.timedelta(minutes=o.minutes_ago),
+                device_id=devices[o.device].pk,
+            )
+            for o in spec.observations
+        ],
+        actor=None,
+        source=Observation.Source.DEVICE,
+        entry_point=CLI,
+    )

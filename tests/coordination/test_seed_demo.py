@@ -1,0 +1,232 @@
+"""`seed_demo`: what it loads, that a second run changes nothing, and that demo practitioners
+see their patients.
+
+The demo is loaded once for the module (it takes several seconds), inside a transaction rolled
+back after the module's last test, so no other test ever sees it. Each test runs in its own
+savepoint within that transaction.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+
+from coordination import task_states
+from coordination.identifiers import rpps_problem
+from coordination.models import CarePathway, CareTeamMember, Practitioner, Task
+from coordination.selectors import visible_tasks, worklist_mine, worklist_unclaimed
+from patients.identifiers import InsOid, check_nir
+from patients.models import Consent, Device, Observation, Patient
+from patients.selectors import visible_patients
+from workflows.models import PathwayInstance
+from workflows.selectors import instance_definition
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def first_run(django_db_setup: None, django_db_blocker) -> Iterator[str]:
+    """The output of seeding an empty database; the data stays until the module ends."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        out = io.StringIO()
+        call_command("seed_demo", stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def seeded(first_run: str, db: None) -> str:
+    return first_run
+
+
+def user(username: str):
+    return get_user_model().objects.get(username=username)
+
+
+def instance(pathway: CarePathway) -> PathwayInstance:
+    assert pathway.instance is not None
+    return pathway.instance
+
+
+def test_first_run_reports_what_it_created(seeded: str):
+    assert seeded.splitlines()[:10] == [
+        "pathway hf-telemonitoring@1: published",
+        "pathway return-home@1: published",
+        "pathway t2d-follow-up@1: published",
+        "organisations: 5 created, 0 already present",
+        "practitioners: 18 created, 0 already present",
+        "service teams: 1 created, 0 already present",
+        "patients: 51 created, 0 already present",
+        "  hf-telemonitoring: 17 pathways started",
+        "  return-home: 17 pathways started",
+        "  t2d-follow-up: 17 pathways started",
+    ]
+
+
+def test_a_second_run_creates_nothing_and_says_so(seeded: str):
+    models = apps.get_models()
+    before = {model._meta.label: model._default_manager.count() for model in models}
+    out = io.StringIO()
+
+    call_command("seed_demo", stdout=out)
+
+    after = {model._meta.label: model._default_manager.count() for model in models}
+    assert after == before
+    assert out.getvalue().splitlines()[3:] == [
+        "organisations: 0 created, 5 already present",
+        "practitioners: 0 created, 18 already present",
+        "service teams: 0 created, 1 already present",
+        "patients: 0 created, 51 already present",
+        "Demo data already present: nothing created.",
+    ]
+
+
+def test_patients_are_synthetic_with_valid_test_ins_and_varied_identity_statuses(seeded: str):
+    patients = list(Patient.objects.all())
+
+    assert len(patients) >= 50
+    assert {p.ins_oid for p in patients} == {InsOid.TEST_NIR.value}
+    assert all(check_nir(p.ins_nir) == p.ins_nir for p in patients)
+    assert all(p.family_name.startswith("Synthétique ") for p in patients)
+    assert all(p.email.endswith("@parcours-demo.invalid") for p in patients)
+    assert set(Counter(p.identity_status for p in patients)) == {
+        "qualified", "validated", "recovered", "provisional",
+    }  # fmt: skip
+    portal = sorted(p.user.username for p in patients if p.user is not None)
+    assert portal[0] == "demo-patient-04"
+    assert all(name.startswith("demo-patient-") for name in portal)
+    assert 0 < len(portal) < len(patients)
+
+
+def test_practitioners_of_every_profession_with_synthetic_rpps_and_no_usable_password(
+    seeded: str,
+):
+    practitioners = list(Practitioner.objects.select_related("user", "organization"))
+    kinds = Counter(
+        (p.profession, p.specialty) if p.profession == "specialist" else p.profession
+        for p in practitioners
+    )
+
+    assert kinds == {
+        "gp": 3,
+        ("specialist", "cardiologie"): 2,
+        ("specialist", "endocrinologie-diabétologie"): 1,
+        ("specialist", "ophtalmologie"): 1,
+        "nurse": 4,
+        "coordinator": 2,
+        "pharmacist": 2,
+        "physiotherapist": 1,
+        "podiatrist": 1,
+        "dentist": 1,
+    }
+    assert all(p.user.username.startswith("demo-") for p in practitioners)
+    with_rpps = [p.rpps for p in practitioners if p.rpps]
+    assert len(with_rpps) == 16  # all but the two coordinators
+    assert all(rpps_problem(r) is None and r.startswith("9999") for r in with_rpps)
+    assert all(p.organization is not None and "Démo" in p.organization.name for p in practitioners)
+    assert not any(p.user.has_usable_password() for p in practitioners)
+
+
+def test_pathways_run_on_all_three_library_keys_in_varied_states(seeded: str):
+    pathways = CarePathway.objects.select_related("instance__definition")
+    states = Counter((instance(p).definition.key, instance(p).state) for p in pathways)
+    per_key = Counter(key for key, _ in states.elements())
+
+    assert per_key == {"hf-telemonitoring": 17, "return-home": 17, "t2d-follow-up": 17}
+    for key in per_key:
+        assert len({state for k, state in states if k == key}) >= 6, key
+    assert Counter(instance(p).status for p in pathways) == {"active": 48, "completed": 3}
+
+
+def test_each_care_team_covers_the_roles_of_its_pathway(seeded: str):
+    for pathway in CarePathway.objects.select_related("instance__definition", "patient"):
+        declared = set(instance_definition(instance(pathway)).roles)
+        held = set(
+            CareTeamMember.objects.filter(
+                care_team__patient=pathway.patient, active=True
+            ).values_list("role", flat=True)
+        )
+
+        assert held == declared - {"patient"}, pathway
+
+
+def test_tasks_are_left_in_several_statuses_some_overdue(seeded: str):
+    statuses = Counter(Task.objects.values_list("status", flat=True))
+    overdue = Task.objects.filter(status__in=task_states.OPEN, due_at__lt=timezone.now())
+
+    assert {"ready", "in-progress", "on-hold", "completed", "cancelled"} <= set(statuses)
+    assert set(overdue.values_list("code", flat=True)) == {
+        "monthly-review-1", "etp-sessions", "personal-goals",
+    }  # fmt: skip
+    assert Task.objects.filter(status="ready", owner=None, offered_team__isnull=False).exists()
+
+
+def test_telemonitored_patients_have_consent_devices_and_readings(seeded: str):
+    heart_failure = Patient.objects.filter(
+        pathways__instance__definition__key="hf-telemonitoring",
+        pathways__instance__state__in=["monitoring", "nurse_review", "cardiology_review"],
+    )
+    weights = Observation.objects.filter(patient__in=heart_failure, code="29463-7")
+    glucose = Observation.objects.filter(
+        patient__pathways__instance__definition__key="t2d-follow-up", code="41653-7"
+    )
+
+    assert heart_failure.count() == 8
+    assert all(
+        Consent.objects.filter(patient=p, scope="remote_monitoring", status="active").exists()
+        for p in heart_failure
+    )
+    assert weights.count() == 8 * 14
+    assert not weights.filter(device=None).exists()
+    assert set(weights.values_list("source", flat=True)) == {"device"}
+    assert glucose.exists()
+    assert set(Device.objects.values_list("kind", flat=True)) == {
+        "scale", "pulse_oximeter", "glucometer",
+    }  # fmt: skip
+
+
+def test_a_demo_gp_sees_their_patients_and_works_on_their_tasks(seeded: str):
+    gp = user("demo-gp-1")
+    theirs = set(
+        CareTeamMember.objects.filter(practitioner__user=gp, active=True).values_list(
+            "care_team__patient_id", flat=True
+        )
+    )
+    mine = list(worklist_mine(gp))
+
+    assert set(visible_patients(gp).values_list("pk", flat=True)) == theirs
+    assert len(theirs) == 17
+    assert mine
+    assert {t.patient_id for t in mine} <= theirs
+    assert all(t.owner is not None and t.owner.user_id == gp.pk for t in mine)
+
+
+def test_a_nurse_of_the_service_team_sees_the_teams_patients_and_offered_tasks(seeded: str):
+    nurse = user("demo-nurse-2")
+    through_team = set(
+        CareTeamMember.objects.filter(
+            service_team__name="Soins infirmiers à domicile Démo", active=True
+        ).values_list("care_team__patient_id", flat=True)
+    )
+    offered = list(worklist_unclaimed(nurse))
+
+    assert set(visible_patients(nurse).values_list("pk", flat=True)) == through_team
+    assert offered
+    assert {t.patient_id for t in offered} <= through_team
+
+
+def test_a_demo_patient_sees_only_their_own_record_and_tasks(seeded: str):
+    account = user("demo-patient-04")
+    patient = Patient.objects.get(user=account)
+
+    assert list(visible_patients(account)) == [patient]
+    assert {t.patient_id for t in visible_tasks(account)} == {patient.pk}
+    assert all(t.for_patient for t in visible_tasks(account))
