@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from coordination import task_states
 from patients.models import Patient
 from workflows.models import PathwayInstance
 
@@ -260,16 +261,7 @@ class Task(models.Model):
             models.Index(
                 fields=["owner", "priority_rank", "due_at", "id"],
                 name="task_owner_worklist",
-                condition=Q(
-                    status__in=[
-                        "ready",
-                        "in-progress",
-                        "on-hold",
-                        "requested",
-                        "received",
-                        "accepted",
-                    ]
-                ),
+                condition=Q(status__in=sorted(task_states.OPEN)),
             ),
             models.Index(
                 fields=["offered_role", "priority_rank", "due_at", "id"],

@@ -31,16 +31,17 @@ def practitioner_of(user: User) -> Practitioner | None:
 
 
 def visible_tasks(user: User) -> QuerySet[Task]:
-    """Every task `user` may see. Patients see only the tasks meant for them."""
+    """Every task `user` may see: a practitioner, every task of the patients they may see
+    (owning a task gives no access of its own: losing access to the patient hides it); a
+    patient account, the tasks meant for the patient on its own record."""
+    return _visible_tasks(user, practitioner_of(user))
+
+
+def _visible_tasks(user: User, practitioner: Practitioner | None) -> QuerySet[Task]:
     if not user.is_authenticated or not user.is_active:
         return Task.objects.none()
-    patient_ids = visible_patients(user).values("pk")
-    condition = Q(patient_id__in=patient_ids, for_patient=False) | Q(
-        for_patient=True, patient__user_id=user.pk
-    )
-    practitioner = practitioner_of(user)
     if practitioner is not None:
-        condition |= Q(owner_id=practitioner.pk)
+        condition = Q(patient_id__in=visible_patients(user).values("pk"))
     else:
         condition = Q(for_patient=True, patient__user_id=user.pk)
     return Task.objects.filter(condition).select_related("patient", "owner__user", "offered_team")
@@ -59,7 +60,7 @@ def worklist_mine(user: User) -> QuerySet[Task]:
     if practitioner is None:
         return Task.objects.none()
     return (
-        visible_tasks(user)
+        _visible_tasks(user, practitioner)
         .filter(owner_id=practitioner.pk, status__in=task_states.OPEN)
         .order_by(*WORKLIST_ORDER)
     )
@@ -78,7 +79,7 @@ def worklist_unclaimed(user: User) -> QuerySet[Task]:
     ).filter(Q(practitioner_id=practitioner.pk) | Q(service_team__group__user__id=user.pk))
     my_teams = Q(offered_team__group__user__id=user.pk)
     return (
-        visible_tasks(user)
+        _visible_tasks(user, practitioner)
         .filter(owner__isnull=True, status__in=[task_states.READY, task_states.REQUESTED])
         .filter(my_teams | (Q(offered_team__isnull=True) & Exists(plays_role)))
         .order_by(*WORKLIST_ORDER)
@@ -104,9 +105,13 @@ def visible_care_pathways(user: User) -> QuerySet[CarePathway]:
     """Pathways of the patients the user may see; a patient sees their own."""
     if not user.is_authenticated or not user.is_active:
         return CarePathway.objects.none()
-    return CarePathway.objects.filter(
-        Q(patient_id__in=visible_patients(user).values("pk")) | Q(patient__user_id=user.pk)
-    ).select_related("instance__definition", "patient")
+    return (
+        CarePathway.objects.filter(
+            Q(patient_id__in=visible_patients(user).values("pk")) | Q(patient__user_id=user.pk)
+        )
+        .select_related("instance__definition", "patient")
+        .defer("instance__definition__source", "instance__definition__document")
+    )
 
 
 def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:

@@ -125,7 +125,7 @@ def lock_instance(*, instance_id: int) -> PathwayInstance:
         except PathwayInstance.DoesNotExist:
             raise NotFound(f"no pathway instance with id {instance_id}") from None
     columns = ", ".join(f"i.{name}" for name in _LOCK_FIELDS)
-    with prepared_cursor() as cursor:
+    with connection.wrap_database_errors, prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, d.checksum FROM {PathwayInstance._meta.db_table} i "
             f"JOIN {PathwayDefinition._meta.db_table} d ON d.id = i.definition_id "

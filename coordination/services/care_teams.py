@@ -107,7 +107,9 @@ def sharing_allowed(patient: Patient) -> bool:
 
 def patient_access_sync(*, patient: Patient, actor: AbstractBaseUser | None) -> None:
     """Grant view/change on the patient to exactly the care team's active members (or to
-    nobody if the patient objected), revoking every other such grant. Idempotent."""
+    nobody if the patient objected), revoking every other such grant, and put back on offer
+    the open tasks of owners who lost access. Idempotent. The caller holds the care team
+    lock (`_lock_team`)."""
     members = list(
         CareTeamMember.objects.filter(care_team__patient=patient, active=True).select_related(
             "practitioner__user", "service_team__group"
@@ -139,6 +141,10 @@ def patient_access_sync(*, patient: Patient, actor: AbstractBaseUser | None) -> 
         patient_access_revoke(patient=patient, perms=MEMBER_PERMS, actor=actor, user=user)
     for group in Group.objects.filter(pk__in=held_groups - set(groups)):
         patient_access_revoke(patient=patient, perms=MEMBER_PERMS, actor=actor, group=group)
+    from coordination.services.tasks import release_lost_tasks
+
+    label = f"user:{actor.pk}" if actor is not None else "system"
+    release_lost_tasks(patient_id=patient.pk, actor_label=label, now=timezone.now())
 
 
 def _lock_team(patient: Patient) -> CareTeam:
@@ -160,6 +166,10 @@ def consent_set(
     from patients.services import consent_record, consent_withdraw
 
     with transaction.atomic():
+        # The team lock first: every change of who may see the patient holds it, so a
+        # consent change and a membership change cannot interleave (lost objection) nor
+        # take the grant rows and the audit head in opposite orders (deadlock).
+        _lock_team(patient)
         if given:
             consent_record(
                 patient=patient, scope=scope, actor=actor, entry_point=entry_point, note=note

@@ -20,6 +20,7 @@ from coordination.services.care_teams import care_team_for_patient
 from patients.models import AuditEvent, Patient
 from patients.services import audit_record
 from workflows.actors import Actor
+from workflows.selectors import lock_instance
 from workflows.services import (
     FireResult,
     instance_cancel,
@@ -28,6 +29,8 @@ from workflows.services import (
     instance_start,
     instance_suspend,
 )
+
+PATIENT_ROLE = "patient"
 
 
 def care_roles(*, user: AbstractBaseUser, patient_id: int) -> frozenset[str]:
@@ -44,7 +47,7 @@ def care_roles(*, user: AbstractBaseUser, patient_id: int) -> frozenset[str]:
     ).values_list("role", flat=True)
     roles = set(direct) | set(via_team)
     if Patient.objects.filter(pk=patient_id, user_id=user.pk).exists():
-        roles.add("patient")
+        roles.add(PATIENT_ROLE)
     return frozenset(roles)
 
 
@@ -66,7 +69,7 @@ def care_pathway_start(
     tasks open for the care team in the same transaction. `user` must play a role in the
     patient's care team (None: the system, e.g. a platform's integration)."""
     actor = actor_for(user, patient.pk)
-    if user is not None and not actor.roles:
+    if user is not None and not actor.roles - {PATIENT_ROLE}:
         raise NotAllowed("only a member of the patient's care team may start a pathway")
     with transaction.atomic():
         team = care_team_for_patient(patient=patient)
@@ -145,13 +148,29 @@ def care_pathway_fire(
 
 
 def _status_change(
-    service: Any, pathway: CarePathway, user: AbstractBaseUser | None, reason: str, what: str
+    service: Any,
+    pathway: CarePathway,
+    user: AbstractBaseUser | None,
+    reason: str,
+    what: str,
+    entry_point: str,
 ) -> None:
     actor = actor_for(user, pathway.patient_id)
-    if user is not None and not actor.roles:
-        raise NotAllowed(f"only a member of the patient's care team may {what} a pathway")
+    if user is not None and not actor.roles - {PATIENT_ROLE}:
+        raise NotAllowed(f"only a professional of the patient's care team may {what} a pathway")
+    if pathway.instance_id is None:
+        raise NotAllowed("this pathway has not started")
     with transaction.atomic():
         service(instance_id=pathway.instance_id, actor=actor, reason=reason)
+        if what == "resume":
+            # Tasks may have been completed while the pathway was suspended.
+            from coordination.services.tasks import step_done_check
+
+            step_done_check(
+                pathway_id=pathway.pk,
+                instance=lock_instance(instance_id=pathway.instance_id),
+                now=timezone.now(),
+            )
         audit_record(
             actor=user,
             action=AuditEvent.Action.UPDATE,
@@ -159,25 +178,38 @@ def _status_change(
             resource_id=pathway.pk,
             patient_id=pathway.patient_id,
             purpose=AuditEvent.Purpose.CARE_COORDINATION,
-            entry_point=AuditEvent.EntryPoint.SYSTEM,
+            entry_point=entry_point,
             detail={"status": what, "reason": reason[:200]},
         )
 
 
 def care_pathway_suspend(
-    *, pathway: CarePathway, user: AbstractBaseUser | None, reason: str = ""
+    *,
+    pathway: CarePathway,
+    user: AbstractBaseUser | None,
+    reason: str = "",
+    entry_point: str = AuditEvent.EntryPoint.SYSTEM,
 ) -> None:
-    _status_change(instance_suspend, pathway, user, reason, "suspend")
+    _status_change(instance_suspend, pathway, user, reason, "suspend", entry_point)
 
 
 def care_pathway_resume(
-    *, pathway: CarePathway, user: AbstractBaseUser | None, reason: str = ""
+    *,
+    pathway: CarePathway,
+    user: AbstractBaseUser | None,
+    reason: str = "",
+    entry_point: str = AuditEvent.EntryPoint.SYSTEM,
 ) -> None:
-    _status_change(instance_resume, pathway, user, reason, "resume")
+    """Resume; if every task of the current step was done meanwhile, the pathway moves on."""
+    _status_change(instance_resume, pathway, user, reason, "resume", entry_point)
 
 
 def care_pathway_cancel(
-    *, pathway: CarePathway, user: AbstractBaseUser | None, reason: str = ""
+    *,
+    pathway: CarePathway,
+    user: AbstractBaseUser | None,
+    reason: str = "",
+    entry_point: str = AuditEvent.EntryPoint.SYSTEM,
 ) -> None:
     """Cancel the pathway; the engine's exit hook cancels its open tasks."""
-    _status_change(instance_cancel, pathway, user, reason, "cancel")
+    _status_change(instance_cancel, pathway, user, reason, "cancel", entry_point)

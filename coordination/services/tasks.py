@@ -13,12 +13,14 @@ FHIR transition table (coordination.task_states); a refused action raises before
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -35,16 +37,18 @@ from coordination.models import (
 from coordination.selectors import access_task
 from coordination.services.pathways import care_roles, pathway_id_from_subject
 from patients.models import AuditEvent
+from patients.selectors import visible_patients
 from patients.services import audit_record
 from workflows.actions import StateChange
 from workflows.actors import SYSTEM
 from workflows.definition.compiled import StateSpec, TaskAction
 from workflows.definition.durations import add_duration
 from workflows.definition.validation import TASKS_COMPLETED
-from workflows.errors import ActionNotRegistered
+from workflows.errors import ActionNotRegistered, TransitionRefused
 from workflows.selectors import instance_definition, lock_instance
 from workflows.services import instance_fire
 
+logger = logging.getLogger(__name__)
 OWNER_PERMS = ("change_task",)
 MAX_NOTE = 4000
 
@@ -194,10 +198,11 @@ def task_act(
                 assign_perm("coordination.change_task", task.owner.user, task)
         if (
             instance is not None
-            and data.action == "complete"
+            and task.care_pathway_id is not None
+            and data.action in ("complete", "cancel")
             and task.pathway_state == instance.state
         ):
-            _maybe_fire_tasks_completed(task, instance, now)
+            step_done_check(pathway_id=task.care_pathway_id, instance=instance, now=now)
         audit_record(
             actor=user,
             action=AuditEvent.Action.UPDATE,
@@ -346,23 +351,56 @@ def _record(
         task.note = str(detail["note"])
 
 
-def _maybe_fire_tasks_completed(task: Task, instance: Any, now: dt.datetime) -> None:
+def step_done_check(*, pathway_id: int, instance: Any, now: dt.datetime) -> bool:
+    """Fire `tasks_completed` if every task opened on entering the instance's current state
+    is done (completed, cancelled or entered in error; a failed task holds the step until
+    someone decides what follows). The caller holds the instance lock. Returns True if the
+    pathway moved.
+
+    Only the tasks of the latest entry into the state count: tasks of an earlier visit were
+    closed when the pathway left it.
+    """
+    if instance.status != "active":
+        return False
     state = instance_definition(instance).state(instance.state)
-    if TASKS_COMPLETED not in state.transitions or instance.status != "active":
-        return
-    still_open = Task.objects.filter(
-        care_pathway_id=task.care_pathway_id,
-        pathway_state=instance.state,
-        status__in=task_states.OPEN,
-    ).exists()
-    if not still_open:
+    if TASKS_COMPLETED not in state.transitions:
+        return False
+    tasks = Task.objects.filter(care_pathway_id=pathway_id, pathway_state=instance.state)
+    latest = tasks.aggregate(latest=Max("pathway_revision"))["latest"]
+    if latest is None:
+        return False
+    statuses = set(tasks.filter(pathway_revision=latest).values_list("status", flat=True))
+    if not statuses <= task_states.DONE:
+        return False
+    try:
         instance_fire(
-            instance_id=instance.pk,
-            event=TASKS_COMPLETED,
-            actor=SYSTEM,
-            payload={"last_task": task.pk},
-            now=now,
+            instance_id=instance.pk, event=TASKS_COMPLETED, actor=SYSTEM, payload={}, now=now
         )
+    except TransitionRefused as refusal:  # a guard on tasks_completed said no: stay
+        logger.info("tasks_completed refused on instance %s: %s", instance.pk, refusal.message)
+        return False
+    return True
+
+
+def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -> int:
+    """Put back on offer the open tasks of the patient whose owner can no longer see the
+    patient (left the care team, or the patient objected to sharing). Returns how many."""
+    released = 0
+    owned = Task.objects.select_for_update().filter(
+        patient_id=patient_id, status__in=task_states.OPEN, owner__isnull=False
+    )
+    for task in owned.select_related("owner__user"):
+        assert task.owner is not None
+        user = task.owner.user
+        if visible_patients(user).filter(pk=patient_id).exists():
+            continue
+        path = [task_states.READY] if task.status == task_states.IN_PROGRESS else []
+        remove_perm("coordination.change_task", user, task)
+        task.owner = None
+        _record(task, "release", path, None, actor_label, now, {"reason": "owner lost access"})
+        task.save(update_fields=["status", "owner", "version", "updated_at", "ended_at"])
+        released += 1
+    return released
 
 
 def task_lookup(task_id: int) -> Task:

@@ -37,8 +37,11 @@ def test_leaving_the_care_team_removes_access_at_once(scene: Scene):
     care_team_member_remove(member_id=member.pk, actor=None)
 
     assert list(visible_patients(scene.nurse.user)) == []
-    # She keeps the task she owns: it is hers to hand over, not to lose sight of.
-    assert [t.code for t in visible_tasks(scene.nurse.user)] == ["visit"]
+    assert list(visible_tasks(scene.nurse.user)) == []
+    # Her open task goes back on offer to the nurses of the care team.
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+    assert (visit.owner, visit.status, visit.offered_role) == (None, "ready", "nurse")
+    assert not scene.nurse.user.has_perm("coordination.change_task", visit)
 
 
 def test_objection_to_care_team_sharing_revokes_every_member_and_consent_restores_it(scene: Scene):
@@ -167,3 +170,63 @@ def test_two_simultaneous_completions_give_one_success_and_one_conflict(
 
     assert sorted(outcomes) == ["conflict", "ok"]
     assert TaskEvent.objects.filter(task=visit, to_status="completed").count() == 1
+
+
+def test_an_objection_racing_a_new_member_is_never_lost(postgres_transactional, monkeypatch):
+    # The member's transaction reads "sharing allowed" and then waits; the objection comes
+    # in between. Without the care-team lock taken by both, the member's transaction would
+    # re-grant everyone after the objection committed.
+    import coordination.services.care_teams as care_teams
+
+    patient = make_patient()
+    gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    consent_set(
+        patient=patient, scope="care_team_sharing", given=True, actor=None, entry_point="system"
+    )
+    read_done, objection_done = threading.Event(), threading.Event()
+    real = care_teams.sharing_allowed
+
+    def slow(p):
+        value = real(p)
+        if threading.current_thread().name == "adder":
+            read_done.set()
+            objection_done.wait(5)
+        return value
+
+    monkeypatch.setattr(care_teams, "sharing_allowed", slow)
+    errors: list[Exception] = []
+
+    def adder() -> None:
+        try:
+            care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def objector() -> None:
+        try:
+            read_done.wait(5)
+            consent_set(
+                patient=patient,
+                scope="care_team_sharing",
+                given=False,
+                actor=None,
+                entry_point="system",
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            objection_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=adder, name="adder"), threading.Thread(target=objector)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert list(visible_patients(gp.user)) == []
+    assert list(visible_patients(nurse.user)) == []

@@ -228,6 +228,7 @@ def test_worklist_query_count_does_not_grow_with_rows(scene: Scene, care_test):
             ]
         return len(rows), len(queries)
 
+    read()  # warm the caches Django keeps per process (content types)
     one = read()
     for _ in range(4):
         other = make_patient()
@@ -236,5 +237,56 @@ def test_worklist_query_count_does_not_grow_with_rows(scene: Scene, care_test):
         care_pathway_start(patient=other, key="care-test", user=scene.gp.user)
     five = read()
 
-    # The practitioner, guardian's permission lookup, then the worklist with its joins.
-    assert (one, five) == ((1, 3), (5, 3))
+    # The practitioner, then the worklist with its joins and permission subqueries.
+    assert (one, five) == ((1, 2), (5, 2))
+
+
+def test_cancelling_the_last_open_task_moves_the_pathway_on(scene: Scene):
+    act(task(scene, "visit"), scene.nurse.user, "complete")
+
+    act(task(scene, "review"), scene.gp.user, "cancel", note="seen in hospital")
+
+    assert PathwayInstance.objects.get(care_pathway=scene.pathway).state == "follow_up"
+
+
+def test_a_failed_task_holds_the_step(scene: Scene):
+    visit = task(scene, "visit")
+    act(visit, scene.nurse.user, "start")
+    act(visit, scene.nurse.user, "fail", note="nobody home")
+
+    act(task(scene, "review"), scene.gp.user, "complete")
+
+    assert PathwayInstance.objects.get(care_pathway=scene.pathway).state == "assessment"
+
+
+def test_tasks_completed_while_suspended_move_the_pathway_on_resume(scene: Scene):
+    from coordination.services import care_pathway_resume, care_pathway_suspend
+
+    care_pathway_suspend(pathway=scene.pathway, user=scene.gp.user, reason="hospitalised")
+    act(task(scene, "visit"), scene.nurse.user, "complete")
+    act(task(scene, "review"), scene.gp.user, "complete")
+    while_suspended = PathwayInstance.objects.get(care_pathway=scene.pathway).state
+
+    care_pathway_resume(pathway=scene.pathway, user=scene.gp.user)
+
+    assert while_suspended == "assessment"
+    assert PathwayInstance.objects.get(care_pathway=scene.pathway).state == "follow_up"
+
+
+def test_a_patient_cannot_cancel_their_own_pathway(care_test):
+    from django.contrib.auth import get_user_model
+
+    from coordination.errors import NotAllowed
+    from coordination.services import care_pathway_cancel
+
+    account = get_user_model().objects.create_user(username="portal")
+    patient = make_patient(user=account)
+    gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+    pathway = care_pathway_start(patient=patient, key="care-test", user=gp.user)
+
+    with pytest.raises(NotAllowed, match="only a professional"):
+        care_pathway_cancel(pathway=pathway, user=account)
+
+    assert PathwayInstance.objects.get(care_pathway=pathway).status == "active"

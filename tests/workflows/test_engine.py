@@ -450,3 +450,48 @@ def test_definition_without_active_version_cannot_start(db, tasks):
     with pytest.raises(NotFound, match="no active version of pathway 'drafted'"):
         instance_start(key="drafted", actor=COORDINATOR)
     assert PathwayDefinition.objects.get(key="drafted").status == "draft"
+
+
+@pytest.mark.django_db
+def test_a_timer_that_fails_to_fire_does_not_hold_up_the_others(follow_up, tasks):
+    broken = start()
+    to_monitoring(broken, now=T0)
+    healthy = start(now=T0 + dt.timedelta(hours=1))
+    to_monitoring(healthy, now=T0 + dt.timedelta(hours=1))
+    saved = actions.snapshot()
+
+    def explode(change, action):
+        if change.instance.pk == broken.pk:
+            raise RuntimeError("handler down")
+        tasks.open(change, action)
+
+    actions.register_task_handler("tests", explode)
+    try:
+        sweep = fire_due_timers(now=T0 + dt.timedelta(days=31))
+    finally:
+        actions.restore(saved)
+
+    assert len(sweep.failed) == 1
+    assert len(sweep.fired) == 1
+    assert PathwayInstance.objects.get(pk=healthy.pk).state == "gp_review"
+    assert PathwayInstance.objects.get(pk=broken.pk).state == "monitoring"
+    assert Timer.objects.get(pk=sweep.failed[0]).status == "scheduled"
+
+
+@pytest.mark.django_db
+def test_payload_with_a_nul_character_is_refused(follow_up, tasks):
+    instance = start()
+    to_monitoring(instance)
+
+    with pytest.raises(TransitionRefused, match="NUL character"):
+        instance_fire(instance_id=instance.pk, event="stop", actor=GP, payload={"n": "a\x00b"})
+
+    assert PathwayInstance.objects.get(pk=instance.pk).state == "monitoring"
+
+
+@pytest.mark.django_db
+def test_naive_datetimes_are_refused(follow_up, tasks):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        instance_start(key="follow-up", actor=COORDINATOR, now=dt.datetime(2026, 1, 1, 9, 0))
+
+    assert PathwayInstance.objects.count() == 0

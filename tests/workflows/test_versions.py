@@ -190,12 +190,24 @@ def test_migration_moves_instances_records_history_and_keeps_matching_timers(tas
         "user:gp",
     )
     assert entry.payload == {"from": "follow-up@1", "to": "follow-up@2"}
-    # triage still handles no_answer, so its timer survives; on_enter does not run again.
+    # nurse_review became triage: the instance left the old state (its timer cancelled, exit
+    # hooks told) and entered the new one (its timer scheduled anew, its task opened).
     assert list(
-        Timer.objects.filter(instance=moved, status="scheduled").values_list("event", flat=True)
-    ) == ["no_answer"]
-    assert len(tasks.opened) == opened_before
-    assert PathwayInstance.objects.get(pk=monitored.pk).definition.version == 2
+        Timer.objects.filter(instance=moved, event="no_answer")
+        .order_by("id")
+        .values_list("event", "status", "due_at")
+    ) == [
+        ("no_answer", "cancelled", T0 + dt.timedelta(hours=4)),
+        ("no_answer", "scheduled", T0 + dt.timedelta(hours=5)),
+    ]
+    assert tasks.opened[opened_before:] == [(moved.pk, "triage", "call", "nurse")]
+    assert (moved.pk, "nurse_review") in tasks.left
+    # monitoring kept its name: nothing re-entered, its automatic timer kept.
+    kept = PathwayInstance.objects.get(pk=monitored.pk)
+    assert kept.definition.version == 2
+    assert list(
+        Timer.objects.filter(instance=kept, status="scheduled").values_list("event", flat=True)
+    ) == ["review_due"]
 
 
 @pytest.mark.django_db

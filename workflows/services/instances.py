@@ -59,7 +59,7 @@ def instance_start(
 ) -> PathwayInstance:
     """Start an instance of the latest active version of `key` (or of `version`, which must
     be active) in its initial state, and run that state's `on_enter` actions."""
-    now = now or timezone.now()
+    now = _aware(now)
     context = _json_object(context, "context")
     definition = (
         definition_get(key=key, version=version)
@@ -116,7 +116,7 @@ def instance_fire(
     role not allowed, guard false, bad payload), StaleRevision when `expected_revision` is given
     and out of date, NotFound. Writes nothing in any of those cases.
     """
-    now = now or timezone.now()
+    now = _aware(now)
     payload = _json_object(payload, "payload")
     with transaction.atomic():
         instance = lock_instance(instance_id=instance_id)
@@ -217,10 +217,10 @@ def _move(
         payload=payload,
         occurred_at=now,
     )
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and pg_moves.ENABLED:
         entry.pk = pg_moves.write_move(
             instance=instance,
-            cancel_timers=bool(source.timers),
+            cancel_timers=True,
             timers=timers,
             kind=entry.kind,
             event=entry.event,
@@ -232,10 +232,11 @@ def _move(
         )
         entry._state.adding = False
     else:
-        if source.timers:
-            Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
-                status=Timer.Status.CANCELLED, resolved_at=now, note="left the state"
-            )
+        # Unconditionally: a timer kept by a version migration may belong to a state that
+        # declares none itself.
+        Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
+            status=Timer.Status.CANCELLED, resolved_at=now, note="left the state"
+        )
         instance.save(update_fields=["state", "revision", "updated_at", "status", "ended_at"])
         entry.save(force_insert=True)
         if timers:
@@ -357,7 +358,7 @@ def _change_status(
     reason: str,
     now: dt.datetime | None,
 ) -> HistoryEntry:
-    now = now or timezone.now()
+    now = _aware(now)
     with transaction.atomic():
         instance = lock_instance(instance_id=instance_id)
         if instance.status not in allowed_from:
@@ -391,8 +392,31 @@ def _json_object(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} is not valid JSON: {exc}"
         ) from None
+    if _has_nul(value):  # PostgreSQL's jsonb cannot store NUL characters
+        raise TransitionRefused(
+            RefusalReason.BAD_PAYLOAD, f"{name} contains a NUL character (\\u0000)"
+        )
     if len(encoded) > MAX_PAYLOAD_BYTES:
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} is larger than {MAX_PAYLOAD_BYTES} bytes"
         )
     return dict(value)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _aware(now: dt.datetime | None) -> dt.datetime:
+    """`now`, or the current time; a naive datetime is a programming error: refuse it."""
+    if now is None:
+        return timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("now must be a timezone-aware datetime")
+    return now

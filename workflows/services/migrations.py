@@ -4,9 +4,12 @@ A migration is explicit and previewable: `dry_run=True` returns the plan (each i
 and new state, and every instance that cannot be mapped) and writes nothing. Applying it is
 all or nothing: if any instance cannot be mapped, nothing moves.
 
-Instances move without re-entering their state: `on_enter` actions do not run again, since
-the patient did not go anywhere. Scheduled timers whose event the new state still handles
-are kept; the others are cancelled.
+An instance mapped to a state of the same name stays in it: its `on_enter` actions do not run
+again (the patient did not go anywhere); its scheduled timers are kept when the new version
+still handles their event automatically, and cancelled otherwise. An instance mapped to a
+state of another name leaves its old state (exit hooks run: coordination cancels its open
+tasks; its timers are cancelled) and enters the new one (timers scheduled, tasks opened),
+as a transition would.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from workflows import actions
 from workflows.actors import Actor
 from workflows.errors import MigrationRefused
 from workflows.models import HistoryEntry, PathwayInstance, Timer
 from workflows.selectors import compiled_definition, definition_get, lock_instance
+from workflows.services.instances import _enter
 
 Status = PathwayInstance.Status
 
@@ -110,17 +115,31 @@ def instances_migrate(
     with transaction.atomic():
         for move in plan.moves:
             instance = lock_instance(instance_id=move.instance_id)
-            if instance.definition_id != old_def.pk or instance.state != move.old_state:
+            if (
+                instance.definition_id != old_def.pk
+                or instance.state != move.old_state
+                or instance.status not in (Status.ACTIVE, Status.SUSPENDED)
+            ):
                 raise MigrationRefused(
                     "an instance changed while migrating; nothing was migrated, retry",
-                    [f"instance {instance.pk} is now in {instance.state!r}"],
+                    [f"instance {instance.pk} is now {instance.status} in {instance.state!r}"],
                 )
             assert move.new_state is not None
-            target = new.state(move.new_state)
-            keep = set(target.transitions)
-            Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).exclude(
-                event__in=keep
-            ).update(status=Timer.Status.CANCELLED, resolved_at=now, note="version migration")
+            source, target = old.state(move.old_state), new.state(move.new_state)
+            renamed = source.name != target.name
+            scheduled = Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED)
+            if renamed:
+                scheduled.update(
+                    status=Timer.Status.CANCELLED, resolved_at=now, note="version migration"
+                )
+                if actions.has_exit_hooks():
+                    change = actions.StateChange(instance, old, source, None, actor, now)
+                    actions.run_exit_hooks(change, source)
+            else:
+                automatic = {e for e, t in target.transitions.items() if not t.manual}
+                scheduled.exclude(event__in=automatic).update(
+                    status=Timer.Status.CANCELLED, resolved_at=now, note="version migration"
+                )
             instance.definition = new_def
             instance.state = target.name
             instance.revision += 1
@@ -130,7 +149,7 @@ def instances_migrate(
                 instance.status, instance.ended_at = Status.COMPLETED, now
                 fields += ["status", "ended_at"]
             instance.save(update_fields=fields)
-            HistoryEntry.objects.create(
+            entry = HistoryEntry.objects.create(
                 instance=instance,
                 revision=instance.revision,
                 kind=HistoryEntry.Kind.MIGRATION,
@@ -142,5 +161,7 @@ def instances_migrate(
                 payload={"from": f"{key}@{from_version}", "to": f"{key}@{to_version}"},
                 occurred_at=now,
             )
+            if renamed:
+                _enter(instance, new, target, entry, actor, now)
     plan.applied = True
     return plan

@@ -15,9 +15,13 @@ import datetime as dt
 import json
 from typing import Any
 
+from django.db import connection
+
 from workflows.models import HistoryEntry, PathwayInstance, Timer
 from workflows.postgres import prepared_cursor
 
+# Tests switch this off to run the ORM path on PostgreSQL and compare the two.
+ENABLED = True
 _SQL: str | None = None
 
 
@@ -88,7 +92,9 @@ def write_move(
         "actor_roles": json.dumps(actor_roles),
         "payload": json.dumps(payload),
     }
-    with prepared_cursor() as cursor:
+    # Raw psycopg cursor: wrap its errors so callers see Django's exception types and Django
+    # knows when the connection broke.
+    with connection.wrap_database_errors, prepared_cursor() as cursor:
         cursor.execute(_statement(), params, prepare=True)
         row = cursor.fetchone()
     if row is None:  # the instance row vanished under our lock: impossible short of corruption

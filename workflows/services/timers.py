@@ -29,13 +29,15 @@ logger = logging.getLogger(__name__)
 class TimerSweep:
     fired: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
 
 
 def fire_due_timers(*, now: dt.datetime | None = None, limit: int = 500) -> TimerSweep:
     """Fire every scheduled timer due at `now` on an active instance, oldest first.
 
     Timers of suspended instances wait. A timer whose transition is refused (its guard is
-    false) is marked skipped with the reason. Returns the ids fired and skipped.
+    false) is marked skipped with the reason. A timer whose firing raises stays scheduled and
+    is reported as failed; the sweep goes on with the others. Returns the ids of each kind.
     """
     now = now or timezone.now()
     sweep = TimerSweep()
@@ -49,7 +51,14 @@ def fire_due_timers(*, now: dt.datetime | None = None, limit: int = 500) -> Time
         .values_list("id", "instance_id")[:limit]
     )
     for timer_id, instance_id in due:
-        outcome = _fire_one(timer_id, instance_id, now)
+        try:
+            outcome = _fire_one(timer_id, instance_id, now)
+        except Exception:
+            # One timer's failure (its transaction rolled back) must not hold up the others:
+            # it stays scheduled and is retried at the next sweep.
+            logger.exception("timer %s on instance %s failed to fire", timer_id, instance_id)
+            sweep.failed.append(timer_id)
+            continue
         if outcome is True:
             sweep.fired.append(timer_id)
         elif outcome is False:
