@@ -51,7 +51,38 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> None:
+    """A refused access to patient data is part of the trail too (who tried what)."""
+    from api.audit import audit_read
+    from patients.models import AuditEvent
+
+    request = context.get("request")
+    view = context.get("view")
+    if request is None or view is None:
+        return
+    kwargs = context.get("kwargs") or {}
+    resource_id = kwargs.get("pk", "")
+    method_action = {
+        "GET": AuditEvent.Action.READ,
+        "HEAD": AuditEvent.Action.READ,
+        "DELETE": AuditEvent.Action.DELETE,
+        "POST": AuditEvent.Action.UPDATE if resource_id else AuditEvent.Action.CREATE,
+    }.get(request.method, AuditEvent.Action.UPDATE)
+    audit_read(
+        request,
+        resource_type=type(view).__name__.removesuffix("View")[:64],
+        resource_id=resource_id,
+        action=method_action,
+        outcome=outcome,
+        detail={"path": request.path[:200]},
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, coordination_errors.NotFound | patients_errors.PatientNotFound):
+        _audit_refusal(exc, context, "not_found")
+    elif isinstance(exc, coordination_errors.NotAllowed | patients_errors.NotAllowed):
+        _audit_refusal(exc, context, "denied")
     if isinstance(exc, InvalidDefinition):
         return problem(
             400,

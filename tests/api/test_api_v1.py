@@ -172,3 +172,14 @@ def test_openapi_schema_and_docs_are_served(db):
     assert schema.status_code == 200
     assert b"/api/v1/tasks/{id}/complete/" in schema.content
     assert docs.status_code == 200
+
+
+def test_a_refused_read_is_written_to_the_audit_trail(scene: Scene):
+    client_for(scene.outsider.user).get(f"/api/v1/pathways/{scene.pathway.pk}/")
+
+    refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
+    assert (refused.action, refused.outcome, refused.resource_id) == (
+        "read",
+        "not_found",
+        str(scene.pathway.pk),
+    )

@@ -7,6 +7,7 @@ YAML loaders otherwise resolve silently by keeping the last one).
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from dataclasses import dataclass, field
@@ -50,17 +51,40 @@ _Loader.add_implicit_resolver(
 @dataclass
 class ParsedSource:
     document: Any
-    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    root: yaml.Node | None = None  # the composed node tree, for positions
     problems: list[Problem] = field(default_factory=list)
 
     def position(self, path: str) -> tuple[int, int] | None:
-        """Position of `path`, or of its nearest ancestor that has one."""
-        while True:
-            if path in self.positions:
-                return self.positions[path]
-            if "." not in path:
-                return None
-            path = path.rsplit(".", 1)[0]
+        """Line and column of `path` (a mapping entry is located at its key), or of its
+        nearest ancestor that exists. Found by walking the node tree on demand: only
+        documents with problems need positions, so valid ones do not pay for them."""
+        node = self.root
+        if node is None:
+            return None
+        found = _position(node)
+        if path == "(document)":
+            return found
+        for part in path.split("."):
+            if isinstance(node, yaml.MappingNode):
+                entry = next(
+                    (
+                        (k, v)
+                        for k, v in reversed(node.value)  # the last one wins, as in the value
+                        if isinstance(k, yaml.ScalarNode) and k.value == part
+                    ),
+                    None,
+                )
+                if entry is None:
+                    return found
+                found, node = _position(entry[0]), entry[1]
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit():
+                if int(part) >= len(node.value):
+                    return found
+                node = node.value[int(part)]
+                found = _position(node)
+            else:
+                return found
+        return found
 
 
 def guess_format(filename: str | None, text: str) -> Format:
@@ -72,9 +96,15 @@ def guess_format(filename: str | None, text: str) -> Format:
 
 
 def parse_source(text: str, fmt: Format) -> ParsedSource:
-    if fmt == "json":
-        return _parse_json(text)
-    return _parse_yaml(text)
+    # A large document allocates tens of thousands of small containers and none of them
+    # form cycles: the cyclic garbage collector would run many times for nothing.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_json(text) if fmt == "json" else _parse_yaml(text)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _parse_json(text: str) -> ParsedSource:
@@ -103,7 +133,7 @@ def _parse_json(text: str) -> ParsedSource:
     parsed = _parse_yaml(text)
     if parsed.document is None or parsed.document != document:
         return ParsedSource(document)
-    return ParsedSource(document, parsed.positions, parsed.problems)
+    return ParsedSource(document, parsed.root, parsed.problems)
 
 
 _TOO_DEEP = object()
@@ -138,7 +168,7 @@ def _parse_yaml(text: str) -> ParsedSource:
         return ParsedSource(None, problems=[Problem("(document)", f"malformed YAML: {exc}")])
     if node is None:
         return ParsedSource(None)
-    result = ParsedSource(None)
+    result = ParsedSource(None, root=node)
     try:
         result.document = _Builder(result).build(node, "")
     except _Unreadable as exc:
@@ -160,7 +190,7 @@ class _Unreadable(Exception):
 
 
 class _Builder:
-    """Builds the value of a composed node tree, recording positions into `out`.
+    """Builds the value of a composed node tree, reporting duplicate keys into `out`.
 
     Aliases are expanded (the same node may be visited many times), so the work done is
     counted against MAX_NODES and MAX_CHARACTERS rather than against the text's length.
@@ -185,9 +215,6 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise _Unreadable(_at(node, f"nested more than {MAX_DEPTH} levels deep"))
-        if record:
-            # A mapping entry is located at its key (set by the caller); other nodes at their start.
-            self.out.positions.setdefault(path or "(document)", _position(node))
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return self._scalar(node)
         if id(node) in self.open:
@@ -208,7 +235,6 @@ class _Builder:
         self, node: yaml.MappingNode, prefix: str, depth: int, record: bool
     ) -> dict[Any, Any]:
         value: dict[Any, Any] = {}
-        positions = self.out.positions
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 key = self._scalar(key_node)
@@ -217,12 +243,10 @@ class _Builder:
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 key = str(key)
             child = f"{prefix}{key}"
-            if record:
-                if key in value:
-                    self.out.problems.append(
-                        Problem(child, f"duplicate key {str(key)!r}", *_position(key_node))
-                    )
-                positions.setdefault(child, _position(key_node))
+            if record and key in value:
+                self.out.problems.append(
+                    Problem(child, f"duplicate key {str(key)!r}", *_position(key_node))
+                )
             value[key] = self.build(value_node, child, depth + 1, record)
         return value
 
