@@ -61,7 +61,7 @@ def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> Non
     if request is None or view is None:
         return
     kwargs = context.get("kwargs") or {}
-    resource_id = kwargs.get("pk", "")
+    resource_id = kwargs.get("pk") or kwargs.get("patient_id") or ""
     method_action = {
         "GET": AuditEvent.Action.READ,
         "HEAD": AuditEvent.Action.READ,

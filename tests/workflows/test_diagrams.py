@@ -3,7 +3,6 @@ from __future__ import annotations
 import copy
 import random
 import re
-import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -339,12 +338,15 @@ def test_self_loop_is_drawn_on_the_left_of_its_state() -> None:
     assert max(xs) == left
 
 
-def test_300_state_chain_with_random_edges_renders_in_under_a_second() -> None:
+def test_300_state_chain_with_random_edges_renders_every_state() -> None:
+    # Correctness only: how fast this renders is measured by bench/transitions.py, not here
+    # (timed assertions fail on a loaded machine).
     document = chain_with_random_edges(300, 100)
 
-    started = time.perf_counter()
     svg = render_definition_svg(document, current_state="s150")
-    elapsed = time.perf_counter() - started
 
-    assert len(groups(parse(svg), "state")) == 300
-    assert elapsed < 1.0
+    root = parse(svg)
+    assert len(groups(root, "state")) == 300
+    assert [
+        g.get("data-state") for g in groups(root, "state") if "current" in g.get("class", "")
+    ] == ["s150"]

@@ -1,0 +1,448 @@
+"""The directory (organisations, practitioners, service teams) and patients' care teams.
+
+Directory rows are not patient data: any professional may list them, and creating them needs
+the model's global permission. A care team is patient data: reading it goes through
+`access_patient` and is audited; changing it needs `change_patient` on the patient, or a
+coordinator role in that care team.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q, QuerySet
+from django.urls import URLPattern, path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.audit import audit_read
+from api.pagination import Cursor
+from coordination.errors import NotFound
+from coordination.models import (
+    CareTeamMember,
+    Organization,
+    Practitioner,
+    ServiceTeam,
+    ServiceTeamMembership,
+)
+from coordination.selectors import practitioner_of
+from coordination.services import (
+    care_team_member_add,
+    care_team_member_remove,
+    organization_create,
+    practitioner_create,
+    service_team_create,
+    service_team_member_add,
+    service_team_member_remove,
+)
+from patients.errors import PatientNotFound
+from patients.models import Patient
+from patients.selectors import access_patient, patient_get
+
+COORDINATOR_ROLE = "coordinator"
+
+
+class ById(Cursor):
+    ordering = "id"
+
+
+class IsProfessional(BasePermission):
+    """Reads of the directory are for professionals (an active practitioner, or staff), not
+    for patient portal accounts. Writes are checked per view against a model permission."""
+
+    message = "the directory is for professionals"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method not in SAFE_METHODS:
+            return True
+        user = request.user
+        return bool(user.is_staff) or practitioner_of(user) is not None
+
+
+DIRECTORY_PERMISSIONS = [IsAuthenticated, IsProfessional]
+
+
+def _actor(request: Request) -> AbstractBaseUser:
+    return cast(AbstractBaseUser, request.user)
+
+
+def _require(request: Request, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"this needs the permission {perm}")
+
+
+# Reads. The coordination selectors have no directory or care-team-member readers yet; these
+# stay private here until they move there.
+
+
+def _organizations() -> QuerySet[Organization]:
+    return Organization.objects.all()
+
+
+def _organization(pk: int) -> Organization:
+    organization = _organizations().filter(pk=pk).first()
+    if organization is None:
+        raise NotFound("organization", pk)
+    return organization
+
+
+def _practitioners() -> QuerySet[Practitioner]:
+    return Practitioner.objects.filter(active=True).select_related("user")
+
+
+def _practitioner(pk: int) -> Practitioner:
+    practitioner = _practitioners().filter(pk=pk).first()
+    if practitioner is None:
+        raise NotFound("practitioner", pk)
+    return practitioner
+
+
+def _teams() -> QuerySet[ServiceTeam]:
+    return ServiceTeam.objects.prefetch_related("memberships")
+
+
+def _team(pk: int) -> ServiceTeam:
+    team = ServiceTeam.objects.filter(pk=pk).first()
+    if team is None:
+        raise NotFound("service team", pk)
+    return team
+
+
+def _care_team_members(patient: Patient) -> QuerySet[CareTeamMember]:
+    """Active members of `patient`'s care team; the caller has checked access to it."""
+    return CareTeamMember.objects.filter(care_team__patient=patient, active=True).select_related(
+        "practitioner__user", "service_team"
+    )
+
+
+def _is_care_team_coordinator(user: Any, patient_id: int) -> bool:
+    """Whether `user` is an active coordinator of the patient's care team, in person or
+    through a service team. Holds even when the patient objected to sharing (no grants)."""
+    practitioner = practitioner_of(user)
+    if practitioner is None:
+        return False
+    return CareTeamMember.objects.filter(
+        Q(practitioner=practitioner) | Q(service_team__memberships__practitioner=practitioner),
+        care_team__patient_id=patient_id,
+        role=COORDINATOR_ROLE,
+        active=True,
+    ).exists()
+
+
+def _patient_for_change(request: Request, patient_id: int) -> Patient:
+    """The patient, if the caller may change its care team; PatientNotFound when they may not
+    even see it, 403 when they see it but may not change it."""
+    try:
+        return access_patient(user=request.user, patient_id=patient_id, perm="change_patient")
+    except PatientNotFound:
+        if _is_care_team_coordinator(request.user, patient_id):
+            return patient_get(patient_id=patient_id)
+        access_patient(user=request.user, patient_id=patient_id)  # 404 alike when unseen
+        raise PermissionDenied("changing the care team needs change_patient") from None
+
+
+# Serializers.
+
+
+class OrganizationSerializer(serializers.ModelSerializer[Organization]):
+    # A plain string here, the enum on the request side only: another "kind" (history
+    # entries) would otherwise collide in the schema's enum names; see the report.
+    kind = serializers.CharField(
+        read_only=True, help_text="One of " + ", ".join(Organization.Kind.values)
+    )
+
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "kind", "finess", "created_at"]
+        read_only_fields = fields
+
+
+class OrganizationCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Organization.Kind.choices)
+    finess = serializers.CharField(max_length=9, required=False, allow_blank=True, default="")
+
+
+class PractitionerSerializer(serializers.ModelSerializer[Practitioner]):
+    display_name = serializers.CharField(read_only=True)
+    organization = serializers.IntegerField(
+        source="organization_id", allow_null=True, read_only=True
+    )
+
+    class Meta:
+        model = Practitioner
+        fields = ["id", "display_name", "profession", "specialty", "rpps", "organization"]
+        read_only_fields = fields
+
+
+class PractitionerCreateSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=150)
+    given_name = serializers.CharField(max_length=150)
+    family_name = serializers.CharField(max_length=150)
+    profession = serializers.ChoiceField(choices=Practitioner.Profession.choices)
+    rpps = serializers.CharField(
+        max_length=11, required=False, allow_blank=True, default="", help_text="11 digits, Luhn."
+    )
+    specialty = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.all(), required=False, allow_null=True, default=None
+    )
+
+
+class ServiceTeamSerializer(serializers.ModelSerializer[ServiceTeam]):
+    organization = serializers.IntegerField(
+        source="organization_id", allow_null=True, read_only=True
+    )
+    roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    members = serializers.SerializerMethodField(help_text="Ids of the member practitioners.")
+
+    class Meta:
+        model = ServiceTeam
+        fields = ["id", "name", "organization", "roles", "members", "created_at"]
+        read_only_fields = fields
+
+    def get_members(self, obj: ServiceTeam) -> list[int]:
+        return sorted(m.practitioner_id for m in obj.memberships.all())
+
+
+class ServiceTeamCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    roles = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z0-9_-]{1,63}$"), required=False, default=list
+    )
+    organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.all(), required=False, allow_null=True, default=None
+    )
+
+
+class TeamMemberAddSerializer(serializers.Serializer[Any]):
+    practitioner = serializers.PrimaryKeyRelatedField(
+        queryset=Practitioner.objects.filter(active=True)
+    )
+
+
+class TeamMembershipSerializer(serializers.ModelSerializer[ServiceTeamMembership]):
+    team = serializers.IntegerField(source="team_id", read_only=True)
+    practitioner = serializers.IntegerField(source="practitioner_id", read_only=True)
+
+    class Meta:
+        model = ServiceTeamMembership
+        fields = ["team", "practitioner", "since"]
+        read_only_fields = fields
+
+
+class MemberPractitionerSerializer(serializers.ModelSerializer[Practitioner]):
+    display_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Practitioner
+        fields = ["id", "display_name", "profession"]
+        read_only_fields = fields
+
+
+class MemberTeamSerializer(serializers.ModelSerializer[ServiceTeam]):
+    class Meta:
+        model = ServiceTeam
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class CareTeamMemberSerializer(serializers.ModelSerializer[CareTeamMember]):
+    practitioner = MemberPractitionerSerializer(read_only=True, allow_null=True)
+    service_team = MemberTeamSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CareTeamMember
+        fields = ["id", "role", "practitioner", "service_team", "since"]
+        read_only_fields = fields
+
+
+class CareTeamMemberAddSerializer(serializers.Serializer[Any]):
+    role = serializers.RegexField(r"^[a-z0-9_-]{1,63}$", max_length=63)
+    practitioner = serializers.PrimaryKeyRelatedField(
+        queryset=Practitioner.objects.all(), required=False, allow_null=True, default=None
+    )
+    service_team = serializers.PrimaryKeyRelatedField(
+        queryset=ServiceTeam.objects.all(), required=False, allow_null=True, default=None
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (attrs["practitioner"] is None) == (attrs["service_team"] is None):
+            raise serializers.ValidationError("give exactly one of practitioner, service_team")
+        return attrs
+
+
+# Views.
+
+
+class OrganizationListView(ListAPIView[Organization]):
+    serializer_class = OrganizationSerializer
+    pagination_class = ById
+    permission_classes = DIRECTORY_PERMISSIONS
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        return _organizations()
+
+    @extend_schema(request=OrganizationCreateSerializer, responses={201: OrganizationSerializer})
+    def post(self, request: Request) -> Response:
+        _require(request, "coordination.add_organization")
+        data = OrganizationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = organization_create(**data.validated_data, actor=_actor(request))
+        return Response(OrganizationSerializer(organization).data, status=201)
+
+
+class OrganizationDetailView(APIView):
+    permission_classes = DIRECTORY_PERMISSIONS
+
+    @extend_schema(responses=OrganizationSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(OrganizationSerializer(_organization(pk)).data)
+
+
+class PractitionerListView(ListAPIView[Practitioner]):
+    serializer_class = PractitionerSerializer
+    pagination_class = ById
+    permission_classes = DIRECTORY_PERMISSIONS
+
+    def get_queryset(self) -> QuerySet[Practitioner]:
+        return _practitioners()
+
+    @extend_schema(request=PractitionerCreateSerializer, responses={201: PractitionerSerializer})
+    def post(self, request: Request) -> Response:
+        _require(request, "coordination.add_practitioner")
+        data = PractitionerCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        practitioner = practitioner_create(**data.validated_data, actor=_actor(request))
+        return Response(PractitionerSerializer(practitioner).data, status=201)
+
+
+class PractitionerDetailView(APIView):
+    permission_classes = DIRECTORY_PERMISSIONS
+
+    @extend_schema(responses=PractitionerSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(PractitionerSerializer(_practitioner(pk)).data)
+
+
+class PractitionerMeView(APIView):
+    @extend_schema(
+        responses=PractitionerSerializer,
+        description="The caller's own practitioner profile; 404 if the caller is not one.",
+    )
+    def get(self, request: Request) -> Response:
+        practitioner = practitioner_of(request.user)
+        if practitioner is None:
+            raise NotFound("practitioner", "me")
+        return Response(PractitionerSerializer(practitioner).data)
+
+
+class ServiceTeamListView(ListAPIView[ServiceTeam]):
+    serializer_class = ServiceTeamSerializer
+    pagination_class = ById
+    permission_classes = DIRECTORY_PERMISSIONS
+
+    def get_queryset(self) -> QuerySet[ServiceTeam]:
+        return _teams()
+
+    @extend_schema(request=ServiceTeamCreateSerializer, responses={201: ServiceTeamSerializer})
+    def post(self, request: Request) -> Response:
+        _require(request, "coordination.add_serviceteam")
+        data = ServiceTeamCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = service_team_create(**data.validated_data, actor=_actor(request))
+        return Response(ServiceTeamSerializer(_teams().get(pk=team.pk)).data, status=201)
+
+
+class ServiceTeamMemberListView(APIView):
+    @extend_schema(request=TeamMemberAddSerializer, responses={201: TeamMembershipSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        _require(request, "coordination.change_serviceteam")
+        team = _team(pk)
+        data = TeamMemberAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = service_team_member_add(
+            team=team, practitioner=data.validated_data["practitioner"], actor=_actor(request)
+        )
+        return Response(TeamMembershipSerializer(membership).data, status=201)
+
+
+class ServiceTeamMemberDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int, practitioner_id: int) -> Response:
+        _require(request, "coordination.change_serviceteam")
+        team = _team(pk)
+        practitioner = Practitioner.objects.filter(pk=practitioner_id).first()
+        if practitioner is None:
+            raise NotFound("practitioner", practitioner_id)
+        service_team_member_remove(team=team, practitioner=practitioner, actor=_actor(request))
+        return Response(status=204)
+
+
+class CareTeamView(ListAPIView[CareTeamMember]):
+    serializer_class = CareTeamMemberSerializer
+    pagination_class = ById
+
+    def get_queryset(self) -> QuerySet[CareTeamMember]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return CareTeamMember.objects.none()
+        patient = access_patient(user=self.request.user, patient_id=self.kwargs["patient_id"])
+        return _care_team_members(patient)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        patient_id = self.kwargs["patient_id"]
+        audit_read(request, resource_type="CareTeam", resource_id=patient_id, patient_id=patient_id)
+        return response
+
+    @extend_schema(
+        request=CareTeamMemberAddSerializer,
+        responses={201: CareTeamMemberSerializer},
+        description="Needs change_patient on the patient, or a coordinator role in its team.",
+    )
+    def post(self, request: Request, patient_id: int) -> Response:
+        patient = _patient_for_change(request, patient_id)
+        data = CareTeamMemberAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = care_team_member_add(patient=patient, actor=_actor(request), **data.validated_data)
+        return Response(CareTeamMemberSerializer(member).data, status=201)
+
+
+class CareTeamMemberView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, patient_id: int, member_id: int) -> Response:
+        patient = _patient_for_change(request, patient_id)
+        if not CareTeamMember.objects.filter(pk=member_id, care_team__patient=patient).exists():
+            raise NotFound("care team member", member_id)
+        care_team_member_remove(member_id=member_id, actor=_actor(request))
+        return Response(status=204)
+
+
+urlpatterns: list[URLPattern] = [
+    path("organizations/", OrganizationListView.as_view(), name="organizations"),
+    path("organizations/<int:pk>/", OrganizationDetailView.as_view(), name="organization-detail"),
+    path("practitioners/", PractitionerListView.as_view(), name="practitioners"),
+    path("practitioners/me/", PractitionerMeView.as_view(), name="practitioner-me"),
+    path("practitioners/<int:pk>/", PractitionerDetailView.as_view(), name="practitioner-detail"),
+    path("teams/", ServiceTeamListView.as_view(), name="teams"),
+    path("teams/<int:pk>/members/", ServiceTeamMemberListView.as_view(), name="team-members"),
+    path(
+        "teams/<int:pk>/members/<int:practitioner_id>/",
+        ServiceTeamMemberDetailView.as_view(),
+        name="team-member-detail",
+    ),
+    path("patients/<int:patient_id>/care-team/", CareTeamView.as_view(), name="care-team"),
+    path(
+        "patients/<int:patient_id>/care-team/<int:member_id>/",
+        CareTeamMemberView.as_view(),
+        name="care-team-member",
+    ),
+]
