@@ -79,7 +79,10 @@ def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> Non
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, coordination_errors.NotFound | patients_errors.PatientNotFound):
+    if isinstance(exc, patients_errors.PatientNotFound):
+        # The trail keeps what the answer hides: the record existed but was not the caller's.
+        _audit_refusal(exc, context, getattr(exc, "outcome", "not_found"))
+    elif isinstance(exc, coordination_errors.NotFound):
         _audit_refusal(exc, context, "not_found")
     elif isinstance(exc, coordination_errors.NotAllowed | patients_errors.NotAllowed):
         _audit_refusal(exc, context, "denied")
@@ -112,6 +115,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         ),
     ):
         return problem(404, "Not found", "no such resource", "not-found")
+    if isinstance(exc, patients_errors.InvalidRange):
+        return problem(400, "Invalid input", str(exc), "invalid-input",
+                       errors=[{"field": "range", "message": str(exc)}])  # fmt: skip
+    if isinstance(exc, patients_errors.NotFound):
+        return problem(409, "Conflict", str(exc), "conflict")
     if isinstance(exc, workflow_errors.TransitionRefused):
         return problem(
             409, "Transition refused", exc.message, "transition-refused", reason=str(exc.reason)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.v1 import definitions, directory, pathways, tasks
+from api.v1 import definitions, directory, pathways, patients, tasks
 
 v1 = [
     path("pathway-definitions/", definitions.DefinitionListView.as_view(), name="definitions"),
@@ -54,6 +54,7 @@ v1 = [
         for name, view in tasks.ACTION_VIEWS.items()
     ],
     *directory.urlpatterns,
+    *patients.urlpatterns,
 ]
 
 app_name = "api"
