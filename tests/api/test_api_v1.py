@@ -183,3 +183,17 @@ def test_a_refused_read_is_written_to_the_audit_trail(scene: Scene):
         "not_found",
         str(scene.pathway.pk),
     )
+
+
+def test_an_oversized_body_is_refused_with_413_before_anything_reads_it(scene: Scene, settings):
+    settings.API_MAX_BODY_BYTES = 1000
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+
+    response = client_for(scene.nurse.user).post(
+        f"/api/v1/tasks/{visit.pk}/complete/", {"note": "x" * 2000}, format="json"
+    )
+
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].endswith("the limit is 1000 bytes")
+    assert Task.objects.get(pk=visit.pk).status == "ready"
