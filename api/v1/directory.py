@@ -2,8 +2,8 @@
 
 Directory rows are not patient data: any professional may list them, and creating them needs
 the model's global permission. A care team is patient data: reading it goes through
-`access_patient` and is audited; changing it needs `change_patient` on the patient, or a
-coordinator role in that care team.
+`access_patient` and is audited; changing it is for the patient's GP or a coordinator of
+that care team.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ from coordination.services import (
     service_team_member_add,
     service_team_member_remove,
 )
-from patients.errors import PatientNotFound
+from coordination.services.pathways import care_roles
 from patients.models import Patient
 from patients.selectors import access_patient, patient_get
 
 COORDINATOR_ROLE = "coordinator"
+GP_ROLE = "gp"
 
 
 class ById(Cursor):
@@ -137,15 +138,18 @@ def _is_care_team_coordinator(user: Any, patient_id: int) -> bool:
 
 
 def _patient_for_change(request: Request, patient_id: int) -> Patient:
-    """The patient, if the caller may change its care team; PatientNotFound when they may not
-    even see it, 403 when they see it but may not change it."""
-    try:
-        return access_patient(user=request.user, patient_id=patient_id, perm="change_patient")
-    except PatientNotFound:
-        if _is_care_team_coordinator(request.user, patient_id):
-            return patient_get(patient_id=patient_id)
-        access_patient(user=request.user, patient_id=patient_id)  # 404 alike when unseen
-        raise PermissionDenied("changing the care team needs change_patient") from None
+    """The patient, if the caller may change its care team: a coordinator of that team (even
+    after the patient objected to sharing, to organise care), or the patient's GP in it.
+    PatientNotFound when they may not even see the patient, 403 when they see it but play
+    another role."""
+    if _is_care_team_coordinator(request.user, patient_id):
+        return patient_get(patient_id=patient_id)
+    patient = access_patient(user=request.user, patient_id=patient_id)  # 404 alike when unseen
+    if GP_ROLE in care_roles(user=request.user, patient_id=patient_id):  # type: ignore[arg-type]
+        return patient
+    raise PermissionDenied(
+        "changing the care team is for the patient's GP or a coordinator of the team"
+    )
 
 
 # Serializers.
@@ -406,7 +410,7 @@ class CareTeamView(ListAPIView[CareTeamMember]):
     @extend_schema(
         request=CareTeamMemberAddSerializer,
         responses={201: CareTeamMemberSerializer},
-        description="Needs change_patient on the patient, or a coordinator role in its team.",
+        description="For the patient's GP or a coordinator of its care team.",
     )
     def post(self, request: Request, patient_id: int) -> Response:
         patient = _patient_for_change(request, patient_id)

@@ -308,3 +308,16 @@ def test_changing_a_team_needs_the_permission(db: None) -> None:
 
     assert response.status_code == 403
     assert not team.memberships.exists()
+
+
+def test_a_nurse_of_the_care_team_may_not_change_it(scene: Scene) -> None:
+    newcomer = make_practitioner("nurse")
+
+    response = client_for(scene.nurse.user).post(
+        f"/api/v1/patients/{scene.patient.pk}/care-team/",
+        {"role": "nurse", "practitioner": newcomer.pk},
+        format="json",
+    )
+
+    assert response.status_code == 403
+    assert not CareTeamMember.objects.filter(practitioner=newcomer).exists()
