@@ -318,3 +318,27 @@ class TaskUserObjectPermission(UserObjectPermissionBase):
 
 class TaskGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Task, on_delete=models.CASCADE)
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed to retries.
+
+    `owner` is who sent it (a user or an OAuth client); `fingerprint` is a hash of the method,
+    path and body, so reusing a key for another request is refused rather than replayed.
+    """
+
+    owner = models.CharField(max_length=150)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner}:{self.key}"

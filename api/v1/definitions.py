@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.idempotency import IdempotentPostMixin
 from workflows.actors import Actor
 from workflows.definition import localized
 from workflows.diagrams import render_definition_svg
@@ -81,7 +82,7 @@ def _require_manager(request: Request) -> None:
         raise PermissionDenied("managing pathway definitions needs workflows.add_pathwaydefinition")
 
 
-class DefinitionListView(APIView):
+class DefinitionListView(IdempotentPostMixin, APIView):
     parser_classes = [JSONParser, PathwaySourceParser, TextYamlParser, PlainTextParser]
 
     @extend_schema(responses=DefinitionSerializer(many=True))
@@ -119,7 +120,7 @@ class DefinitionDetailView(APIView):
         return Response(DefinitionDetailSerializer(definition_get(key=key, version=version)).data)
 
 
-class DefinitionPublishView(APIView):
+class DefinitionPublishView(IdempotentPostMixin, APIView):
     @extend_schema(request=None, responses=DefinitionSerializer)
     def post(self, request: Request, key: str, version: int) -> Response:
         _require_manager(request)
@@ -127,7 +128,7 @@ class DefinitionPublishView(APIView):
         return Response(DefinitionSerializer(definition).data)
 
 
-class DefinitionRetireView(APIView):
+class DefinitionRetireView(IdempotentPostMixin, APIView):
     @extend_schema(request=None, responses=DefinitionSerializer)
     def post(self, request: Request, key: str, version: int) -> Response:
         _require_manager(request)

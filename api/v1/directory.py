@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.audit import audit_read
+from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from coordination.errors import NotFound
 from coordination.models import (
@@ -287,7 +288,7 @@ class CareTeamMemberAddSerializer(serializers.Serializer[Any]):
 # Views.
 
 
-class OrganizationListView(ListAPIView[Organization]):
+class OrganizationListView(IdempotentPostMixin, ListAPIView[Organization]):
     serializer_class = OrganizationSerializer
     pagination_class = ById
     permission_classes = DIRECTORY_PERMISSIONS
@@ -312,7 +313,7 @@ class OrganizationDetailView(APIView):
         return Response(OrganizationSerializer(_organization(pk)).data)
 
 
-class PractitionerListView(ListAPIView[Practitioner]):
+class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
     serializer_class = PractitionerSerializer
     pagination_class = ById
     permission_classes = DIRECTORY_PERMISSIONS
@@ -349,7 +350,7 @@ class PractitionerMeView(APIView):
         return Response(PractitionerSerializer(practitioner).data)
 
 
-class ServiceTeamListView(ListAPIView[ServiceTeam]):
+class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
     serializer_class = ServiceTeamSerializer
     pagination_class = ById
     permission_classes = DIRECTORY_PERMISSIONS
@@ -366,7 +367,7 @@ class ServiceTeamListView(ListAPIView[ServiceTeam]):
         return Response(ServiceTeamSerializer(_teams().get(pk=team.pk)).data, status=201)
 
 
-class ServiceTeamMemberListView(APIView):
+class ServiceTeamMemberListView(IdempotentPostMixin, APIView):
     @extend_schema(request=TeamMemberAddSerializer, responses={201: TeamMembershipSerializer})
     def post(self, request: Request, pk: int) -> Response:
         _require(request, "coordination.change_serviceteam")
@@ -391,7 +392,7 @@ class ServiceTeamMemberDetailView(APIView):
         return Response(status=204)
 
 
-class CareTeamView(ListAPIView[CareTeamMember]):
+class CareTeamView(IdempotentPostMixin, ListAPIView[CareTeamMember]):
     serializer_class = CareTeamMemberSerializer
     pagination_class = ById
 

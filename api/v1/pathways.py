@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.audit import audit_read
+from api.idempotency import IdempotentPostMixin
 from api.preconditions import PreconditionFailed, etag, expected_version
 from coordination.models import CarePathway
 from coordination.selectors import access_care_pathway, visible_care_pathways
@@ -80,7 +81,7 @@ def _with_etag(response: Response, pathway: CarePathway) -> Response:
     return response
 
 
-class CarePathwayListView(ListAPIView[CarePathway]):
+class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
     serializer_class = CarePathwaySerializer
 
     def get_queryset(self) -> Any:
@@ -123,7 +124,7 @@ class CarePathwayDetailView(APIView):
         return _with_etag(Response(CarePathwaySerializer(pathway).data), pathway)
 
 
-class CarePathwayEventView(APIView):
+class CarePathwayEventView(IdempotentPostMixin, APIView):
     @extend_schema(
         request=FireSerializer,
         responses=CarePathwaySerializer,

@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.audit import audit_read, client_address
+from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
@@ -251,7 +252,7 @@ def _with_etag(response: Response, patient: Patient) -> Response:
 # --- views -------------------------------------------------------------------------------
 
 
-class PatientListView(ListAPIView[Patient]):
+class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
     serializer_class = PatientSerializer
     pagination_class = PatientCursor
 
@@ -348,7 +349,7 @@ class PatientDetailView(APIView):
         return _with_etag(Response(PatientSerializer(updated).data), updated)
 
 
-class ConsentListView(APIView):
+class ConsentListView(IdempotentPostMixin, APIView):
     @extend_schema(responses=ConsentSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         access_patient(user=request.user, patient_id=pk)
@@ -404,7 +405,7 @@ OBSERVATION_CREATED = PolymorphicProxySerializer(
 )
 
 
-class ObservationListView(ListAPIView[Observation]):
+class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
     serializer_class = ObservationSerializer
     pagination_class = ObservationCursor
     audit_detail: dict[str, object]

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.audit import audit_read, client_address
+from api.idempotency import IdempotentPostMixin
 from api.preconditions import PreconditionFailed, etag, expected_version
 from coordination.errors import Conflict
 from coordination.models import Task
@@ -120,7 +121,7 @@ class TaskDetailView(APIView):
         return response
 
 
-class TaskActionView(APIView):
+class TaskActionView(IdempotentPostMixin, APIView):
     action_name = ""
 
     @extend_schema(request=TaskActionSerializer, responses=TaskSerializer)

@@ -197,3 +197,51 @@ def test_an_oversized_body_is_refused_with_413_before_anything_reads_it(scene: S
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["detail"].endswith("the limit is 1000 bytes")
     assert Task.objects.get(pk=visit.pk).status == "ready"
+
+
+def test_a_retry_with_the_same_idempotency_key_replays_and_creates_nothing(scene: Scene):
+    from coordination.models import CarePathway
+
+    client = client_for(scene.gp.user)
+    body = {"patient": scene.patient.pk, "pathway": "care-test"}
+    before = CarePathway.objects.count()
+
+    first = client.post("/api/v1/pathways/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    retry = client.post("/api/v1/pathways/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert retry["ETag"] == first["ETag"]
+    assert retry["Idempotent-Replayed"] == "true"
+    assert CarePathway.objects.count() == before + 1
+
+
+def test_reusing_an_idempotency_key_for_another_request_is_a_conflict(scene: Scene):
+    client = client_for(scene.gp.user)
+    client.post(
+        "/api/v1/pathways/",
+        {"patient": scene.patient.pk, "pathway": "care-test"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-2",
+    )
+
+    other = client.post(
+        f"/api/v1/pathways/{scene.pathway.pk}/events/",
+        {"event": "stop"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-2",
+    )
+
+    assert other.status_code == 409
+    assert "different request" in other.json()["detail"]
+
+
+def test_a_refused_keyed_request_frees_its_key_for_a_corrected_retry(scene: Scene):
+    client = client_for(scene.gp.user)
+    url = f"/api/v1/pathways/{scene.pathway.pk}/events/"
+
+    refused = client.post(url, {"event": "nope"}, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+    corrected = client.post(url, {"event": "nope"}, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
+
+    assert (refused.status_code, corrected.status_code) == (409, 409)
+    assert "Idempotent-Replayed" not in corrected
