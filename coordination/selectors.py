@@ -16,7 +16,15 @@ from django.utils import timezone
 
 from coordination import task_states
 from coordination.errors import NotFound
-from coordination.models import CarePathway, CareTeamMember, Practitioner, Task
+from coordination.models import (
+    CarePathway,
+    CareTeamMember,
+    Organization,
+    Practitioner,
+    ServiceTeam,
+    Task,
+)
+from patients.models import Patient
 from patients.selectors import visible_patients
 
 User = AbstractBaseUser | AnonymousUser
@@ -119,3 +127,66 @@ def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:
     if pathway is None:
         raise NotFound("care pathway", pathway_id)
     return pathway
+
+
+PATIENT_ROLE = "patient"
+
+
+def care_roles(*, user: User, patient_id: int) -> frozenset[str]:
+    """The pathway roles `user` plays in the patient's care team (active memberships, in
+    person or through a service team), plus `patient` for the patient's own account. Read
+    from the memberships themselves: it holds even when the patient objected to sharing."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    members = CareTeamMember.objects.filter(care_team__patient_id=patient_id, active=True)
+    direct = members.filter(practitioner__user__id=user.pk).values_list("role", flat=True)
+    via_team = members.filter(service_team__group__user__id=user.pk).values_list("role", flat=True)
+    roles = set(direct) | set(via_team)
+    if Patient.objects.filter(pk=patient_id, user_id=user.pk).exists():
+        roles.add(PATIENT_ROLE)
+    return frozenset(roles)
+
+
+def care_team_members(*, patient: Patient) -> QuerySet[CareTeamMember]:
+    """Active members of the patient's care team; the caller has checked access to it."""
+    return CareTeamMember.objects.filter(care_team__patient=patient, active=True).select_related(
+        "practitioner__user", "service_team"
+    )
+
+
+# The directory (organisations, practitioners, teams) is not patient data: any professional
+# may read it.
+
+
+def organization_list() -> QuerySet[Organization]:
+    return Organization.objects.all()
+
+
+def organization_get(*, organization_id: int) -> Organization:
+    organization = organization_list().filter(pk=organization_id).first()
+    if organization is None:
+        raise NotFound("organization", organization_id)
+    return organization
+
+
+def practitioner_list() -> QuerySet[Practitioner]:
+    return Practitioner.objects.filter(active=True).select_related("user")
+
+
+def practitioner_get(*, practitioner_id: int, active_only: bool = True) -> Practitioner:
+    rows = practitioner_list() if active_only else Practitioner.objects.select_related("user")
+    practitioner = rows.filter(pk=practitioner_id).first()
+    if practitioner is None:
+        raise NotFound("practitioner", practitioner_id)
+    return practitioner
+
+
+def service_team_list() -> QuerySet[ServiceTeam]:
+    return ServiceTeam.objects.prefetch_related("memberships")
+
+
+def service_team_get(*, team_id: int) -> ServiceTeam:
+    team = ServiceTeam.objects.filter(pk=team_id).first()
+    if team is None:
+        raise NotFound("service team", team_id)
+    return team

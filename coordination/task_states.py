@@ -37,20 +37,19 @@ class ActionRule:
 
     name: str
     path: tuple[str, ...]  # target statuses, in order; empty: status unchanged
-    needs_owner: bool  # only the owner may do it (after an implicit claim when allowed)
     sources: frozenset[str] | None = None  # statuses it applies to; None: any the table allows
 
 
 ACTIONS: dict[str, ActionRule] = {
-    "claim": ActionRule("claim", (), needs_owner=False),
-    "release": ActionRule("release", (), needs_owner=True),
-    "start": ActionRule("start", (IN_PROGRESS,), needs_owner=True),
-    "hold": ActionRule("hold", (ON_HOLD,), needs_owner=True),
-    "resume": ActionRule("resume", (IN_PROGRESS,), needs_owner=True, sources=frozenset({ON_HOLD})),
-    "complete": ActionRule("complete", (COMPLETED,), needs_owner=True),
-    "fail": ActionRule("fail", (FAILED,), needs_owner=True),
-    "cancel": ActionRule("cancel", (CANCELLED,), needs_owner=False),
-    "reassign": ActionRule("reassign", (), needs_owner=False),
+    "claim": ActionRule("claim", ()),
+    "release": ActionRule("release", ()),
+    "start": ActionRule("start", (IN_PROGRESS,)),
+    "hold": ActionRule("hold", (ON_HOLD,)),
+    "resume": ActionRule("resume", (IN_PROGRESS,), sources=frozenset({ON_HOLD})),
+    "complete": ActionRule("complete", (COMPLETED,)),
+    "fail": ActionRule("fail", (FAILED,)),
+    "cancel": ActionRule("cancel", (CANCELLED,)),
+    "reassign": ActionRule("reassign", ()),
 }
 
 

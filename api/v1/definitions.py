@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from api.idempotency import IdempotentPostMixin
 from workflows.actors import Actor
-from workflows.definition import localized
 from workflows.diagrams import render_definition_svg
 from workflows.models import PathwayDefinition
 from workflows.selectors import definition_document, definition_get, definition_list
@@ -143,7 +142,3 @@ class DefinitionDiagramView(APIView):
         language = request.query_params.get("lang") or "en"
         svg = render_definition_svg(definition_document(definition), language=language)
         return HttpResponse(svg, content_type="image/svg+xml")
-
-
-def title_of(definition: PathwayDefinition, language: str) -> str:
-    return localized(definition_document(definition)["title"], language)

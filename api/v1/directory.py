@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import URLPattern, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -33,7 +33,17 @@ from coordination.models import (
     ServiceTeam,
     ServiceTeamMembership,
 )
-from coordination.selectors import practitioner_of
+from coordination.selectors import (
+    care_roles,
+    care_team_members,
+    organization_get,
+    organization_list,
+    practitioner_get,
+    practitioner_list,
+    practitioner_of,
+    service_team_get,
+    service_team_list,
+)
 from coordination.services import (
     care_team_member_add,
     care_team_member_remove,
@@ -43,7 +53,6 @@ from coordination.services import (
     service_team_member_add,
     service_team_member_remove,
 )
-from coordination.services.pathways import care_roles
 from patients.models import Patient
 from patients.selectors import access_patient, patient_get
 
@@ -80,73 +89,16 @@ def _require(request: Request, perm: str) -> None:
         raise PermissionDenied(f"this needs the permission {perm}")
 
 
-# Reads. The coordination selectors have no directory or care-team-member readers yet; these
-# stay private here until they move there.
-
-
-def _organizations() -> QuerySet[Organization]:
-    return Organization.objects.all()
-
-
-def _organization(pk: int) -> Organization:
-    organization = _organizations().filter(pk=pk).first()
-    if organization is None:
-        raise NotFound("organization", pk)
-    return organization
-
-
-def _practitioners() -> QuerySet[Practitioner]:
-    return Practitioner.objects.filter(active=True).select_related("user")
-
-
-def _practitioner(pk: int) -> Practitioner:
-    practitioner = _practitioners().filter(pk=pk).first()
-    if practitioner is None:
-        raise NotFound("practitioner", pk)
-    return practitioner
-
-
-def _teams() -> QuerySet[ServiceTeam]:
-    return ServiceTeam.objects.prefetch_related("memberships")
-
-
-def _team(pk: int) -> ServiceTeam:
-    team = ServiceTeam.objects.filter(pk=pk).first()
-    if team is None:
-        raise NotFound("service team", pk)
-    return team
-
-
-def _care_team_members(patient: Patient) -> QuerySet[CareTeamMember]:
-    """Active members of `patient`'s care team; the caller has checked access to it."""
-    return CareTeamMember.objects.filter(care_team__patient=patient, active=True).select_related(
-        "practitioner__user", "service_team"
-    )
-
-
-def _is_care_team_coordinator(user: Any, patient_id: int) -> bool:
-    """Whether `user` is an active coordinator of the patient's care team, in person or
-    through a service team. Holds even when the patient objected to sharing (no grants)."""
-    practitioner = practitioner_of(user)
-    if practitioner is None:
-        return False
-    return CareTeamMember.objects.filter(
-        Q(practitioner=practitioner) | Q(service_team__memberships__practitioner=practitioner),
-        care_team__patient_id=patient_id,
-        role=COORDINATOR_ROLE,
-        active=True,
-    ).exists()
-
-
 def _patient_for_change(request: Request, patient_id: int) -> Patient:
     """The patient, if the caller may change its care team: a coordinator of that team (even
     after the patient objected to sharing, to organise care), or the patient's GP in it.
     PatientNotFound when they may not even see the patient, 403 when they see it but play
     another role."""
-    if _is_care_team_coordinator(request.user, patient_id):
+    roles = care_roles(user=request.user, patient_id=patient_id)
+    if COORDINATOR_ROLE in roles:
         return patient_get(patient_id=patient_id)
     patient = access_patient(user=request.user, patient_id=patient_id)  # 404 alike when unseen
-    if GP_ROLE in care_roles(user=request.user, patient_id=patient_id):  # type: ignore[arg-type]
+    if GP_ROLE in roles:
         return patient
     raise PermissionDenied(
         "changing the care team is for the patient's GP or a coordinator of the team"
@@ -294,7 +246,7 @@ class OrganizationListView(IdempotentPostMixin, ListAPIView[Organization]):
     permission_classes = DIRECTORY_PERMISSIONS
 
     def get_queryset(self) -> QuerySet[Organization]:
-        return _organizations()
+        return organization_list()
 
     @extend_schema(request=OrganizationCreateSerializer, responses={201: OrganizationSerializer})
     def post(self, request: Request) -> Response:
@@ -310,7 +262,7 @@ class OrganizationDetailView(APIView):
 
     @extend_schema(responses=OrganizationSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(OrganizationSerializer(_organization(pk)).data)
+        return Response(OrganizationSerializer(organization_get(organization_id=pk)).data)
 
 
 class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
@@ -319,7 +271,7 @@ class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
     permission_classes = DIRECTORY_PERMISSIONS
 
     def get_queryset(self) -> QuerySet[Practitioner]:
-        return _practitioners()
+        return practitioner_list()
 
     @extend_schema(request=PractitionerCreateSerializer, responses={201: PractitionerSerializer})
     def post(self, request: Request) -> Response:
@@ -335,7 +287,7 @@ class PractitionerDetailView(APIView):
 
     @extend_schema(responses=PractitionerSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(PractitionerSerializer(_practitioner(pk)).data)
+        return Response(PractitionerSerializer(practitioner_get(practitioner_id=pk)).data)
 
 
 class PractitionerMeView(APIView):
@@ -356,7 +308,7 @@ class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
     permission_classes = DIRECTORY_PERMISSIONS
 
     def get_queryset(self) -> QuerySet[ServiceTeam]:
-        return _teams()
+        return service_team_list()
 
     @extend_schema(request=ServiceTeamCreateSerializer, responses={201: ServiceTeamSerializer})
     def post(self, request: Request) -> Response:
@@ -364,14 +316,14 @@ class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
         data = ServiceTeamCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = service_team_create(**data.validated_data, actor=_actor(request))
-        return Response(ServiceTeamSerializer(_teams().get(pk=team.pk)).data, status=201)
+        return Response(ServiceTeamSerializer(service_team_list().get(pk=team.pk)).data, status=201)
 
 
 class ServiceTeamMemberListView(IdempotentPostMixin, APIView):
     @extend_schema(request=TeamMemberAddSerializer, responses={201: TeamMembershipSerializer})
     def post(self, request: Request, pk: int) -> Response:
         _require(request, "coordination.change_serviceteam")
-        team = _team(pk)
+        team = service_team_get(team_id=pk)
         data = TeamMemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = service_team_member_add(
@@ -384,10 +336,8 @@ class ServiceTeamMemberDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, practitioner_id: int) -> Response:
         _require(request, "coordination.change_serviceteam")
-        team = _team(pk)
-        practitioner = Practitioner.objects.filter(pk=practitioner_id).first()
-        if practitioner is None:
-            raise NotFound("practitioner", practitioner_id)
+        team = service_team_get(team_id=pk)
+        practitioner = practitioner_get(practitioner_id=practitioner_id, active_only=False)
         service_team_member_remove(team=team, practitioner=practitioner, actor=_actor(request))
         return Response(status=204)
 
@@ -400,7 +350,7 @@ class CareTeamView(IdempotentPostMixin, ListAPIView[CareTeamMember]):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return CareTeamMember.objects.none()
         patient = access_patient(user=self.request.user, patient_id=self.kwargs["patient_id"])
-        return _care_team_members(patient)
+        return care_team_members(patient=patient)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
@@ -425,7 +375,7 @@ class CareTeamMemberView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, patient_id: int, member_id: int) -> Response:
         patient = _patient_for_change(request, patient_id)
-        if not CareTeamMember.objects.filter(pk=member_id, care_team__patient=patient).exists():
+        if not care_team_members(patient=patient).filter(pk=member_id).exists():
             raise NotFound("care team member", member_id)
         care_team_member_remove(member_id=member_id, actor=_actor(request))
         return Response(status=204)

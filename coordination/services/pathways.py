@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from coordination.errors import NotAllowed
-from coordination.models import CarePathway, CareTeamMember
+from coordination.models import CarePathway
+from coordination.selectors import PATIENT_ROLE, care_roles
 from coordination.services.care_teams import care_team_for_patient
 from patients.models import AuditEvent, Patient
 from patients.services import audit_record
@@ -29,26 +30,6 @@ from workflows.services import (
     instance_start,
     instance_suspend,
 )
-
-PATIENT_ROLE = "patient"
-
-
-def care_roles(*, user: AbstractBaseUser, patient_id: int) -> frozenset[str]:
-    """The pathway roles `user` plays in the patient's care team (active memberships)."""
-    if not user.is_authenticated or not user.is_active:
-        return frozenset()
-    direct = CareTeamMember.objects.filter(
-        care_team__patient_id=patient_id, active=True, practitioner__user__id=user.pk
-    ).values_list("role", flat=True)
-    via_team = CareTeamMember.objects.filter(
-        care_team__patient_id=patient_id,
-        active=True,
-        service_team__group__user__id=user.pk,
-    ).values_list("role", flat=True)
-    roles = set(direct) | set(via_team)
-    if Patient.objects.filter(pk=patient_id, user_id=user.pk).exists():
-        roles.add(PATIENT_ROLE)
-    return frozenset(roles)
 
 
 def actor_for(user: AbstractBaseUser | None, patient_id: int) -> Actor:

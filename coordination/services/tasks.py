@@ -25,7 +25,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from coordination import task_states
-from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
+from coordination.errors import Conflict, InvalidInput, NotAllowed, Problem
 from coordination.models import (
     CarePathway,
     CareTeamMember,
@@ -34,8 +34,8 @@ from coordination.models import (
     Task,
     TaskEvent,
 )
-from coordination.selectors import access_task
-from coordination.services.pathways import care_roles, pathway_id_from_subject
+from coordination.selectors import access_task, care_roles
+from coordination.services.pathways import pathway_id_from_subject
 from patients.models import AuditEvent
 from patients.selectors import visible_patients
 from patients.services import audit_record
@@ -49,7 +49,6 @@ from workflows.selectors import instance_definition, lock_instance
 from workflows.services import instance_fire
 
 logger = logging.getLogger(__name__)
-OWNER_PERMS = ("change_task",)
 MAX_NOTE = 4000
 
 
@@ -401,10 +400,3 @@ def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -
         task.save(update_fields=["status", "owner", "version", "updated_at", "ended_at"])
         released += 1
     return released
-
-
-def task_lookup(task_id: int) -> Task:
-    task = Task.objects.filter(pk=task_id).first()
-    if task is None:
-        raise NotFound("task", task_id)
-    return task
