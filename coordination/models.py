@@ -342,3 +342,78 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner}:{self.key}"
+
+
+class WebhookSubscription(models.Model):
+    """A platform's request to receive events by HTTP POST.
+
+    Events are delivered only while the owner may still see the event's patient (checked when
+    a delivery is queued and again when it is sent). `secret` signs every delivery (HMAC-SHA256
+    over the timestamp and the body); it is shown once, when the subscription is created.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="webhook_subscriptions"
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    event_types = models.JSONField(_("event types"), default=list)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    secret = models.CharField(max_length=128)
+    active = models.BooleanField(default=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    version = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} -> {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one subscription, with the outcome of its attempts.
+
+    `body` is frozen when the delivery is queued, so every retry sends the same bytes;
+    `(subscription, event_id)` is unique, so queueing an event twice delivers it once.
+    A delivery is a row with a due time (`next_attempt_at`), swept by a periodic job.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")  # every attempt failed: given up
+        DROPPED = "dropped", _("dropped")  # the owner lost access, or the subscription ended
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.BigIntegerField()
+    event_type = models.CharField(max_length=64)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event_id"], name="webhook_delivery_event_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} of event {self.event_id} ({self.status})"

@@ -23,6 +23,8 @@ from coordination.models import (
     Practitioner,
     ServiceTeam,
     Task,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 from patients.models import Patient
 from patients.selectors import visible_patients
@@ -190,3 +192,23 @@ def service_team_get(*, team_id: int) -> ServiceTeam:
     if team is None:
         raise NotFound("service team", team_id)
     return team
+
+
+def webhook_subscription_list(*, owner: User) -> QuerySet[WebhookSubscription]:
+    """The subscriptions `owner` made (nobody else's)."""
+    return WebhookSubscription.objects.filter(owner_id=owner.pk)
+
+
+def webhook_subscription_get(*, owner: User, subscription_id: int) -> WebhookSubscription:
+    subscription = webhook_subscription_list(owner=owner).filter(pk=subscription_id).first()
+    if subscription is None:
+        raise NotFound("webhook subscription", subscription_id)
+    return subscription
+
+
+def webhook_delivery_list(
+    *, owner: User, subscription_id: int, status: str | None = None
+) -> QuerySet[WebhookDelivery]:
+    subscription = webhook_subscription_get(owner=owner, subscription_id=subscription_id)
+    deliveries = WebhookDelivery.objects.filter(subscription=subscription)
+    return deliveries.filter(status=status) if status else deliveries

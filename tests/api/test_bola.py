@@ -48,6 +48,7 @@ from coordination.models import (
     Practitioner,
     ServiceTeam,
     Task,
+    WebhookSubscription,
 )
 from coordination.services import (
     TaskActionInput,
@@ -61,6 +62,7 @@ from coordination.services.directory import (
     service_team_member_add,
 )
 from coordination.services.pathways import care_pathway_start
+from coordination.services.webhooks import webhook_subscription_create
 from patients.models import Consent, Observation, Patient
 from patients.services import observation_record
 from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
@@ -123,6 +125,11 @@ ROUTES = object_routes()
 NOT_PATIENT_DATA = ("organizations/", "practitioners/", "teams/", "pathway-definitions/")
 
 
+# Objects that belong to the user who made them: the GP ("owner") made both sides' webhook
+# subscriptions; to anyone else, even the GP's care-team colleagues, they do not exist.
+OWNED_BY_THEIR_USER = ("webhooks/",)
+
+
 def is_patient_data(route: Route) -> bool:
     return not route.path.startswith(NOT_PATIENT_DATA)
 
@@ -139,6 +146,7 @@ class Side:
     pathway: CarePathway
     visit: Task
     member: CareTeamMember  # the coordinator's membership: the one a DELETE targets
+    webhook: WebhookSubscription  # the GP's subscription to this patient's events
 
 
 @dataclass
@@ -177,7 +185,10 @@ def _side(name: str) -> tuple[Side, AbstractBaseUser, AbstractBaseUser]:
     )
     visit = Task.objects.get(care_pathway=pathway, code="visit")
     assert visit.owner_id in (None, nurse.pk, nurse.user.pk)
-    side = Side(patient, account, pathway, visit, member)
+    webhook, _ = webhook_subscription_create(
+        owner=gp.user, url="https://platform.invalid/", event_types=["*"], patient_id=patient.pk
+    )
+    side = Side(patient, account, pathway, visit, member, webhook)
     return side, gp.user, nurse.user
 
 
@@ -231,6 +242,7 @@ PK_BY_PREFIX: dict[str, Callable[[World, Side], object]] = {
     "organizations": lambda w, s: w.organization.pk,
     "practitioners": lambda w, s: w.team_practitioner_id,
     "teams": lambda w, s: w.team.pk,
+    "webhooks": lambda w, s: s.webhook.pk,
 }
 PARAMETERS: dict[str, Callable[[World, Side], object]] = {
     "patient_id": lambda w, s: s.patient.pk,
@@ -303,6 +315,7 @@ def snapshot() -> dict[str, object]:
         "observations": sorted(Observation.objects.values_list("pk", flat=True)),
         "patients": sorted(Patient.objects.values_list("pk", "version", "user_id")),
         "teams": sorted(ServiceTeam.objects.values_list("pk", "memberships__practitioner_id")),
+        "webhooks": sorted(WebhookSubscription.objects.values_list("pk", "active", "version")),
     }
 
 
@@ -360,6 +373,8 @@ def expected(route: Route, method: str, actor: str) -> set[int] | None:
         return {401, 403}
     if actor in STRANGERS:
         return {404} if is_patient_data(route) else {200, 403, 405}
+    if route.path.startswith(OWNED_BY_THEIR_USER):
+        return ({200} if read else {204}) if actor == "owner" else {404}
     if not is_patient_data(route):
         return None
     if actor in ("member", "owner") and read:

@@ -1,0 +1,173 @@
+"""Webhook subscriptions for platforms, and the log of their deliveries.
+
+A user sees and manages only the subscriptions they made; anyone else's answers 404.
+Creating one needs the model permission `coordination.add_webhooksubscription` (given to
+platform service accounts and operations staff). The signing secret is in the creation
+response only. docs/webhooks.md tells receivers how to check signatures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
+from django.urls import URLPattern, path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.idempotency import IdempotentPostMixin
+from api.pagination import Cursor
+from coordination.models import WebhookDelivery, WebhookSubscription
+from coordination.selectors import (
+    webhook_delivery_list,
+    webhook_subscription_get,
+    webhook_subscription_list,
+)
+from coordination.services.webhooks import (
+    ALL_EVENTS,
+    webhook_subscription_create,
+    webhook_subscription_deactivate,
+)
+
+ADD_PERMISSION = "coordination.add_webhooksubscription"
+
+
+class ById(Cursor):
+    ordering = "id"
+
+
+class SubscriptionSerializer(serializers.ModelSerializer[WebhookSubscription]):
+    patient = serializers.IntegerField(source="patient_id", allow_null=True, read_only=True)
+    event_types = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = WebhookSubscription
+        fields = [
+            "id", "url", "event_types", "patient", "active", "description", "created_at",
+            "version",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class SubscriptionCreatedSerializer(SubscriptionSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="The signing secret. Shown here once; store it now."
+    )
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class SubscriptionCreateSerializer(serializers.Serializer[Any]):
+    url = serializers.CharField(max_length=500, help_text="https:// URL receiving the POSTs.")
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        min_length=1,
+        max_length=50,
+        help_text=f"Event types to receive, or [{ALL_EVENTS!r}] for all.",
+    )
+    patient = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Only this patient's events."
+    )
+    description = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
+class DeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
+    subscription = serializers.IntegerField(source="subscription_id", read_only=True)
+    patient = serializers.IntegerField(source="patient_id", allow_null=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id", "subscription", "event_id", "event_type", "patient", "status", "attempts",
+            "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+def _owner(request: Request) -> AbstractBaseUser:
+    return cast(AbstractBaseUser, request.user)
+
+
+class SubscriptionListView(IdempotentPostMixin, ListAPIView[WebhookSubscription]):
+    serializer_class = SubscriptionSerializer
+    pagination_class = ById
+
+    def get_queryset(self) -> QuerySet[WebhookSubscription]:
+        return webhook_subscription_list(owner=self.request.user)
+
+    @extend_schema(
+        request=SubscriptionCreateSerializer, responses={201: SubscriptionCreatedSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        if not request.user.has_perm(ADD_PERMISSION):
+            raise PermissionDenied(f"this needs the permission {ADD_PERMISSION}")
+        data = SubscriptionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        subscription, secret = webhook_subscription_create(
+            owner=_owner(request),
+            url=values["url"],
+            event_types=values["event_types"],
+            patient_id=values["patient"],
+            description=values["description"],
+        )
+        subscription.secret = secret
+        return Response(SubscriptionCreatedSerializer(subscription).data, status=201)
+
+
+class SubscriptionDetailView(APIView):
+    @extend_schema(responses=SubscriptionSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        subscription = webhook_subscription_get(owner=request.user, subscription_id=pk)
+        return Response(SubscriptionSerializer(subscription).data)
+
+    @extend_schema(
+        responses={204: None},
+        description="Deactivates the subscription: nothing more is sent, pending deliveries "
+        "are dropped; the subscription and its delivery log stay readable.",
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        webhook_subscription_deactivate(owner=_owner(request), subscription_id=pk)
+        return Response(status=204)
+
+
+class DeliveryListView(ListAPIView[WebhookDelivery]):
+    serializer_class = DeliverySerializer
+    pagination_class = ById
+
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return WebhookDelivery.objects.none()
+        status = self.request.query_params.get("status") or None
+        if status is not None and status not in WebhookDelivery.Status.values:
+            raise serializers.ValidationError(
+                {"status": [f"one of {', '.join(WebhookDelivery.Status.values)}"]}
+            )
+        return webhook_delivery_list(
+            owner=self.request.user, subscription_id=self.kwargs["pk"], status=status
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=list(WebhookDelivery.Status.values)),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+urlpatterns: list[URLPattern] = [
+    path("webhooks/", SubscriptionListView.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>/", SubscriptionDetailView.as_view(), name="webhook-detail"),
+    path("webhooks/<int:pk>/deliveries/", DeliveryListView.as_view(), name="webhook-deliveries"),
+]

@@ -1,0 +1,440 @@
+"""Webhook subscriptions and deliveries to platforms.
+
+A delivery is an HTTP POST of one event, as JSON, to a subscription's URL, signed with the
+subscription's secret:
+
+    Parcours-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+
+Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare in constant
+time, refuse timestamps older than a few minutes (replays), and de-duplicate by
+`Parcours-Event-Id` (delivery is at least once). docs/webhooks.md is the receiver's guide.
+
+Lifecycle and locks:
+- `webhook_deliveries_queue` runs after an event committed (the outbox relay calls it): one
+  row per matching subscription, unique per (subscription, event), so queueing twice is
+  harmless. The owner's access to the event's patient is checked here and again at sending.
+- `webhook_deliveries_send_due` claims due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+  several workers share the work) by pushing their due time one lease ahead and counting the
+  attempt, commits, and only then sends: no row lock is held during the HTTP call. A worker
+  that dies mid-send leaves the row due again when the lease ends. The outcome is recorded
+  in a second short transaction, only if the row is still at the attempt this worker claimed.
+- Failures are retried on `RETRY_DELAYS`; after the last one the delivery is `failed`, kept
+  with its last status code and error for the platform and operations staff to see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from coordination.errors import InvalidInput, NotFound, Problem
+from coordination.events import EVENT_TYPES
+from coordination.models import WebhookDelivery, WebhookSubscription
+from patients.models import AuditEvent, Patient
+from patients.selectors import visible_patients
+from patients.services import audit_record
+
+# Waits after attempt 1, 2, ...; the attempt after the last wait is the last one.
+RETRY_DELAYS = (
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=6),
+    dt.timedelta(hours=12),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+LEASE = dt.timedelta(seconds=60)  # longer than a send can take (timeout below)
+SEND_TIMEOUT = (3.05, 10.0)  # connect, read (seconds)
+ALL_EVENTS = "*"
+USER_AGENT = "Parcours-Webhooks/1"
+
+
+class DeliverableEvent(Protocol):
+    """What the relay hands over: a committed outbox event."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def patient_id(self) -> int | None: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def payload(self) -> Mapping[str, object]: ...
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status_code: int | None
+    error: str
+
+
+Sender = Callable[[str, bytes, Mapping[str, str]], SendOutcome]
+
+
+# Subscriptions.
+
+
+def webhook_subscription_create(
+    *,
+    owner: AbstractBaseUser,
+    url: str,
+    event_types: Sequence[str],
+    patient_id: int | None = None,
+    description: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[WebhookSubscription, str]:
+    """A new subscription and its secret (returned once; the caller shows it to the owner).
+
+    InvalidInput names each bad field: a URL that is not https (http is allowed only where
+    `WEBHOOK_ALLOW_PRIVATE_ADDRESSES` is on, for development), an address inside private
+    networks, unknown event types, a patient the owner may not see (answered like one that
+    does not exist).
+    """
+    problems = [*_url_problems(url), *_event_type_problems(event_types)]
+    patient: Patient | None = None
+    if patient_id is not None:
+        patient = visible_patients(owner).filter(pk=patient_id).first()
+        if patient is None:
+            problems.append(Problem("patient", f"no patient with id {patient_id}"))
+    if len(description) > 200:
+        problems.append(Problem("description", "at most 200 characters"))
+    if problems:
+        raise InvalidInput(problems)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    subscription = WebhookSubscription.objects.create(
+        owner_id=owner.pk,
+        url=url,
+        event_types=sorted(set(event_types)),
+        patient=patient,
+        secret=secret,
+        description=description,
+        created_at=now or timezone.now(),
+    )
+    return subscription, secret
+
+
+def webhook_subscription_deactivate(*, owner: AbstractBaseUser, subscription_id: int) -> None:
+    """Stop a subscription: no new deliveries; pending ones are dropped. Kept for its log."""
+    with transaction.atomic():
+        subscription = (
+            WebhookSubscription.objects.select_for_update()
+            .filter(pk=subscription_id, owner_id=owner.pk)
+            .first()
+        )
+        if subscription is None:
+            raise NotFound("webhook subscription", subscription_id)
+        if not subscription.active:
+            return
+        subscription.active = False
+        subscription.version += 1
+        subscription.save(update_fields=["active", "version"])
+        subscription.deliveries.filter(status=WebhookDelivery.Status.PENDING).update(
+            status=WebhookDelivery.Status.DROPPED,
+            next_attempt_at=None,
+            last_error="the subscription was deactivated",
+        )
+
+
+def _url_problems(url: str) -> list[Problem]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return [Problem("url", f"not a URL: {exc}")]
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
+        return [Problem("url", "must be an https:// URL")]
+    if not parts.hostname:
+        return [Problem("url", "has no host")]
+    if parts.username or parts.password:
+        return [Problem("url", "must not carry credentials; use the signing secret")]
+    if len(url) > 500:
+        return [Problem("url", "at most 500 characters")]
+    if not allow_private:
+        reason = _private_address_reason(parts.hostname, port or 443, unresolvable=True)
+        if reason:
+            return [Problem("url", reason)]
+    return []
+
+
+def _private_address_reason(host: str, port: int, *, unresolvable: bool) -> str:
+    """Why `host` must not be called (it resolves inside private networks), or ''.
+
+    Webhooks must not become a way to reach the hosting network (SSRF). Checked at
+    subscription and again before each send, since DNS answers change. A name that does not
+    resolve is a problem at subscription (`unresolvable`), not before a send: there it is
+    likely a passing DNS failure, and the send fails and is retried.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        return f"{host} does not resolve: {exc}" if unresolvable else ""
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"{host} resolves to {address}, which is not a public address"
+    return ""
+
+
+def _event_type_problems(event_types: Sequence[str]) -> list[Problem]:
+    if isinstance(event_types, str) or not event_types:
+        return [Problem("event_types", f"a non-empty list of event types, or [{ALL_EVENTS!r}]")]
+    unknown = sorted({t for t in event_types if t != ALL_EVENTS and t not in EVENT_TYPES})
+    if unknown:
+        known = ", ".join(sorted(EVENT_TYPES))
+        return [Problem("event_types", f"unknown: {', '.join(unknown)} (known: {known})")]
+    return []
+
+
+# Queueing.
+
+
+def webhook_deliveries_queue(
+    *, events: Iterable[DeliverableEvent], now: dt.datetime | None = None
+) -> int:
+    """Queue each committed event for every active subscription it matches. Returns how many
+    deliveries were created; events already queued for a subscription are skipped, so the
+    relay may call this again for the same events after a crash."""
+    now = now or timezone.now()
+    events = list(events)
+    if not events:
+        return 0
+    subscriptions = list(
+        WebhookSubscription.objects.filter(active=True).select_related("owner").order_by("pk")
+    )
+    if not subscriptions:
+        return 0
+    visible = _visible_patient_ids(subscriptions, events)
+    queued = set(
+        WebhookDelivery.objects.filter(event_id__in=[e.id for e in events]).values_list(
+            "subscription_id", "event_id"
+        )
+    )
+    rows = [
+        WebhookDelivery(
+            subscription=subscription,
+            event_id=event.id,
+            event_type=event.type,
+            patient_id=event.patient_id,
+            body=_body(event),
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for event in events
+        for subscription in subscriptions
+        if (subscription.pk, event.id) not in queued
+        and _matches(subscription, event, visible[subscription.owner_id])
+    ]
+    # A relay racing this one may insert the same rows meanwhile: the unique constraint
+    # keeps one of each.
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _matches(
+    subscription: WebhookSubscription, event: DeliverableEvent, visible: Collection[int]
+) -> bool:
+    types = subscription.event_types
+    if ALL_EVENTS not in types and event.type not in types:
+        return False
+    if subscription.patient_id is not None and subscription.patient_id != event.patient_id:
+        return False
+    # Events about no patient carry no patient data, but they say nothing to a platform
+    # either: only operations staff receive them.
+    if event.patient_id is None:
+        return bool(subscription.owner.is_staff)
+    return event.patient_id in visible
+
+
+def _visible_patient_ids(
+    subscriptions: Sequence[WebhookSubscription], events: Sequence[DeliverableEvent]
+) -> dict[int, set[int]]:
+    patient_ids = {e.patient_id for e in events if e.patient_id is not None}
+    result: dict[int, set[int]] = {}
+    for subscription in subscriptions:
+        if subscription.owner_id in result:
+            continue
+        owner = subscription.owner
+        result[subscription.owner_id] = (
+            set(visible_patients(owner).filter(pk__in=patient_ids).values_list("pk", flat=True))
+            if patient_ids and owner.is_active
+            else set()
+        )
+    return result
+
+
+def _body(event: DeliverableEvent) -> str:
+    document = {
+        "id": event.id,
+        "type": event.type,
+        "patient": event.patient_id,
+        "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "payload": dict(event.payload),
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Sending.
+
+
+def signature_header(*, secret: str, timestamp: int, body: bytes) -> str:
+    message = str(timestamp).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+@dataclass(frozen=True)
+class SendReport:
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0
+    stale: int = 0  # answers recorded too late: another worker had claimed the row again
+
+
+def webhook_deliveries_send_due(
+    *,
+    now: dt.datetime | None = None,
+    limit: int = 50,
+    sender: Sender | None = None,
+) -> SendReport:
+    """Send the deliveries due at `now` (at most `limit`). Safe to run in several processes
+    at once and to run again after a crash (see the module docstring)."""
+    now = now or timezone.now()
+    send = sender or _http_send
+    counts = {"succeeded": 0, "retried": 0, "failed": 0, "dropped": 0, "stale": 0}
+    for delivery in _claim_due(now=now, limit=limit):
+        subscription = delivery.subscription
+        reason = _drop_reason(delivery)
+        if reason:
+            _finish(delivery, status=WebhookDelivery.Status.DROPPED, error=reason)
+            counts["dropped"] += 1
+            continue
+        body = delivery.body.encode("utf-8")
+        timestamp = int(now.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Parcours-Event-Id": str(delivery.event_id),
+            "Parcours-Event-Type": delivery.event_type,
+            "Parcours-Delivery-Id": str(delivery.pk),
+            "Parcours-Signature": signature_header(
+                secret=subscription.secret, timestamp=timestamp, body=body
+            ),
+        }
+        outcome = send(subscription.url, body, headers)
+        counts[_record(delivery, outcome, now=now)] += 1
+    return SendReport(**counts)
+
+
+def _claim_due(*, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
+    with transaction.atomic():
+        due = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            .select_related("subscription", "subscription__owner")
+            .order_by("next_attempt_at", "pk")[:limit]
+        )
+        claimed = list(due)
+        for delivery in claimed:
+            delivery.attempts += 1
+            delivery.next_attempt_at = now + LEASE
+            delivery.last_attempt_at = now
+        WebhookDelivery.objects.bulk_update(
+            claimed, ["attempts", "next_attempt_at", "last_attempt_at"]
+        )
+    return claimed
+
+
+def _drop_reason(delivery: WebhookDelivery) -> str:
+    subscription = delivery.subscription
+    if not subscription.active:
+        return "the subscription was deactivated"
+    owner = subscription.owner
+    if not owner.is_active:
+        return "the subscription's owner was deactivated"
+    if delivery.patient_id is not None and not (
+        visible_patients(owner).filter(pk=delivery.patient_id).exists()
+    ):
+        return "the subscription's owner no longer has access to this patient"
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        parts = urlsplit(subscription.url)
+        reason = _private_address_reason(
+            parts.hostname or "", parts.port or 443, unresolvable=False
+        )
+        if reason:
+            return reason
+    return ""
+
+
+def _record(delivery: WebhookDelivery, outcome: SendOutcome, *, now: dt.datetime) -> str:
+    ok = outcome.status_code is not None and 200 <= outcome.status_code < 300
+    if ok:
+        status, next_at, kind = WebhookDelivery.Status.SUCCEEDED, None, "succeeded"
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        status, next_at, kind = WebhookDelivery.Status.FAILED, None, "failed"
+    else:
+        wait = RETRY_DELAYS[delivery.attempts - 1]
+        status, next_at, kind = WebhookDelivery.Status.PENDING, now + wait, "retried"
+    error = outcome.error or ("" if ok else f"answered HTTP {outcome.status_code}")
+    with transaction.atomic():
+        # Only if nobody claimed the row again meanwhile (our lease ran out).
+        updated = WebhookDelivery.objects.filter(
+            pk=delivery.pk, attempts=delivery.attempts, status=WebhookDelivery.Status.PENDING
+        ).update(
+            status=status,
+            next_attempt_at=next_at,
+            last_status_code=outcome.status_code,
+            last_error=error[:500],
+        )
+        if not updated:
+            return "stale"
+        if ok and delivery.patient_id is not None:
+            # Data about a patient left for an outside system: an export, in the trail.
+            audit_record(
+                actor=delivery.subscription.owner,
+                action=AuditEvent.Action.EXPORT,
+                resource_type="WebhookDelivery",
+                resource_id=delivery.pk,
+                patient_id=delivery.patient_id,
+                purpose=AuditEvent.Purpose.CARE_COORDINATION,
+                entry_point=AuditEvent.EntryPoint.SYSTEM,
+                detail={"event_id": delivery.event_id, "url": delivery.subscription.url},
+            )
+    return kind
+
+
+def _finish(delivery: WebhookDelivery, *, status: str, error: str) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts).filter(
+        Q(status=WebhookDelivery.Status.PENDING)
+    ).update(status=status, next_attempt_at=None, last_error=error[:500])
+
+
+def _http_send(url: str, body: bytes, headers: Mapping[str, str]) -> SendOutcome:
+    try:
+        response = requests.post(
+            url, data=body, headers=dict(headers), timeout=SEND_TIMEOUT, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        return SendOutcome(status_code=None, error=f"{type(exc).__name__}: {exc}")
+    response.close()
+    return SendOutcome(status_code=response.status_code, error="")
