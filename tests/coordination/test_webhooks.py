@@ -331,9 +331,11 @@ def test_a_delivery_is_dropped_when_the_owner_lost_access(scene: Scene) -> None:
     care_team_member_remove(member_id=membership.pk, actor=None)
     sent: list[str] = []
 
-    report = webhook_deliveries_send_due(
-        now=NOW, sender=lambda url, body, headers: sent.append(url) or SendOutcome(200, "")
-    )
+    def send(url: str, body: bytes, headers: Any) -> SendOutcome:
+        sent.append(url)
+        return SendOutcome(200, "")
+
+    report = webhook_deliveries_send_due(now=NOW, sender=send)
 
     delivery = WebhookDelivery.objects.get()
     assert (report.dropped, sent) == (1, [])
