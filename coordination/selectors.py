@@ -20,6 +20,7 @@ from coordination.models import (
     CarePathway,
     CareTeamMember,
     Organization,
+    OutboxEvent,
     Practitioner,
     ServiceTeam,
     Task,
@@ -190,3 +191,24 @@ def service_team_get(*, team_id: int) -> ServiceTeam:
     if team is None:
         raise NotFound("service team", team_id)
     return team
+
+
+# --- the event outbox -----------------------------------------------------------------------
+
+
+def outbox_published_after(*, position: int, limit: int) -> QuerySet[OutboxEvent]:
+    """Sequenced events after `position`, in position order: what a reconnecting client
+    missed. Not filtered by user: the live consumer checks each event against the user's
+    current permissions before sending it (coordination.consumers)."""
+    return OutboxEvent.objects.filter(position__gt=position).order_by("position")[:limit]
+
+
+def outbox_last_position() -> int:
+    """The position of the latest sequenced event (0 when there is none)."""
+    last = (
+        OutboxEvent.objects.filter(position__isnull=False)
+        .order_by("-position")
+        .values_list("position", flat=True)
+        .first()
+    )
+    return last or 0
