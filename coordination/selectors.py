@@ -8,7 +8,9 @@ Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -212,3 +214,35 @@ def outbox_last_position() -> int:
         .first()
     )
     return last or 0
+
+
+@dataclass(frozen=True)
+class LiveAccess:
+    """What a live connection of `user` may receive, read at one moment."""
+
+    active: bool
+    patient_ids: frozenset[int]  # patients whose events it receives
+    own_patient_id: int | None  # a patient account's own record (restricted event types)
+    team_ids: frozenset[int]
+
+
+def live_access(*, user_id: int) -> LiveAccess:
+    """The same visibility rule as the API (`visible_patients`), for a user id; an inactive
+    or deleted user may see nothing."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return LiveAccess(False, frozenset(), None, frozenset())
+    if practitioner_of(user) is not None:
+        patients = frozenset(visible_patients(user).values_list("pk", flat=True))
+        own = None
+    else:
+        own = Patient.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
+        patients = frozenset() if own is None else frozenset({own})
+    teams = frozenset(
+        ServiceTeam.objects.filter(group__user__id=user.pk).values_list("pk", flat=True)
+    )
+    return LiveAccess(True, patients, own, teams)
+
+
+def live_user_active(*, user_id: int) -> bool:
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()

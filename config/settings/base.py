@@ -255,3 +255,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Live updates (docs/live-updates.md). Intervals in seconds.
+# The outbox relay runs inside each web process unless turned off (then run
+# `manage.py run_relay`); several relays at once are safe.
+LIVE_RELAY_EMBEDDED = env_bool("LIVE_RELAY_EMBEDDED", True)
+LIVE_RELAY_POLL_SECONDS = float(os.environ.get("LIVE_RELAY_POLL_SECONDS", "0.05"))
+LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
+# How long a connection trusts what it read of the user's permissions: losing access to a
+# patient stops that patient's events within this delay (at most 5 s is the promise).
+LIVE_ACCESS_CACHE_SECONDS = float(os.environ.get("LIVE_ACCESS_CACHE_SECONDS", "2"))
+# How often a connection checks that its session still exists and its user is active.
+LIVE_SESSION_CHECK_SECONDS = float(os.environ.get("LIVE_SESSION_CHECK_SECONDS", "3"))
+LIVE_TOKEN_SECONDS = int(os.environ.get("LIVE_TOKEN_SECONDS", "60"))

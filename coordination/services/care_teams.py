@@ -73,8 +73,10 @@ def care_team_member_add(
         )
         team.version += 1
         team.save(update_fields=["version"])
-        patient_access_sync(patient=patient, actor=actor)
+        # The event goes first: a live connection seeing it re-reads its access before the
+        # events that follow from the change (tasks released by who lost access).
         _member_event_record(member, "added", patient, team)
+        patient_access_sync(patient=patient, actor=actor)
     return member
 
 
@@ -93,8 +95,8 @@ def care_team_member_remove(*, member_id: int, actor: AbstractBaseUser | None) -
             raise Conflict("this membership has already ended")
         member.active, member.until = False, timezone.now()
         member.save(update_fields=["active", "until"])
-        patient_access_sync(patient=patient, actor=actor)
         _member_event_record(member, "removed", patient, team)
+        patient_access_sync(patient=patient, actor=actor)
     return member
 
 
@@ -209,9 +211,9 @@ def consent_set(
             consent_withdraw(
                 patient=patient, scope=scope, actor=actor, entry_point=entry_point, note=note
             )
-        patient_access_sync(patient=patient, actor=actor)
         event_record(
             type=events.CONSENT_CHANGED,
             patient=patient,
             payload=events.consent_payload(scope=scope, given=given),
         )
+        patient_access_sync(patient=patient, actor=actor)

@@ -66,6 +66,10 @@ def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:
     position and a larger position never commits before a smaller one.
     """
     now = now or timezone.now()
+    # Looked at first without a transaction: on SQLite every transaction takes the write
+    # lock, and a relay polling an empty outbox must not hold up writers.
+    if not OutboxEvent.objects.filter(position__isnull=True).exists():
+        return 0
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -92,6 +96,8 @@ def outbox_relay_run_once(*, publish: Publisher, limit: int = 200) -> list[Outbo
     If `publish` raises, nothing is marked and the rows are claimed again by the next run.
     """
     outbox_sequence(limit=max(limit, 500))
+    if not OutboxEvent.objects.filter(position__isnull=False, published_at__isnull=True).exists():
+        return []
     with transaction.atomic():
         claimed = list(
             OutboxEvent.objects.select_for_update(skip_locked=True)

@@ -30,7 +30,7 @@ from workflows.actors import Actor
 from workflows.services import definition_publish, fire_due_timers
 
 
-def rows(**filters) -> list[tuple[str, int | None, dict]]:
+def rows(**filters) -> list[tuple[str, int | None, dict[str, object]]]:
     return [
         (e.type, e.patient_id, e.payload)
         for e in OutboxEvent.objects.filter(**filters).order_by("id")
@@ -217,9 +217,13 @@ def test_an_event_recorded_outside_a_transaction_is_refused(transactional_db):
 
 
 def test_an_event_rolls_back_with_its_change(db):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        event_record(type=events.TASK_CHANGED, patient=None, payload={"task": 1})
-        raise RuntimeError("the change failed")
+    def failing_change() -> None:
+        with transaction.atomic():
+            event_record(type=events.TASK_CHANGED, patient=None, payload={"task": 1})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
 
     assert OutboxEvent.objects.count() == 0
 
