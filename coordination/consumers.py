@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections import deque
 from typing import Any
@@ -25,6 +26,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils import timezone
 
 from coordination import events
 from coordination.live_tokens import live_token_redeem
@@ -34,8 +36,10 @@ from coordination.selectors import (
     LiveAccess,
     live_access,
     live_user_active,
+    outbox_for_patients,
     outbox_last_position,
     outbox_published_after,
+    outbox_settled_position,
 )
 
 # Close codes (the 4000-4999 range is the application's).
@@ -180,6 +184,31 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = wanted
 
+    async def catch_up(self) -> None:
+        """Send the visible events the channel layer lost (a full channel, a Redis restart):
+        every event published more than LIVE_CATCHUP_GRACE_SECONDS ago should have arrived
+        live; those below that bound not sent yet are read from the table. Then the floor
+        moves up, so that a late live copy is dropped."""
+        grace = dt.timedelta(seconds=_setting("LIVE_CATCHUP_GRACE_SECONDS", 2.0))
+        bound: int = await database_sync_to_async(outbox_settled_position)(
+            after=self.floor, published_before=timezone.now() - grace
+        )
+        if bound <= self.floor:
+            return
+        if self.access_stale():
+            await self.refresh_access()
+        missed: list[OutboxEvent] = await database_sync_to_async(_missed)(
+            self.floor, bound, self.access.patient_ids
+        )
+        for row in missed:
+            if row.position not in self.recent_set and self.visible(
+                row.type, row.patient_id, row.payload
+            ):
+                await self.deliver(event_message(row))
+        self.floor = bound
+        while self.recent and self.recent[0] <= bound:
+            self.recent_set.discard(self.recent.popleft())
+
     async def watch(self) -> None:
         """Heartbeats, and the periodic check that the session still exists (logging out
         deletes it) and the user is still active; closes the connection otherwise."""
@@ -197,6 +226,7 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
                 if code is not None:
                     await self.close(code=code)
                     return
+                await self.catch_up()
             if now >= next_beat:
                 next_beat = now + heartbeat
                 await self.send_json({"type": "heartbeat", "id": self.floor})
@@ -204,6 +234,10 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
 
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
+
+
+def _missed(after: int, through: int, patient_ids: frozenset[int]) -> list[OutboxEvent]:
+    return list(outbox_for_patients(after=after, through=through, patient_ids=patient_ids))
 
 
 def _backlog(after: int) -> list[OutboxEvent]:

@@ -246,3 +246,28 @@ def live_access(*, user_id: int) -> LiveAccess:
 
 def live_user_active(*, user_id: int) -> bool:
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
+def outbox_settled_position(*, after: int, published_before: dt.datetime) -> int:
+    """The largest position p >= `after` such that every event in (after, p] was published
+    before `published_before`: by then each has reached, or been lost by, the channel layer.
+    A live connection sends what it missed below that bound from this table."""
+    pending = (
+        OutboxEvent.objects.filter(position__gt=after)
+        .filter(Q(published_at__isnull=True) | Q(published_at__gte=published_before))
+        .order_by("position")
+        .values_list("position", flat=True)
+        .first()
+    )
+    if pending is not None:
+        return max(after, pending - 1)
+    return max(after, outbox_last_position())
+
+
+def outbox_for_patients(
+    *, after: int, through: int, patient_ids: frozenset[int]
+) -> QuerySet[OutboxEvent]:
+    """Events of these patients with a position in (after, through], in order."""
+    return OutboxEvent.objects.filter(
+        position__gt=after, position__lte=through, patient_id__in=patient_ids
+    ).order_by("position")

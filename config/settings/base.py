@@ -267,4 +267,7 @@ LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
 LIVE_ACCESS_CACHE_SECONDS = float(os.environ.get("LIVE_ACCESS_CACHE_SECONDS", "2"))
 # How often a connection checks that its session still exists and its user is active.
 LIVE_SESSION_CHECK_SECONDS = float(os.environ.get("LIVE_SESSION_CHECK_SECONDS", "3"))
+# Events published longer ago than this and not received live (a channel layer that dropped
+# them) are read from the outbox by the connection at its next check.
+LIVE_CATCHUP_GRACE_SECONDS = float(os.environ.get("LIVE_CATCHUP_GRACE_SECONDS", "2"))
 LIVE_TOKEN_SECONDS = int(os.environ.get("LIVE_TOKEN_SECONDS", "60"))

@@ -285,6 +285,28 @@ def test_an_event_both_resumed_and_published_live_is_sent_once(live_scene: Scene
     run(body)
 
 
+def test_an_event_the_channel_layer_lost_is_sent_from_the_outbox(live_scene: Scene, settings):
+    settings.LIVE_SESSION_CHECK_SECONDS = 0.05
+    settings.LIVE_CATCHUP_GRACE_SECONDS = 0
+    visit = visit_of(live_scene)
+    cookie = session_cookie(live_scene.nurse.user)
+
+    async def body():
+        nurse = socket(cookie)
+        await connected(nurse)
+
+        await act(visit, live_scene.nurse.user, "start")
+        await database_sync_to_async(relay_once)(lambda batch: None, 500)  # lost on the way
+        message = await nurse.receive_json_from(timeout=3)
+        again = await nurse.receive_nothing(timeout=0.3)
+        await nurse.disconnect()
+
+        assert (message["event"], message["payload"]["task"]) == (events.TASK_CHANGED, visit.pk)
+        assert again
+
+    run(body)
+
+
 def test_a_nurse_removed_from_the_care_team_stops_receiving_its_events(live_scene: Scene):
     visit = visit_of(live_scene)
     review = Task.objects.get(care_pathway=live_scene.pathway, code="review")
