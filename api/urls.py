@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.v1 import definitions, directory, pathways, patients, tasks, webhooks
+from api.v1 import definitions, directory, live, pathways, patients, tasks, webhooks
 
 v1 = [
     path("pathway-definitions/", definitions.DefinitionListView.as_view(), name="definitions"),
@@ -53,6 +53,7 @@ v1 = [
         path(f"tasks/<int:pk>/{name}/", view.as_view(), name=f"task-{name}")
         for name, view in tasks.ACTION_VIEWS.items()
     ],
+    path("live/tokens/", live.LiveTokenView.as_view(), name="live-tokens"),
     *directory.urlpatterns,
     *patients.urlpatterns,
     *webhooks.urlpatterns,

@@ -1,7 +1,13 @@
-"""WebSocket routes. `/ws/updates/` arrives with the live-updates work."""
+"""WebSocket routes (docs/live-updates.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from coordination.consumers import UpdatesConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/updates/", UpdatesConsumer.as_asgi()),
+]

@@ -9,8 +9,12 @@ class CoordinationConfig(AppConfig):
     def ready(self) -> None:
         # Coordination implements the engine's `task` action and closes a step's open tasks
         # when a pathway leaves it (workflows.actions explains the registry).
+        from coordination.services.pathways import pathway_move_record
         from coordination.services.tasks import cancel_tasks_of_left_state, open_task_for_state
         from workflows import actions
 
         actions.register_task_handler("coordination", open_task_for_state)
         actions.register_exit_hook("coordination", cancel_tasks_of_left_state)
+        # Every move of a care pathway writes its outbox event (timers and tasks_completed
+        # move pathways without going through coordination's services).
+        actions.register_move_hook("coordination", pathway_move_record)

@@ -1,14 +1,167 @@
-"""Event types of coordination (the outbox)."""
+"""Event types written to the outbox, and their payload builders.
+
+Payloads are thin on purpose: ids, versions and what changed, never patient data. A receiver
+that needs more reads it through the API, where the usual permission checks and the audit
+trail apply. Every builder returns a plain JSON object (it is stored as JSON and published as
+is).
+"""
 
 from __future__ import annotations
 
-EVENT_TYPES: frozenset[str] = frozenset(
+from typing import TypedDict
+
+TASK_CREATED = "task.created"
+TASK_CHANGED = "task.changed"
+PATHWAY_STARTED = "pathway.started"
+PATHWAY_MOVED = "pathway.moved"
+PATHWAY_SUSPENDED = "pathway.suspended"
+PATHWAY_RESUMED = "pathway.resumed"
+PATHWAY_CANCELLED = "pathway.cancelled"
+CONSENT_CHANGED = "consent.changed"
+CARE_TEAM_CHANGED = "care_team.changed"
+# Written by the observation and alert services.
+OBSERVATION_RECEIVED = "observation.received"
+ALERT_RAISED = "alert.raised"
+
+TYPES = frozenset(
     {
-        "task.created",
-        "task.changed",
-        "pathway.moved",
-        "alert.raised",
-        "consent.changed",
-        "observation.received",
+        TASK_CREATED,
+        TASK_CHANGED,
+        PATHWAY_STARTED,
+        PATHWAY_MOVED,
+        PATHWAY_SUSPENDED,
+        PATHWAY_RESUMED,
+        PATHWAY_CANCELLED,
+        CONSENT_CHANGED,
+        CARE_TEAM_CHANGED,
+        OBSERVATION_RECEIVED,
+        ALERT_RAISED,
     }
 )
+
+# Types whose delivery depends on who may see the patient: a client seeing one of them
+# refreshes its subscriptions and forgets its cached permissions at once.
+ACCESS_CHANGING = frozenset({CONSENT_CHANGED, CARE_TEAM_CHANGED})
+
+# Which events a patient's own account receives about its record: the pathway, its consents,
+# and the tasks meant for the patient (payload `for_patient`).
+PATIENT_ACCOUNT_TYPES = frozenset(
+    {
+        PATHWAY_STARTED,
+        PATHWAY_MOVED,
+        PATHWAY_SUSPENDED,
+        PATHWAY_RESUMED,
+        PATHWAY_CANCELLED,
+        CONSENT_CHANGED,
+    }
+)
+
+
+class TaskPayload(TypedDict):
+    task: int
+    version: int
+    status: str
+    action: str
+    owner: int | None
+    offered_team: int | None
+    for_patient: bool
+    pathway: int | None
+
+
+def task_payload(
+    *,
+    task_id: int,
+    version: int,
+    status: str,
+    action: str,
+    owner_id: int | None,
+    offered_team_id: int | None,
+    for_patient: bool,
+    pathway_id: int | None,
+) -> TaskPayload:
+    """`owner` is a practitioner id; `action` the task action ("open" when created)."""
+    return {
+        "task": task_id,
+        "version": version,
+        "status": status,
+        "action": action,
+        "owner": owner_id,
+        "offered_team": offered_team_id,
+        "for_patient": for_patient,
+        "pathway": pathway_id,
+    }
+
+
+class PathwayPayload(TypedDict):
+    pathway: int
+    instance: int
+    revision: int
+    status: str
+    state: str
+    from_state: str
+    event: str
+
+
+def pathway_payload(
+    *,
+    pathway_id: int,
+    instance_id: int,
+    revision: int,
+    status: str,
+    state: str,
+    from_state: str = "",
+    event: str = "",
+) -> PathwayPayload:
+    """`revision` is the engine instance's revision after the change."""
+    return {
+        "pathway": pathway_id,
+        "instance": instance_id,
+        "revision": revision,
+        "status": status,
+        "state": state,
+        "from_state": from_state,
+        "event": event,
+    }
+
+
+class ConsentPayload(TypedDict):
+    scope: str
+    given: bool
+
+
+def consent_payload(*, scope: str, given: bool) -> ConsentPayload:
+    return {"scope": scope, "given": given}
+
+
+class CareTeamPayload(TypedDict):
+    member: int
+    change: str
+    role: str
+    practitioner: int | None
+    user: int | None
+    service_team: int | None
+    version: int
+
+
+def care_team_payload(
+    *,
+    member_id: int,
+    change: str,
+    role: str,
+    practitioner_id: int | None,
+    user_id: int | None,
+    service_team_id: int | None,
+    version: int,
+) -> CareTeamPayload:
+    """`change` is "added" or "removed"; `user` the member's user account (so that the relay
+    can tell that user's connections to pick up, or drop, the patient); `version` the care
+    team's version after the change."""
+    return {
+        "member": member_id,
+        "change": change,
+        "role": role,
+        "practitioner": practitioner_id,
+        "user": user_id,
+        "service_team": service_team_id,
+        "version": version,
+    }

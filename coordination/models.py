@@ -417,3 +417,40 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} of event {self.event_id} ({self.status})"
+class OutboxEvent(models.Model):
+    """One domain change, written by the service that made it, in the same transaction.
+
+    `id` comes from a sequence: it is unique but NOT in commit order (a transaction holding
+    id 10 may commit after one holding id 11). The relay therefore gives each committed row a
+    `position`, gap-free and in the order it saw the rows committed, under a lock; clients
+    see, de-duplicate by and resume from `position` (docs/live-updates.md).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=63)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField(default=dict)
+    # Publish bookkeeping, written by the relay only.
+    position = models.BigIntegerField(null=True, blank=True, unique=True)
+    sequenced_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], name="outbox_unsequenced", condition=Q(position__isnull=True)
+            ),
+            models.Index(
+                fields=["position"],
+                name="outbox_unpublished",
+                condition=Q(position__isnull=False, published_at__isnull=True),
+            ),
+            models.Index(fields=["patient", "position"], name="outbox_patient_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.pk} {self.type} (position {self.position})"

@@ -8,7 +8,9 @@ Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -20,6 +22,7 @@ from coordination.models import (
     CarePathway,
     CareTeamMember,
     Organization,
+    OutboxEvent,
     Practitioner,
     ServiceTeam,
     Task,
@@ -212,3 +215,79 @@ def webhook_delivery_list(
     subscription = webhook_subscription_get(owner=owner, subscription_id=subscription_id)
     deliveries = WebhookDelivery.objects.filter(subscription=subscription)
     return deliveries.filter(status=status) if status else deliveries
+# --- the event outbox -----------------------------------------------------------------------
+
+
+def outbox_published_after(*, position: int, limit: int) -> QuerySet[OutboxEvent]:
+    """Sequenced events after `position`, in position order: what a reconnecting client
+    missed. Not filtered by user: the live consumer checks each event against the user's
+    current permissions before sending it (coordination.consumers)."""
+    return OutboxEvent.objects.filter(position__gt=position).order_by("position")[:limit]
+
+
+def outbox_last_position() -> int:
+    """The position of the latest sequenced event (0 when there is none)."""
+    last = (
+        OutboxEvent.objects.filter(position__isnull=False)
+        .order_by("-position")
+        .values_list("position", flat=True)
+        .first()
+    )
+    return last or 0
+
+
+@dataclass(frozen=True)
+class LiveAccess:
+    """What a live connection of `user` may receive, read at one moment."""
+
+    active: bool
+    patient_ids: frozenset[int]  # patients whose events it receives
+    own_patient_id: int | None  # a patient account's own record (restricted event types)
+    team_ids: frozenset[int]
+
+
+def live_access(*, user_id: int) -> LiveAccess:
+    """The same visibility rule as the API (`visible_patients`), for a user id; an inactive
+    or deleted user may see nothing."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return LiveAccess(False, frozenset(), None, frozenset())
+    if practitioner_of(user) is not None:
+        patients = frozenset(visible_patients(user).values_list("pk", flat=True))
+        own = None
+    else:
+        own = Patient.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
+        patients = frozenset() if own is None else frozenset({own})
+    teams = frozenset(
+        ServiceTeam.objects.filter(group__user__id=user.pk).values_list("pk", flat=True)
+    )
+    return LiveAccess(True, patients, own, teams)
+
+
+def live_user_active(*, user_id: int) -> bool:
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
+def outbox_settled_position(*, after: int, published_before: dt.datetime) -> int:
+    """The largest position p >= `after` such that every event in (after, p] was published
+    before `published_before`: by then each has reached, or been lost by, the channel layer.
+    A live connection sends what it missed below that bound from this table."""
+    pending = (
+        OutboxEvent.objects.filter(position__gt=after)
+        .filter(Q(published_at__isnull=True) | Q(published_at__gte=published_before))
+        .order_by("position")
+        .values_list("position", flat=True)
+        .first()
+    )
+    if pending is not None:
+        return max(after, pending - 1)
+    return max(after, outbox_last_position())
+
+
+def outbox_for_patients(
+    *, after: int, through: int, patient_ids: frozenset[int]
+) -> QuerySet[OutboxEvent]:
+    """Events of these patients with a position in (after, through], in order."""
+    return OutboxEvent.objects.filter(
+        position__gt=after, position__lte=through, patient_id__in=patient_ids
+    ).order_by("position")

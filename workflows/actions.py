@@ -35,9 +35,11 @@ class StateChange:
 
 TaskHandler = Callable[[StateChange, TaskAction], None]
 ExitHook = Callable[[StateChange, StateSpec], None]
+MoveHook = Callable[[StateChange], None]
 
 _task_handlers: dict[str, TaskHandler] = {}
 _exit_hooks: dict[str, ExitHook] = {}
+_move_hooks: dict[str, MoveHook] = {}
 
 
 def register_task_handler(name: str, handler: TaskHandler) -> None:
@@ -49,6 +51,19 @@ def register_task_handler(name: str, handler: TaskHandler) -> None:
 def register_exit_hook(name: str, hook: ExitHook) -> None:
     """Run `hook(change, left_state)` whenever an instance leaves a state (or is cancelled)."""
     _exit_hooks[name] = hook
+
+
+def register_move_hook(name: str, hook: MoveHook) -> None:
+    """Run `hook(change)` whenever an instance moves to another state (a person's event, a
+    timer, `tasks_completed`), after the history entry is written and before the new state's
+    tasks open; `change.state` is the state entered and `change.entry` the entry recording
+    the move. Coordination records its outbox event here."""
+    _move_hooks[name] = hook
+
+
+def run_move_hooks(change: StateChange) -> None:
+    for hook in list(_move_hooks.values()):
+        hook(change)
 
 
 def snapshot() -> tuple[dict[str, TaskHandler], dict[str, ExitHook]]:
@@ -66,6 +81,7 @@ def restore(saved: tuple[dict[str, TaskHandler], dict[str, ExitHook]]) -> None:
 def unregister(name: str) -> None:
     _task_handlers.pop(name, None)
     _exit_hooks.pop(name, None)
+    _move_hooks.pop(name, None)
 
 
 def run_task_action(change: StateChange, action: TaskAction) -> None:

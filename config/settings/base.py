@@ -259,3 +259,18 @@ LOGGING = {
 # Webhooks: deliveries only to public https addresses (no requests into the hosting network).
 # The embedded default allows http and private addresses, for a receiver on the same laptop.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# Live updates (docs/live-updates.md). Intervals in seconds.
+# The outbox relay runs inside each web process unless turned off (then run
+# `manage.py run_relay`); several relays at once are safe.
+LIVE_RELAY_EMBEDDED = env_bool("LIVE_RELAY_EMBEDDED", True)
+LIVE_RELAY_POLL_SECONDS = float(os.environ.get("LIVE_RELAY_POLL_SECONDS", "0.05"))
+LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
+# How long a connection trusts what it read of the user's permissions: losing access to a
+# patient stops that patient's events within this delay (at most 5 s is the promise).
+LIVE_ACCESS_CACHE_SECONDS = float(os.environ.get("LIVE_ACCESS_CACHE_SECONDS", "2"))
+# How often a connection checks that its session still exists and its user is active.
+LIVE_SESSION_CHECK_SECONDS = float(os.environ.get("LIVE_SESSION_CHECK_SECONDS", "3"))
+# Events published longer ago than this and not received live (a channel layer that dropped
+# them) are read from the outbox by the connection at its next check.
+LIVE_CATCHUP_GRACE_SECONDS = float(os.environ.get("LIVE_CATCHUP_GRACE_SECONDS", "2"))
+LIVE_TOKEN_SECONDS = int(os.environ.get("LIVE_TOKEN_SECONDS", "60"))

@@ -14,8 +14,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from coordination import events
 from coordination.errors import Conflict, InvalidInput, NotFound, Problem
 from coordination.models import CareTeam, CareTeamMember, Practitioner, ServiceTeam
+from coordination.services.outbox import event_record
 from patients.models import (
     Consent,
     Patient,
@@ -71,6 +73,9 @@ def care_team_member_add(
         )
         team.version += 1
         team.save(update_fields=["version"])
+        # The event goes first: a live connection seeing it re-reads its access before the
+        # events that follow from the change (tasks released by who lost access).
+        _member_event_record(member, "added", patient, team)
         patient_access_sync(patient=patient, actor=actor)
     return member
 
@@ -84,14 +89,42 @@ def care_team_member_remove(*, member_id: int, actor: AbstractBaseUser | None) -
         if member is None:
             raise NotFound("care team member", member_id)
         patient = member.care_team.patient
-        _lock_team(patient)
+        team = _lock_team(patient)
         member = CareTeamMember.objects.select_for_update().get(pk=member_id)
         if not member.active:
             raise Conflict("this membership has already ended")
         member.active, member.until = False, timezone.now()
         member.save(update_fields=["active", "until"])
+        _member_event_record(member, "removed", patient, team)
         patient_access_sync(patient=patient, actor=actor)
     return member
+
+
+def _member_event_record(
+    member: CareTeamMember, change: str, patient: Patient, team: CareTeam
+) -> None:
+    """The outbox event of a membership change. It names the member's user account so that
+    the relay can tell that user's live connections to pick up, or drop, the patient."""
+    user_id = None
+    if member.practitioner_id is not None:
+        user_id = (
+            Practitioner.objects.filter(pk=member.practitioner_id)
+            .values_list("user_id", flat=True)
+            .first()
+        )
+    event_record(
+        type=events.CARE_TEAM_CHANGED,
+        patient=patient,
+        payload=events.care_team_payload(
+            member_id=member.pk,
+            change=change,
+            role=member.role,
+            practitioner_id=member.practitioner_id,
+            user_id=user_id,
+            service_team_id=member.service_team_id,
+            version=team.version,
+        ),
+    )
 
 
 def sharing_allowed(patient: Patient) -> bool:
@@ -178,4 +211,9 @@ def consent_set(
             consent_withdraw(
                 patient=patient, scope=scope, actor=actor, entry_point=entry_point, note=note
             )
+        event_record(
+            type=events.CONSENT_CHANGED,
+            patient=patient,
+            payload=events.consent_payload(scope=scope, given=given),
+        )
         patient_access_sync(patient=patient, actor=actor)

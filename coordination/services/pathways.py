@@ -14,13 +14,17 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from coordination import events
 from coordination.errors import NotAllowed
 from coordination.models import CarePathway
 from coordination.selectors import PATIENT_ROLE, care_roles
 from coordination.services.care_teams import care_team_for_patient
+from coordination.services.outbox import event_record
 from patients.models import AuditEvent, Patient
 from patients.services import audit_record
+from workflows.actions import StateChange
 from workflows.actors import Actor
+from workflows.models import HistoryEntry
 from workflows.selectors import lock_instance
 from workflows.services import (
     FireResult,
@@ -67,6 +71,19 @@ def care_pathway_start(
         )
         pathway.instance = instance
         pathway.save(update_fields=["instance"])
+        event_record(
+            type=events.PATHWAY_STARTED,
+            patient=patient,
+            payload=events.pathway_payload(
+                pathway_id=pathway.pk,
+                instance_id=instance.pk,
+                revision=instance.revision,
+                status=instance.status,
+                state=instance.state,
+                event="start",
+            ),
+            occurred_at=instance.started_at,
+        )
         audit_record(
             actor=user,
             action=AuditEvent.Action.CREATE,
@@ -91,6 +108,30 @@ def pathway_id_from_subject(subject: str) -> int | None:
     if not subject.startswith(SUBJECT_PREFIX):
         return None
     return int(subject.removeprefix(SUBJECT_PREFIX))
+
+
+def pathway_move_record(change: StateChange) -> None:
+    """The engine's move hook (registered in CoordinationConfig.ready): every move of a care
+    pathway, whoever caused it (a person, a timer, tasks_completed), writes its outbox event
+    in the engine's transaction."""
+    pathway_id = pathway_id_from_subject(change.instance.subject)
+    if pathway_id is None or change.entry is None:
+        return
+    patient_id = CarePathway.objects.filter(pk=pathway_id).values_list("patient_id", flat=True)
+    event_record(
+        type=events.PATHWAY_MOVED,
+        patient=patient_id.get(),
+        payload=events.pathway_payload(
+            pathway_id=pathway_id,
+            instance_id=change.instance.pk,
+            revision=change.entry.revision,
+            status=change.instance.status,
+            state=change.entry.to_state,
+            from_state=change.entry.from_state,
+            event=change.entry.event,
+        ),
+        occurred_at=change.at,
+    )
 
 
 def care_pathway_fire(
@@ -128,6 +169,13 @@ def care_pathway_fire(
     return result
 
 
+STATUS_EVENTS = {
+    "suspend": events.PATHWAY_SUSPENDED,
+    "resume": events.PATHWAY_RESUMED,
+    "cancel": events.PATHWAY_CANCELLED,
+}
+
+
 def _status_change(
     service: Any,
     pathway: CarePathway,
@@ -142,7 +190,20 @@ def _status_change(
     if pathway.instance_id is None:
         raise NotAllowed("this pathway has not started")
     with transaction.atomic():
-        service(instance_id=pathway.instance_id, actor=actor, reason=reason)
+        entry: HistoryEntry = service(instance_id=pathway.instance_id, actor=actor, reason=reason)
+        event_record(
+            type=STATUS_EVENTS[what],
+            patient=pathway.patient_id,
+            payload=events.pathway_payload(
+                pathway_id=pathway.pk,
+                instance_id=pathway.instance_id,
+                revision=entry.revision,
+                status=entry.instance.status,
+                state=entry.to_state,
+                event=entry.event,
+            ),
+            occurred_at=entry.occurred_at,
+        )
         if what == "resume":
             # Tasks may have been completed while the pathway was suspended.
             from coordination.services.tasks import step_done_check

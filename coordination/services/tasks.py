@@ -24,7 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from coordination import task_states
+from coordination import events, task_states
 from coordination.errors import Conflict, InvalidInput, NotAllowed, Problem
 from coordination.models import (
     CarePathway,
@@ -35,6 +35,7 @@ from coordination.models import (
     TaskEvent,
 )
 from coordination.selectors import access_task, care_roles
+from coordination.services.outbox import event_record
 from coordination.services.pathways import pathway_id_from_subject
 from patients.models import AuditEvent
 from patients.selectors import visible_patients
@@ -106,6 +107,7 @@ def open_task_for_state(change: StateChange, action: TaskAction) -> None:
     )
     if owner is not None:
         assign_perm("coordination.change_task", owner.user, task)
+    task_event_record(task, events.TASK_CREATED, "open")
 
 
 def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
@@ -128,6 +130,7 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
             detail={"reason": "the pathway left this step"},
         )
         task.save(update_fields=["status", "version", "updated_at", "ended_at"])
+        task_event_record(task, events.TASK_CHANGED, "cancel")
 
 
 # --- actions by people --------------------------------------------------------------------
@@ -195,6 +198,7 @@ def task_act(
                 remove_perm("coordination.change_task", previous_owner.user, task)
             if task.owner is not None:
                 assign_perm("coordination.change_task", task.owner.user, task)
+        task_event_record(task, events.TASK_CHANGED, data.action)
         if (
             instance is not None
             and task.care_pathway_id is not None
@@ -398,5 +402,25 @@ def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -
         task.owner = None
         _record(task, "release", path, None, actor_label, now, {"reason": "owner lost access"})
         task.save(update_fields=["status", "owner", "version", "updated_at", "ended_at"])
+        task_event_record(task, events.TASK_CHANGED, "release")
         released += 1
     return released
+
+
+def task_event_record(task: Task, type: str, action: str) -> None:
+    """The outbox event of a task change, in the change's transaction (after the save)."""
+    event_record(
+        type=type,
+        patient=task.patient_id,
+        payload=events.task_payload(
+            task_id=task.pk,
+            version=task.version,
+            status=task.status,
+            action=action,
+            owner_id=task.owner_id,
+            offered_team_id=task.offered_team_id,
+            for_patient=task.for_patient,
+            pathway_id=task.care_pathway_id,
+        ),
+        occurred_at=task.updated_at,
+    )

@@ -44,7 +44,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from coordination.errors import InvalidInput, NotFound, Problem
-from coordination.events import EVENT_TYPES
+from coordination.events import TYPES as EVENT_TYPES
 from coordination.models import WebhookDelivery, WebhookSubscription
 from patients.models import AuditEvent, Patient
 from patients.selectors import visible_patients

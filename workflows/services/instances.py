@@ -244,6 +244,7 @@ def _move(
                 Timer(instance=instance, state=target.name, event=event, due_at=due, created_at=now)
                 for event, due in timers
             )
+    actions.run_move_hooks(actions.StateChange(instance, compiled, target, entry, actor, now))
     _run_task_actions(instance, compiled, target, entry, actor, now)
     return entry
 

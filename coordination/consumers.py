@@ -1,0 +1,257 @@
+"""`/ws/updates/`: live outbox events for one user (protocol in docs/live-updates.md).
+
+A connection is authenticated by the session cookie (Channels' AuthMiddlewareStack) or by a
+single-use token from `POST /api/v1/live/tokens/` (`?token=`); config.asgi checks the Origin.
+It joins the channel-layer groups of the patients its user may see, of the user and of the
+user's service teams, and re-checks every event against the user's current permissions
+before sending it; what it read of them is trusted for LIVE_ACCESS_CACHE_SECONDS at most, and
+forgotten at once when a consent or care-team change goes by.
+
+Resume: `?last_event_id=N` sends every visible event with a position above N from the outbox
+table, in order, before anything live; live events at or below what the backlog covered, or
+already sent, are dropped, so each event id reaches the client once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.utils import timezone
+
+from coordination import events
+from coordination.live_tokens import live_token_redeem
+from coordination.models import OutboxEvent
+from coordination.relay import event_message, patient_group, team_group, user_group
+from coordination.selectors import (
+    LiveAccess,
+    live_access,
+    live_user_active,
+    outbox_for_patients,
+    outbox_last_position,
+    outbox_published_after,
+    outbox_settled_position,
+)
+
+# Close codes (the 4000-4999 range is the application's).
+CLOSE_UNAUTHENTICATED = 4401  # no session, bad or spent token, logged out
+CLOSE_FORBIDDEN = 4403  # the user was deactivated
+CLOSE_BAD_REQUEST = 4400  # last_event_id is not a non-negative integer
+
+RESUME_BATCH = 500
+RECENT_IDS = 4096
+
+
+class UpdatesConsumer(AsyncJsonWebsocketConsumer):
+    user_id: int
+    session_key: str | None
+    access: LiveAccess
+    access_read_at: float
+    groups_joined: set[str]
+    floor: int  # every event at or below this position was sent, or was not visible
+    recent: deque[int]
+    recent_set: set[int]
+    watcher: asyncio.Task[None] | None
+
+    async def connect(self) -> None:
+        self.watcher = None
+        self.groups_joined = set()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        user = self.scope.get("user")
+        self.session_key = None
+        if user is not None and user.is_authenticated:
+            session = self.scope.get("session")
+            self.session_key = session.session_key if isinstance(session, SessionBase) else None
+        elif "token" in query:
+            user = await database_sync_to_async(live_token_redeem)(query["token"][0])
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        last: int | None = None
+        if "last_event_id" in query:
+            raw = query["last_event_id"][0]
+            if not raw.isdigit():
+                await self.accept()
+                await self.close(code=CLOSE_BAD_REQUEST)
+                return
+            last = int(raw)
+        self.user_id = int(user.pk)
+        self.recent, self.recent_set = deque(), set()
+        await self.accept()
+        # Join the groups before reading the backlog: an event published meanwhile is then
+        # either in the backlog or queued for this consumer (and de-duplicated).
+        await self.refresh_access()
+        if not self.access.active:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if last is None:
+            self.floor = int(await database_sync_to_async(outbox_last_position)())
+        else:
+            self.floor = await self.send_backlog(last)
+        await self.send_json({"type": "welcome", "id": self.floor})
+        self.watcher = asyncio.create_task(self.watch())
+
+    async def disconnect(self, code: int) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = set()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # Clients may ping to check the connection; nothing else is expected from them.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def outbox_event(self, message: dict[str, Any]) -> None:
+        """A live event from the relay (coordination.relay.MESSAGE_TYPE)."""
+        event = message["event"]
+        position = int(event["id"])
+        if position <= self.floor or position in self.recent_set:
+            return
+        if event["event"] in events.ACCESS_CHANGING or self.access_stale():
+            await self.refresh_access()
+            if not self.access.active:
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+        if self.visible(event["event"], event["patient"], event["payload"]):
+            await self.deliver(event)
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+        position = int(event["id"])
+        self.recent.append(position)
+        self.recent_set.add(position)
+        if len(self.recent) > RECENT_IDS:
+            self.recent_set.discard(self.recent.popleft())
+
+    def visible(self, type: str, patient_id: int | None, payload: dict[str, Any]) -> bool:
+        if patient_id is None or patient_id not in self.access.patient_ids:
+            return False
+        if patient_id != self.access.own_patient_id:
+            return True
+        # A patient's own account: its pathway, its consents, the tasks meant for it.
+        return type in events.PATIENT_ACCOUNT_TYPES or (
+            type in (events.TASK_CREATED, events.TASK_CHANGED)
+            and payload.get("for_patient") is True
+        )
+
+    async def send_backlog(self, after: int) -> int:
+        """Send every visible event after position `after`, in order; returns the position
+        the backlog reached."""
+        floor = after
+        while True:
+            batch: list[OutboxEvent] = await database_sync_to_async(_backlog)(floor)
+            for row in batch:
+                if self.visible(row.type, row.patient_id, row.payload):
+                    await self.deliver(event_message(row))
+            if not batch:
+                return floor
+            last = batch[-1].position
+            assert last is not None
+            floor = last
+            if len(batch) < RESUME_BATCH:
+                return floor
+
+    # --- access ---------------------------------------------------------------------------
+
+    def access_stale(self) -> bool:
+        return time.monotonic() - self.access_read_at > _setting("LIVE_ACCESS_CACHE_SECONDS", 2.0)
+
+    async def refresh_access(self) -> None:
+        self.access = await database_sync_to_async(live_access)(user_id=self.user_id)
+        self.access_read_at = time.monotonic()
+        wanted = {user_group(self.user_id)}
+        wanted |= {patient_group(p) for p in self.access.patient_ids}
+        wanted |= {team_group(t) for t in self.access.team_ids}
+        for group in wanted - self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        for group in self.groups_joined - wanted:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = wanted
+
+    async def catch_up(self) -> None:
+        """Send the visible events the channel layer lost (a full channel, a Redis restart):
+        every event published more than LIVE_CATCHUP_GRACE_SECONDS ago should have arrived
+        live; those below that bound not sent yet are read from the table. Then the floor
+        moves up, so that a late live copy is dropped."""
+        grace = dt.timedelta(seconds=_setting("LIVE_CATCHUP_GRACE_SECONDS", 2.0))
+        bound: int = await database_sync_to_async(outbox_settled_position)(
+            after=self.floor, published_before=timezone.now() - grace
+        )
+        if bound <= self.floor:
+            return
+        if self.access_stale():
+            await self.refresh_access()
+        missed: list[OutboxEvent] = await database_sync_to_async(_missed)(
+            self.floor, bound, self.access.patient_ids
+        )
+        for row in missed:
+            if row.position not in self.recent_set and self.visible(
+                row.type, row.patient_id, row.payload
+            ):
+                await self.deliver(event_message(row))
+        self.floor = bound
+        while self.recent and self.recent[0] <= bound:
+            self.recent_set.discard(self.recent.popleft())
+
+    async def watch(self) -> None:
+        """Heartbeats, and the periodic check that the session still exists (logging out
+        deletes it) and the user is still active; closes the connection otherwise."""
+        heartbeat = _setting("LIVE_HEARTBEAT_SECONDS", 25.0)
+        check = _setting("LIVE_SESSION_CHECK_SECONDS", 3.0)
+        next_beat = next_check = time.monotonic()
+        next_beat += heartbeat
+        next_check += check
+        while True:
+            await asyncio.sleep(max(0.01, min(next_beat, next_check) - time.monotonic()))
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + check
+                code = await database_sync_to_async(_still_allowed)(self.user_id, self.session_key)
+                if code is not None:
+                    await self.close(code=code)
+                    return
+                await self.catch_up()
+            if now >= next_beat:
+                next_beat = now + heartbeat
+                await self.send_json({"type": "heartbeat", "id": self.floor})
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def _missed(after: int, through: int, patient_ids: frozenset[int]) -> list[OutboxEvent]:
+    return list(outbox_for_patients(after=after, through=through, patient_ids=patient_ids))
+
+
+def _backlog(after: int) -> list[OutboxEvent]:
+    return list(outbox_published_after(position=after, limit=RESUME_BATCH))
+
+
+def _still_allowed(user_id: int, session_key: str | None) -> int | None:
+    """None if the connection may stay open, else the close code."""
+    if session_key is not None:
+        from importlib import import_module
+
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        if str(store.get("_auth_user_id")) != str(user_id):
+            return CLOSE_UNAUTHENTICATED
+    if not live_user_active(user_id=user_id):
+        return CLOSE_FORBIDDEN
+    return None

@@ -1,0 +1,354 @@
+"""The event outbox: every change writes its event in its own transaction; the relay gives
+committed events gap-free positions in commit order and publishes each at least once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from coordination import events
+from coordination.errors import NotAllowed
+from coordination.models import OutboxEvent, Task
+from coordination.selectors import outbox_published_after
+from coordination.services import (
+    TaskActionInput,
+    care_pathway_start,
+    care_pathway_suspend,
+    care_team_member_add,
+    care_team_member_remove,
+    consent_set,
+    task_act,
+)
+from coordination.services.outbox import event_record, outbox_relay_run_once, outbox_sequence
+from tests.coordination.conftest import Scene, make_patient, make_practitioner
+from workflows.actors import Actor
+from workflows.services import definition_publish, fire_due_timers
+
+
+def rows(**filters) -> list[tuple[str, int | None, dict[str, object]]]:
+    return [
+        (e.type, e.patient_id, e.payload)
+        for e in OutboxEvent.objects.filter(**filters).order_by("id")
+    ]
+
+
+def visit_of(scene: Scene) -> Task:
+    return Task.objects.get(care_pathway=scene.pathway, code="visit")
+
+
+def test_starting_a_pathway_records_its_tasks_and_its_start(scene: Scene):
+    recorded = rows(type__in=[events.TASK_CREATED, events.PATHWAY_STARTED])
+
+    tasks = {t.code: t for t in Task.objects.filter(care_pathway=scene.pathway)}
+    instance = scene.pathway.instance
+    assert instance is not None
+    assert [(t, p["task"] if "task" in p else p["pathway"]) for t, _, p in recorded] == [
+        (events.TASK_CREATED, tasks["visit"].pk),
+        (events.TASK_CREATED, tasks["review"].pk),
+        (events.PATHWAY_STARTED, scene.pathway.pk),
+    ]
+    assert recorded[-1] == (
+        events.PATHWAY_STARTED,
+        scene.patient.pk,
+        {
+            "pathway": scene.pathway.pk,
+            "instance": instance.pk,
+            "revision": 1,
+            "status": "active",
+            "state": "assessment",
+            "from_state": "",
+            "event": "start",
+        },
+    )
+
+
+def test_a_task_action_records_one_task_changed_event(scene: Scene):
+    visit = visit_of(scene)
+    before = OutboxEvent.objects.count()
+
+    task_act(task_id=visit.pk, user=scene.nurse.user, data=TaskActionInput(action="start"))
+
+    assert OutboxEvent.objects.count() == before + 1
+    assert rows(pk__gt=0)[-1] == (
+        events.TASK_CHANGED,
+        scene.patient.pk,
+        {
+            "task": visit.pk,
+            "version": 2,
+            "status": "in-progress",
+            "action": "start",
+            "owner": scene.nurse.pk,
+            "offered_team": None,
+            "for_patient": False,
+            "pathway": scene.pathway.pk,
+        },
+    )
+
+
+def test_a_refused_task_action_records_no_event(scene: Scene):
+    visit = visit_of(scene)
+    before = list(OutboxEvent.objects.values_list("pk", flat=True))
+
+    with pytest.raises(NotAllowed):
+        task_act(task_id=visit.pk, user=scene.gp.user, data=TaskActionInput(action="complete"))
+
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == before
+
+
+def test_completing_the_last_task_records_the_task_change_then_the_move(scene: Scene):
+    for code, who in (("visit", scene.nurse), ("review", scene.gp)):
+        task = Task.objects.get(care_pathway=scene.pathway, code=code)
+        task_act(task_id=task.pk, user=who.user, data=TaskActionInput(action="complete"))
+    last_id = OutboxEvent.objects.filter(type=events.TASK_CHANGED).order_by("id").last()
+    assert last_id is not None
+
+    after = rows(pk__gte=last_id.pk)
+
+    diary = Task.objects.get(care_pathway=scene.pathway, code="diary")
+    assert [(t, p.get("task"), p.get("state")) for t, _, p in after] == [
+        (events.TASK_CHANGED, Task.objects.get(care_pathway=scene.pathway, code="review").pk, None),
+        (events.PATHWAY_MOVED, None, "follow_up"),
+        (events.TASK_CREATED, diary.pk, None),
+    ]
+    moved = after[1][2]
+    assert (moved["from_state"], moved["event"], moved["revision"]) == (
+        "assessment",
+        "tasks_completed",
+        2,
+    )
+
+
+TIMED = textwrap.dedent(
+    """
+    key: timed-test
+    version: 1
+    title: Timed test
+    roles: [gp]
+    initial: waiting
+    states:
+      waiting:
+        on_enter:
+          - timer: {event: review_due, after: PT1H}
+        on:
+          review_due: done
+      done: {final: true}
+    """
+)
+
+
+def test_a_timer_moving_a_pathway_records_the_move(db):
+    definition_publish(source=TIMED, actor=Actor(id="test"), fmt="yaml")
+    patient, gp = make_patient(), make_practitioner("gp")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    pathway = care_pathway_start(patient=patient, key="timed-test", user=gp.user)
+
+    sweep = fire_due_timers(now=timezone.now() + dt.timedelta(hours=2))
+
+    assert len(sweep.fired) == 1
+    moved = rows(type=events.PATHWAY_MOVED)
+    assert [
+        (p, payload["pathway"], payload["state"], payload["status"]) for _, p, payload in moved
+    ] == [(patient.pk, pathway.pk, "done", "completed")]
+
+
+def test_suspending_a_pathway_records_it(scene: Scene):
+    care_pathway_suspend(pathway=scene.pathway, user=scene.gp.user, reason="holiday")
+
+    assert rows(type=events.PATHWAY_SUSPENDED) == [
+        (
+            events.PATHWAY_SUSPENDED,
+            scene.patient.pk,
+            {
+                "pathway": scene.pathway.pk,
+                "instance": scene.pathway.instance_id,
+                "revision": 2,
+                "status": "suspended",
+                "state": "assessment",
+                "from_state": "",
+                "event": "suspend",
+            },
+        )
+    ]
+
+
+def test_membership_changes_record_the_member_and_their_user(scene: Scene):
+    extra = make_practitioner("nurse")
+    member = care_team_member_add(
+        patient=scene.patient, role="nurse", practitioner=extra, actor=None
+    )
+
+    care_team_member_remove(member_id=member.pk, actor=None)
+
+    changes = rows(type=events.CARE_TEAM_CHANGED, payload__member=member.pk)
+    assert [
+        (p, payload["change"], payload["user"], payload["role"]) for _, p, payload in changes
+    ] == [
+        (scene.patient.pk, "added", extra.user.pk, "nurse"),
+        (scene.patient.pk, "removed", extra.user.pk, "nurse"),
+    ]
+
+
+def test_giving_then_withdrawing_consent_records_each_change(scene: Scene):
+    for given in (True, False):
+        consent_set(
+            patient=scene.patient,
+            scope="care_team_sharing",
+            given=given,
+            actor=None,
+            entry_point="system",
+        )
+
+    assert rows(type=events.CONSENT_CHANGED) == [
+        (events.CONSENT_CHANGED, scene.patient.pk, {"scope": "care_team_sharing", "given": True}),
+        (events.CONSENT_CHANGED, scene.patient.pk, {"scope": "care_team_sharing", "given": False}),
+    ]
+
+
+def test_an_event_recorded_outside_a_transaction_is_refused(transactional_db):
+    with pytest.raises(AssertionError, match="inside the change's transaction"):
+        event_record(type=events.TASK_CHANGED, patient=None, payload={})
+
+    assert OutboxEvent.objects.count() == 0
+
+
+def test_an_event_rolls_back_with_its_change(db):
+    def failing_change() -> None:
+        with transaction.atomic():
+            event_record(type=events.TASK_CHANGED, patient=None, payload={"task": 1})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+
+    assert OutboxEvent.objects.count() == 0
+
+
+# --- the relay ------------------------------------------------------------------------------
+
+
+def record(n: int) -> list[int]:
+    with transaction.atomic():
+        return [
+            event_record(type=events.TASK_CHANGED, patient=None, payload={"task": i}).pk
+            for i in range(n)
+        ]
+
+
+def test_the_relay_publishes_in_position_order_and_marks_published(db):
+    ids = record(3)
+    published: list[list[int]] = []
+
+    sent = outbox_relay_run_once(publish=lambda batch: published.append([e.pk for e in batch]))
+
+    assert published == [ids]
+    assert [e.position for e in sent] == [1, 2, 3]
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+    assert outbox_relay_run_once(publish=lambda batch: published.append([])) == []
+    assert published == [ids]
+
+
+def test_a_failed_publish_marks_nothing_and_is_published_again(db):
+    ids = record(2)
+
+    def broken(batch):
+        raise ConnectionError("channel layer down")
+
+    with pytest.raises(ConnectionError):
+        outbox_relay_run_once(publish=broken)
+    unpublished = OutboxEvent.objects.filter(published_at__isnull=True).count()
+    published: list[int] = []
+    outbox_relay_run_once(publish=lambda batch: published.extend(e.pk for e in batch))
+
+    assert unpublished == 2
+    assert published == ids
+    assert list(OutboxEvent.objects.order_by("id").values_list("position", "attempts")) == [
+        (1, 1),
+        (2, 1),
+    ]
+
+
+def test_positions_continue_gap_free_across_runs(db):
+    record(2)
+    outbox_sequence()
+    record(1)
+
+    outbox_sequence()
+
+    assert list(OutboxEvent.objects.order_by("id").values_list("position", flat=True)) == [1, 2, 3]
+
+
+@pytest.fixture
+def postgres_transactional(transactional_db: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
+
+
+def test_an_event_committed_late_gets_a_later_position_and_is_resumed(postgres_transactional):
+    # Transaction A takes the smaller id but commits after B: a client that saw B's event
+    # and resumes after its position must still receive A's.
+    holding = threading.Event()
+    release = threading.Event()
+    ids: dict[str, int] = {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                ids["a"] = event_record(type=events.TASK_CHANGED, patient=None, payload={}).pk
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert holding.wait(timeout=30)
+    ids["b"] = record(1)[0]
+    outbox_sequence()
+    seen_by_client = OutboxEvent.objects.get(pk=ids["b"]).position
+    release.set()
+    thread.join(timeout=30)
+
+    outbox_sequence()
+
+    assert ids["a"] < ids["b"]
+    assert seen_by_client == 1
+    assert [(e.pk, e.position) for e in outbox_published_after(position=1, limit=10)] == [
+        (ids["a"], 2)
+    ]
+
+
+def test_two_relays_at_once_never_publish_the_same_event(postgres_transactional):
+    record(4)
+    outbox_sequence()
+    in_publish = threading.Event()
+    release = threading.Event()
+    first: list[int] = []
+
+    def slow_relay() -> None:
+        def publish(batch):
+            first.extend(e.pk for e in batch)
+            in_publish.set()
+            release.wait(timeout=30)
+
+        try:
+            outbox_relay_run_once(publish=publish, limit=2)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_relay)
+    thread.start()
+    assert in_publish.wait(timeout=30)
+    second: list[int] = []
+    outbox_relay_run_once(publish=lambda batch: second.extend(e.pk for e in batch), limit=10)
+    release.set()
+    thread.join(timeout=30)
+
+    assert len(first) == 2
+    assert len(second) == 2
+    assert set(first).isdisjoint(second)
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
