@@ -417,6 +417,8 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} of event {self.event_id} ({self.status})"
+
+
 class OutboxEvent(models.Model):
     """One domain change, written by the service that made it, in the same transaction.
 

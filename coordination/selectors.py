@@ -215,6 +215,8 @@ def webhook_delivery_list(
     subscription = webhook_subscription_get(owner=owner, subscription_id=subscription_id)
     deliveries = WebhookDelivery.objects.filter(subscription=subscription)
     return deliveries.filter(status=status) if status else deliveries
+
+
 # --- the event outbox -----------------------------------------------------------------------
 
 
