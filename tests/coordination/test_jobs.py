@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -205,6 +206,7 @@ def test_overdue_task_escalates_once_to_the_role_its_definition_names(jobs_scene
 
 def test_overdue_task_without_escalate_to_goes_to_the_coordinator(scene: Scene):
     visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+    assert visit.due_at is not None
     late = visit.due_at + dt.timedelta(hours=1)
 
     escalated = overdue_tasks_escalate(now=late, grace="PT15M")
@@ -262,7 +264,7 @@ def test_job_that_succeeds_on_a_retry_leaves_no_dead_letter(db: None):
 
 
 def test_recording_the_same_failure_twice_keeps_one_letter(db: None):
-    common = {
+    common: dict[str, Any] = {
         "task_name": "coordination.reminders_send",
         "task_id": "abc",
         "args": [],
