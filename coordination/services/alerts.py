@@ -244,7 +244,7 @@ def _evaluate_for(
                 pathway_id=listener.pathway_id,
                 instance_id=listener.instance_id,
                 alert=alert,
-                observation=observation,
+                observation=observation if plan.needs_observation else None,
                 now=now,
             )
             if record is not None:
