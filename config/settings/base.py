@@ -172,7 +172,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # killed mid-job). It must exceed the longest job (the hard time limit above); nothing is
 # scheduled with a countdown (timers and reminders are rows), so no message waits longer.
 CELERY_BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "600"))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+    # Redis: look for such messages every interval x throttle seconds (kombu's default, 10 x 10).
+    "unacked_restore_interval": int(os.environ.get("CELERY_BROKER_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_BROKER_RESTORE_THROTTLE", "10")),
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Failed jobs are retried with exponential backoff (1 s, 2 s, 4 s... at most this many
 # times), then parked in coordination.DeadLetter.

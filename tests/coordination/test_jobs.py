@@ -345,3 +345,11 @@ def test_the_beat_schedule_names_registered_jobs(settings):
         "coordination.overdue_escalate",
         "coordination.missing_measurements_check",
     }
+
+
+def test_jobs_are_acknowledged_late_and_requeued_when_their_worker_is_lost(settings):
+    assert settings.CELERY_TASK_ACKS_LATE is True
+    assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is True
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    assert visibility > settings.CELERY_TASK_TIME_LIMIT
