@@ -194,18 +194,25 @@ def alert_holds(
 
 
 def alerts_evaluate(
-    *, patient_id: int, observations: Sequence[Observation], now: dt.datetime | None = None
+    *,
+    patient_id: int,
+    observations: Sequence[Observation],
+    listeners: Sequence[Listener] | None = None,
+    now: dt.datetime | None = None,
 ) -> list[AlertRecord]:
     """Evaluate the alerts of the patient's active pathways on `observations` (just stored),
     in the order they were taken, raising each alert that holds. After an alert moves a
     pathway, the following observations meet the new state's alerts. An alert that does not
     read `observation` is evaluated once for the batch, at its latest measurement.
 
-    Run inside the transaction that stored the observations, after `lock_listeners`."""
+    Run inside the transaction that stored the observations, with the `listeners` that
+    `lock_listeners` returned before they were stored: a pathway that starts listening
+    meanwhile is left alone rather than locked after the audit head."""
     now = now or timezone.now()
     if not observations:
         return []
-    listeners = alert_listeners(patient_id=patient_id)
+    if listeners is None:
+        listeners = alert_listeners(patient_id=patient_id)
     if not listeners:
         return []
     ordered = sorted(observations, key=lambda o: (o.effective_at, o.pk))

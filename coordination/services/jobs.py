@@ -28,6 +28,7 @@ from coordination.services.tasks import _record
 from workflows.definition.compiled import TaskAction
 from workflows.definition.durations import parse_duration
 from workflows.errors import NotFound
+from workflows.models import PathwayInstance
 from workflows.selectors import instance_definition, lock_instance
 from workflows.services import fire_due_timers
 
@@ -130,7 +131,8 @@ def overdue_tasks_escalate(
     (PARCOURS_ESCALATION_GRACE): an urgent task opens for the role the definition names in the
     task's `escalate_to`, or for the care team's coordinator, in the same step (it is cancelled
     with the step's other tasks, and does not hold the step back). The overdue task records an
-    `escalate` history entry. Returns the ids of the tasks escalated."""
+    `escalate` history entry. Tasks meant for the patient are not escalated; tasks of a
+    suspended pathway wait until it resumes. Returns the ids of the tasks escalated."""
     now = now or timezone.now()
     late = _duration(grace or settings.PARCOURS_ESCALATION_GRACE)
     candidates = list(
@@ -165,9 +167,14 @@ def _escalate_one(task_id: int, pathway_id: int, now: dt.datetime) -> bool:
             return False
         if TaskFollowUp.objects.filter(task=task, kind=TaskFollowUp.Kind.ESCALATION).exists():
             return False
+        if instance.status == PathwayInstance.Status.SUSPENDED:
+            return False
         opened: Task | None = None
         role = DEFAULT_ESCALATION_ROLE
-        if instance.status == "active" and instance.state == task.pathway_state:
+        if (
+            instance.status == PathwayInstance.Status.ACTIVE
+            and instance.state == task.pathway_state
+        ):
             definition = instance_definition(instance)
             state = definition.state(instance.state)
             action = _task_action(state.tasks, task.code)

@@ -58,10 +58,12 @@ def observations_ingest(
         "now": now,
     }
     with transaction.atomic():
-        lock_listeners(patient_id=patient.pk)
+        listeners = lock_listeners(patient_id=patient.pk)
         if isinstance(observations, ObservationItem | Mapping):
             stored = [observation_record(item=observations, **common)]
         else:
             stored = observations_record(items=observations, **common)
-        alerts = alerts_evaluate(patient_id=patient.pk, observations=stored, now=now)
+        alerts = alerts_evaluate(
+            patient_id=patient.pk, observations=stored, listeners=listeners, now=now
+        )
     return IngestResult(stored, alerts)

@@ -12,7 +12,9 @@ from coordination import tasks as jobs
 from coordination.models import CarePathway, DeadLetter, Task, TaskEvent, TaskFollowUp
 from coordination.services import (
     TaskActionInput,
+    care_pathway_resume,
     care_pathway_start,
+    care_pathway_suspend,
     care_team_member_add,
     task_act,
 )
@@ -222,6 +224,17 @@ def test_task_within_the_grace_period_is_not_escalated(jobs_scene: Scene):
 
     assert escalated == []
     assert open_codes(jobs_scene.pathway) == ["prepare"]
+
+
+def test_tasks_of_a_suspended_pathway_wait_for_it_to_resume_to_escalate(jobs_scene: Scene):
+    prepare = Task.objects.get(care_pathway=jobs_scene.pathway, code="prepare")
+    care_pathway_suspend(pathway=jobs_scene.pathway, user=None, reason="in hospital")
+
+    while_suspended = overdue_tasks_escalate(now=T0 + 7 * HOUR, grace="PT15M")
+    care_pathway_resume(pathway=jobs_scene.pathway, user=None)
+    after_resume = overdue_tasks_escalate(now=T0 + 8 * HOUR, grace="PT15M")
+
+    assert (while_suspended, after_resume) == ([], [prepare.pk])
 
 
 def test_escalation_task_does_not_hold_the_step_back(jobs_scene: Scene):
