@@ -23,8 +23,8 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	@echo "Parcours is serving on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	@echo "Parcours is serving on http://$(HOST):$(PORT)/ with a Celery worker and beat (Ctrl-C stops them)"
+	$(BIN)/python manage.py run_embedded --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)

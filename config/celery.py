@@ -12,15 +12,16 @@ app = Celery("parcours")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-def _filesystem_transport_options() -> dict[str, object]:
+def _transport_options() -> dict[str, object]:
     from django.conf import settings
 
+    options: dict[str, object] = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
-        return {}
+        return options
     base = settings.CELERY_BROKER_DIR
     for sub in ("out", "processed"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    return {
+    return options | {
         "data_folder_in": str(base / "out"),
         "data_folder_out": str(base / "out"),
         "data_folder_processed": str(base / "processed"),
@@ -28,5 +29,5 @@ def _filesystem_transport_options() -> dict[str, object]:
     }
 
 
-app.conf.broker_transport_options = _filesystem_transport_options()
+app.conf.broker_transport_options = _transport_options()
 app.autodiscover_tasks()

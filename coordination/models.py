@@ -456,3 +456,90 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.pk} {self.type} (position {self.position})"
+
+
+# --- background jobs --------------------------------------------------------------------
+
+
+class DeadLetter(models.Model):
+    """A Celery job that failed on every attempt (retried with backoff first). Kept for a person
+    to look at in the admin and re-queue once the cause is fixed."""
+
+    task_name = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=64, unique=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    exception = models.TextField()
+    traceback = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField()
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    resolved = models.BooleanField(default=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["resolved", "-last_failed_at"], name="dead_letter_open")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.task_id} ({'resolved' if self.resolved else 'open'})"
+
+
+class TaskFollowUp(models.Model):
+    """A reminder or an escalation of a task: at most one of each kind per task, so a sweep
+    that runs twice (or in two workers at once) sends it once."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder", _("reminder")
+        ESCALATION = "escalation", _("escalation")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="follow_ups")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField()
+    # The escalation task opened for it, when there was someone to escalate to.
+    opened_task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "kind"], name="task_follow_up_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of task {self.task_id}"
+
+
+class AlertRecord(models.Model):
+    """An alert raised on a care pathway (a device-data condition, or a measurement that did
+    not arrive). Repeats within the debounce window add to `repeats` instead of opening new
+    tasks."""
+
+    class Kind(models.TextChoices):
+        CONDITION = "condition", _("condition on measurements")
+        MISSING = "missing", _("missing measurement")
+
+    care_pathway = models.ForeignKey(CarePathway, on_delete=models.PROTECT, related_name="alerts")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=63)
+    event = models.CharField(max_length=63, blank=True)
+    priority = models.CharField(max_length=8, choices=Task.Priority.choices)
+    observation_id = models.BigIntegerField(null=True, blank=True)
+    fired = models.BooleanField(default=False)
+    refusal = models.CharField(max_length=500, blank=True)
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    raised_at = models.DateTimeField()
+    repeats = models.PositiveIntegerField(default=0)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["care_pathway", "name", "-raised_at"], name="alert_debounce"),
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.name} on pathway {self.care_pathway_id}"

@@ -37,6 +37,7 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
 from coordination.services import consent_set
+from coordination.services.observations import observations_ingest
 from patients import errors as patients_errors
 from patients.models import AuditEvent, Consent, Observation, Patient
 from patients.selectors import (
@@ -50,8 +51,6 @@ from patients.selectors import (
 from patients.selectors.observations import MAX_LIST_RANGE
 from patients.services import (
     PatientChanges,
-    observation_record,
-    observations_record,
     patient_create,
     patient_update,
 )
@@ -482,10 +481,10 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
                 raise ValidationError({name: ["unknown field"] for name in fields})
             if not isinstance(items, list):
                 raise ValidationError({"items": ["must be a list of observations"]})
-            stored = observations_record(items=items, **common)
+            stored = observations_ingest(observations=items, **common).observations
             out = {"count": len(stored), "items": ObservationSerializer(stored, many=True).data}
             return Response(out, status=status.HTTP_201_CREATED)
-        observation = observation_record(item=fields, **common)
+        observation = observations_ingest(observations=fields, **common).observations[0]
         return Response(ObservationSerializer(observation).data, status=status.HTTP_201_CREATED)
 
     @staticmethod

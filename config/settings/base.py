@@ -154,12 +154,51 @@ else:
 # filesystem transport under var/ so that a real worker runs with no server at all.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 CELERY_BROKER_DIR = VAR_DIR / "broker"
+# A job is acknowledged only once it has run, and put back on the queue if the worker process
+# running it dies: every job is idempotent, so running one twice is harmless, losing one is not.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "parcours")
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "240"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "300"))
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis (and SQS) redeliver a message nobody acknowledged after this many seconds (a worker
+# killed mid-job). It must exceed the longest job (the hard time limit above); nothing is
+# scheduled with a countdown (timers and reminders are rows), so no message waits longer.
+CELERY_BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "600"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+    # Redis: look for such messages every interval x throttle seconds (kombu's default, 10 x 10).
+    "unacked_restore_interval": int(os.environ.get("CELERY_BROKER_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_BROKER_RESTORE_THROTTLE", "10")),
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Failed jobs are retried with exponential backoff (1 s, 2 s, 4 s... at most this many
+# times), then parked in coordination.DeadLetter.
+CELERY_JOB_MAX_RETRIES = int(os.environ.get("CELERY_JOB_MAX_RETRIES", "5"))
+# Periodic jobs: each sweeps rows whose due time has come, so a missed or doubled beat only
+# moves work by one period.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-due-timers": {"task": "coordination.timers_sweep", "schedule": 30.0},
+    "send-due-reminders": {"task": "coordination.reminders_send", "schedule": 60.0},
+    "escalate-overdue-tasks": {"task": "coordination.overdue_escalate", "schedule": 60.0},
+    "check-missing-measurements": {
+        "task": "coordination.missing_measurements_check",
+        "schedule": 300.0,
+    },
+}
+# Job thresholds (ISO-8601 durations): remind the owner this long before a task is due;
+# escalate a task this long after it was due; a repeat of the same alert within the debounce
+# window opens no new task.
+PARCOURS_REMINDER_LEAD = os.environ.get("PARCOURS_REMINDER_LEAD", "PT2H")
+PARCOURS_ESCALATION_GRACE = os.environ.get("PARCOURS_ESCALATION_GRACE", "PT15M")
+PARCOURS_ALERT_DEBOUNCE = os.environ.get("PARCOURS_ALERT_DEBOUNCE", "PT12H")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('coordination', '0003_outbox'),
+        ('coordination', '0004_jobs'),
         ('patients', '0002_audit_append_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

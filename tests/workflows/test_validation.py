@@ -367,7 +367,8 @@ def test_unknown_key_without_close_match_lists_the_allowed_keys():
     assert found == [
         (
             "states.closed.colour",
-            "unknown key 'colour' (allowed: alerts, description, final, on, on_enter, title)",
+            "unknown key 'colour' "
+            "(allowed: alerts, description, expects, final, on, on_enter, title)",
             33,
         )
     ]

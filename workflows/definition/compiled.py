@@ -36,6 +36,7 @@ class TaskAction:
     due: str | None
     priority: str
     description: Text | None
+    escalate_to: str | None = None  # who an overdue task goes to (default: the coordinator)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,18 @@ class AlertSpec:
     event: str
     priority: str
     title: Text | None
+    role: str | None = None  # who gets the alert's own task, if the event opens none
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """A measurement the state expects at least `every` (ISO-8601); `role` is told if not."""
+
+    code: str
+    every: str
+    role: str
+    priority: str = "urgent"
+    title: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class StateSpec:
     actions: tuple[Action, ...]
     alerts: tuple[AlertSpec, ...]
     transitions: Mapping[str, TransitionSpec]
+    expects: tuple[ExpectationSpec, ...] = ()
 
     @property
     def tasks(self) -> tuple[TaskAction, ...]:
@@ -128,6 +142,7 @@ def _state(name: str, spec: Mapping[str, Any]) -> StateSpec:
                     due=task.get("due"),
                     priority=task.get("priority", "routine"),
                     description=task.get("description"),
+                    escalate_to=task.get("escalate_to"),
                 )
             )
         else:
@@ -140,8 +155,19 @@ def _state(name: str, spec: Mapping[str, Any]) -> StateSpec:
             event=a["event"],
             priority=a.get("priority", "urgent"),
             title=a.get("title"),
+            role=a.get("role"),
         )
         for a in spec.get("alerts", ())
+    )
+    expects = tuple(
+        ExpectationSpec(
+            code=e["code"],
+            every=e["every"],
+            role=e["role"],
+            priority=e.get("priority", "urgent"),
+            title=e.get("title"),
+        )
+        for e in spec.get("expects", ())
     )
     transitions = {}
     for event, raw in (spec.get("on") or {}).items():
@@ -161,6 +187,7 @@ def _state(name: str, spec: Mapping[str, Any]) -> StateSpec:
         actions=tuple(actions),
         alerts=alerts,
         transitions=transitions,
+        expects=expects,
     )
 
 
@@ -169,6 +196,7 @@ __all__ = [
     "Action",
     "AlertSpec",
     "CompiledDefinition",
+    "ExpectationSpec",
     "StateSpec",
     "TaskAction",
     "TimerAction",

@@ -10,6 +10,7 @@ ROLE_NAME = r"^[a-z][a-z0-9_-]{0,62}$"
 TASK_CODE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 PATHWAY_KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
 PRIORITIES = ["routine", "urgent", "asap", "stat"]
+LOINC_CODE = r"^[0-9]{1,7}-[0-9]$"
 
 _text: dict[str, Any] = {
     "oneOf": [
@@ -68,6 +69,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                 "final": {"type": "boolean"},
                 "on_enter": {"type": "array", "items": {"$ref": "#/$defs/action"}},
                 "alerts": {"type": "array", "items": {"$ref": "#/$defs/alert"}},
+                "expects": {"type": "array", "items": {"$ref": "#/$defs/expectation"}},
                 "on": {
                     "type": "object",
                     "propertyNames": {"pattern": EVENT_NAME},
@@ -96,6 +98,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                 "role": {"type": "string", "pattern": ROLE_NAME},
                 "due": _duration,
                 "priority": {"enum": PRIORITIES},
+                "escalate_to": {"type": "string", "pattern": ROLE_NAME},
             },
         },
         "timer": {
@@ -116,6 +119,19 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                 "title": _text,
                 "when": _expression,
                 "event": {"type": "string", "pattern": EVENT_NAME},
+                "priority": {"enum": PRIORITIES},
+                "role": {"type": "string", "pattern": ROLE_NAME},
+            },
+        },
+        "expectation": {
+            "type": "object",
+            "required": ["code", "every", "role"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": LOINC_CODE},
+                "every": _duration,
+                "role": {"type": "string", "pattern": ROLE_NAME},
+                "title": _text,
                 "priority": {"enum": PRIORITIES},
             },
         },

@@ -313,6 +313,8 @@ class _Semantics:
                         )
                     codes.setdefault(code, i)
                 self._check_role([*path, "role"], task.get("role"))
+                if "escalate_to" in task:
+                    self._check_role([*path, "escalate_to"], task.get("escalate_to"))
                 self._check_duration([*path, "due"], task.get("due"))
             if isinstance(timer, Mapping):
                 path = [*base, "on_enter", i, "timer"]
@@ -326,6 +328,7 @@ class _Semantics:
                         f"timer event {event!r} is not handled by this state's 'on'",
                     )
         self._check_alerts(base, state.get("alerts"), on, final)
+        self._check_expects(base, state.get("expects"), final)
         for event, spec in on.items():
             path = [*base, "on", str(event)]
             if isinstance(spec, Mapping):
@@ -362,11 +365,30 @@ class _Semantics:
             if isinstance(when, str):
                 for message in check_expression(when, ALERT_SCOPE):
                     self.add([*path, "when"], message)
+            if "role" in alert:
+                self._check_role([*path, "role"], alert.get("role"))
             event = alert.get("event")
             if isinstance(event, str) and event not in on and not final:
                 self.add(
                     [*path, "event"], f"alert event {event!r} is not handled by this state's 'on'"
                 )
+
+    def _check_expects(self, base: list[str | int], expects: Any, final: bool) -> None:
+        if final and expects:
+            self.add([*base, "expects"], "a final state cannot expect measurements")
+            return
+        codes: set[str] = set()
+        for i, expectation in enumerate(expects if isinstance(expects, list) else []):
+            if not isinstance(expectation, Mapping):
+                continue
+            path: list[str | int] = [*base, "expects", i]
+            code = expectation.get("code")
+            if isinstance(code, str):
+                if code in codes:
+                    self.add([*path, "code"], f"measurement {code!r} is already expected here")
+                codes.add(code)
+            self._check_duration([*path, "every"], expectation.get("every"))
+            self._check_role([*path, "role"], expectation.get("role"))
 
     def _check_graph(self, edges: list[_Edge]) -> None:
         initial = self.doc.get("initial")

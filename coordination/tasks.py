@@ -1,0 +1,73 @@
+"""Celery jobs. Each takes ids (or nothing), calls one service, and is safe to run twice: the
+services record what they did in the transaction that does it (see coordination.services.jobs).
+
+Every job is acknowledged late and re-queued if its worker dies (settings, CELERY_ block);
+a failure is retried with exponential backoff, and after the last attempt parked in the
+dead-letter table (`DeadLetter`, in the admin) instead of being lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from coordination.services.alerts import missing_measurements_check
+from coordination.services.jobs import (
+    dead_letter_record,
+    due_timers_sweep,
+    overdue_tasks_escalate,
+    task_reminders_send,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Job(Task):
+    """Base of every Parcours job: retries with backoff, then a dead letter."""
+
+    autoretry_for = (Exception,)
+    max_retries = settings.CELERY_JOB_MAX_RETRIES
+    retry_backoff = 1  # seconds: 1, 2, 4, 8... capped below
+    retry_backoff_max = 600
+    retry_jitter = True
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        # Called once the last retry has failed too (a retry raises Retry, not the error).
+        dead_letter_record(
+            task_name=self.name,
+            task_id=task_id,
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            exception=f"{type(exc).__name__}: {exc}",
+            traceback=str(einfo.traceback) if einfo is not None else "",
+            attempts=self.request.retries + 1,
+        )
+        logger.error("job %s %s parked as a dead letter: %r", self.name, task_id, exc)
+
+
+@shared_task(base=Job, name="coordination.timers_sweep")
+def timers_sweep() -> dict[str, int]:
+    report = due_timers_sweep()
+    return {"fired": report.fired, "skipped": report.skipped, "failed": len(report.failed)}
+
+
+@shared_task(base=Job, name="coordination.reminders_send")
+def reminders_send() -> int:
+    return len(task_reminders_send())
+
+
+@shared_task(base=Job, name="coordination.overdue_escalate")
+def overdue_escalate() -> int:
+    return len(overdue_tasks_escalate())
+
+
+@shared_task(base=Job, name="coordination.missing_measurements_check")
+def missing_measurements_run() -> int:
+    return len(missing_measurements_check())
