@@ -21,6 +21,7 @@ from coordination.services.jobs import (
     overdue_tasks_escalate,
     task_reminders_send,
 )
+from coordination.services.webhooks import webhook_deliveries_send_due
 
 logger = logging.getLogger(__name__)
 
@@ -71,3 +72,14 @@ def overdue_escalate() -> int:
 @shared_task(base=Job, name="coordination.missing_measurements_check")
 def missing_measurements_run() -> int:
     return len(missing_measurements_check())
+
+
+@shared_task(base=Job, name="coordination.webhooks_send")
+def webhooks_send() -> dict[str, int]:
+    report = webhook_deliveries_send_due(limit=settings.WEBHOOK_SEND_BATCH)
+    return {
+        "succeeded": report.succeeded,
+        "retried": report.retried,
+        "failed": report.failed,
+        "dropped": report.dropped,
+    }

@@ -192,6 +192,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "coordination.missing_measurements_check",
         "schedule": 300.0,
     },
+    "send-due-webhooks": {"task": "coordination.webhooks_send", "schedule": 10.0},
 }
 # Job thresholds (ISO-8601 durations): remind the owner this long before a task is due;
 # escalate a task this long after it was due; a repeat of the same alert within the debounce
@@ -298,6 +299,8 @@ LOGGING = {
 # Webhooks: deliveries only to public https addresses (no requests into the hosting network).
 # The embedded default allows http and private addresses, for a receiver on the same laptop.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# Deliveries sent per run of the periodic job (every 10 s, see CELERY_BEAT_SCHEDULE).
+WEBHOOK_SEND_BATCH = int(os.environ.get("WEBHOOK_SEND_BATCH", "100"))
 # Live updates (docs/live-updates.md). Intervals in seconds.
 # The outbox relay runs inside each web process unless turned off (then run
 # `manage.py run_relay`); several relays at once are safe.

@@ -10,17 +10,25 @@ import datetime as dt
 import hashlib
 import hmac
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
 
 from coordination.errors import InvalidInput, NotFound
-from coordination.models import CareTeamMember, WebhookDelivery, WebhookSubscription
-from coordination.services import care_team_member_add, care_team_member_remove
+from coordination.models import CareTeamMember, Task, WebhookDelivery, WebhookSubscription
+from coordination.services import (
+    TaskActionInput,
+    care_team_member_add,
+    care_team_member_remove,
+    task_act,
+)
+from coordination.services.outbox import outbox_relay_run_once
 from coordination.services.webhooks import (
     LEASE,
     MAX_ATTEMPTS,
@@ -34,6 +42,7 @@ from coordination.services.webhooks import (
     webhook_subscription_create,
     webhook_subscription_deactivate,
 )
+from coordination.tasks import webhooks_send
 from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 
@@ -379,3 +388,29 @@ def test_a_claim_left_by_a_dead_worker_is_sent_again_after_the_lease(scene: Scen
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
     assert late == "stale"
     assert delivery.last_status_code == 200
+
+
+# With the outbox and the periodic job.
+
+
+def test_a_task_change_reaches_the_platform_through_relay_and_job(
+    scene: Scene, receiver: Receiver
+) -> None:
+    _subscribe(scene, receiver.url, event_types=["task.changed"])
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+
+    with transaction.atomic():
+        task_act(
+            task_id=visit.pk,
+            user=scene.nurse.user,
+            data=TaskActionInput(action="start", expected_version=None, note="", output={}),
+            entry_point="system",
+        )
+    published = outbox_relay_run_once(publish=lambda events: None)
+    result = webhooks_send()
+
+    [event] = [e for e in published if e.type == "task.changed"]
+    assert result == {"succeeded": 1, "retried": 0, "failed": 0, "dropped": 0}
+    [received] = receiver.received
+    assert received.headers["Parcours-Event-Id"] == str(event.pk)
+    assert json.loads(received.body)["payload"] == event.payload
