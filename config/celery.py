@@ -19,9 +19,11 @@ def _transport_options() -> dict[str, object]:
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
         return options
     base = settings.CELERY_BROKER_DIR
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     return options | {
+        # Exchange tables too: kombu's default is a `control` folder in the working directory.
+        "control_folder": str(base / "control"),
         "data_folder_in": str(base / "out"),
         "data_folder_out": str(base / "out"),
         "data_folder_processed": str(base / "processed"),
