@@ -165,3 +165,51 @@ def care_team_payload(
         "service_team": service_team_id,
         "version": version,
     }
+
+
+class ObservationsPayload(TypedDict):
+    observations: list[int]
+    codes: list[str]
+    source: str
+
+
+def observations_payload(
+    *, observation_ids: list[int], codes: list[str], source: str
+) -> ObservationsPayload:
+    """One event per stored batch (or single observation): the ids stored, the LOINC codes
+    they measure (sorted, once each) and their source; never the values."""
+    return {"observations": observation_ids, "codes": sorted(set(codes)), "source": source}
+
+
+class AlertPayload(TypedDict):
+    alert: int
+    name: str
+    pathway: int
+    priority: str
+    fired: bool
+    task: int | None
+    kind: str
+
+
+def alert_payload(
+    *,
+    alert_id: int,
+    name: str,
+    pathway_id: int,
+    priority: str,
+    fired: bool,
+    task_id: int | None,
+    kind: str,
+) -> AlertPayload:
+    """`kind` is "condition" (a measurement crossed a threshold or trend) or "missing" (a
+    measurement did not arrive in time); `fired` whether the alert's pathway event moved the
+    pathway (a guard may refuse it; the alert and its task still stand)."""
+    return {
+        "alert": alert_id,
+        "name": name,
+        "pathway": pathway_id,
+        "priority": priority,
+        "fired": fired,
+        "task": task_id,
+        "kind": kind,
+    }

@@ -8,12 +8,15 @@ dead-letter table (`DeadLetter`, in the admin) instead of being lost.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.utils import timezone
 
+from coordination.relay import channel_layer_publisher
 from coordination.services.alerts import missing_measurements_check
 from coordination.services.jobs import (
     dead_letter_record,
@@ -21,6 +24,7 @@ from coordination.services.jobs import (
     overdue_tasks_escalate,
     task_reminders_send,
 )
+from coordination.services.outbox import outbox_relay_run_once
 from coordination.services.webhooks import webhook_deliveries_send_due
 
 logger = logging.getLogger(__name__)
@@ -83,3 +87,16 @@ def webhooks_send() -> dict[str, int]:
         "failed": report.failed,
         "dropped": report.dropped,
     }
+
+
+@shared_task(base=Job, name="coordination.outbox_relay_backstop")
+def outbox_relay_backstop() -> int:
+    """Publish the events that the web processes' relays left unpublished for longer than
+    LIVE_RELAY_BACKSTOP_SECONDS (no web process running, or their relays failing), so that
+    their webhook deliveries are queued and shared-layer clients get them. Clients also
+    recover them from the outbox on resume; this job is the safety net, not the path."""
+    older_than = timezone.now() - dt.timedelta(seconds=settings.LIVE_RELAY_BACKSTOP_SECONDS)
+    published = outbox_relay_run_once(
+        publish=channel_layer_publisher(), limit=500, older_than=older_than
+    )
+    return len(published)

@@ -193,7 +193,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "send-due-webhooks": {"task": "coordination.webhooks_send", "schedule": 10.0},
+    "outbox-relay-backstop": {"task": "coordination.outbox_relay_backstop", "schedule": 30.0},
 }
+# The backstop job publishes outbox events left unpublished this long (seconds).
+LIVE_RELAY_BACKSTOP_SECONDS = float(os.environ.get("LIVE_RELAY_BACKSTOP_SECONDS", "30"))
 # Job thresholds (ISO-8601 durations): remind the owner this long before a task is due;
 # escalate a task this long after it was due; a repeat of the same alert within the debounce
 # window opens no new task.

@@ -28,7 +28,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from coordination import events
 from coordination.models import AlertRecord, CarePathway, Task
+from coordination.services.outbox import event_record
 from coordination.services.pathways import SUBJECT_PREFIX, care_pathway_fire
 from coordination.services.system_tasks import open_system_task
 from patients.durations import parse_window
@@ -322,7 +324,7 @@ def alert_raise(
                 due=None,
                 now=now,
             )
-        return AlertRecord.objects.create(
+        return _alert_create(
             care_pathway_id=pathway_id,
             patient_id=pathway.patient_id,
             name=alert.name,
@@ -440,7 +442,7 @@ def _check_expectation(
             due=None,
             now=now,
         )
-        return AlertRecord.objects.create(
+        return _alert_create(
             care_pathway_id=pathway.pk,
             patient_id=pathway.patient_id,
             name=name,
@@ -465,3 +467,23 @@ __all__ = [
     "lock_listeners",
     "missing_measurements_check",
 ]
+
+
+def _alert_create(**fields: Any) -> AlertRecord:
+    """Store an alert and its outbox event, in the caller's transaction."""
+    record = AlertRecord.objects.create(**fields)
+    event_record(
+        type=events.ALERT_RAISED,
+        patient=record.patient_id,
+        payload=events.alert_payload(
+            alert_id=record.pk,
+            name=record.name,
+            pathway_id=record.care_pathway_id,
+            priority=record.priority,
+            fired=record.fired,
+            task_id=record.task_id,
+            kind=record.kind,
+        ),
+        occurred_at=record.raised_at,
+    )
+    return record

@@ -20,8 +20,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from coordination import events
 from coordination.models import AlertRecord
 from coordination.services.alerts import alerts_evaluate, lock_listeners
+from coordination.services.outbox import event_record
 from patients.models import AuditEvent, Observation, Patient
 from patients.services import ObservationItem, observation_record, observations_record
 
@@ -63,6 +65,16 @@ def observations_ingest(
             stored = [observation_record(item=observations, **common)]
         else:
             stored = observations_record(items=observations, **common)
+        event_record(
+            type=events.OBSERVATION_RECEIVED,
+            patient=patient,
+            payload=events.observations_payload(
+                observation_ids=[o.pk for o in stored],
+                codes=[o.code for o in stored],
+                source=source,
+            ),
+            occurred_at=now,
+        )
         alerts = alerts_evaluate(
             patient_id=patient.pk, observations=stored, listeners=listeners, now=now
         )

@@ -88,23 +88,26 @@ def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:
     return len(pending)
 
 
-def outbox_relay_run_once(*, publish: Publisher, limit: int = 200) -> list[OutboxEvent]:
+def outbox_relay_run_once(
+    *, publish: Publisher, limit: int = 200, older_than: dt.datetime | None = None
+) -> list[OutboxEvent]:
     """Sequence what committed since last time, then claim up to `limit` unpublished rows
     (skipping rows another relay holds), hand them to `publish` in position order, queue
     their webhook deliveries and mark them published, all in one transaction. Returns the
     published rows.
 
     If `publish` raises, nothing is marked and the rows are claimed again by the next run.
+    `older_than` limits the claim to events that occurred before it (the periodic backstop
+    job, which only takes over what the web processes' relays left behind).
     """
     outbox_sequence(limit=max(limit, 500))
-    if not OutboxEvent.objects.filter(position__isnull=False, published_at__isnull=True).exists():
+    unpublished = OutboxEvent.objects.filter(position__isnull=False, published_at__isnull=True)
+    if older_than is not None:
+        unpublished = unpublished.filter(occurred_at__lt=older_than)
+    if not unpublished.exists():
         return []
     with transaction.atomic():
-        claimed = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(position__isnull=False, published_at__isnull=True)
-            .order_by("position")[:limit]
-        )
+        claimed = list(unpublished.select_for_update(skip_locked=True).order_by("position")[:limit])
         if not claimed:
             return []
         publish(claimed)
