@@ -20,6 +20,7 @@ from coordination.models import (
     CarePathway,
     CareTeamMember,
     Organization,
+    PlatformAccount,
     Practitioner,
     ServiceTeam,
     Task,
@@ -190,3 +191,11 @@ def service_team_get(*, team_id: int) -> ServiceTeam:
     if team is None:
         raise NotFound("service team", team_id)
     return team
+
+
+def platform_account_for_user(*, user_id: int | None) -> PlatformAccount | None:
+    """The platform account whose service user is `user_id`, if any (OAuth client
+    credentials act as that user)."""
+    if user_id is None:
+        return None
+    return PlatformAccount.objects.filter(user_id=user_id).first()
