@@ -8,6 +8,7 @@ Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
@@ -17,6 +18,7 @@ from django.utils import timezone
 from coordination import task_states
 from coordination.errors import NotFound
 from coordination.models import (
+    ApiToken,
     CarePathway,
     CareTeamMember,
     Organization,
@@ -199,3 +201,13 @@ def platform_account_for_user(*, user_id: int | None) -> PlatformAccount | None:
     if user_id is None:
         return None
     return PlatformAccount.objects.filter(user_id=user_id).first()
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own personal API tokens that have not expired, newest first (never anyone
+    else's)."""
+    if not user.is_authenticated:
+        return cast("QuerySet[ApiToken]", ApiToken.objects.none())
+    unexpired = Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())
+    rows = ApiToken.objects.filter(unexpired, user_id=user.pk).order_by("-created", "-digest")
+    return cast("QuerySet[ApiToken]", rows)  # knox's manager is untyped

@@ -42,6 +42,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from coordination.models import (
+    ApiToken,
     CarePathway,
     CareTeamMember,
     Organization,
@@ -55,6 +56,7 @@ from coordination.services import (
     consent_set,
     task_act,
 )
+from coordination.services.api_tokens import api_token_create
 from coordination.services.directory import (
     organization_create,
     service_team_create,
@@ -153,6 +155,7 @@ class World:
     team_practitioner_id: int
     newcomer_id: int  # a practitioner no team knows: the body of "add a member" requests
     nurse_practitioner_id: int  # the body of "reassign" requests
+    gp_token_id: str  # the GP's personal API token: only the GP may revoke it
 
 
 def _side(name: str) -> tuple[Side, AbstractBaseUser, AbstractBaseUser]:
@@ -198,6 +201,7 @@ def _build_world() -> World:
         p, q, gp, nurse, make_practitioner("nurse").user, organization, team,
         team_practitioner.pk, make_practitioner("nurse").pk,
         Practitioner.objects.get(user_id=nurse.pk).pk,
+        api_token_create(user=gp, name="synthetic script", actor=gp, lifetime=None).token.token_key,
     )  # fmt: skip
 
 
@@ -238,6 +242,7 @@ PARAMETERS: dict[str, Callable[[World, Side], object]] = {
     "practitioner_id": lambda w, s: w.team_practitioner_id,
     "key": lambda w, s: "care-test",
     "version": lambda w, s: 1,
+    "token_id": lambda w, s: w.gp_token_id,
 }
 
 
@@ -303,6 +308,7 @@ def snapshot() -> dict[str, object]:
         "observations": sorted(Observation.objects.values_list("pk", flat=True)),
         "patients": sorted(Patient.objects.values_list("pk", "version", "user_id")),
         "teams": sorted(ServiceTeam.objects.values_list("pk", "memberships__practitioner_id")),
+        "tokens": sorted(ApiToken.objects.values_list("digest", flat=True)),
     }
 
 

@@ -16,7 +16,7 @@ from oauth2_provider.models import AccessToken, Application
 from rest_framework.test import APIClient
 
 from api.scopes import scope_family
-from coordination.models import Organization, PlatformAccount
+from coordination.models import ApiToken, Organization, PlatformAccount
 from coordination.services import care_team_member_add, organization_create
 from coordination.services.platforms import PlatformClient, platform_client_create
 from patients.models import AuditEvent, Observation
@@ -264,3 +264,14 @@ def test_every_api_route_has_a_scope_family_or_refuses_oauth_clients():
     assert families["patients/<int:pk>/observations/"] == "observations"
     assert families["patients/<int:pk>/audit-events/"] == "audit"
     assert families["pathway-definitions/<slug:key>/<int:version>/"] == "pathways"
+
+
+def test_an_oauth_token_cannot_manage_personal_tokens(platform: PlatformClient):
+    api = obtain_token(platform)
+
+    listed = api.get("/api/v1/tokens/")
+    created = api.post("/api/v1/tokens/", {"name": "sneaky"}, format="json")
+
+    assert (listed.status_code, created.status_code) == (403, 403)
+    assert created.json()["required_scopes"] == []
+    assert ApiToken.objects.count() == 0
