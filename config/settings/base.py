@@ -238,8 +238,14 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 
+# How long a break-the-glass grant opens a record for (read-only, audited).
+BREAK_GLASS_DURATION = dt.timedelta(hours=float(os.environ.get("BREAK_GLASS_HOURS", "4")))
+
 # Personal API tokens for scripts (django-rest-knox, wrapped by coordination.services.api_tokens):
 # stored as SHA-512 digests, recognisable by their prefix (secret scanners), 90 days by default.
+# knox's own migrations would create its default table even though the model is swapped; an
+# unmanaged-by-anyone table referencing auth_user then breaks flushing the database.
+MIGRATION_MODULES = {"knox": None}
 KNOX_TOKEN_MODEL = "coordination.ApiToken"  # noqa: S105  # a model name, not a secret
 REST_KNOX = {
     "TOKEN_PREFIX": "pct_",
