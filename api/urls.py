@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.v1 import definitions, directory, pathways, patients, tasks, tokens
+from api.v1 import definitions, directory, emergency, pathways, patients, tasks, tokens
 
 v1 = [
     path("pathway-definitions/", definitions.DefinitionListView.as_view(), name="definitions"),
@@ -55,6 +55,7 @@ v1 = [
     ],
     *directory.urlpatterns,
     *patients.urlpatterns,
+    *emergency.urlpatterns,
     *tokens.urlpatterns,
 ]
 

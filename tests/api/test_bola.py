@@ -63,7 +63,7 @@ from coordination.services.directory import (
     service_team_member_add,
 )
 from coordination.services.pathways import care_pathway_start
-from patients.models import Consent, Observation, Patient
+from patients.models import BreakGlassGrant, Consent, Observation, Patient
 from patients.services import observation_record
 from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
 from workflows.actors import Actor as WorkflowActor
@@ -309,6 +309,7 @@ def snapshot() -> dict[str, object]:
         "patients": sorted(Patient.objects.values_list("pk", "version", "user_id")),
         "teams": sorted(ServiceTeam.objects.values_list("pk", "memberships__practitioner_id")),
         "tokens": sorted(ApiToken.objects.values_list("digest", flat=True)),
+        "break_glass": sorted(BreakGlassGrant.objects.values_list("pk", flat=True)),
     }
 
 
