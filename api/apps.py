@@ -5,3 +5,7 @@ from django.apps import AppConfig
 
 class ApiConfig(AppConfig):
     name = "api"
+
+    def ready(self) -> None:
+        # Registers the OpenAPI descriptions of the authentication classes.
+        from api import schema  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework.request import Request
 
 from patients.models import AuditEvent
+from patients.selectors import break_glass_grant_active
 from patients.services import audit_record
 
 
@@ -23,13 +24,21 @@ def audit_read(
     detail: dict[str, object] | None = None,
 ) -> None:
     user = request.user if request.user.is_authenticated else None
+    purpose = AuditEvent.Purpose.CARE_COORDINATION
+    grant = None
+    if user is not None and patient_id is not None:
+        grant = break_glass_grant_active(user=user, patient_id=patient_id)
+    if grant is not None:
+        # A read while the glass is broken is an emergency access, whatever else it is.
+        purpose = AuditEvent.Purpose.EMERGENCY
+        detail = {**(detail or {}), "break_glass_grant": grant.pk}
     audit_record(
         actor=user,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
         patient_id=patient_id,
-        purpose=AuditEvent.Purpose.CARE_COORDINATION,
+        purpose=purpose,
         outcome=outcome,
         entry_point=AuditEvent.EntryPoint.REST,
         client_address=client_address(request),

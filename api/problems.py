@@ -14,6 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.scopes import MissingScope
 from coordination import errors as coordination_errors
 from patients import errors as patients_errors
 from workflows import errors as workflow_errors
@@ -134,6 +135,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return problem(409, "Migration refused", str(exc), "migration-refused", errors=exc.problems)
     if isinstance(exc, (coordination_errors.NotAllowed, patients_errors.NotAllowed)):
         return problem(403, "Not allowed", str(exc), "not-allowed")
+    if isinstance(exc, MissingScope):
+        # RFC 6750 section 3.1: the client learns which scope to ask for.
+        out = problem(
+            403, "Insufficient scope", str(exc.detail), "insufficient-scope",
+            required_scopes=[exc.scope] if exc.scope else [],
+        )  # fmt: skip
+        challenge = 'Bearer realm="api", error="insufficient_scope"'
+        out["WWW-Authenticate"] = challenge + (f', scope="{exc.scope}"' if exc.scope else "")
+        return out
     if isinstance(exc, PermissionDenied):
         return problem(403, "Not allowed", str(exc) or "not allowed", "not-allowed")
     response = drf_exception_handler(exc, context)

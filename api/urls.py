@@ -3,7 +3,17 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.v1 import definitions, directory, live, pathways, patients, tasks, webhooks
+from api.v1 import (
+    definitions,
+    directory,
+    emergency,
+    live,
+    pathways,
+    patients,
+    tasks,
+    tokens,
+    webhooks,
+)
 
 v1 = [
     path("pathway-definitions/", definitions.DefinitionListView.as_view(), name="definitions"),
@@ -57,6 +67,8 @@ v1 = [
     *directory.urlpatterns,
     *patients.urlpatterns,
     *webhooks.urlpatterns,
+    *emergency.urlpatterns,
+    *tokens.urlpatterns,
 ]
 
 app_name = "api"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from knox.models import AbstractAuthToken
 
 from coordination import task_states
 from patients.models import Patient
@@ -543,3 +546,43 @@ class AlertRecord(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.name} on pathway {self.care_pathway_id}"
+
+
+class PlatformAccount(models.Model):
+    """The service account of a regional health platform calling the API with OAuth2 client
+    credentials. Its `user` is the OAuth application's user and the actor of everything the
+    platform does; it also has a practitioner profile (profession "other") so that it can be
+    a member of a care team, in the role `platform`: that membership, and nothing else, is
+    what lets the platform see a patient. `scopes` are the most its tokens may carry."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="platform_account"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="platform_accounts"
+    )
+    scopes = models.JSONField(_("OAuth scopes"), default=list)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"platform account {self.user_id} of organisation {self.organization_id}"
+
+
+class ApiToken(AbstractAuthToken):
+    """A personal API token (django-rest-knox), for a user's scripts: stored as a digest, the
+    token itself is shown once when it is created. A user may hold several, each named;
+    revoking deletes the row (knox's model of revocation)."""
+
+    # Annotated: the untyped knox base hides the fields from django-stubs' plugin.
+    name: models.CharField[str, str] = models.CharField(_("name"), max_length=100)
+    last_used_at: models.DateTimeField[dt.datetime | None, dt.datetime | None] = (
+        models.DateTimeField(null=True, blank=True)
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="api_token_user_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"API token {self.name!r} of user {self.user_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -19,10 +20,12 @@ from django.utils import timezone
 from coordination import task_states
 from coordination.errors import NotFound
 from coordination.models import (
+    ApiToken,
     CarePathway,
     CareTeamMember,
     Organization,
     OutboxEvent,
+    PlatformAccount,
     Practitioner,
     ServiceTeam,
     Task,
@@ -293,3 +296,21 @@ def outbox_for_patients(
     return OutboxEvent.objects.filter(
         position__gt=after, position__lte=through, patient_id__in=patient_ids
     ).order_by("position")
+
+
+def platform_account_for_user(*, user_id: int | None) -> PlatformAccount | None:
+    """The platform account whose service user is `user_id`, if any (OAuth client
+    credentials act as that user)."""
+    if user_id is None:
+        return None
+    return PlatformAccount.objects.filter(user_id=user_id).first()
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own personal API tokens that have not expired, newest first (never anyone
+    else's)."""
+    if not user.is_authenticated:
+        return cast("QuerySet[ApiToken]", ApiToken.objects.none())
+    unexpired = Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())
+    rows = ApiToken.objects.filter(unexpired, user_id=user.pk).order_by("-created", "-digest")
+    return cast("QuerySet[ApiToken]", rows)  # knox's manager is untyped

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from patients.models import (
     AuditChainHead,
     AuditEvent,
+    BreakGlassGrant,
     Consent,
     Device,
     Observation,
@@ -81,6 +82,13 @@ class ConsentAdmin(PatientDataAdmin):
     list_display = ("pk", "patient", "scope", "status", "recorded_at", "withdrawn_at")
     list_filter = ("scope", "status")
     list_select_related = ("patient",)
+
+
+@admin.register(BreakGlassGrant)
+class BreakGlassGrantAdmin(PatientDataAdmin):
+    list_display = ("pk", "patient", "user", "reason", "started_at", "expires_at")
+    list_select_related = ("patient", "user")
+    ordering = ("-started_at",)
 
 
 @admin.register(Device)

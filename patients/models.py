@@ -128,6 +128,38 @@ class PatientGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
 
 
+class BreakGlassGrant(models.Model):
+    """A practitioner outside the care team opening a patient's record in an emergency.
+
+    Gives `view_patient` only (read-only), from `started_at` until `expires_at`; an expired
+    grant gives nothing. Never changed once written: created by `patient_break_glass` in the
+    same transaction as its `break_glass` audit event, and listed to the patient's care team
+    (coordinators) and to the patient."""
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="break_glass_grants"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(_("reason"))
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "expires_at"], name="break_glass_user_expires"),
+            models.Index(fields=["patient", "started_at"], name="break_glass_patient_started"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("started_at")),
+                name="break_glass_expires_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"break-glass of user {self.user_id} on patient {self.patient_id}"
+
+
 class Consent(models.Model):
     """A patient's consent to one use of their data. At most one active consent per
     (patient, scope); withdrawing sets `withdrawn_at` and takes effect at once."""

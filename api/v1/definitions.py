@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.idempotency import IdempotentPostMixin
+from api.pagination import Cursor
 from workflows.actors import Actor
 from workflows.diagrams import render_definition_svg
 from workflows.models import PathwayDefinition
@@ -81,15 +84,27 @@ def _require_manager(request: Request) -> None:
         raise PermissionDenied("managing pathway definitions needs workflows.add_pathwaydefinition")
 
 
-class DefinitionListView(IdempotentPostMixin, APIView):
-    parser_classes = [JSONParser, PathwaySourceParser, TextYamlParser, PlainTextParser]
+class DefinitionCursor(Cursor):
+    ordering = ("key", "-version", "id")  # type: ignore[assignment]  # DRF: str|seq
 
-    @extend_schema(responses=DefinitionSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        key = request.query_params.get("key")
-        status_filter = request.query_params.get("status")
-        rows = definition_list(key=key, status=status_filter)
-        return Response(DefinitionSerializer(rows, many=True).data)
+
+class DefinitionListView(IdempotentPostMixin, ListAPIView[PathwayDefinition]):
+    parser_classes = [JSONParser, PathwaySourceParser, TextYamlParser, PlainTextParser]
+    serializer_class = DefinitionSerializer
+    pagination_class = DefinitionCursor
+
+    def get_queryset(self) -> QuerySet[PathwayDefinition]:
+        params = self.request.query_params
+        return definition_list(key=params.get("key"), status=params.get("status"))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("key", str, description="Only this pathway's versions"),
+            OpenApiParameter("status", str, description="draft, active or retired"),
+        ],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=UploadSerializer,

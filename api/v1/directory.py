@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from api.audit import audit_read
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
+from api.scopes import IsAuthenticatedWithScope
 from coordination.errors import NotFound
 from coordination.models import (
     CareTeamMember,
@@ -77,7 +78,7 @@ class IsProfessional(BasePermission):
         return bool(user.is_staff) or practitioner_of(user) is not None
 
 
-DIRECTORY_PERMISSIONS = [IsAuthenticated, IsProfessional]
+DIRECTORY_PERMISSIONS = [IsAuthenticatedWithScope, IsProfessional]
 
 
 def _actor(request: Request) -> AbstractBaseUser:

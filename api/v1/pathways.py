@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from api.audit import audit_read
 from api.idempotency import IdempotentPostMixin
+from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from coordination.models import CarePathway
 from coordination.selectors import access_care_pathway, visible_care_pathways
@@ -150,19 +151,30 @@ class CarePathwayEventView(IdempotentPostMixin, APIView):
         return _with_etag(Response(CarePathwaySerializer(pathway).data), pathway)
 
 
-class CarePathwayHistoryView(APIView):
-    @extend_schema(responses=HistorySerializer(many=True))
-    def get(self, request: Request, pk: int) -> Response:
-        pathway = access_care_pathway(user=request.user, pathway_id=pk)
-        assert pathway.instance_id is not None
-        rows = instance_history(instance_id=pathway.instance_id)
+class HistoryCursor(Cursor):
+    ordering = "revision"
+
+
+class CarePathwayHistoryView(ListAPIView[HistoryEntry]):
+    serializer_class = HistorySerializer
+    pagination_class = HistoryCursor
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return HistoryEntry.objects.none()
+        self.pathway = access_care_pathway(user=self.request.user, pathway_id=self.kwargs["pk"])
+        assert self.pathway.instance_id is not None
+        return instance_history(instance_id=self.pathway.instance_id)
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().get(request, *args, **kwargs)
         audit_read(
             request,
             resource_type="CarePathwayHistory",
-            resource_id=pk,
-            patient_id=pathway.patient_id,
+            resource_id=kwargs["pk"],
+            patient_id=self.pathway.patient_id,
         )
-        return Response(HistorySerializer(rows, many=True).data)
+        return response
 
 
 class CarePathwayAvailableEventsView(APIView):

@@ -348,13 +348,25 @@ class PatientDetailView(APIView):
         return _with_etag(Response(PatientSerializer(updated).data), updated)
 
 
-class ConsentListView(IdempotentPostMixin, APIView):
-    @extend_schema(responses=ConsentSerializer(many=True))
-    def get(self, request: Request, pk: int) -> Response:
-        access_patient(user=request.user, patient_id=pk)
-        rows = list(consent_list(patient_id=pk))
+class ConsentCursor(Cursor):
+    ordering = ("-recorded_at", "-id")  # type: ignore[assignment]  # DRF: str|seq
+
+
+class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
+    serializer_class = ConsentSerializer
+    pagination_class = ConsentCursor
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Consent.objects.none()
+        access_patient(user=self.request.user, patient_id=self.kwargs["pk"])
+        return consent_list(patient_id=self.kwargs["pk"])
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().get(request, *args, **kwargs)
+        pk = kwargs["pk"]
         audit_read(request, resource_type="Consent", action=AuditEvent.Action.SEARCH, patient_id=pk)
-        return Response(ConsentSerializer(rows, many=True).data)
+        return response
 
     @extend_schema(
         request=ConsentSetSerializer,

@@ -5,6 +5,7 @@ Only wiring lives here. Each variable is documented in the README ("Configuratio
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    "knox",
     "channels",
     "workflows",
     "patients",
@@ -206,10 +208,14 @@ PARCOURS_ALERT_DEBOUNCE = os.environ.get("PARCOURS_ALERT_DEBOUNCE", "PT12H")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        # Platforms: OAuth2 client credentials, acting as their service account.
+        "api.authentication.PlatformOAuth2Authentication",
+        # Scripts: personal API tokens ("Authorization: Token pct_...").
+        "api.authentication.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Authenticated, and for OAuth2 tokens the scope of the route (api.scopes).
+    "DEFAULT_PERMISSION_CLASSES": ["api.scopes.IsAuthenticatedWithScope"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -240,14 +246,25 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# OAuth2 for platforms: client credentials, scopes per resource family.
+# OAuth2 for platforms: client credentials, scopes per resource family (api.scopes maps every
+# route to its family). A platform's application may ask for at most the scopes recorded on
+# its PlatformAccount (api.scopes.PlatformScopes).
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "pathways:read": "Read pathway definitions and pathways",
         "pathways:write": "Start pathways and fire events",
         "tasks:read": "Read tasks",
         "tasks:write": "Act on tasks",
+        "patients:read": "Read patients, their care teams and consents",
+        "patients:write": "Create and update patients, consents and care teams",
+        "observations:read": "Read observations",
+        "observations:write": "Record observations",
+        "audit:read": "Read a patient's access audit trail",
+        "directory:read": "Read organisations, practitioners and service teams",
+        "directory:write": "Change organisations, practitioners and service teams",
     },
+    "SCOPES_BACKEND_CLASS": "api.scopes.PlatformScopes",
+    "ERROR_RESPONSE_WITH_SCOPES": True,
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "PKCE_REQUIRED": True,
     # OAuth 2.0 Security BCP (RFC 9700): no implicit or password grant, no "plain" PKCE, no
@@ -262,6 +279,21 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+
+# How long a break-the-glass grant opens a record for (read-only, audited).
+BREAK_GLASS_DURATION = dt.timedelta(hours=float(os.environ.get("BREAK_GLASS_HOURS", "4")))
+
+# Personal API tokens for scripts (django-rest-knox, wrapped by coordination.services.api_tokens):
+# stored as SHA-512 digests, recognisable by their prefix (secret scanners), 90 days by default.
+# knox's own migrations would create its default table even though the model is swapped; an
+# unmanaged-by-anyone table referencing auth_user then breaks flushing the database.
+MIGRATION_MODULES = {"knox": None}
+KNOX_TOKEN_MODEL = "coordination.ApiToken"  # noqa: S105  # a model name, not a secret
+REST_KNOX = {
+    "TOKEN_PREFIX": "pct_",
+    "TOKEN_TTL": dt.timedelta(days=int(os.environ.get("API_TOKEN_DAYS", "90"))),
+    "AUTO_REFRESH": False,
 }
 
 AUTH_PASSWORD_VALIDATORS = [

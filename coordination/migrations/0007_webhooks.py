@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('coordination', '0004_jobs'),
+        ('coordination', '0006_api_token'),
         ('patients', '0002_audit_append_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -16,6 +16,8 @@ from patients.selectors.observations import (
 from patients.selectors.patients import (
     PatientPermission,
     access_patient,
+    break_glass_grant_active,
+    break_glass_grant_list,
     consent_active,
     consent_list,
     device_list,
@@ -32,6 +34,8 @@ __all__ = [
     "access_patient",
     "audit_chain_verify",
     "audit_events_for_patient",
+    "break_glass_grant_active",
+    "break_glass_grant_list",
     "consent_active",
     "consent_list",
     "delta",

@@ -2,33 +2,39 @@
 devices.
 
 Who sees a patient: a user holding the object permission on it (directly, or through one of
-their groups: django-guardian's direct foreign-key tables), and the patient's own portal
-account. Global (model-level) permissions do not count and superusers get no free pass:
-seeing a record always rests on a grant, or on the audited break-the-glass service. Inactive
-and anonymous users see nothing.
+their groups: django-guardian's direct foreign-key tables), the patient's own portal
+account, and, read-only, a practitioner holding an unexpired break-the-glass grant on it.
+Global (model-level) permissions do not count and superusers get no free pass: seeing a
+record always rests on a grant, or on the audited break-the-glass service. Inactive and
+anonymous users see nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from patients.errors import PatientNotFound
-from patients.models import Consent, Device, Patient
+from patients.models import BreakGlassGrant, Consent, Device, Patient
 
 PatientPermission = Literal["view_patient", "change_patient"]
 User = AbstractBaseUser | AnonymousUser
 
 
-def visible_patients(user: User, perm: PatientPermission = "view_patient") -> QuerySet[Patient]:
+def visible_patients(
+    user: User, perm: PatientPermission = "view_patient", *, now: dt.datetime | None = None
+) -> QuerySet[Patient]:
     """The patients `user` holds `perm` on, ordered by name; one query when evaluated.
 
     A patient account always sees its own record (`view_patient`), and nothing else unless
-    granted.
+    granted. An unexpired break-the-glass grant (at `now`, default the present) counts for
+    `view_patient` only: it never lets anyone change anything.
     """
     if not user.is_authenticated or not user.is_active:
         return Patient.objects.none()
@@ -41,7 +47,8 @@ def visible_patients(user: User, perm: PatientPermission = "view_patient") -> Qu
         accept_global_perms=False,
     )
     if perm == "view_patient":
-        granted = granted | Patient.objects.filter(user_id=user.pk)
+        emergency = _active_grants(now).filter(user_id=user.pk).values("patient_id")
+        granted = granted | Patient.objects.filter(Q(user_id=user.pk) | Q(pk__in=emergency))
     return granted.order_by("family_name", "given_names", "pk")
 
 
@@ -93,3 +100,31 @@ def device_list(*, patient_id: int, active: bool | None = None) -> QuerySet[Devi
     if active is not None:
         qs = qs.filter(active=active)
     return qs.order_by("-created_at", "-pk")
+
+
+def _active_grants(now: dt.datetime | None) -> QuerySet[BreakGlassGrant]:
+    now = now or timezone.now()
+    return BreakGlassGrant.objects.filter(started_at__lte=now, expires_at__gt=now)
+
+
+def break_glass_grant_active(
+    *, user: User, patient_id: int, now: dt.datetime | None = None
+) -> BreakGlassGrant | None:
+    """The user's unexpired break-the-glass grant on the patient, the latest if several."""
+    if not user.is_authenticated:
+        return None
+    return (
+        _active_grants(now)
+        .filter(user_id=user.pk, patient_id=patient_id)
+        .order_by("-expires_at", "-pk")
+        .first()
+    )
+
+
+def break_glass_grant_list(
+    *, patient_id: int, active_only: bool = False, now: dt.datetime | None = None
+) -> QuerySet[BreakGlassGrant]:
+    """Every break-the-glass grant on the patient, newest first, with who broke the glass;
+    the caller has checked access to the patient."""
+    rows = _active_grants(now) if active_only else BreakGlassGrant.objects.all()
+    return rows.filter(patient_id=patient_id).select_related("user").order_by("-started_at", "-pk")

@@ -14,6 +14,7 @@ from patients.services.observations import (
     observations_record,
 )
 from patients.services.patients import PatientChanges, patient_create, patient_update
+from patients.services.portal import patient_portal_account_create
 
 __all__ = [
     "ObservationItem",
@@ -29,5 +30,6 @@ __all__ = [
     "patient_access_revoke",
     "patient_break_glass",
     "patient_create",
+    "patient_portal_account_create",
     "patient_update",
 ]

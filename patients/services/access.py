@@ -4,26 +4,39 @@ Grants live in django-guardian's direct foreign-key tables (PatientUserObjectPer
 PatientGroupObjectPermission). Granting what is already held and revoking what is not are
 no-ops that record nothing; every actual change records one audit event (grant / revoke) in
 the same transaction. Only `view_patient` and `change_patient` are granted per patient;
-`break_glass_patient` is a global permission (a role), checked by `patient_break_glass`.
+`break_glass_patient` is a global permission (a role), checked by `patient_break_glass`,
+which gives a time-limited, read-only BreakGlassGrant instead of a guardian row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.utils import timezone
 
-from patients.errors import InvalidInput, InvalidPermission, NotAllowed, PatientNotFound, Problem
+from patients.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidPermission,
+    NotAllowed,
+    PatientNotFound,
+    Problem,
+)
 from patients.models import (
     AuditEvent,
+    BreakGlassGrant,
     Patient,
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
+from patients.selectors import break_glass_grant_active, visible_patients
 from patients.services.audit import audit_record
 
 GRANTABLE = frozenset({"view_patient", "change_patient"})
@@ -122,36 +135,60 @@ def patient_break_glass(
     reason: str,
     entry_point: str,
     client_address: str | None = None,
-) -> Patient:
-    """Open a patient record without a grant, in an emergency. Needs the global permission
-    `patients.break_glass_patient` (NotAllowed otherwise) and a reason; records a
-    `break_glass` audit event (purpose emergency) with the reason. Grants nothing lasting:
-    each such access goes through here again.
+    now: dt.datetime | None = None,
+) -> BreakGlassGrant:
+    """Open a patient record outside the care team, in an emergency: a BreakGlassGrant gives
+    the user `view_patient` (read-only) for `settings.BREAK_GLASS_DURATION` (4 hours by
+    default), recorded with a `break_glass` audit event (purpose emergency, the reason) in
+    the same transaction. Locks the patient row, so two simultaneous attempts give one grant.
 
-    Raises InvalidInput (no reason), NotAllowed, PatientNotFound; writes nothing then.
+    Checks, in this order: PatientNotFound (no such patient); Conflict (the user already sees
+    the patient, through the care team or an unexpired grant: nothing to break); NotAllowed
+    (no global permission `patients.break_glass_patient`, or an inactive user); InvalidInput
+    (no reason, or too long). Writes nothing when it raises.
     """
-    reason = " ".join(reason.split())
-    if not reason:
-        raise InvalidInput([Problem("reason", "required to break the glass")])
-    if len(reason) > MAX_REASON:
-        raise InvalidInput([Problem("reason", f"longer than {MAX_REASON} characters")])
-    if not user.is_active or not user.has_perm(BREAK_GLASS_PERMISSION):
-        raise NotAllowed("breaking the glass needs the break_glass_patient permission")
-    patient = Patient.objects.filter(pk=patient_id).first()
-    if patient is None:
-        raise PatientNotFound(patient_id)
-    audit_record(
-        actor=user,
-        action=AuditEvent.Action.BREAK_GLASS,
-        resource_type="Patient",
-        resource_id=patient.pk,
-        patient_id=patient.pk,
-        purpose=AuditEvent.Purpose.EMERGENCY,
-        entry_point=entry_point,
-        client_address=client_address,
-        detail={"reason": reason},
-    )
-    return patient
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            patient = Patient.objects.select_for_update().get(pk=patient_id)
+        except Patient.DoesNotExist:
+            raise PatientNotFound(patient_id) from None
+        if visible_patients(user).filter(pk=patient.pk).exists():
+            open_grant = break_glass_grant_active(user=user, patient_id=patient.pk, now=now)
+            if open_grant is not None:
+                raise Conflict(f"the record is already open until {open_grant.expires_at}")
+            raise Conflict("you already have access to this record: no need to break the glass")
+        if not user.is_active or not user.has_perm(BREAK_GLASS_PERMISSION):
+            raise NotAllowed("breaking the glass needs the break_glass_patient permission")
+        reason = " ".join(reason.split())
+        if not reason:
+            raise InvalidInput([Problem("reason", "required to break the glass")])
+        if len(reason) > MAX_REASON:
+            raise InvalidInput([Problem("reason", f"longer than {MAX_REASON} characters")])
+        duration: dt.timedelta = settings.BREAK_GLASS_DURATION
+        grant = BreakGlassGrant.objects.create(
+            patient=patient,
+            user_id=user.pk,
+            reason=reason,
+            started_at=now,
+            expires_at=now + duration,
+        )
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.BREAK_GLASS,
+            resource_type="Patient",
+            resource_id=patient.pk,
+            patient_id=patient.pk,
+            purpose=AuditEvent.Purpose.EMERGENCY,
+            entry_point=entry_point,
+            client_address=client_address,
+            detail={
+                "reason": reason,
+                "grant": grant.pk,
+                "expires_at": grant.expires_at.astimezone(dt.UTC).isoformat(),
+            },
+        )
+    return grant
 
 
 def _holder(user: AbstractBaseUser | None, group: Group | None) -> Holder:

@@ -12,6 +12,8 @@ Actors (see `ACTORS`):
   route, exactly as for a missing object (403 would leak existence, 400 would mean the body
   was validated before the caller was checked). Directory routes and pathway definitions
   are not patient data (`is_patient_data`): there 200/403/405 are accepted.
+- platform_elsewhere: a platform's service account in Q's care team only, on P's objects:
+  a stranger like the others (404 on patient data).
 - member: the nurse of P's care team; every read of P's data answers 200 (its writes are
   only required not to fail with a 5xx: what a nurse may change is business rules).
 - owner: for `tasks/...` the nurse, who owns the `visit` task used as target; for every other
@@ -42,6 +44,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from coordination.models import (
+    ApiToken,
     CarePathway,
     CareTeamMember,
     Organization,
@@ -56,14 +59,16 @@ from coordination.services import (
     consent_set,
     task_act,
 )
+from coordination.services.api_tokens import api_token_create
 from coordination.services.directory import (
     organization_create,
     service_team_create,
     service_team_member_add,
 )
 from coordination.services.pathways import care_pathway_start
+from coordination.services.platforms import platform_client_create
 from coordination.services.webhooks import webhook_subscription_create
-from patients.models import Consent, Observation, Patient
+from patients.models import BreakGlassGrant, Consent, Observation, Patient
 from patients.services import observation_record
 from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
 from workflows.actors import Actor as WorkflowActor
@@ -161,6 +166,8 @@ class World:
     team_practitioner_id: int
     newcomer_id: int  # a practitioner no team knows: the body of "add a member" requests
     nurse_practitioner_id: int  # the body of "reassign" requests
+    gp_token_id: str  # the GP's personal API token: only the GP may revoke it
+    platform: AbstractBaseUser  # a platform's service account, in Q's care team, not P's
 
 
 def _side(name: str) -> tuple[Side, AbstractBaseUser, AbstractBaseUser]:
@@ -209,6 +216,8 @@ def _build_world() -> World:
         p, q, gp, nurse, make_practitioner("nurse").user, organization, team,
         team_practitioner.pk, make_practitioner("nurse").pk,
         Practitioner.objects.get(user_id=nurse.pk).pk,
+        api_token_create(user=gp, name="synthetic script", actor=gp, lifetime=None).token.token_key,
+        _platform_in_care_team_of(q.patient, organization).user,
     )  # fmt: skip
 
 
@@ -219,6 +228,17 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
     with django_db_blocker.unblock(), transaction.atomic():
         yield _build_world()
         transaction.set_rollback(True)
+
+
+def _platform_in_care_team_of(patient: Patient, organization: Organization) -> Practitioner:
+    client = platform_client_create(
+        slug="bola", name="Synthetic platform", organization=organization,
+        scopes=["patients:read", "patients:write"], actor=None,
+    )  # fmt: skip
+    care_team_member_add(
+        patient=patient, role="platform", practitioner=client.practitioner, actor=None
+    )
+    return client.practitioner
 
 
 def _claim_visit(side: Side, nurse: AbstractBaseUser) -> None:
@@ -250,6 +270,7 @@ PARAMETERS: dict[str, Callable[[World, Side], object]] = {
     "practitioner_id": lambda w, s: w.team_practitioner_id,
     "key": lambda w, s: "care-test",
     "version": lambda w, s: 1,
+    "token_id": lambda w, s: w.gp_token_id,
 }
 
 
@@ -316,6 +337,8 @@ def snapshot() -> dict[str, object]:
         "patients": sorted(Patient.objects.values_list("pk", "version", "user_id")),
         "teams": sorted(ServiceTeam.objects.values_list("pk", "memberships__practitioner_id")),
         "webhooks": sorted(WebhookSubscription.objects.values_list("pk", "active", "version")),
+        "tokens": sorted(ApiToken.objects.values_list("digest", flat=True)),
+        "break_glass": sorted(BreakGlassGrant.objects.values_list("pk", flat=True)),
     }
 
 
@@ -338,8 +361,10 @@ ACTORS = [
     Actor("patient", lambda w, r: w.p.account, lambda w: w.p),
     Actor("other_patient", lambda w, r: w.q.account, lambda w: w.p),
     Actor("patient_on_other", lambda w, r: w.p.account, lambda w: w.q),
+    # A platform's service account sees the patients whose care team includes it: Q's.
+    Actor("platform_elsewhere", lambda w, r: w.platform, lambda w: w.p),
 ]
-STRANGERS = {"outsider", "other_patient", "patient_on_other"}
+STRANGERS = {"outsider", "other_patient", "patient_on_other", "platform_elsewhere"}
 
 # Holes found: (route pattern, method, actor) -> reason. Each is an xfail(strict=True).
 KNOWN_HOLES: dict[tuple[str, str, str], str] = {}

@@ -210,7 +210,9 @@ def test_consents_are_listed_and_the_read_audited(scene: Scene):
     listed = client.get(url)
 
     assert recorded.status_code == 201
-    assert [(c["scope"], c["status"]) for c in listed.json()] == [("remote_monitoring", "active")]
+    assert [(c["scope"], c["status"]) for c in listed.json()["results"]] == [
+        ("remote_monitoring", "active")
+    ]
     after = audit_count(resource_type="Consent", action="search", patient_id=scene.patient.pk)
     assert after == before + 1
 

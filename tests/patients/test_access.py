@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import AnonymousUser, Permission
 
@@ -227,16 +229,23 @@ def test_breaking_the_glass_needs_the_permission_and_a_reason():
         patient_break_glass(user=doctor, patient_id=patient.pk, reason=" ", entry_point=REST)
     assert AuditEvent.objects.count() == 0
 
-    opened = patient_break_glass(
+    grant = patient_break_glass(
         user=doctor, patient_id=patient.pk, reason="unconscious  on arrival", entry_point=REST
     )
 
-    assert opened == patient
+    assert (grant.patient_id, grant.user_id, grant.reason) == (
+        patient.pk,
+        doctor.pk,
+        "unconscious on arrival",
+    )
     event = AuditEvent.objects.get()
     assert (event.action, event.purpose, event.actor_id, event.detail) == (
         "break_glass",
         "emergency",
         doctor.pk,
-        {"reason": "unconscious on arrival"},
+        {
+            "reason": "unconscious on arrival",
+            "grant": grant.pk,
+            "expires_at": grant.expires_at.astimezone(dt.UTC).isoformat(),
+        },
     )
-    assert list(visible_patients(doctor)) == []  # nothing lasting was granted

@@ -38,6 +38,7 @@ from patients.services import (
     device_register,
     observations_record,
     patient_create,
+    patient_portal_account_create,
 )
 from workflows.actors import Actor
 from workflows.services import definition_publish
@@ -183,7 +184,6 @@ class Command(BaseCommand):
         password: str | None,
         anchor: dt.datetime,
     ) -> None:
-        portal = _portal_account(spec, password) if spec.portal_username else None
         patient = patient_create(
             family_name=spec.family_name,
             given_names=spec.given_names,
@@ -198,10 +198,19 @@ class Command(BaseCommand):
             ins_nir=spec.ins_nir,
             ins_oid=InsOid.TEST_NIR,
             identity_status=spec.identity_status,
-            user=portal,
             actor=None,
             entry_point=CLI,
         )
+        portal = None
+        if spec.portal_username:
+            portal = patient_portal_account_create(
+                patient=patient,
+                email=f"patient-{spec.number:02d}@parcours-demo.invalid",
+                username=spec.portal_username,
+                password=password,
+                actor=None,
+                entry_point=CLI,
+            )
         actors: dict[str, AbstractBaseUser] = {}
         for role, member in spec.care_team:
             if member == plan.SERVICE_TEAM:
@@ -236,23 +245,6 @@ class Command(BaseCommand):
 
     def _summary(self, what: str, created: int, total: int) -> None:
         self.stdout.write(f"{what}: {created} created, {total - created} already present")
-
-
-def _portal_account(spec: plan.PatientSpec, password: str | None) -> AbstractBaseUser:
-    """The patient's portal account. No patients service creates one yet, so this is the one
-    direct write of the command: Django's own `create_user`, on auth's user model, which no
-    Parcours service owns; the account is tied to the patient by `patient_create`."""
-    existing = get_user_model().objects.filter(username=spec.portal_username).first()
-    if existing is not None:
-        return existing
-    user: AbstractBaseUser = get_user_model().objects.create_user(
-        username=spec.portal_username,
-        first_name=spec.given_names,
-        last_name=spec.family_name,
-        email=f"patient-{spec.number:02d}@parcours-demo.invalid",
-        password=password,
-    )
-    return user
 
 
 def _record_observations(spec: plan.PatientSpec, patient: Patient, anchor: dt.datetime) -> None:

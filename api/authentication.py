@@ -1,0 +1,59 @@
+"""How API callers authenticate, besides the web session.
+
+- Platforms: OAuth2 access tokens from the client-credentials grant. django-oauth-toolkit
+  leaves such tokens without a user; here they act as the service account the application
+  belongs to (coordination.services.platforms), and only if that account is an active
+  platform account: a client-credentials token of any other application is refused.
+- Scripts: personal API tokens (django-rest-knox, `Authorization: Token pct_...`), acting
+  as the user who created them, with exactly that user's access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from knox.auth import TokenAuthentication
+from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+from coordination.models import ApiToken
+from coordination.selectors import platform_account_for_user
+from coordination.services.api_tokens import api_token_touch
+
+# A token used all the time would otherwise write on every request.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+class PlatformOAuth2Authentication(OAuth2Authentication):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, token = result
+        if user is None:
+            application = token.application
+            owner = application.user if application is not None else None
+            if (
+                owner is None
+                or not owner.is_active
+                or platform_account_for_user(user_id=owner.pk) is None
+            ):
+                raise exceptions.AuthenticationFailed(_("this client is not a platform account"))
+            user = owner
+        return user, token
+
+
+class PersonalTokenAuthentication(TokenAuthentication):
+    """knox's check (digest, expiry, active user), plus the token's last use."""
+
+    def authenticate_credentials(self, token: bytes) -> tuple[Any, ApiToken]:
+        user, auth_token = super().authenticate_credentials(token)
+        now = timezone.now()
+        last = auth_token.last_used_at
+        if last is None or now - last >= LAST_USED_RESOLUTION:
+            api_token_touch(token=auth_token, now=now)
+        return user, auth_token

@@ -1,0 +1,110 @@
+"""Personal API tokens: the caller's own, listed, created (the token is in the response to
+the creation and nowhere else) and revoked. Use: `Authorization: Token pct_...`.
+
+Not reachable with OAuth2 tokens (api.scopes gives these routes no scope family). Creation
+does not honour Idempotency-Key on purpose: a stored response would keep the token in
+clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
+from django.urls import URLPattern, path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.pagination import Cursor
+from coordination.models import ApiToken
+from coordination.selectors import api_token_list
+from coordination.services.api_tokens import MAX_LIFETIME, api_token_create, api_token_revoke
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    id = serializers.CharField(source="token_key", help_text="The token's first characters.")
+    expires_at = serializers.DateTimeField(source="expiry", allow_null=True)
+    created_at = serializers.DateTimeField(source="created")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "created_at", "expires_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(help_text="Shown once: only its digest is stored.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=1000)
+    lifetime_days = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_LIFETIME.days,
+        help_text="Default: 90 days (API_TOKEN_DAYS).",
+    )
+
+
+class TokenCursor(Cursor):
+    ordering = ("-created", "-digest")  # type: ignore[assignment]  # DRF: str|seq
+
+
+def _user(request: Request) -> AbstractBaseUser:
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)  # IsAuthenticated has refused anything else
+    return user
+
+
+class ApiTokenListView(ListAPIView[ApiToken]):
+    serializer_class = ApiTokenSerializer
+    pagination_class = TokenCursor
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return api_token_list(user=AnonymousUser())
+        return api_token_list(user=self.request.user)
+
+    @extend_schema(
+        request=ApiTokenCreateSerializer,
+        responses={201: ApiTokenCreatedSerializer, 409: OpenApiResponse(description="Name taken")},
+        description="Create a personal API token; the response is the only copy of `token`.",
+    )
+    def post(self, request: Request) -> Response:
+        data = ApiTokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        days = data.validated_data.get("lifetime_days")
+        created = api_token_create(
+            user=_user(request),
+            name=data.validated_data["name"],
+            actor=_user(request),
+            lifetime=dt.timedelta(days=days) if days is not None else None,
+        )
+        body = {**ApiTokenSerializer(created.token).data, "token": created.secret}
+        response = Response(body, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiTokenDetailView(APIView):
+    @extend_schema(responses={204: None}, description="Revoke one of your tokens, at once.")
+    def delete(self, request: Request, token_id: str) -> Response:
+        api_token_revoke(user=_user(request), token_id=token_id, actor=_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+urlpatterns: list[URLPattern] = [
+    path("tokens/", ApiTokenListView.as_view(), name="tokens"),
+    path("tokens/<str:token_id>/", ApiTokenDetailView.as_view(), name="token-detail"),
+]

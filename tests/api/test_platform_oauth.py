@@ -1,0 +1,277 @@
+"""Platforms: OAuth2 client credentials acting as a service account, seeing exactly the
+patients whose care team includes it, within the scopes of its token."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.urls import get_resolver
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
+from rest_framework.test import APIClient
+
+from api.scopes import scope_family
+from coordination.models import ApiToken, Organization, PlatformAccount
+from coordination.services import care_team_member_add, organization_create
+from coordination.services.platforms import PlatformClient, platform_client_create
+from patients.models import AuditEvent, Observation
+from tests.api.test_bola import _walk
+from tests.coordination.conftest import Scene, make_patient
+
+ALL_READ = ["patients:read", "pathways:read", "tasks:read", "observations:read", "audit:read"]
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    return organization_create(
+        name="Synthetic regional platform", kind=Organization.Kind.PLATFORM, actor=None
+    )
+
+
+def make_platform(
+    organization: Organization, scopes: list[str], slug: str = "synth"
+) -> PlatformClient:
+    return platform_client_create(
+        slug=slug, name=f"Synthetic platform {slug}", organization=organization, scopes=scopes,
+        actor=None,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def platform(scene: Scene, organization: Organization) -> PlatformClient:
+    """A platform with read scopes and observations:write, in the scene patient's care team."""
+    client = make_platform(organization, [*ALL_READ, "observations:write"])
+    care_team_member_add(
+        patient=scene.patient, role="platform", practitioner=client.practitioner, actor=None
+    )
+    return client
+
+
+def obtain_token(client: PlatformClient, scope: str | None = None) -> APIClient:
+    return authorized(token_for(client, scope))
+
+
+def token_for(client: PlatformClient, scope: str | None = None) -> str:
+    basic = base64.b64encode(f"{client.client_id}:{client.client_secret}".encode()).decode()
+    data = {"grant_type": "client_credentials"}
+    if scope is not None:
+        data["scope"] = scope
+    response = APIClient().post("/o/token/", data, HTTP_AUTHORIZATION=f"Basic {basic}")
+    assert response.status_code == 200, response.content
+    return str(response.json()["access_token"])
+
+
+def authorized(bearer: str) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer}")
+    return api
+
+
+def test_a_client_credentials_token_sees_the_patients_whose_care_team_includes_the_platform(
+    scene: Scene, platform: PlatformClient
+):
+    elsewhere = make_patient()
+    api = obtain_token(platform)
+
+    listed = api.get("/api/v1/patients/")
+    other = api.get(f"/api/v1/patients/{elsewhere.pk}/")
+
+    assert listed.status_code == 200
+    assert [p["id"] for p in listed.json()["results"]] == [scene.patient.pk]
+    assert other.status_code == 404
+    assert other["Content-Type"] == "application/problem+json"
+
+
+def test_a_platform_read_is_audited_with_the_platform_as_actor(
+    scene: Scene, platform: PlatformClient
+):
+    api = obtain_token(platform)
+
+    response = api.get(f"/api/v1/patients/{scene.patient.pk}/")
+
+    assert response.status_code == 200
+    event = AuditEvent.objects.filter(action="read", resource_type="Patient").latest("seq")
+    assert (event.actor_id, event.actor_label, event.entry_point, event.patient_id) == (
+        platform.account.user_id,
+        "platform-synth",
+        "rest",
+        scene.patient.pk,
+    )
+
+
+def test_a_platform_records_an_observation_with_its_write_scope(
+    scene: Scene, platform: PlatformClient
+):
+    api = obtain_token(platform)
+    body = {
+        "code": "29463-7", "value": "81.5", "unit": "kg",
+        "effective_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(),
+    }  # fmt: skip
+
+    response = api.post(f"/api/v1/patients/{scene.patient.pk}/observations/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    stored = Observation.objects.get(pk=response.json()["id"])
+    assert (stored.source, stored.recorded_by_id) == ("platform", platform.account.user_id)
+
+
+def test_a_token_without_the_scope_is_refused_with_403_naming_it(
+    scene: Scene, platform: PlatformClient
+):
+    api = obtain_token(platform, scope="patients:read")
+    body = {"code": "29463-7", "value": "81.5", "unit": "kg", "effective_at": "2026-01-01T10:00Z"}
+
+    read = api.get(f"/api/v1/patients/{scene.patient.pk}/")
+    refused = api.post(f"/api/v1/patients/{scene.patient.pk}/observations/", body, format="json")
+    tasks = api.get("/api/v1/tasks/")
+
+    assert read.status_code == 200
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["required_scopes"] == ["observations:write"]
+    assert refused.json()["type"].endswith("/insufficient-scope")
+    assert 'scope="observations:write"' in refused["WWW-Authenticate"]
+    assert tasks.status_code == 403
+    assert tasks.json()["required_scopes"] == ["tasks:read"]
+    assert Observation.objects.filter(patient=scene.patient).count() == 0
+
+
+def test_a_platform_cannot_obtain_a_scope_beyond_its_account(platform: PlatformClient):
+    basic = base64.b64encode(f"{platform.client_id}:{platform.client_secret}".encode()).decode()
+
+    response = APIClient().post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": "patients:write"},
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+    assert AccessToken.objects.count() == 0
+
+
+def test_an_expired_token_is_401(scene: Scene, platform: PlatformClient):
+    api = obtain_token(platform)
+
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=2), tick=False):
+        response = api.get("/api/v1/patients/")
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_revoked_token_is_401(scene: Scene, platform: PlatformClient):
+    bearer = token_for(platform)
+    api = authorized(bearer)
+    token = AccessToken.objects.get()
+    basic = base64.b64encode(f"{platform.client_id}:{platform.client_secret}".encode()).decode()
+
+    revoked = APIClient().post(
+        "/o/revoke_token/", {"token": bearer}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    response = api.get("/api/v1/patients/")
+
+    assert revoked.status_code == 200
+    assert not AccessToken.objects.filter(pk=token.pk).exists()
+    assert response.status_code == 401
+
+
+def test_a_disabled_platform_is_401(scene: Scene, platform: PlatformClient):
+    from coordination.services.platforms import platform_client_disable
+
+    api = obtain_token(platform)
+
+    platform_client_disable(account=platform.account, actor=None)
+    response = api.get("/api/v1/patients/")
+
+    assert response.status_code == 401
+    assert AccessToken.objects.count() == 0
+
+
+def test_client_credentials_of_an_application_that_is_no_platform_are_401(scene: Scene):
+    application = Application.objects.create(
+        name="not a platform",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret="synthetic-secret-0123456789",
+    )
+    basic = base64.b64encode(f"{application.client_id}:synthetic-secret-0123456789".encode())
+    issued = APIClient().post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": "patients:read"},
+        HTTP_AUTHORIZATION=f"Basic {basic.decode()}",
+    )
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.json()['access_token']}")
+
+    response = api.get("/api/v1/patients/")
+
+    assert response.status_code == 401
+    assert AuditEvent.objects.filter(action="search").count() == 0
+
+
+def test_the_platform_secret_is_stored_hashed(platform: PlatformClient):
+    application = Application.objects.get(client_id=platform.client_id)
+
+    assert application.client_secret != platform.client_secret
+    assert application.user_id == platform.account.user_id
+    assert not platform.account.user.has_usable_password()
+
+
+def test_the_command_prints_the_credentials_once(organization: Organization):
+    out = io.StringIO()
+
+    call_command(
+        "platform_client_create", "cmd", "--name", "Synthetic platform",
+        "--organization", str(organization.pk), "--scope", "tasks:read", "--scope",
+        "patients:read", stdout=out,
+    )  # fmt: skip
+
+    lines = dict(line.split(": ", 1) for line in out.getvalue().splitlines() if ": " in line)
+    account = PlatformAccount.objects.get(user__username="platform-cmd")
+    assert account.scopes == ["patients:read", "tasks:read"]
+    assert lines["client_id"] == Application.objects.get(user=account.user).client_id
+    assert len(lines["client_secret"]) >= 32
+
+
+def test_a_platform_with_no_care_team_sees_nothing(scene: Scene, organization: Organization):
+    lonely = make_platform(organization, ALL_READ, slug="lonely")
+    api = obtain_token(lonely)
+
+    listed = api.get("/api/v1/patients/")
+    detail = api.get(f"/api/v1/patients/{scene.patient.pk}/")
+    pathways = api.get("/api/v1/pathways/")
+
+    assert (listed.status_code, listed.json()["results"]) == (200, [])
+    assert detail.status_code == 404
+    assert (pathways.status_code, pathways.json()["results"]) == (200, [])
+
+
+def test_every_api_route_has_a_scope_family_or_refuses_oauth_clients():
+    routes = [p for p, _, _ in _walk(get_resolver().url_patterns, "", ()) if "api/v1/" in p]
+    families = {p.removeprefix("api/v1/"): scope_family(p) for p in routes}
+
+    assert {p for p, f in families.items() if f is None} <= {
+        p for p in families if p.startswith("tokens/")
+    }
+    assert len(families) > 30
+    assert families["patients/"] == "patients"
+    assert families["patients/<int:pk>/observations/"] == "observations"
+    assert families["patients/<int:pk>/audit-events/"] == "audit"
+    assert families["pathway-definitions/<slug:key>/<int:version>/"] == "pathways"
+
+
+def test_an_oauth_token_cannot_manage_personal_tokens(platform: PlatformClient):
+    api = obtain_token(platform)
+
+    listed = api.get("/api/v1/tokens/")
+    created = api.post("/api/v1/tokens/", {"name": "sneaky"}, format="json")
+
+    assert (listed.status_code, created.status_code) == (403, 403)
+    assert created.json()["required_scopes"] == []
+    assert ApiToken.objects.count() == 0
