@@ -198,32 +198,39 @@ def prepare(pathways: int) -> dict[str, Any]:
     return {"work": work, "nurses": [n.user_id for n in nurses]}
 
 
-def check_one(work: dict[str, list[tuple[int, int]]]) -> None:
-    """One completion in-process, through the real view: the data is what the API expects
-    (200, the engine moved on when the step's last task was done)."""
+def check_one(work: dict[str, list[tuple[int, int]]]) -> list[int]:
+    """One pathway step's completions in-process, through the real view: the data is what
+    the API expects (200, the engine moved on when the step's last task was done). Returns
+    the number of SQL queries of each completion."""
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     from coordination.models import CarePathway, Task
 
     token, tasks = next(iter(work.items()))
     client = Client(HTTP_HOST="localhost")
     pathway_id = Task.objects.get(pk=tasks[0][0]).care_pathway_id
+    counts = []
     for _ in range(TASKS_PER_PATHWAY):
         pk, version = tasks.pop(0)
-        response = client.post(
-            f"/api/v1/tasks/{pk}/complete/",
-            {},
-            content_type="application/json",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "If-Match": f'"v{version}"',
-                "Idempotency-Key": uuid.uuid4().hex,
-            },
-        )
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(
+                f"/api/v1/tasks/{pk}/complete/",
+                {},
+                content_type="application/json",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "If-Match": f'"v{version}"',
+                    "Idempotency-Key": uuid.uuid4().hex,
+                },
+            )
         assert response.status_code == 200, response.content[:300]
+        counts.append(len(queries.captured_queries))
     instance = CarePathway.objects.select_related("instance").get(pk=pathway_id).instance
     assert instance is not None
     assert (instance.state, instance.revision) == ("review", 2), (instance.state, instance.revision)
+    return counts
 
 
 def free_port() -> int:
@@ -380,7 +387,7 @@ def main() -> None:
         call_command("migrate", verbosity=0, interactive=False)
         prepared = prepare(pathways)
         work: dict[str, list[tuple[int, int]]] = prepared["work"]
-        check_one(work)
+        queries = check_one(work)
         if args.profile:
             profile_text = profile(work, 200)
         close_django_connections()
@@ -407,6 +414,8 @@ def main() -> None:
         "pgbench_tps_4clients": round(pgbench, 1),
         "api_completions_per_s": round(api, 1),
         "ratio": round(ratio, 3),
+        # SQL queries of one completion; the last is the one that finishes the step.
+        "queries_per_completion": queries,
         "goal_ratio": GOAL_RATIO,
         "goal_met": ratio >= GOAL_RATIO,
     }
