@@ -8,4 +8,4 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI descriptions of the authentication classes.
-        from api import schema  # noqa: F401
+        from api import auth_schema  # noqa: F401

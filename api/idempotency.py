@@ -48,15 +48,17 @@ class IdempotentPostMixin(APIView):
         return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
         key = request.headers.get(HEADER)
         self._idempotency: tuple[str, str] | None = None
-        if request.method != "POST" or not key:
+        keyed = request.method == "POST" and bool(key)
+        # The raw body is read before authentication, which may consume the stream (the OAuth2
+        # bearer check reads form data through DRF's parsers); Django keeps the bytes for the
+        # parsers afterwards. Bounded by the size limit (api.middleware).
+        body = request._request.body if keyed else b""
+        super().initial(request, *args, **kwargs)
+        if not keyed or key is None:
             return
-        body = request._request.body  # read before the parsers; bounded by the size limit
-        fingerprint = hashlib.sha256(
-            b"\0".join([request.method.encode(), request.path.encode(), body])
-        ).hexdigest()
+        fingerprint = hashlib.sha256(b"\0".join([b"POST", request.path.encode(), body])).hexdigest()
         owner = _owner(request)
         stored = idempotency_claim(owner=owner, key=key, fingerprint=fingerprint)
         if stored is not None:

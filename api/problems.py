@@ -6,10 +6,12 @@ not found and not yours are the same 404; a refused transition is 409 with its r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -168,3 +170,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if header in response:
             out[header] = response[header]
     return out
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's handler404. Under /api/ a path no route matches (a negative id, a key the
+    route's converter refuses) is the same problem+json 404 as an object that does not
+    exist; elsewhere it is Django's page."""
+    if not request.path.startswith("/api/"):
+        return page_not_found(request, exception)
+    body = {"type": PROBLEM_TYPE + "not-found", "title": "Not found", "status": 404,
+            "detail": "no such resource"}  # fmt: skip
+    return HttpResponse(json.dumps(body), status=404, content_type=CONTENT_TYPE)

@@ -9,3 +9,6 @@ urlpatterns = [
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("", include("web.urls")),
 ]
+
+# problem+json under /api/, Django's page elsewhere.
+handler404 = "api.problems.not_found"

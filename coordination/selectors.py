@@ -14,7 +14,7 @@ from typing import cast
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from coordination import task_states
@@ -75,11 +75,7 @@ def worklist_mine(user: User) -> QuerySet[Task]:
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
-    return (
-        _visible_tasks(user, practitioner)
-        .filter(owner_id=practitioner.pk, status__in=task_states.OPEN)
-        .order_by(*WORKLIST_ORDER)
-    )
+    return _visible_tasks(user, practitioner).filter(_mine(practitioner)).order_by(*WORKLIST_ORDER)
 
 
 def worklist_unclaimed(user: User) -> QuerySet[Task]:
@@ -88,28 +84,51 @@ def worklist_unclaimed(user: User) -> QuerySet[Task]:
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
-    plays_role = CareTeamMember.objects.filter(
-        care_team__patient_id=OuterRef("patient_id"),
-        role=OuterRef("offered_role"),
-        active=True,
-    ).filter(Q(practitioner_id=practitioner.pk) | Q(service_team__group__user__id=user.pk))
-    my_teams = Q(offered_team__group__user__id=user.pk)
     return (
         _visible_tasks(user, practitioner)
-        .filter(owner__isnull=True, status__in=[task_states.READY, task_states.REQUESTED])
-        .filter(my_teams | (Q(offered_team__isnull=True) & Exists(plays_role)))
+        .filter(_offered(user, practitioner))
         .order_by(*WORKLIST_ORDER)
     )
 
 
 def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Task]:
+    """The user's own open tasks and those offered to them, past their due time."""
     now = now or timezone.now()
-    mine = worklist_mine(user).values("pk")
-    offered = worklist_unclaimed(user).values("pk")
+    practitioner = practitioner_of(user)
+    if practitioner is None:
+        return Task.objects.none()
     return (
-        visible_tasks(user)
-        .filter(Q(pk__in=mine) | Q(pk__in=offered), due_at__lt=now)
+        _visible_tasks(user, practitioner)
+        .filter(_mine(practitioner) | _offered(user, practitioner), due_at__lt=now)
         .order_by(*WORKLIST_ORDER)
+    )
+
+
+def _mine(practitioner: Practitioner) -> Q:
+    return Q(owner_id=practitioner.pk, status__in=sorted(task_states.OPEN))
+
+
+def _offered(user: User, practitioner: Practitioner) -> Q:
+    """Unclaimed and offered to the user: to one of their service teams, or to a role they
+    play in the patient's care team (in person or through a team). Written as one
+    `offered_role = r AND patient_id IN (...)` per role the user plays (a few), each set of
+    patients read once through the membership foreign-key indexes, rather than an EXISTS on
+    the care team for every candidate task."""
+    my_teams = ServiceTeam.objects.filter(Q(group__user__id=user.pk)).values("pk")
+    active = CareTeamMember.objects.filter(active=True)
+    direct = active.filter(practitioner_id=practitioner.pk)
+    via_team = active.filter(service_team_id__in=my_teams)
+    roles = sorted(
+        set(direct.values_list("role", flat=True).union(via_team.values_list("role", flat=True)))
+    )
+    plays_role = Q(pk__in=[])
+    for role in roles:
+        plays_role |= Q(offered_role=role) & (
+            Q(patient_id__in=direct.filter(role=role).values("care_team__patient_id"))
+            | Q(patient_id__in=via_team.filter(role=role).values("care_team__patient_id"))
+        )
+    return Q(owner__isnull=True, status__in=[task_states.READY, task_states.REQUESTED]) & (
+        Q(offered_team_id__in=my_teams) | (Q(offered_team__isnull=True) & plays_role)
     )
 
 

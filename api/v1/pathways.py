@@ -17,6 +17,7 @@ from api.audit import audit_read
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
+from api.schema import IF_MATCH, etag_header
 from coordination.models import CarePathway
 from coordination.selectors import access_care_pathway, visible_care_pathways
 from coordination.services import care_pathway_fire, care_pathway_start
@@ -99,7 +100,14 @@ class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
         audit_read(request, resource_type="CarePathway", action=AuditEvent.Action.SEARCH)
         return response
 
-    @extend_schema(request=StartSerializer, responses={201: CarePathwaySerializer})
+    @extend_schema(
+        request=StartSerializer,
+        responses={
+            201: CarePathwaySerializer,
+            404: OpenApiResponse(description="No such patient, or not one the caller may see"),
+        },
+        parameters=[etag_header(201)],
+    )
     def post(self, request: Request) -> Response:
         data = StartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -116,7 +124,7 @@ class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
 
 
 class CarePathwayDetailView(APIView):
-    @extend_schema(responses=CarePathwaySerializer)
+    @extend_schema(responses=CarePathwaySerializer, parameters=[etag_header(200)])
     def get(self, request: Request, pk: int) -> Response:
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
         audit_read(
@@ -129,6 +137,7 @@ class CarePathwayEventView(IdempotentPostMixin, APIView):
     @extend_schema(
         request=FireSerializer,
         responses=CarePathwaySerializer,
+        parameters=[IF_MATCH, etag_header(200)],
         description="Fire an event. If-Match with the pathway's ETag makes it conditional (412).",
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -36,6 +36,7 @@ from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
+from api.schema import etag_header
 from coordination.services import consent_set
 from coordination.services.observations import observations_ingest
 from patients import errors as patients_errors
@@ -64,6 +65,16 @@ DEFAULT_OBSERVATION_RANGE = dt.timedelta(days=30)
 
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):
+    # Blank on a record without them: the generated schema (an email format, an enum of
+    # OIDs) would otherwise refuse the empty string these fields hold then.
+    email = serializers.CharField(read_only=True, help_text="An email address, or empty.")
+    ins_oid = serializers.ChoiceField(
+        choices=Patient._meta.get_field("ins_oid").choices or [],
+        allow_blank=True,
+        read_only=True,
+        help_text="The INS identifier's OID, or empty without an INS.",
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -281,6 +292,16 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
             403: OpenApiResponse(description="Missing the patients.add_patient permission"),
             409: OpenApiResponse(description="The INS already belongs to another patient"),
         },
+        parameters=[
+            etag_header(201),
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="The new patient",
+            ),
+        ],
         description=(
             "Create a patient; needs the global permission patients.add_patient. The creator "
             "is NOT added to the care team: until someone adds them (care team services), "
@@ -307,7 +328,7 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
 
 
 class PatientDetailView(APIView):
-    @extend_schema(responses=PatientSerializer)
+    @extend_schema(responses=PatientSerializer, parameters=[etag_header(200)])
     def get(self, request: Request, pk: int) -> Response:
         patient = access_patient(user=request.user, patient_id=pk)
         audit_read(request, resource_type="Patient", resource_id=pk, patient_id=pk)
@@ -320,7 +341,10 @@ class PatientDetailView(APIView):
             412: OpenApiResponse(description="If-Match does not match the current ETag"),
             428: OpenApiResponse(description="If-Match missing"),
         },
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True),
+            etag_header(200),
+        ],
         description="Change some fields; needs change_patient on the patient and If-Match.",
     )
     def patch(self, request: Request, pk: int) -> Response:

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from api.audit import audit_read, client_address
 from api.idempotency import IdempotentPostMixin
 from api.preconditions import PreconditionFailed, etag, expected_version
+from api.schema import IF_MATCH, etag_header
 from coordination.errors import Conflict
 from coordination.models import Task
 from coordination.selectors import (
@@ -112,7 +113,7 @@ class TaskListView(ListAPIView[Task]):
 
 
 class TaskDetailView(APIView):
-    @extend_schema(responses=TaskSerializer)
+    @extend_schema(responses=TaskSerializer, parameters=[etag_header(200)])
     def get(self, request: Request, pk: int) -> Response:
         task = access_task(user=request.user, task_id=pk)
         audit_read(request, resource_type="Task", resource_id=pk, patient_id=task.patient_id)
@@ -124,7 +125,11 @@ class TaskDetailView(APIView):
 class TaskActionView(IdempotentPostMixin, APIView):
     action_name = ""
 
-    @extend_schema(request=TaskActionSerializer, responses=TaskSerializer)
+    @extend_schema(
+        request=TaskActionSerializer,
+        responses=TaskSerializer,
+        parameters=[IF_MATCH, etag_header(200)],
+    )
     def post(self, request: Request, pk: int) -> Response:
         data = TaskActionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
