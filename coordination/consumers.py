@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
+import weakref
 from collections import deque
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -35,7 +38,7 @@ from coordination.relay import event_message, patient_group, team_group, user_gr
 from coordination.selectors import (
     LiveAccess,
     live_access,
-    live_user_active,
+    live_users_active,
     outbox_for_patients,
     outbox_last_position,
     outbox_published_after,
@@ -46,6 +49,8 @@ from coordination.selectors import (
 CLOSE_UNAUTHENTICATED = 4401  # no session, bad or spent token, logged out
 CLOSE_FORBIDDEN = 4403  # the user was deactivated
 CLOSE_BAD_REQUEST = 4400  # last_event_id is not a non-negative integer
+
+logger = logging.getLogger(__name__)
 
 RESUME_BATCH = 500
 RECENT_IDS = 4096
@@ -99,9 +104,11 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         else:
             self.floor = await self.send_backlog(last)
         await self.send_json({"type": "welcome", "id": self.floor})
-        self.watcher = asyncio.create_task(self.watch())
+        self.watcher = asyncio.create_task(self.heartbeats())
+        _watch.add(self)
 
     async def disconnect(self, code: int) -> None:
+        _watch.discard(self)
         if self.watcher is not None:
             self.watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,74 +191,148 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = wanted
 
-    async def catch_up(self) -> None:
-        """Send the visible events the channel layer lost (a full channel, a Redis restart):
-        every event published more than LIVE_CATCHUP_GRACE_SECONDS ago should have arrived
-        live; those below that bound not sent yet are read from the table. Then the floor
-        moves up, so that a late live copy is dropped."""
-        grace = dt.timedelta(seconds=_setting("LIVE_CATCHUP_GRACE_SECONDS", 2.0))
-        bound: int = await database_sync_to_async(outbox_settled_position)(
-            after=self.floor, published_before=timezone.now() - grace
-        )
-        if bound <= self.floor:
-            return
-        if self.access_stale():
+    async def catch_up(self, rows: list[OutboxEvent], bound: int) -> None:
+        """Send the visible events among `rows` (every event up to `bound`, read by the
+        process's watch) that the channel layer lost (a full channel, a Redis restart) and
+        move the floor up to `bound`, so that a late live copy is dropped."""
+        missed = [
+            row
+            for row in rows
+            if row.position is not None
+            and row.position > self.floor
+            and row.position not in self.recent_set
+            and row.patient_id in self.access.patient_ids
+        ]
+        if missed and self.access_stale():
             await self.refresh_access()
-        missed: list[OutboxEvent] = await database_sync_to_async(_missed)(
-            self.floor, bound, self.access.patient_ids
-        )
         for row in missed:
-            if row.position not in self.recent_set and self.visible(
-                row.type, row.patient_id, row.payload
-            ):
+            if self.visible(row.type, row.patient_id, row.payload):
                 await self.deliver(event_message(row))
-        self.floor = bound
-        while self.recent and self.recent[0] <= bound:
+        self.floor = max(self.floor, bound)
+        while self.recent and self.recent[0] <= self.floor:
             self.recent_set.discard(self.recent.popleft())
 
-    async def watch(self) -> None:
-        """Heartbeats, and the periodic check that the session still exists (logging out
-        deletes it) and the user is still active; closes the connection otherwise."""
-        heartbeat = _setting("LIVE_HEARTBEAT_SECONDS", 25.0)
-        check = _setting("LIVE_SESSION_CHECK_SECONDS", 3.0)
-        next_beat = next_check = time.monotonic()
-        next_beat += heartbeat
-        next_check += check
+    async def heartbeats(self) -> None:
+        """An application heartbeat every LIVE_HEARTBEAT_SECONDS keeps idle connections
+        alive through proxies."""
+        interval = _setting("LIVE_HEARTBEAT_SECONDS", 25.0)
         while True:
-            await asyncio.sleep(max(0.01, min(next_beat, next_check) - time.monotonic()))
-            now = time.monotonic()
-            if now >= next_check:
-                next_check = now + check
-                code = await database_sync_to_async(_still_allowed)(self.user_id, self.session_key)
-                if code is not None:
-                    await self.close(code=code)
-                    return
-                await self.catch_up()
-            if now >= next_beat:
-                next_beat = now + heartbeat
-                await self.send_json({"type": "heartbeat", "id": self.floor})
+            await asyncio.sleep(interval)
+            await self.send_json({"type": "heartbeat", "id": self.floor})
+
+
+class _ProcessWatch:
+    """One periodic check for every live connection of this process, whatever their number:
+    every LIVE_SESSION_CHECK_SECONDS, which sessions still exist (logging out deletes them)
+    and which users are still active, closing the other connections; and which events every
+    connection should have received by now (published more than LIVE_CATCHUP_GRACE_SECONDS
+    ago), so that each can send those the channel layer lost. A handful of queries per round
+    instead of a few per connection."""
+
+    def __init__(self) -> None:
+        self.consumers: weakref.WeakSet[UpdatesConsumer] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, consumer: UpdatesConsumer) -> None:
+        self.consumers.add(consumer)
+        # A new event loop (a test, a restarted server) needs its own task.
+        if (
+            self.task is None
+            or self.task.done()
+            or self.task.get_loop() is not asyncio.get_running_loop()
+        ):
+            self.task = asyncio.create_task(self.run())
+
+    def discard(self, consumer: UpdatesConsumer) -> None:
+        self.consumers.discard(consumer)
+
+    async def run(self) -> None:
+        while self.consumers:
+            await asyncio.sleep(_setting("LIVE_SESSION_CHECK_SECONDS", 3.0))
+            try:
+                await self.check(list(self.consumers))
+            except Exception:
+                logger.exception("live connections: periodic check failed; retrying")
+
+    async def check(self, consumers: list[UpdatesConsumer]) -> None:
+        if not consumers:
+            return
+        codes: list[int | None] = await database_sync_to_async(_closing_codes)(
+            [(c.user_id, c.session_key) for c in consumers]
+        )
+        staying = []
+        for consumer, code in zip(consumers, codes, strict=True):
+            if code is None:
+                staying.append(consumer)
+            else:
+                self.discard(consumer)
+                await consumer.close(code=code)
+        if not staying:
+            return
+        grace = dt.timedelta(seconds=_setting("LIVE_CATCHUP_GRACE_SECONDS", 2.0))
+        rows, bound = await database_sync_to_async(_settled_events)(
+            min(c.floor for c in staying),
+            timezone.now() - grace,
+            frozenset().union(*(c.access.patient_ids for c in staying)),
+        )
+        for consumer in staying:
+            if bound > consumer.floor:
+                await consumer.catch_up(rows, bound)
+
+
+_watch = _ProcessWatch()
 
 
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
 
-def _missed(after: int, through: int, patient_ids: frozenset[int]) -> list[OutboxEvent]:
-    return list(outbox_for_patients(after=after, through=through, patient_ids=patient_ids))
+def _settled_events(
+    after: int, published_before: dt.datetime, patient_ids: frozenset[int]
+) -> tuple[list[OutboxEvent], int]:
+    bound = outbox_settled_position(after=after, published_before=published_before)
+    if bound <= after or not patient_ids:
+        return [], bound
+    rows = outbox_for_patients(after=after, through=bound, patient_ids=patient_ids)
+    return list(rows), bound
 
 
 def _backlog(after: int) -> list[OutboxEvent]:
     return list(outbox_published_after(position=after, limit=RESUME_BATCH))
 
 
-def _still_allowed(user_id: int, session_key: str | None) -> int | None:
-    """None if the connection may stay open, else the close code."""
-    if session_key is not None:
-        from importlib import import_module
+def _closing_codes(connections: list[tuple[int, str | None]]) -> list[int | None]:
+    """For each (user id, session key or None for a token): None if the connection may stay
+    open, else its close code."""
+    active = live_users_active(user_ids={user_id for user_id, _ in connections})
+    sessions = _session_users({key for _, key in connections if key is not None})
+    codes: list[int | None] = []
+    for user_id, key in connections:
+        if key is not None and sessions.get(key) != str(user_id):
+            codes.append(CLOSE_UNAUTHENTICATED)
+        elif user_id not in active:
+            codes.append(CLOSE_FORBIDDEN)
+        else:
+            codes.append(None)
+    return codes
 
-        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-        if str(store.get("_auth_user_id")) != str(user_id):
-            return CLOSE_UNAUTHENTICATED
-    if not live_user_active(user_id=user_id):
-        return CLOSE_FORBIDDEN
-    return None
+
+def _session_users(keys: set[str]) -> dict[str, str]:
+    """The user id of each session that still exists and has not expired."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store_class = engine.SessionStore
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        # One query for every session (the per-key loader would make one each).
+        model = store_class.get_model_class()
+        rows = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+        decode = store_class().decode
+        return {
+            row.session_key: str(decode(row.session_data).get("_auth_user_id"))
+            for row in rows.only("session_key", "session_data")
+        }
+    found = {}
+    for key in keys:
+        user_id = store_class(key).get("_auth_user_id")
+        if user_id is not None:
+            found[key] = str(user_id)
+    return found

@@ -288,8 +288,13 @@ def live_access(*, user_id: int) -> LiveAccess:
     return LiveAccess(True, patients, own, teams)
 
 
-def live_user_active(*, user_id: int) -> bool:
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+def live_users_active(*, user_ids: set[int]) -> set[int]:
+    """Those of `user_ids` that are active users."""
+    return set(
+        get_user_model()
+        .objects.filter(pk__in=user_ids, is_active=True)
+        .values_list("pk", flat=True)
+    )
 
 
 def outbox_settled_position(*, after: int, published_before: dt.datetime) -> int:

@@ -138,7 +138,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 reads with a 5 s socket timeout by default, shorter than the blocking
+            # pop channels_redis waits on for an idle connection: every idle WebSocket would
+            # fail with 1011 after 5 s (django/channels_redis#422). No client-side read timeout.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
         }
     }
     CACHES = {

@@ -117,10 +117,10 @@ def pathway_move_record(change: StateChange) -> None:
     pathway_id = pathway_id_from_subject(change.instance.subject)
     if pathway_id is None or change.entry is None:
         return
-    patient_id = CarePathway.objects.filter(pk=pathway_id).values_list("patient_id", flat=True)
+    patient_id = CarePathway.objects.values_list("patient_id", flat=True).get(pk=pathway_id)
     event_record(
         type=events.PATHWAY_MOVED,
-        patient=patient_id.get(),
+        patient=patient_id,
         payload=events.pathway_payload(
             pathway_id=pathway_id,
             instance_id=change.instance.pk,

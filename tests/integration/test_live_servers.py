@@ -172,3 +172,19 @@ def test_a_nurse_whose_membership_is_revoked_stops_receiving_within_5_seconds(
         "hold",
         "resume",
     ]
+
+
+def test_an_idle_connection_through_redis_stays_open(
+    live_scene: Scene, asgi_servers: Callable[..., AsgiServer]
+):
+    # redis-py 8 times reads out after 5 s unless told otherwise; the channel layer's idle
+    # blocking read must not, or every quiet socket is closed with 1011 every 5 s.
+    server = asgi_servers(relay=True)
+    nurse = client_for(server, live_scene.nurse.user)
+
+    time.sleep(7)
+    toggle(live_scene, "visit", 1)
+    wait_until(lambda: len(nurse.events) == 1, 20, "the change after the idle time")
+    nurse.stop()
+
+    assert (nurse.connections, nurse.closes) == (1, [])
