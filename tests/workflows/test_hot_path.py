@@ -104,3 +104,25 @@ def test_payload_with_an_escaped_backslash_u0000_text_is_accepted(follow_up, tas
     )
 
     assert HistoryEntry.objects.get(pk=result.entry.pk).payload == {"text": "\\u0000"}
+
+
+def test_instance_table_keeps_room_for_hot_updates_on_postgresql(postgres_only):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s",
+            [PathwayInstance._meta.db_table],
+        )
+        assert cursor.fetchone() == (["fillfactor=50"],)
+
+
+def test_history_lookups_by_instance_use_the_unique_index(postgres_only):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s ORDER BY indexname",
+            [HistoryEntry._meta.db_table],
+        )
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert [d.split(" USING ")[1] for d in definitions] == [
+        "btree (instance_id, revision)",
+        "btree (id)",
+    ]
