@@ -12,6 +12,7 @@ runs on both, so the two paths are held to the same behaviour.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from workflows.models import HistoryEntry, PathwayInstance, Timer
@@ -24,7 +25,7 @@ _SQL: dict[bool, str] = {}
 
 def _statement(schedules: bool) -> str:
     """The statement, with or without the INSERT of new timers: most states schedule none, and
-    leaving that part out spares PostgreSQL a function scan and Python dumping two arrays."""
+    leaving that part out spares PostgreSQL a function scan and Python encoding the timers."""
     sql = _SQL.get(schedules)
     if sql is None:
         timer = Timer._meta.db_table
@@ -35,8 +36,7 @@ def _statement(schedules: bool) -> str:
             , scheduled AS (
                 INSERT INTO {timer} (instance_id, state, event, due_at, status, created_at, note)
                 SELECT %(id)s, %(state)s, t.event, t.due_at, 'scheduled', %(now)s, ''
-                FROM unnest(%(timer_events)s::text[], %(timer_dues)s::timestamptz[])
-                    AS t(event, due_at)
+                FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(event text, due_at timestamptz)
                 RETURNING 1
             )"""
             if schedules
@@ -98,8 +98,11 @@ def write_move(
         "payload": payload_json,
     }
     if timers:
-        params["timer_events"] = [event_name for event_name, _ in timers]
-        params["timer_dues"] = [due for _, due in timers]
+        # One JSON text rather than two arrays: psycopg dumps arrays element by element in
+        # Python, which cost more than the rest of the statement's parameters together.
+        params["timers"] = json.dumps(
+            [{"event": event_name, "due_at": due.isoformat()} for event_name, due in timers]
+        )
     with prepared_cursor() as cursor:
         cursor.execute(_statement(bool(timers)), params, prepare=True)
         row = cursor.fetchone()
