@@ -7,7 +7,9 @@ Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postg
 server to use; the benchmark creates and drops its own databases there) and `pgbench` on the
 PATH. Each worker process fires events on its own instances, as pgbench's clients update
 their own rows, through `workflows.services.instance_fire` (lock, resolve, timers, history).
-Also measures how long validating a 300-state definition takes.
+Also measures how long validating a 300-state definition takes, and, per transition: the
+client-server round trips (from libpq's protocol trace), the CPU time of the engine's Python
+and of its PostgreSQL backend (when the server runs on this machine).
 
 Ends with one JSON line of figures.
 """
@@ -15,6 +17,7 @@ Ends with one JSON line of figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -25,7 +28,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +118,14 @@ def prepare(db_url: str, instances: int) -> dict[str, list[int]]:
     return ids
 
 
-def worker(db_url: str, ids: list[int], seconds: float, start: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def worker(
+    db_url: str,
+    ids: list[int],
+    seconds: float,
+    ready: mp.Queue,  # type: ignore[type-arg]
+    go: Any,
+    out: mp.Queue,  # type: ignore[type-arg]
+) -> None:
     setup_django(db_url)
     from django.db import connection
 
@@ -125,9 +137,13 @@ def worker(db_url: str, ids: list[int], seconds: float, start: float, out: mp.Qu
     states = dict(PathwayInstance.objects.filter(pk__in=ids).values_list("pk", "state"))
     payload = {"outcome": "reached"}
     connection.ensure_connection()
-    while time.time() < start:
-        time.sleep(0.001)
-    done, i, deadline = 0, 0, start + seconds
+    backend = connection.connection.info.backend_pid
+    # Start together once every process is ready: on a loaded machine importing Django can
+    # take longer than any fixed head start.
+    ready.put(os.getpid())
+    go.wait()
+    cpu, server_cpu = time.process_time(), backend_cpu_seconds(backend)
+    done, i, deadline = 0, 0, time.time() + seconds
     while time.time() < deadline:
         pk = ids[i % len(ids)]
         i += 1
@@ -136,23 +152,95 @@ def worker(db_url: str, ids: list[int], seconds: float, start: float, out: mp.Qu
         )
         states[pk] = result.instance.state
         done += 1
-    out.put(done)
+    server_end = backend_cpu_seconds(backend)
+    server_used = None if server_cpu is None or server_end is None else server_end - server_cpu
+    out.put((done, time.process_time() - cpu, server_used))
 
 
-def measure_engine(db_url: str, ids: list[int], processes: int, seconds: float) -> float:
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time used so far by a PostgreSQL backend process, when the server runs on this
+    machine and /proc shows it; None otherwise."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class EnginePhase:
+    per_second: float
+    transitions: int
+    python_cpu_s: float
+    server_cpu_s: float | None
+
+
+def measure_engine(db_url: str, ids: list[int], processes: int, seconds: float) -> EnginePhase:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    start = time.time() + 3.0  # spawned interpreters import Django first
+    ready: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    go = ctx.Event()
     chunks = [ids[i::processes] for i in range(processes)]
     procs = [
-        ctx.Process(target=worker, args=(db_url, chunk, seconds, start, queue)) for chunk in chunks
+        ctx.Process(target=worker, args=(db_url, chunk, seconds, ready, go, queue))
+        for chunk in chunks
     ]
     for proc in procs:
         proc.start()
-    total = sum(queue.get(timeout=seconds + 120) for _ in procs)
+    for _ in procs:
+        ready.get(timeout=300)
+    go.set()
+    results = [queue.get(timeout=seconds + 300) for _ in procs]
     for proc in procs:
         proc.join()
-    return total / seconds
+    servers = [server for _, _, server in results]
+    return EnginePhase(
+        per_second=sum(done for done, _, _ in results) / seconds,
+        transitions=sum(done for done, _, _ in results),
+        python_cpu_s=sum(cpu for _, cpu, _ in results),
+        server_cpu_s=None if None in servers else sum(s for s in servers if s is not None),
+    )
+
+
+def count_round_trips(ids: list[int], transitions: int = 50) -> float:
+    """Client-server round trips per transition, from libpq's protocol trace of a few
+    transitions in this process: every switch from sending to receiving is one wait."""
+    import tempfile
+
+    import psycopg
+    from django.db import connection
+
+    from workflows.actors import Actor
+    from workflows.models import PathwayInstance
+    from workflows.services import instance_fire
+
+    nurse = Actor.person("bench:nurse", {"nurse"})
+    chosen = ids[:10]
+    states = dict(PathwayInstance.objects.filter(pk__in=chosen).values_list("pk", "state"))
+
+    def fire(n: int) -> None:
+        for i in range(n):
+            pk = chosen[i % len(chosen)]
+            result = instance_fire(
+                instance_id=pk, event=NEXT_EVENT[states[pk]], actor=nurse, payload={"outcome": "x"}
+            )
+            states[pk] = result.instance.state
+
+    fire(len(chosen))  # connection open, statements prepared
+    raw = connection.connection
+    assert isinstance(raw, psycopg.Connection)
+    with tempfile.TemporaryFile("w+") as trace:
+        raw.pgconn.trace(trace.fileno())
+        raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            fire(transitions)
+        finally:
+            raw.pgconn.untrace()
+        trace.seek(0)
+        directions = [line.split("\t", 1)[0] for line in trace if line[:2] in ("F\t", "B\t")]
+    waits = sum(1 for pair in itertools.pairwise(directions) if pair == ("F", "B"))
+    return waits / transitions
 
 
 def init_pgbench(url: str) -> None:
@@ -239,11 +327,16 @@ def main() -> None:
         psql_admin(url, f"DROP DATABASE IF EXISTS {name}")
         psql_admin(url, f"CREATE DATABASE {name}")
     db_url = with_database(url, BENCH_DB)
-    runs: dict[str, dict[str, list[float]]] = {v: {"one": [], "four": []} for v in DEFINITIONS}
+    runs: dict[str, dict[str, list[EnginePhase]]] = {
+        v: {"one": [], "four": []} for v in DEFINITIONS
+    }
     pgbenches: list[float] = []
+    round_trips: dict[str, float] = {}
     try:
         setup_django(db_url)
         ids = prepare(db_url, instances=400)
+        for variant in DEFINITIONS:
+            round_trips[variant] = count_round_trips(ids[variant])
         from django.db import connections
 
         connections.close_all()
@@ -270,7 +363,8 @@ def main() -> None:
         "pgbench_tps_4clients": round(pgbench, 1),
     }
     summary = []
-    for variant, measured in runs.items():
+    for variant, phases in runs.items():
+        measured = {n: [phase.per_second for phase in phases[n]] for n in ("one", "four")}
         one, four = statistics.median(measured["one"]), statistics.median(measured["four"])
         ratio_1 = statistics.median(o / p for o, p in zip(measured["one"], pgbenches, strict=True))
         ratio_4 = statistics.median(f / p for f, p in zip(measured["four"], pgbenches, strict=True))
@@ -280,8 +374,19 @@ def main() -> None:
                 f"{variant}_transitions_per_s_4proc": round(four, 1),
                 f"{variant}_ratio_1proc": round(ratio_1, 3),
                 f"{variant}_ratio_4proc": round(ratio_4, 3),
+                f"{variant}_round_trips_per_transition": round(round_trips[variant], 2),
             }
         )
+        # CPU per transition, which the load of other work on a shared machine disturbs far
+        # less than rates: the engine's Python and its PostgreSQL backend.
+        for n, label in (("one", "1proc"), ("four", "4proc")):
+            done = sum(phase.transitions for phase in phases[n])
+            python_ms = sum(phase.python_cpu_s for phase in phases[n]) * 1000 / max(done, 1)
+            figures[f"{variant}_python_cpu_ms_per_transition_{label}"] = round(python_ms, 3)
+            servers = [phase.server_cpu_s for phase in phases[n]]
+            if None not in servers:
+                server_ms = sum(s for s in servers if s is not None) * 1000 / max(done, 1)
+                figures[f"{variant}_postgres_cpu_ms_per_transition_{label}"] = round(server_ms, 3)
         summary.append(f"{variant}: {one:.0f}/s at 1, {four:.0f}/s at 4 (ratio {ratio_4:.3f})")
     figures.update(
         {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
 
 from workflows.actors import Actor
@@ -92,7 +92,8 @@ def instance_get(*, instance_id: int) -> PathwayInstance:
         raise NotFound(f"no pathway instance with id {instance_id}") from None
 
 
-_LOCK_FIELDS = (
+# The order of PathwayInstance's columns: `from_db` takes a full row as is.
+_LOCK_FIELDS = [
     "id",
     "definition_id",
     "state",
@@ -103,7 +104,7 @@ _LOCK_FIELDS = (
     "started_at",
     "updated_at",
     "ended_at",
-)
+]
 
 
 def lock_instance(*, instance_id: int) -> PathwayInstance:
@@ -124,26 +125,37 @@ def lock_instance(*, instance_id: int) -> PathwayInstance:
             )
         except PathwayInstance.DoesNotExist:
             raise NotFound(f"no pathway instance with id {instance_id}") from None
-    columns = ", ".join(f"i.{name}" for name in _LOCK_FIELDS)
-    with connection.wrap_database_errors, prepared_cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns}, d.checksum FROM {PathwayInstance._meta.db_table} i "
-            f"JOIN {PathwayDefinition._meta.db_table} d ON d.id = i.definition_id "
-            "WHERE i.id = %s FOR UPDATE OF i",
-            [instance_id],
-            prepare=True,
-        )
+    with prepared_cursor() as cursor:
+        cursor.execute(_lock_statement(), [instance_id], prepare=True)
         row = cursor.fetchone()
     if row is None:
         raise NotFound(f"no pathway instance with id {instance_id}")
-    values = list(row[: len(_LOCK_FIELDS)])
-    context_index = _LOCK_FIELDS.index("context")
-    if isinstance(values[context_index], str):  # Django loads jsonb as text, then decodes it
-        values[context_index] = json.loads(values[context_index])
-    instance = PathwayInstance.from_db(connection.alias, list(_LOCK_FIELDS), values)
-    definition = PathwayDefinition.from_db(connection.alias, ["id", "checksum"], [row[1], row[-1]])
-    PathwayInstance.definition.field.set_cached_value(instance, definition)
+    values = list(row)
+    checksum = values.pop()
+    if isinstance(values[_CONTEXT], str):  # Django loads jsonb as text, then decodes it
+        values[_CONTEXT] = json.loads(values[_CONTEXT])
+    instance = PathwayInstance.from_db(DEFAULT_DB_ALIAS, _LOCK_FIELDS, values)
+    definition = PathwayDefinition.from_db(DEFAULT_DB_ALIAS, _DEFINITION_FIELDS, [row[1], checksum])
+    _instance_definition_field.set_cached_value(instance, definition)
     return instance
+
+
+_CONTEXT = _LOCK_FIELDS.index("context")
+_DEFINITION_FIELDS = ["id", "checksum"]
+_instance_definition_field = PathwayInstance.definition.field
+_LOCK_SQL: str | None = None
+
+
+def _lock_statement() -> str:
+    global _LOCK_SQL  # noqa: PLW0603 - built once from the models' table names
+    if _LOCK_SQL is None:
+        columns = ", ".join(f"i.{name}" for name in _LOCK_FIELDS)
+        _LOCK_SQL = (
+            f"SELECT {columns}, d.checksum FROM {PathwayInstance._meta.db_table} i "
+            f"JOIN {PathwayDefinition._meta.db_table} d ON d.id = i.definition_id "
+            "WHERE i.id = %s FOR UPDATE OF i"
+        )
+    return _LOCK_SQL
 
 
 def instance_definition(instance: PathwayInstance) -> CompiledDefinition:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from workflows import actions
@@ -117,14 +117,14 @@ def instance_fire(
     and out of date, NotFound. Writes nothing in any of those cases.
     """
     now = _aware(now)
-    payload = _json_object(payload, "payload")
+    payload, payload_json = _json_encoded(payload, "payload")
     with transaction.atomic():
         instance = lock_instance(instance_id=instance_id)
         if expected_revision is not None and instance.revision != expected_revision:
             raise StaleRevision(expected_revision, instance.revision)
         compiled = instance_definition(instance)
         transition = resolve_transition(instance, compiled, event, actor, payload)
-        entry = _move(instance, compiled, transition, actor, payload, now)
+        entry = _move(instance, compiled, transition, actor, payload, now, payload_json)
     return FireResult(instance, transition, entry)
 
 
@@ -192,7 +192,10 @@ def _move(
     actor: Actor,
     payload: dict[str, Any],
     now: dt.datetime,
+    payload_json: str | None = None,
 ) -> HistoryEntry:
+    """Take `transition`: the caller holds the instance's row lock and has checked that the
+    transition is allowed. `payload_json` is `payload` already encoded, when the caller has it."""
     source = compiled.state(transition.source)
     target = compiled.state(transition.target)
     if actions.has_exit_hooks():
@@ -205,33 +208,52 @@ def _move(
     if target.final:
         instance.status, instance.ended_at = Status.COMPLETED, now
     timers = [(timer.event, add_duration(now, timer.after)) for timer in target.timers]
-    entry = HistoryEntry(
-        instance=instance,
-        revision=instance.revision,
-        kind=Kind.TRANSITION,
-        event=transition.event,
-        from_state=source.name,
-        to_state=target.name,
-        actor=actor.id,
-        actor_roles=sorted(actor.roles),
-        payload=payload,
-        occurred_at=now,
-    )
-    if connection.vendor == "postgresql" and pg_moves.ENABLED:
-        entry.pk = pg_moves.write_move(
+    roles = sorted(actor.roles)
+    if pg_moves.ENABLED and connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        entry_id = pg_moves.write_move(
             instance=instance,
-            cancel_timers=True,
             timers=timers,
-            kind=entry.kind,
-            event=entry.event,
-            from_state=entry.from_state,
-            actor_id=entry.actor,
-            actor_roles=entry.actor_roles,
-            payload=payload,
+            kind=Kind.TRANSITION,
+            event=transition.event,
+            from_state=source.name,
+            actor_id=actor.id,
+            actor_roles_json=json.dumps(roles),
+            payload_json=json.dumps(payload) if payload_json is None else payload_json,
             now=now,
         )
-        entry._state.adding = False
+        # A row as read back from the database (positional, in column order): cheaper to
+        # build than through the keyword constructor, and marked as saved.
+        entry = HistoryEntry.from_db(
+            DEFAULT_DB_ALIAS,
+            _ENTRY_FIELDS,
+            [
+                entry_id,
+                instance.pk,
+                instance.revision,
+                Kind.TRANSITION,
+                transition.event,
+                source.name,
+                target.name,
+                actor.id,
+                roles,
+                payload,
+                now,
+            ],
+        )
+        _entry_instance_field.set_cached_value(entry, instance)
     else:
+        entry = HistoryEntry(
+            instance=instance,
+            revision=instance.revision,
+            kind=Kind.TRANSITION,
+            event=transition.event,
+            from_state=source.name,
+            to_state=target.name,
+            actor=actor.id,
+            actor_roles=roles,
+            payload=payload,
+            occurred_at=now,
+        )
         # Unconditionally: a timer kept by a version migration may belong to a state that
         # declares none itself.
         Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
@@ -247,6 +269,23 @@ def _move(
     actions.run_move_hooks(actions.StateChange(instance, compiled, target, entry, actor, now))
     _run_task_actions(instance, compiled, target, entry, actor, now)
     return entry
+
+
+# HistoryEntry's columns in their order, for `from_db`.
+_ENTRY_FIELDS = [
+    "id",
+    "instance_id",
+    "revision",
+    "kind",
+    "event",
+    "from_state",
+    "to_state",
+    "actor",
+    "actor_roles",
+    "payload",
+    "occurred_at",
+]
+_entry_instance_field = HistoryEntry.instance.field
 
 
 def _enter(
@@ -381,8 +420,14 @@ def _change_status(
 
 def _json_object(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
     """A JSON object of bounded size, or TransitionRefused(BAD_PAYLOAD) naming the problem."""
+    return _json_encoded(value, name)[0]
+
+
+def _json_encoded(value: Mapping[str, Any] | None, name: str) -> tuple[dict[str, Any], str]:
+    """`_json_object`, and its JSON text: the check encodes it anyway, and the text is what
+    PostgreSQL stores."""
     if value is None:
-        return {}
+        return {}, "{}"
     if not isinstance(value, Mapping):
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} must be a JSON object, got {type(value).__name__}"
@@ -393,7 +438,9 @@ def _json_object(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} is not valid JSON: {exc}"
         ) from None
-    if _has_nul(value):  # PostgreSQL's jsonb cannot store NUL characters
+    # PostgreSQL's jsonb cannot store NUL characters. json.dumps writes every NUL as \u0000,
+    # so only a text with that sequence (or an escaped backslash before "u0000") can hold one.
+    if "\\u0000" in encoded and _has_nul(value):
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} contains a NUL character (\\u0000)"
         )
@@ -401,7 +448,7 @@ def _json_object(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} is larger than {MAX_PAYLOAD_BYTES} bytes"
         )
-    return dict(value)
+    return dict(value), encoded
 
 
 def _has_nul(value: Any) -> bool:
