@@ -31,6 +31,8 @@ FAMILY_BY_FIRST_SEGMENT = {
     "organizations": "directory",
     "practitioners": "directory",
     "teams": "directory",
+    "webhooks": "webhooks",
+    "live": "live",
 }
 FAMILY_BY_LAST_SEGMENT = {
     "observations": "observations",

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from oauth2_provider.models import AccessToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -59,7 +61,7 @@ def bearer(scene: Scene) -> str:
         user=scene.nurse.user,
         token="schemathesis-nurse-token",
         expires=timezone.now() + dt.timedelta(hours=1),
-        scope="pathways:read pathways:write tasks:read tasks:write",
+        scope=" ".join(cast(dict[str, str], django_settings.OAUTH2_PROVIDER["SCOPES"])),
     )
     return token.token
 
@@ -94,7 +96,14 @@ def test_every_operation_answers_within_its_schema(
             def check(case: Any) -> None:
                 case.call_and_validate(headers=headers, checks=CHECKS)
 
-            check()
+            try:
+                check()
+            except Unsatisfiable:
+                # An operation with no parameters and no body (POST live/tokens/) has no
+                # invalid input to generate; its positive run above covers it.
+                if mode is not GenerationMode.NEGATIVE:
+                    raise
+                pytest.skip(f"{operation.label}: nothing to make invalid")
 
 
 # Regressions for what the run above found, one behaviour each.
