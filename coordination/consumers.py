@@ -53,6 +53,9 @@ CLOSE_BAD_REQUEST = 4400  # last_event_id is not a non-negative integer
 logger = logging.getLogger(__name__)
 
 RESUME_BATCH = 500
+ACCESS_CACHE_USERS = 10_000
+# The latest reading of each user's access in this process, shared by the user's connections.
+_access_cache: dict[int, tuple[float, LiveAccess]] = {}
 RECENT_IDS = 4096
 
 
@@ -95,13 +98,14 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         # Join the groups before reading the backlog: an event published meanwhile is then
         # either in the backlog or queued for this consumer (and de-duplicated).
-        await self.refresh_access()
+        await self.refresh_access(shared=False)
         if not self.access.active:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         if last is None:
             self.floor = int(await database_sync_to_async(outbox_last_position)())
         else:
+            self.floor = last
             self.floor = await self.send_backlog(last)
         await self.send_json({"type": "welcome", "id": self.floor})
         self.watcher = asyncio.create_task(self.heartbeats())
@@ -130,7 +134,9 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         position = int(event["id"])
         if position <= self.floor or position in self.recent_set:
             return
-        if event["event"] in events.ACCESS_CHANGING or self.access_stale():
+        if event["event"] in events.ACCESS_CHANGING:
+            await self.refresh_access(shared=False)
+        elif self.access_stale():
             await self.refresh_access()
             if not self.access.active:
                 await self.close(code=CLOSE_FORBIDDEN)
@@ -139,12 +145,16 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
             await self.deliver(event)
 
     async def deliver(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        """Send an event once: the live path and the process watch's catch-up run as
+        separate tasks, so the id is checked and marked before the send yields."""
         position = int(event["id"])
+        if position <= self.floor or position in self.recent_set:
+            return
         self.recent.append(position)
         self.recent_set.add(position)
         if len(self.recent) > RECENT_IDS:
             self.recent_set.discard(self.recent.popleft())
+        await self.send_json(event)
 
     def visible(self, type: str, patient_id: int | None, payload: dict[str, Any]) -> bool:
         if patient_id is None or patient_id not in self.access.patient_ids:
@@ -179,9 +189,20 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
     def access_stale(self) -> bool:
         return time.monotonic() - self.access_read_at > _setting("LIVE_ACCESS_CACHE_SECONDS", 2.0)
 
-    async def refresh_access(self) -> None:
-        self.access = await database_sync_to_async(live_access)(user_id=self.user_id)
-        self.access_read_at = time.monotonic()
+    async def refresh_access(self, *, shared: bool = True) -> None:
+        """Re-read what the user may see. `shared`: a reading made for another connection
+        of the same user in this process, no older than the cache delay, will do."""
+        ttl = _setting("LIVE_ACCESS_CACHE_SECONDS", 2.0)
+        cached = _access_cache.get(self.user_id)
+        if shared and cached is not None and time.monotonic() - cached[0] <= ttl:
+            read_at, self.access = cached
+        else:
+            self.access = await database_sync_to_async(live_access)(user_id=self.user_id)
+            read_at = time.monotonic()
+            if len(_access_cache) > ACCESS_CACHE_USERS:
+                _access_cache.clear()
+            _access_cache[self.user_id] = (read_at, self.access)
+        self.access_read_at = read_at
         wanted = {user_group(self.user_id)}
         wanted |= {patient_group(p) for p in self.access.patient_ids}
         wanted |= {team_group(t) for t in self.access.team_ids}

@@ -115,9 +115,12 @@ def test_redis_down_during_100_changes_loses_no_event(
         client.stop()
     expected = patient_event_ids(live_scene, start)
 
+    # Live delivery from two relays, or an event the catch-up sends after later ones, may
+    # come out of order (docs/live-updates.md): every event exactly once is the promise.
     assert len(expected) == 100
     for client in clients:
-        assert client.ids() == expected
+        assert sorted(client.ids()) == expected
+        assert len(client.ids()) == len(set(client.ids()))
 
 
 def test_a_client_away_during_50_changes_gets_all_50_in_order_on_resume(
