@@ -357,6 +357,8 @@ def test_the_beat_schedule_names_registered_jobs(settings):
         "coordination.reminders_send",
         "coordination.overdue_escalate",
         "coordination.missing_measurements_check",
+        "coordination.webhooks_send",
+        "coordination.outbox_relay_backstop",
     }
 
 
