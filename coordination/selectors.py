@@ -64,10 +64,27 @@ def _visible_tasks(user: User, practitioner: Practitioner | None) -> QuerySet[Ta
 
 
 def access_task(*, user: User, task_id: int) -> Task:
-    task = visible_tasks(user).filter(pk=task_id).first()
-    if task is None:
+    """The task, if `user` may see it (the rule of `visible_tasks`); NotFound alike when it
+    does not exist and when it is not theirs.
+
+    The row is read by its key first and the patient checked after: filtering the whole
+    visible set by the key makes PostgreSQL build that set on every task action."""
+    task = (
+        Task.objects.select_related("patient", "owner__user", "offered_team")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None or not _task_visible(user, task):
         raise NotFound("task", task_id)
     return task
+
+
+def _task_visible(user: User, task: Task) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if practitioner_of(user) is not None:
+        return visible_patients(user).filter(pk=task.patient_id).exists()
+    return task.for_patient and task.patient.user_id == user.pk
 
 
 def worklist_mine(user: User) -> QuerySet[Task]:
