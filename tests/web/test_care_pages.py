@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from coordination.models import Task
 from patients.models import AuditEvent
@@ -225,3 +226,31 @@ def test_break_glass_without_the_permission_is_a_message_not_a_500(scene: Scene)
     assert response.status_code == 200
     assert 'class="error"' in response.content.decode()
     assert not AuditEvent.objects.filter(action="break_glass").exists()
+
+
+def test_worklist_is_in_french_by_default(scene: Scene):
+    response = logged_in(scene.nurse.user).get("/worklist/")
+
+    body = response.content.decode()
+    assert "Mes tâches" in body
+    assert "urgente" in body
+    assert "My tasks" not in body
+
+
+def test_worklist_in_english_when_the_user_chose_it(scene: Scene):
+    client = logged_in(scene.nurse.user)
+
+    client.post("/i18n/setlang/", {"language": "en", "next": "/worklist/"})
+    response = client.get("/worklist/")
+
+    assert "My tasks" in response.content.decode()
+
+
+def test_due_dates_are_in_the_french_format(scene: Scene):
+    visit = open_task(scene, "visit")
+
+    response = logged_in(scene.nurse.user).get(f"/tasks/{visit.pk}/")
+
+    assert visit.due_at is not None
+    local = timezone.localtime(visit.due_at)
+    assert local.strftime("%d/%m/%Y %H:%M") in response.content.decode()
