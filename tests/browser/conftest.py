@@ -79,8 +79,9 @@ def _database_url() -> str:
     if connection.vendor == "postgresql":
         host = db["HOST"] or "127.0.0.1"
         return f"postgres://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-    if connection.vendor == "sqlite" and not connection.is_in_memory_db():
-        return f"sqlite:///{db['NAME']}"
+    name = str(db["NAME"])
+    if connection.vendor == "sqlite" and "memory" not in name and not name.startswith("file:"):
+        return f"sqlite:///{name}"
     pytest.skip("the browser tests need a database a second process can open")
 
 
