@@ -42,7 +42,12 @@ from patients.services import patient_break_glass
 from web.access import practitioner_required
 from web.audit import audit_read, client_address
 from workflows.definition import localized
-from workflows.selectors import definition_document, instance_diagram_svg, instance_history
+from workflows.selectors import (
+    definition_document,
+    definition_list,
+    instance_diagram_svg,
+    instance_history,
+)
 
 WORKLIST_LIMIT = 100
 CHART_DAYS = 90
@@ -265,6 +270,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "alerts": list(visible_alerts(request.user).filter(patient_id=patient.pk)[:50]),
         "series": series,
         "chart_data": _chart_data(series, alert_thresholds(pathways, language)),
+        "startable": list({d.key: d for d in reversed(definition_list(status="active"))}.values()),
     }
 
 

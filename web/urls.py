@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import care, portal, views
+from web import care, library, portal, views
 
 app_name = "web"
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("alerts/", care.alert_inbox, name="alert-inbox"),
     path("portal/", portal.portal_home, name="portal"),
     path("pathways/", views.pathway_library, name="pathway-library"),
+    path("pathways/upload/", library.pathway_upload, name="pathway-upload"),
+    path("patients/<int:patient_id>/start/", library.pathway_start, name="pathway-start"),
     path("pathways/<slug:key>/<int:version>/", views.pathway_detail, name="pathway-detail"),
     path(
         "pathways/<slug:key>/<int:version>/diagram.svg",

@@ -4,6 +4,7 @@ import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from coordination.models import Task
 from coordination.services import TaskActionInput, task_act
@@ -14,7 +15,8 @@ from tests.browser.conftest import (
     log_in,
     screenshot,
 )
-from tests.coordination.conftest import Scene, make_patient
+from tests.coordination.conftest import Scene, make_patient, make_practitioner
+from tests.web.test_library_pages import BROKEN
 
 
 def with_password(user: Any) -> Any:
@@ -106,4 +108,23 @@ def test_login_page_has_no_serious_accessibility_violations(live_url: str, brows
 
     screenshot(page, "login")
 
+    assert axe_violations(page) == []
+
+
+def test_uploading_a_broken_pathway_shows_its_problems_next_to_the_lines(
+    live_url: str, browser: Any
+):
+    coordinator = make_practitioner("coordinator")
+    with_password(coordinator.user)
+    coordinator.user.user_permissions.add(Permission.objects.get(codename="add_pathwaydefinition"))
+    page = log_in(browser, live_url, coordinator.user.username)
+    page.goto(live_url + "/pathways/upload/")
+
+    page.fill("#source", BROKEN)
+    page.click("button[type=submit].primary")
+
+    problem = page.locator('#line-9 .problem[data-line="9"]')
+    assert problem.count() == 1
+    assert "nowhere" in problem.inner_text()
+    screenshot(page, "pathway-upload-problems")
     assert axe_violations(page) == []
