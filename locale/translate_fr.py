@@ -1,6 +1,6 @@
 """Fills the French catalogue (locale/fr/LC_MESSAGES/django.po) from the table below, after
-`python manage.py makemessages -l fr`; then `python manage.py compilemessages`. Existing
-translations are kept; strings missing from the table are reported."""
+`python manage.py makemessages -l fr`; then `python manage.py compilemessages`. The table is
+the reference: it replaces msgmerge's fuzzy guesses; strings missing from it are reported."""
 
 from __future__ import annotations
 
@@ -260,8 +260,30 @@ FR = {
     "scheduled": "programmé",
     "fired": "déclenché",
     "skipped": "ignoré",
+    "Upload a pathway": "Déposer un parcours",
+    "Uploading pathways needs the permission to manage them.": (
+        "Déposer des parcours demande la permission de les gérer."
+    ),
+    "Line": "Ligne",
+    "Source": "Source",
+    "Problem": "Problème",
+    "YAML or JSON file": "Fichier YAML ou JSON",
+    "or paste the document": "ou collez le document",
+    "Check and store as a draft": "Vérifier et enregistrer comme brouillon",
+    "The document is too large (1 MB at most).": "Le document est trop gros (1 Mo au plus).",
+    "Not uploaded: %(reason)s": "Non déposé : %(reason)s",
+    "%(key)s version %(version)s is stored as a draft.": (
+        "%(key)s version %(version)s est enregistré comme brouillon."
+    ),
+    "Not started: %(reason)s": "Non démarré : %(reason)s",
+    "The pathway is started.": "Le parcours est démarré.",
+    "Start a pathway": "Démarrer un parcours",
 }
 PLURALS = {
+    "The pathway was not stored: %(counter)s problem.": (
+        "Le parcours n'a pas été enregistré : %(counter)s problème.",
+        "Le parcours n'a pas été enregistré : %(counter)s problèmes.",
+    ),
     "%(count)d job re-queued.": (
         "%(count)d tâche de fond remise en file.",
         "%(count)d tâches de fond remises en file.",
@@ -284,11 +306,15 @@ def _quote(text: str) -> str:
 
 def fill(path: Path) -> list[str]:
     missing: list[str] = []
-    source = path.read_text(encoding="utf-8").replace("#, fuzzy\n", "", 1)
+    source = path.read_text(encoding="utf-8")
+    # msgmerge's guesses for new strings: drop the flag and the previous msgid, then fill.
+    source = re.sub(r"^#\| .*\n", "", source, flags=re.MULTILINE)
+    source = re.sub(r"^#, fuzzy\n", "", source, flags=re.MULTILINE)
+    source = re.sub(r"^#, fuzzy, ", "#, ", source, flags=re.MULTILINE)
 
     def replace(match: re.Match[str]) -> str:
         msgid = _text(match.group(1))
-        if not msgid or _text(match.group(4).split(" ", 1)[1].split("\nmsgstr")[0]):
+        if not msgid:
             return match.group(0)
         if match.group(2):
             forms = PLURALS.get(msgid)
