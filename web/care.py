@@ -30,7 +30,6 @@ from coordination.selectors import (
     visible_alerts,
     visible_care_pathways,
     worklist_mine,
-    worklist_overdue,
     worklist_unclaimed,
 )
 from coordination.services import TaskActionInput, task_act
@@ -49,7 +48,8 @@ from workflows.selectors import (
     instance_history,
 )
 
-WORKLIST_LIMIT = 100
+WORKLIST_LIMIT = 100  # rows shown per list
+WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
 CHART_DAYS = 90
 ACTIONS = ("claim", "start", "complete", "hold", "resume", "release", "reassign")
 
@@ -75,19 +75,23 @@ def worklist(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     language = get_language() or "fr"
     priority = request.GET.get("priority", "")
-    lists = {
-        "mine": worklist_mine(request.user),
-        "unclaimed": worklist_unclaimed(request.user),
-        "overdue": worklist_overdue(request.user, now),
-    }
+    mine, unclaimed = worklist_mine(request.user), worklist_unclaimed(request.user)
     if priority in Task.Priority.values:
-        lists = {name: tasks.filter(priority=priority) for name, tasks in lists.items()}
+        mine, unclaimed = mine.filter(priority=priority), unclaimed.filter(priority=priority)
+    mine_rows = list(mine[:WORKLIST_FETCH])
+    unclaimed_rows = list(unclaimed[:WORKLIST_FETCH])
+    # The same rows as worklist_overdue (mine or offered to me, past due), taken from the two
+    # lists already read rather than a third query that would filter them all again.
+    overdue_rows = sorted(
+        (t for t in mine_rows + unclaimed_rows if t.due_at is not None and t.due_at < now),
+        key=lambda t: (t.priority_rank, t.due_at, t.pk),
+    )
     sections = [
-        (name, label, _rows(list(lists[name][:WORKLIST_LIMIT]), now, language))
-        for name, label in (
-            ("mine", _("My tasks")),
-            ("unclaimed", _("Unclaimed tasks of my teams")),
-            ("overdue", _("Overdue")),
+        (name, label, _rows(rows[:WORKLIST_LIMIT], now, language))
+        for name, label, rows in (
+            ("mine", _("My tasks"), mine_rows),
+            ("unclaimed", _("Unclaimed tasks of my teams"), unclaimed_rows),
+            ("overdue", _("Overdue"), overdue_rows),
         )
     ]
     audit_read(request, resource_type="Task", action=AuditEvent.Action.SEARCH)

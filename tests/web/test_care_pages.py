@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
 from coordination.models import Task
+from coordination.selectors import worklist_overdue
 from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_patient
 
@@ -254,3 +258,17 @@ def test_due_dates_are_in_the_french_format(scene: Scene):
     assert visit.due_at is not None
     local = timezone.localtime(visit.due_at)
     assert local.strftime("%d/%m/%Y %H:%M") in response.content.decode()
+
+
+def test_overdue_list_holds_my_past_due_tasks_like_the_overdue_selector(scene: Scene):
+    visit = open_task(scene, "visit")
+    later = visit.due_at + dt.timedelta(hours=1)
+
+    with time_machine.travel(later, tick=False):
+        response = logged_in(scene.nurse.user).get("/worklist/")
+        expected = list(worklist_overdue(scene.nurse.user))
+
+    section = response.content.decode().split('id="list-overdue"')[1]
+    assert expected == [visit]
+    assert f'href="/tasks/{visit.pk}/"' in section
+    assert section.count('<tr class="overdue"') == 1
