@@ -40,13 +40,9 @@ from patients.selectors import access_patient, consent_list, observation_list
 from patients.services import patient_break_glass
 from web.access import practitioner_required
 from web.audit import audit_read, client_address
+from web.documents import pathway_diagram, pathway_document
 from workflows.definition import localized
-from workflows.selectors import (
-    definition_document,
-    definition_list,
-    instance_diagram_svg,
-    instance_history,
-)
+from workflows.selectors import definition_list, instance_history
 
 WORKLIST_LIMIT = 100  # rows shown per list
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
@@ -188,7 +184,7 @@ def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, li
         instance = pathway.instance
         if instance is None:
             continue
-        state = definition_document(instance.definition).get("states", {}).get(instance.state)
+        state = pathway_document(instance.definition).get("states", {}).get(instance.state)
         for alert in (state or {}).get("alerts", []) or []:
             when = str(alert.get("when", ""))
             code = _CODE.search(when)
@@ -249,7 +245,8 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         instance = pathway.instance
         if instance is None:
             continue
-        document = definition_document(instance.definition)
+        document = pathway_document(instance.definition)
+        history = list(instance_history(instance_id=instance.pk).order_by("-revision"))
         shown.append(
             {
                 "pathway": pathway,
@@ -259,8 +256,13 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     document.get("states", {}).get(instance.state, {}).get("title"), language
                 )
                 or instance.state,
-                "diagram": instance_diagram_svg(instance, language=language),
-                "history": list(instance_history(instance_id=instance.pk).order_by("-revision")),
+                "diagram": pathway_diagram(
+                    instance.definition,
+                    state=instance.state,
+                    visited=frozenset(h.to_state for h in history),
+                    language=language,
+                ),
+                "history": history,
             }
         )
     series = measurement_series(patient, now)

@@ -17,8 +17,9 @@ from coordination.selectors import care_team_members, tasks_for_patient, visible
 from web.access import current_patient, patient_account_required
 from web.audit import audit_read
 from web.care import measurement_series, task_title
+from web.documents import pathway_document
 from workflows.definition import localized
-from workflows.selectors import definition_document, instance_history
+from workflows.selectors import instance_history
 
 
 @patient_account_required
@@ -33,7 +34,7 @@ def portal_home(request: HttpRequest) -> HttpResponse:
         instance = pathway.instance
         if instance is None:
             continue
-        document = definition_document(instance.definition)
+        document = pathway_document(instance.definition)
         states = document.get("states", {})
 
         def state_title(key: str, states: dict[str, Any] = states) -> str:

@@ -10,8 +10,19 @@ from django.utils import timezone
 
 from coordination.models import Task
 from coordination.selectors import worklist_overdue
+from coordination.services import TaskActionInput, task_act
 from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_patient
+from workflows.selectors import instance_diagram_svg
+
+
+def pathway_diagram_for(scene: Scene, state: str) -> str:
+    """The engine's own drawing of the scene's pathway, for comparison."""
+    scene.pathway.refresh_from_db()
+    instance = scene.pathway.instance
+    assert instance is not None
+    assert instance.state == state
+    return instance_diagram_svg(instance, language="fr")
 
 
 def logged_in(user) -> Client:
@@ -272,3 +283,18 @@ def test_overdue_list_holds_my_past_due_tasks_like_the_overdue_selector(scene: S
     assert expected == [visit]
     assert f'href="/tasks/{visit.pk}/"' in section
     assert section.count('<tr class="overdue"') == 1
+
+
+def test_patient_page_diagram_highlights_the_step_the_pathway_moved_to(scene: Scene):
+    client = logged_in(scene.gp.user)
+    client.get(f"/patients/{scene.patient.pk}/")  # diagram of the first step now in memory
+    for task in Task.objects.filter(care_pathway=scene.pathway):
+        owner = scene.nurse if task.code == "visit" else scene.gp
+        task_act(task_id=task.pk, user=owner.user, data=TaskActionInput(action="complete"))
+
+    response = client.get(f"/patients/{scene.patient.pk}/")
+
+    body = response.content.decode()
+    assert 'data-state="follow_up"' in body
+    assert body.count("<svg") == 1
+    assert pathway_diagram_for(scene, "follow_up") in body
