@@ -273,6 +273,7 @@ def test_due_dates_are_in_the_french_format(scene: Scene):
 
 def test_overdue_list_holds_my_past_due_tasks_like_the_overdue_selector(scene: Scene):
     visit = open_task(scene, "visit")
+    assert visit.due_at is not None
     later = visit.due_at + dt.timedelta(hours=1)
 
     with time_machine.travel(later, tick=False):
