@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from tests.coordination.conftest import care_test, scene
 
@@ -139,6 +139,20 @@ def live_url(browser_available: None, transactional_db: None, tmp_path: Path) ->
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=15)
+        if connection.vendor == "postgresql":
+            # The server's sessions end a moment after it exits; the test database can be
+            # flushed and dropped only once they are gone.
+            wait_until(lambda: _other_sessions() == 0, 15, "the server's database sessions")
+
+
+def _other_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 @pytest.fixture
@@ -153,6 +167,9 @@ def browser(browser_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
         instance = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield instance
         instance.close()
+        # ORM calls made while Playwright's loop runs in this thread get a connection of
+        # their own; close it here, or it would keep the test database from being dropped.
+        connections.close_all()
 
 
 def log_in(browser: Any, base: str, username: str, *, viewport: dict[str, int] = DESKTOP) -> Any:
