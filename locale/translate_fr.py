@@ -278,6 +278,9 @@ FR = {
     "Not started: %(reason)s": "Non démarré : %(reason)s",
     "The pathway is started.": "Le parcours est démarré.",
     "Start a pathway": "Démarrer un parcours",
+    "The %(shown)s most pressing are shown: filter by priority to see others.": (
+        "Les %(shown)s plus urgentes sont affichées : filtrez par priorité pour voir les autres."
+    ),
 }
 PLURALS = {
     "The pathway was not stored: %(counter)s problem.": (

@@ -44,7 +44,7 @@ from web.documents import pathway_diagram, pathway_document
 from workflows.definition import localized
 from workflows.selectors import definition_list, instance_history
 
-WORKLIST_LIMIT = 100  # rows shown per list
+WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
 CHART_DAYS = 90
 ACTIONS = ("claim", "start", "complete", "hold", "resume", "release", "reassign")
@@ -83,7 +83,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
         key=lambda t: (t.priority_rank, t.due_at, t.pk),
     )
     sections = [
-        (name, label, _rows(rows[:WORKLIST_LIMIT], now, language))
+        (name, label, _rows(rows[:WORKLIST_LIMIT], now, language), len(rows))
         for name, label, rows in (
             ("mine", _("My tasks"), mine_rows),
             ("unclaimed", _("Unclaimed tasks of my teams"), unclaimed_rows),
