@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("", include("web.urls")),
 ]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from coordination import task_states
 from coordination.errors import NotFound
 from coordination.models import (
+    AlertRecord,
     ApiToken,
     CarePathway,
     CareTeamMember,
@@ -355,3 +356,30 @@ def api_token_list(*, user: User) -> QuerySet[ApiToken]:
     unexpired = Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())
     rows = ApiToken.objects.filter(unexpired, user_id=user.pk).order_by("-created", "-digest")
     return cast("QuerySet[ApiToken]", rows)  # knox's manager is untyped
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+def visible_alerts(user: User) -> QuerySet[AlertRecord]:
+    """Alerts raised on the pathways of the patients a practitioner may see, newest first;
+    nothing for anyone else (a patient's portal does not list alerts)."""
+    if practitioner_of(user) is None:
+        return AlertRecord.objects.none()
+    return (
+        AlertRecord.objects.filter(patient_id__in=visible_patients(user).values("pk"))
+        .select_related("patient", "task", "care_pathway__instance__definition")
+        .defer(
+            "care_pathway__instance__definition__source",
+            "care_pathway__instance__definition__document",
+        )
+        .order_by("-last_seen_at", "-pk")
+    )
+
+
+def portal_patient(user: User) -> Patient | None:
+    """The patient record of a patient's own portal account; None for anyone else
+    (practitioners included, even if they also have a record)."""
+    if not user.is_authenticated or not user.is_active or practitioner_of(user) is not None:
+        return None
+    return Patient.objects.filter(user_id=user.pk).first()

@@ -1,15 +1,31 @@
 from __future__ import annotations
 
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import views
+from web import care, library, portal, views
 
 app_name = "web"
 
 urlpatterns = [
     path("health/", views.health, name="health"),
-    path("", views.pathway_library, name="home"),
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="web/login.html"),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("worklist/", care.worklist, name="worklist"),
+    path("tasks/<int:task_id>/", care.task_detail, name="task-detail"),
+    path("tasks/<int:task_id>/act/", care.task_action, name="task-action"),
+    path("patients/<int:patient_id>/", care.patient_detail, name="patient-detail"),
+    path("patients/<int:patient_id>/break-glass/", care.break_glass, name="break-glass"),
+    path("alerts/", care.alert_inbox, name="alert-inbox"),
+    path("portal/", portal.portal_home, name="portal"),
     path("pathways/", views.pathway_library, name="pathway-library"),
+    path("pathways/upload/", library.pathway_upload, name="pathway-upload"),
+    path("patients/<int:patient_id>/start/", library.pathway_start, name="pathway-start"),
     path("pathways/<slug:key>/<int:version>/", views.pathway_detail, name="pathway-detail"),
     path(
         "pathways/<slug:key>/<int:version>/diagram.svg",

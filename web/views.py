@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from coordination.selectors import portal_patient, practitioner_of
 from web.health import run_checks
 from workflows.definition import localized
 from workflows.diagrams import render_definition_svg
@@ -59,3 +60,15 @@ def pathway_diagram(request: HttpRequest, key: str, version: int) -> HttpRespons
         raise Http404 from None
     svg = render_definition_svg(definition_document(definition), language=get_language() or "fr")
     return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Where a user lands: the worklist for the care team, the portal for a patient."""
+    if practitioner_of(request.user) is not None:
+        return redirect("web:worklist")
+    if portal_patient(request.user) is not None:
+        return redirect("web:portal")
+    if request.user.is_authenticated:
+        return redirect("web:pathway-library")
+    return redirect("web:login")

@@ -1,0 +1,345 @@
+"""Fills the French catalogue (locale/fr/LC_MESSAGES/django.po) from the table below, after
+`python manage.py makemessages -l fr`; then `python manage.py compilemessages`. The table is
+the reference: it replaces msgmerge's fuzzy guesses; strings missing from it are reported."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+FR = {
+    "French": "Français",
+    "English": "Anglais",
+    "Re-queue the selected jobs": "Remettre en file les tâches de fond sélectionnées",
+    "hospital": "hôpital",
+    "medical practice": "cabinet médical",
+    "health centre": "centre de santé",
+    "home care service": "service de soins à domicile",
+    "pharmacy": "pharmacie",
+    "laboratory": "laboratoire",
+    "regional health platform": "plateforme régionale de santé",
+    "other": "autre",
+    "name": "nom",
+    "kind": "type",
+    "FINESS number": "numéro FINESS",
+    "general practitioner": "médecin généraliste",
+    "specialist physician": "médecin spécialiste",
+    "nurse": "infirmier·ère",
+    "care coordinator": "coordinateur·rice de parcours",
+    "pharmacist": "pharmacien·ne",
+    "physiotherapist": "masseur-kinésithérapeute",
+    "midwife": "sage-femme",
+    "dentist": "chirurgien-dentiste",
+    "podiatrist": "pédicure-podologue",
+    "dietitian": "diététicien·ne",
+    "psychologist": "psychologue",
+    "profession": "profession",
+    "specialty": "spécialité",
+    "RPPS number": "numéro RPPS",
+    "pathway roles": "rôles dans les parcours",
+    "Roles the team can take.": "Rôles que l'équipe peut tenir.",
+    "pathway role": "rôle dans le parcours",
+    "draft": "brouillon",
+    "requested": "demandée",
+    "received": "reçue",
+    "accepted": "acceptée",
+    "rejected": "refusée",
+    "ready": "à faire",
+    "cancelled": "annulée",
+    "in progress": "en cours",
+    "on hold": "en attente",
+    "failed": "échouée",
+    "completed": "terminée",
+    "entered in error": "saisie par erreur",
+    "routine": "normale",
+    "urgent": "urgente",
+    "as soon as possible": "dès que possible",
+    "immediately": "immédiate",
+    "Text, or a mapping of language codes to text.": "Texte, ou texte par code de langue.",
+    "URL": "URL",
+    "event types": "types d'événements",
+    "description": "description",
+    "pending": "en attente",
+    "succeeded": "réussie",
+    "dropped": "abandonnée",
+    "reminder": "rappel",
+    "escalation": "escalade",
+    "condition on measurements": "condition sur les mesures",
+    "missing measurement": "mesure manquante",
+    "male": "masculin",
+    "female": "féminin",
+    "unknown": "inconnu",
+    "provisional": "provisoire",
+    "recovered": "récupérée",
+    "validated": "validée",
+    "qualified": "qualifiée",
+    "INS-NIR (test)": "INS-NIR (test)",
+    "INS-NIA (test)": "INS-NIA (test)",
+    "family name": "nom de naissance",
+    "given names": "prénoms",
+    "birth date": "date de naissance",
+    "sex": "sexe",
+    "birth place": "lieu de naissance",
+    "INSEE commune code of the birth place (2A/2B for Corsica).": (
+        "Code INSEE de la commune de naissance (2A/2B pour la Corse)."
+    ),
+    "phone": "téléphone",
+    "email": "courriel",
+    "address lines": "lignes d'adresse",
+    "postal code": "code postal",
+    "city": "commune",
+    "INS number": "matricule INS",
+    "NIR or NIA: 13 characters and the 2-digit key.": (
+        "NIR ou NIA : 13 caractères et la clé à 2 chiffres."
+    ),
+    "INS OID": "OID de l'INS",
+    "identity status": "statut de l'identité",
+    "The patient's own portal account.": "Le compte du patient sur le portail.",
+    "Can open any patient record in an emergency (audited)": (
+        "Peut ouvrir tout dossier patient en urgence (tracé)"
+    ),
+    "sharing with the care team": "partage avec l'équipe de soins",
+    "remote monitoring": "télésurveillance",
+    "sharing with external platforms": "partage avec des plateformes externes",
+    "active": "actif",
+    "withdrawn": "retiré",
+    "scale": "balance",
+    "glucometer": "lecteur de glycémie",
+    "blood pressure monitor": "tensiomètre",
+    "pulse oximeter": "oxymètre de pouls",
+    "thermometer": "thermomètre",
+    "device": "appareil",
+    "patient": "patient",
+    "professional": "professionnel",
+    "platform": "plateforme",
+    "read": "lecture",
+    "search": "recherche",
+    "create": "création",
+    "update": "modification",
+    "delete": "suppression",
+    "export": "export",
+    "login": "connexion",
+    "break the glass": "bris de glace",
+    "grant access": "attribution d'accès",
+    "revoke access": "retrait d'accès",
+    "treatment": "soins",
+    "care coordination": "coordination des soins",
+    "emergency": "urgence",
+    "patient's own access": "accès du patient",
+    "administration": "administration",
+    "audit": "audit",
+    "success": "succès",
+    "denied": "refusé",
+    "not found": "introuvable",
+    "error": "erreur",
+    "web": "web",
+    "admin": "administration",
+    "command line": "ligne de commande",
+    "system": "système",
+    "My tasks": "Mes tâches",
+    "Unclaimed tasks of my teams": "Tâches de mes équipes à prendre",
+    "Overdue": "En retard",
+    "The form was incomplete; nothing was changed.": (
+        "Le formulaire était incomplet ; rien n'a été modifié."
+    ),
+    "Not done: %(reason)s": "Non effectué : %(reason)s",
+    "Done.": "C'est fait.",
+    "Not opened: %(reason)s": "Dossier non ouvert : %(reason)s",
+    "Priority": "Priorité",
+    "Task": "Tâche",
+    "Patient": "Patient",
+    "Due": "Échéance",
+    "Status": "Statut",
+    "Owner": "Responsable",
+    "overdue": "en retard",
+    "unclaimed": "non attribuée",
+    "Nothing here.": "Rien ici.",
+    "Alerts": "Alertes",
+    "Alert inbox": "Alertes reçues",
+    "Alert": "Alerte",
+    "Last seen": "Dernière occurrence",
+    "No alert.": "Aucune alerte.",
+    "Skip to content": "Aller au contenu",
+    "Main": "Principal",
+    "Language": "Langue",
+    "Change": "Changer",
+    "Log out": "Se déconnecter",
+    "Emergency access": "Accès en urgence",
+    "Emergency access (break the glass)": "Accès en urgence (bris de glace)",
+    "You are not in this patient's care team. If this is an emergency you may open the record: "
+    "your name, the time and your reason are recorded in the audit trail and reviewed.": (
+        "Vous ne faites pas partie de l'équipe de soins de ce patient. En cas d'urgence, vous "
+        "pouvez ouvrir le dossier : votre nom, l'heure et votre motif sont enregistrés dans "
+        "la traçabilité et contrôlés."
+    ),
+    "Reason for the emergency access": "Motif de l'accès en urgence",
+    "Open the record (recorded)": "Ouvrir le dossier (accès tracé)",
+    "Worklist": "Liste de travail",
+    "Pathway library": "Bibliothèque de parcours",
+    "Live updates: connected": "Mises à jour en direct : connecté",
+    "Connection lost: updates paused, reconnecting…": (
+        "Connexion perdue : mises à jour suspendues, reconnexion…"
+    ),
+    "Connection back: the page is up to date": "Connexion rétablie : la page est à jour",
+    "Log in": "Connexion",
+    "Your username and password did not match. Please try again.": (
+        "Identifiant ou mot de passe incorrect. Veuillez réessayer."
+    ),
+    "Username": "Identifiant",
+    "Password": "Mot de passe",
+    "Checksum": "Empreinte",
+    "Versions": "Versions",
+    "Pathway": "Parcours",
+    "Version": "Version",
+    "No pathway is loaded yet: run python manage.py load_pathway FILE.": (
+        "Aucun parcours chargé : lancez python manage.py load_pathway FICHIER."
+    ),
+    "Emergency access: this access is recorded in the audit trail with your reason.": (
+        "Accès en urgence : cet accès est enregistré dans la traçabilité avec votre motif."
+    ),
+    "Birth date": "Date de naissance",
+    "Sex": "Sexe",
+    "INS": "INS",
+    "Identity status": "Statut de l'identité",
+    "Consent": "Consentement",
+    "No consent recorded.": "Aucun consentement enregistré.",
+    "Care team": "Équipe de soins",
+    "Nobody yet.": "Personne pour l'instant.",
+    "Current step": "Étape actuelle",
+    "Pathway diagram, current step: %(state)s": "Schéma du parcours, étape actuelle : %(state)s",
+    "Timeline": "Chronologie",
+    "Tasks": "Tâches",
+    "task": "tâche",
+    "Measurements": "Mesures",
+    "When": "Quand",
+    "Value": "Valeur",
+    "No measurement in the last 90 days.": "Aucune mesure ces 90 derniers jours.",
+    "My care pathway": "Mon parcours de soins",
+    "Hello %(name)s": "Bonjour %(name)s",
+    "This care pathway is %(status)s.": "Ce parcours de soins est %(status)s.",
+    "You are at this step:": "Vous en êtes à cette étape :",
+    "Already done": "Déjà fait",
+    "You have no care pathway at the moment.": "Vous n'avez pas de parcours de soins en ce moment.",
+    "What comes next": "La suite",
+    "by %(date)s": "d'ici le %(date)s",
+    "Nothing for you to do right now: your care team will tell you.": (
+        "Rien à faire pour vous en ce moment : votre équipe de soins vous préviendra."
+    ),
+    "What you have done": "Ce que vous avez fait",
+    "Your care team": "Votre équipe de soins",
+    "Your measurements": "Vos mesures",
+    "Offered to": "Proposée à",
+    "Note": "Note",
+    "Actions": "Actions",
+    "Note (for completing or holding)": "Note (pour terminer ou mettre en attente)",
+    "Claim": "Prendre",
+    "Start": "Commencer",
+    "Resume": "Reprendre",
+    "Put on hold": "Mettre en attente",
+    "Complete": "Terminer",
+    "Release": "Rendre",
+    "Reassign to": "Réattribuer à",
+    "Reassign": "Réattribuer",
+    "History": "Historique",
+    "Action": "Action",
+    "By": "Par",
+    "all": "toutes",
+    "Filter": "Filtrer",
+    "retired": "retiré",
+    "The document as uploaded.": "Le document tel que déposé.",
+    "SHA-256 of the document in canonical JSON.": "SHA-256 du document en JSON canonique.",
+    "suspended": "suspendu",
+    "Opaque reference to what the instance is about, for the app that started it.": (
+        "Référence opaque à l'objet de l'instance, pour l'application qui l'a démarrée."
+    ),
+    "start": "démarrage",
+    "transition": "transition",
+    "status change": "changement de statut",
+    "version migration": "migration de version",
+    "scheduled": "programmé",
+    "fired": "déclenché",
+    "skipped": "ignoré",
+    "Upload a pathway": "Déposer un parcours",
+    "Uploading pathways needs the permission to manage them.": (
+        "Déposer des parcours demande la permission de les gérer."
+    ),
+    "Line": "Ligne",
+    "Source": "Source",
+    "Problem": "Problème",
+    "YAML or JSON file": "Fichier YAML ou JSON",
+    "or paste the document": "ou collez le document",
+    "Check and store as a draft": "Vérifier et enregistrer comme brouillon",
+    "The document is too large (1 MB at most).": "Le document est trop gros (1 Mo au plus).",
+    "Not uploaded: %(reason)s": "Non déposé : %(reason)s",
+    "%(key)s version %(version)s is stored as a draft.": (
+        "%(key)s version %(version)s est enregistré comme brouillon."
+    ),
+    "Not started: %(reason)s": "Non démarré : %(reason)s",
+    "The pathway is started.": "Le parcours est démarré.",
+    "Start a pathway": "Démarrer un parcours",
+    "The %(shown)s most pressing are shown: filter by priority to see others.": (
+        "Les %(shown)s plus urgentes sont affichées : filtrez par priorité pour voir les autres."
+    ),
+}
+PLURALS = {
+    "The pathway was not stored: %(counter)s problem.": (
+        "Le parcours n'a pas été enregistré : %(counter)s problème.",
+        "Le parcours n'a pas été enregistré : %(counter)s problèmes.",
+    ),
+    "%(count)d job re-queued.": (
+        "%(count)d tâche de fond remise en file.",
+        "%(count)d tâches de fond remises en file.",
+    ),
+}
+
+ENTRY = re.compile(
+    r'msgid ((?:"(?:[^"\\]|\\.)*"\n)+)(msgid_plural ((?:"(?:[^"\\]|\\.)*"\n)+))?'
+    r'((?:msgstr(?:\[\d\])? (?:"(?:[^"\\]|\\.)*"\n)+)+)'
+)
+
+
+def _text(quoted: str) -> str:
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', quoted)).replace('\\"', '"')
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def fill(path: Path) -> list[str]:
+    missing: list[str] = []
+    source = path.read_text(encoding="utf-8")
+    # msgmerge's guesses for new strings: drop the flag and the previous msgid, then fill.
+    source = re.sub(r"^#\| .*\n", "", source, flags=re.MULTILINE)
+    source = re.sub(r"^#, fuzzy\n", "", source, flags=re.MULTILINE)
+    source = re.sub(r"^#, fuzzy, ", "#, ", source, flags=re.MULTILINE)
+
+    def replace(match: re.Match[str]) -> str:
+        msgid = _text(match.group(1))
+        if not msgid:
+            return match.group(0)
+        if match.group(2):
+            forms = PLURALS.get(msgid)
+            if forms is None:
+                missing.append(msgid)
+                return match.group(0)
+            return (
+                f"msgid {match.group(1)}{match.group(2)}"
+                f"msgstr[0] {_quote(forms[0])}\nmsgstr[1] {_quote(forms[1])}\n"
+            )
+        if msgid not in FR:
+            missing.append(msgid)
+            return match.group(0)
+        return f"msgid {match.group(1)}msgstr {_quote(FR[msgid])}\n"
+
+    path.write_text(ENTRY.sub(replace, source), encoding="utf-8")
+    return missing
+
+
+if __name__ == "__main__":
+    po = Path(__file__).resolve().parent / "fr" / "LC_MESSAGES" / "django.po"
+    left = fill(po)
+    for msgid in left:
+        print(f"untranslated: {msgid!r}", file=sys.stderr)
+    sys.exit(1 if left else 0)

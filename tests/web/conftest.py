@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from tests.coordination.conftest import care_test, scene
+
+__all__ = ["care_test", "scene"]

@@ -1,0 +1,39 @@
+"""Recording reads of patient data from the web UI and the portal in the audit trail: the
+same record as the REST API's (api/audit.py), with the `web` entry point."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from patients.models import AuditEvent
+from patients.services import audit_record
+
+
+def client_address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_read(
+    request: HttpRequest,
+    *,
+    resource_type: str,
+    resource_id: str | int = "",
+    patient_id: int | None = None,
+    action: str = AuditEvent.Action.READ,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    detail: dict[str, object] | None = None,
+) -> None:
+    user = request.user if request.user.is_authenticated else None
+    audit_record(
+        actor=user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        purpose=AuditEvent.Purpose.CARE_COORDINATION,
+        outcome=outcome,
+        entry_point=AuditEvent.EntryPoint.WEB,
+        client_address=client_address(request),
+        detail=detail,
+        actor_label=None if user else "anonymous",
+    )

@@ -1,0 +1,346 @@
+"""The care team's pages: worklists, a task, a patient, the alert inbox.
+
+Every read of patient data goes through the permission-filtered selectors and is audited
+(entry point `web`); what the user may not see answers 404. Actions post to the services;
+their domain errors become messages on the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from coordination import task_states
+from coordination.errors import CoordinationError
+from coordination.errors import NotFound as TaskNotFound
+from coordination.models import CarePathway, Task
+from coordination.selectors import (
+    access_task,
+    care_team_members,
+    tasks_for_patient,
+    visible_alerts,
+    visible_care_pathways,
+    worklist_mine,
+    worklist_unclaimed,
+)
+from coordination.services import TaskActionInput, task_act
+from patients.errors import PatientNotFound, PatientsError
+from patients.measurements import MEASUREMENTS
+from patients.models import AuditEvent, Patient
+from patients.selectors import access_patient, consent_list, observation_list
+from patients.services import patient_break_glass
+from web.access import practitioner_required
+from web.audit import audit_read, client_address
+from web.documents import pathway_diagram, pathway_document
+from workflows.definition import localized
+from workflows.selectors import definition_list, instance_history
+
+WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
+WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
+CHART_DAYS = 90
+ACTIONS = ("claim", "start", "complete", "hold", "resume", "release", "reassign")
+
+
+def task_title(task: Task, language: str) -> str:
+    return localized(task.title, language) or task.code
+
+
+def _rows(tasks: list[Task], now: dt.datetime, language: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "task": t,
+            "title": task_title(t, language),
+            "overdue": t.due_at is not None and t.due_at < now and t.status in task_states.OPEN,
+        }
+        for t in tasks
+    ]
+
+
+@practitioner_required
+@require_GET
+def worklist(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    language = get_language() or "fr"
+    priority = request.GET.get("priority", "")
+    mine, unclaimed = worklist_mine(request.user), worklist_unclaimed(request.user)
+    if priority in Task.Priority.values:
+        mine, unclaimed = mine.filter(priority=priority), unclaimed.filter(priority=priority)
+    mine_rows = list(mine[:WORKLIST_FETCH])
+    unclaimed_rows = list(unclaimed[:WORKLIST_FETCH])
+    # The same rows as worklist_overdue (mine or offered to me, past due), taken from the two
+    # lists already read rather than a third query that would filter them all again.
+    overdue_rows = sorted(
+        (t for t in mine_rows + unclaimed_rows if t.due_at is not None and t.due_at < now),
+        key=lambda t: (t.priority_rank, t.due_at, t.pk),
+    )
+    sections = [
+        (name, label, _rows(rows[:WORKLIST_LIMIT], now, language), len(rows))
+        for name, label, rows in (
+            ("mine", _("My tasks"), mine_rows),
+            ("unclaimed", _("Unclaimed tasks of my teams"), unclaimed_rows),
+            ("overdue", _("Overdue"), overdue_rows),
+        )
+    ]
+    audit_read(request, resource_type="Task", action=AuditEvent.Action.SEARCH)
+    context = {
+        "sections": sections,
+        "priority": priority,
+        "priorities": Task.Priority.choices,
+    }
+    return render(request, "web/worklist.html", context)
+
+
+def _task_or_404(request: HttpRequest, task_id: int) -> Task:
+    try:
+        task = access_task(user=request.user, task_id=task_id)
+    except TaskNotFound:
+        audit_read(
+            request,
+            resource_type="Task",
+            resource_id=task_id,
+            outcome=AuditEvent.Outcome.NOT_FOUND,
+        )
+        raise Http404 from None
+    return task
+
+
+@practitioner_required
+@require_GET
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _task_or_404(request, task_id)
+    audit_read(request, resource_type="Task", resource_id=task.pk, patient_id=task.patient_id)
+    language = get_language() or "fr"
+    context = {
+        "task": task,
+        "title": task_title(task, language),
+        "description": localized(task.description, language) if task.description else "",
+        "events": task.events.select_related("actor").order_by("version"),
+        "members": care_team_members(patient=task.patient),
+        "is_open": task.status in task_states.OPEN,
+        "overdue": task.due_at is not None
+        and task.due_at < timezone.now()
+        and task.status in task_states.OPEN,
+    }
+    return render(request, "web/task_detail.html", context)
+
+
+@practitioner_required
+@require_POST
+def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        raise Http404
+    try:
+        version = int(request.POST.get("version", ""))
+        new_owner = int(request.POST["new_owner"]) if action == "reassign" else None
+    except (KeyError, ValueError):
+        messages.error(request, _("The form was incomplete; nothing was changed."))
+        return redirect("web:task-detail", task_id=task_id)
+    data = TaskActionInput(
+        action=action,
+        expected_version=version,
+        note=request.POST.get("note", "").strip(),
+        new_owner_id=new_owner,
+    )
+    try:
+        task_act(
+            task_id=task_id,
+            user=request.user,  # type: ignore[arg-type]  # logged in: practitioner_required
+            data=data,
+            entry_point=AuditEvent.EntryPoint.WEB,
+            client_address=client_address(request),
+        )
+    except TaskNotFound:
+        raise Http404 from None
+    except CoordinationError as error:
+        messages.error(request, _("Not done: %(reason)s") % {"reason": str(error)})
+    else:
+        messages.success(request, _("Done."))
+    return redirect("web:task-detail", task_id=task_id)
+
+
+# --- the patient page ---------------------------------------------------------------------
+
+
+_THRESHOLD = re.compile(r"observation\.value\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)")
+_CODE = re.compile(r"observation\.code\s*==\s*'([^']+)'")
+
+
+def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
+    """Thresholds of the alerts of the pathways' current states, by measurement code, read
+    from conditions of the form `observation.value < N` (other conditions, such as a change
+    over a window, have no single line to draw)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for pathway in pathways:
+        instance = pathway.instance
+        if instance is None:
+            continue
+        state = pathway_document(instance.definition).get("states", {}).get(instance.state)
+        for alert in (state or {}).get("alerts", []) or []:
+            when = str(alert.get("when", ""))
+            code = _CODE.search(when)
+            if code is None:
+                continue
+            for op, value in _THRESHOLD.findall(when):
+                found.setdefault(code.group(1), []).append(
+                    {
+                        "value": float(value),
+                        "op": op,
+                        "label": localized(alert.get("title"), language) or alert.get("name", ""),
+                    }
+                )
+    return found
+
+
+def measurement_series(patient: Patient, now: dt.datetime) -> list[dict[str, Any]]:
+    series: dict[str, dict[str, Any]] = {}
+    since = now - dt.timedelta(days=CHART_DAYS)
+    for obs in observation_list(patient_id=patient.pk, since=since, until=now):
+        entry = series.setdefault(
+            obs.code,
+            {
+                "code": obs.code,
+                "label": MEASUREMENTS[obs.code].display if obs.code in MEASUREMENTS else obs.code,
+                "unit": obs.unit,
+                "points": [],
+            },
+        )
+        entry["points"].append((obs.effective_at, obs.value))
+    return list(series.values())
+
+
+def _chart_data(
+    series: list[dict[str, Any]], thresholds: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": s["code"],
+            "label": s["label"],
+            "unit": s["unit"],
+            "x": [p[0].timestamp() for p in s["points"]],
+            "y": [float(p[1]) for p in s["points"]],
+            "thresholds": thresholds.get(s["code"], []),
+        }
+        for s in series
+    ]
+
+
+def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+    now = timezone.now()
+    language = get_language() or "fr"
+    pathways = list(
+        visible_care_pathways(request.user).filter(patient_id=patient.pk).order_by("-created_at")
+    )
+    shown = []
+    for pathway in pathways:
+        instance = pathway.instance
+        if instance is None:
+            continue
+        document = pathway_document(instance.definition)
+        history = list(instance_history(instance_id=instance.pk).order_by("-revision"))
+        shown.append(
+            {
+                "pathway": pathway,
+                "instance": instance,
+                "title": localized(document.get("title"), language),
+                "state": localized(
+                    document.get("states", {}).get(instance.state, {}).get("title"), language
+                )
+                or instance.state,
+                "diagram": pathway_diagram(
+                    instance.definition,
+                    state=instance.state,
+                    visited=frozenset(h.to_state for h in history),
+                    language=language,
+                ),
+                "history": history,
+            }
+        )
+    series = measurement_series(patient, now)
+    tasks = list(tasks_for_patient(request.user, patient.pk)[:WORKLIST_LIMIT])
+    return {
+        "patient": patient,
+        "pathways": shown,
+        "consents": consent_list(patient_id=patient.pk),
+        "members": care_team_members(patient=patient),
+        "tasks": _rows(tasks, now, language),
+        "alerts": list(visible_alerts(request.user).filter(patient_id=patient.pk)[:50]),
+        "series": series,
+        "chart_data": _chart_data(series, alert_thresholds(pathways, language)),
+        "startable": list({d.key: d for d in reversed(definition_list(status="active"))}.values()),
+    }
+
+
+@practitioner_required
+@require_GET
+def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = access_patient(user=request.user, patient_id=patient_id)
+    except PatientNotFound as error:
+        audit_read(
+            request,
+            resource_type="Patient",
+            resource_id=patient_id,
+            outcome=error.outcome,
+        )
+        raise Http404 from None
+    audit_read(request, resource_type="Patient", resource_id=patient.pk, patient_id=patient.pk)
+    return render(request, "web/patient_detail.html", patient_context(request, patient))
+
+
+@practitioner_required
+def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Opening a record without a grant: asks for the reason, says the access is recorded,
+    and shows the record once (each access goes through here again)."""
+    if request.method == "POST":
+        try:
+            patient = patient_break_glass(
+                user=request.user,  # type: ignore[arg-type]
+                patient_id=patient_id,
+                reason=request.POST.get("reason", ""),
+                entry_point=AuditEvent.EntryPoint.WEB,
+                client_address=client_address(request),
+            )
+        except PatientNotFound:
+            raise Http404 from None
+        except PatientsError as error:
+            messages.error(request, _("Not opened: %(reason)s") % {"reason": str(error)})
+        else:
+            context = patient_context_unfiltered(request, patient)
+            context["break_glass"] = True
+            return render(request, "web/patient_detail.html", context)
+    return render(request, "web/break_glass.html", {"patient_id": patient_id})
+
+
+def patient_context_unfiltered(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+    """After breaking the glass the user holds no grant: show identity, consents, care team
+    and measurements, which the break-glass audit event covers."""
+    now = timezone.now()
+    series = measurement_series(patient, now)
+    return {
+        "patient": patient,
+        "pathways": [],
+        "consents": consent_list(patient_id=patient.pk),
+        "members": care_team_members(patient=patient),
+        "tasks": [],
+        "alerts": [],
+        "series": series,
+        "chart_data": _chart_data(series, {}),
+    }
+
+
+@practitioner_required
+@require_GET
+def alert_inbox(request: HttpRequest) -> HttpResponse:
+    alerts = list(visible_alerts(request.user)[:WORKLIST_LIMIT])
+    audit_read(request, resource_type="AlertRecord", action=AuditEvent.Action.SEARCH)
+    return render(request, "web/alert_inbox.html", {"alerts": alerts})

@@ -1,0 +1,109 @@
+"""The pathway library's writing side: uploading a definition (its problems shown next to the
+lines they concern) and starting a pathway for a patient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from coordination.errors import CoordinationError
+from coordination.services import care_pathway_start
+from patients.errors import PatientNotFound
+from patients.models import AuditEvent
+from patients.selectors import access_patient
+from web.access import practitioner_required
+from workflows.actors import Actor
+from workflows.definition.problems import Problem
+from workflows.errors import DefinitionConflict, InvalidDefinition, WorkflowError
+from workflows.services import definition_upload
+
+MAX_SOURCE = 1_000_000
+MANAGE_PERMISSION = "workflows.add_pathwaydefinition"
+
+
+@dataclass
+class SourceLine:
+    number: int
+    text: str
+    problems: list[Problem] = field(default_factory=list)
+
+
+def annotate(source: str, problems: list[Problem]) -> tuple[list[SourceLine], list[Problem]]:
+    """The source's lines, each with the problems located on it, and the problems that have no
+    line (they concern the document as a whole)."""
+    lines = [SourceLine(n, text) for n, text in enumerate(source.splitlines(), start=1)]
+    general = []
+    for problem in problems:
+        if problem.line is not None and 1 <= problem.line <= len(lines):
+            lines[problem.line - 1].problems.append(problem)
+        else:
+            general.append(problem)
+    return lines, general
+
+
+@login_required
+def pathway_upload(request: HttpRequest) -> HttpResponse:
+    allowed = request.user.has_perm(MANAGE_PERMISSION)
+    context: dict[str, object] = {"allowed": allowed}
+    if request.method == "POST":
+        if not allowed:
+            messages.error(request, _("Uploading pathways needs the permission to manage them."))
+            return render(request, "web/pathway_upload.html", context, status=403)
+        upload = request.FILES.get("file")
+        filename = upload.name if upload is not None else None
+        source = (
+            upload.read(MAX_SOURCE + 1).decode("utf-8", errors="replace")
+            if upload is not None
+            else request.POST.get("source", "")
+        )
+        context["source"] = source
+        if len(source) > MAX_SOURCE:
+            messages.error(request, _("The document is too large (1 MB at most)."))
+            return render(request, "web/pathway_upload.html", context, status=400)
+        try:
+            result = definition_upload(
+                source=source, actor=Actor(id=f"user:{request.user.pk}"), filename=filename
+            )
+        except InvalidDefinition as error:
+            lines, general = annotate(source, error.problems)
+            context.update({"lines": lines, "general": general, "problems": error.problems})
+            return render(request, "web/pathway_upload.html", context, status=400)
+        except (DefinitionConflict, WorkflowError) as error:
+            messages.error(request, _("Not uploaded: %(reason)s") % {"reason": str(error)})
+            return render(request, "web/pathway_upload.html", context, status=409)
+        definition = result.definition
+        messages.success(
+            request,
+            _("%(key)s version %(version)s is stored as a draft.")
+            % {"key": definition.key, "version": definition.version},
+        )
+        return redirect("web:pathway-detail", key=definition.key, version=definition.version)
+    return render(request, "web/pathway_upload.html", context)
+
+
+@practitioner_required
+@require_POST
+def pathway_start(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = access_patient(user=request.user, patient_id=patient_id)
+    except PatientNotFound:
+        raise Http404 from None
+    key = request.POST.get("key", "")
+    try:
+        care_pathway_start(
+            patient=patient,
+            key=key,
+            user=request.user,  # type: ignore[arg-type]  # logged in: practitioner_required
+            entry_point=AuditEvent.EntryPoint.WEB,
+        )
+    except (CoordinationError, WorkflowError) as error:
+        messages.error(request, _("Not started: %(reason)s") % {"reason": str(error)})
+    else:
+        messages.success(request, _("The pathway is started."))
+    return redirect("web:patient-detail", patient_id=patient.pk)
