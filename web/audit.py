@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from patients.models import AuditEvent
-from patients.services import audit_record
+from patients.services import audit_read_record
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -23,17 +23,14 @@ def audit_read(
     outcome: str = AuditEvent.Outcome.SUCCESS,
     detail: dict[str, object] | None = None,
 ) -> None:
-    user = request.user if request.user.is_authenticated else None
-    audit_record(
-        actor=user,
-        action=action,
+    audit_read_record(
+        actor=request.user if request.user.is_authenticated else None,
+        entry_point=AuditEvent.EntryPoint.WEB,
         resource_type=resource_type,
         resource_id=resource_id,
         patient_id=patient_id,
-        purpose=AuditEvent.Purpose.CARE_COORDINATION,
+        action=action,
         outcome=outcome,
-        entry_point=AuditEvent.EntryPoint.WEB,
         client_address=client_address(request),
         detail=detail,
-        actor_label=None if user else "anonymous",
     )

@@ -15,6 +15,8 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -36,7 +38,12 @@ from coordination.services import TaskActionInput, task_act
 from patients.errors import PatientNotFound, PatientsError
 from patients.measurements import MEASUREMENTS
 from patients.models import AuditEvent, Patient
-from patients.selectors import access_patient, consent_list, observation_list
+from patients.selectors import (
+    access_patient,
+    break_glass_grant_active,
+    consent_list,
+    observation_list,
+)
 from patients.services import patient_break_glass
 from web.access import practitioner_required
 from web.audit import audit_read, client_address
@@ -294,16 +301,20 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         )
         raise Http404 from None
     audit_read(request, resource_type="Patient", resource_id=patient.pk, patient_id=patient.pk)
-    return render(request, "web/patient_detail.html", patient_context(request, patient))
+    context = patient_context(request, patient)
+    grant = break_glass_grant_active(user=request.user, patient_id=patient.pk)
+    context["break_glass"] = grant is not None
+    return render(request, "web/patient_detail.html", context)
 
 
 @practitioner_required
 def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """Opening a record without a grant: asks for the reason, says the access is recorded,
-    and shows the record once (each access goes through here again)."""
+    """Opening a record outside the care team: asks for the reason, says the access is
+    recorded, then opens the patient page, read-only, for the time the grant lasts (every
+    read during it is audited as an emergency access)."""
     if request.method == "POST":
         try:
-            patient = patient_break_glass(
+            grant = patient_break_glass(
                 user=request.user,  # type: ignore[arg-type]
                 patient_id=patient_id,
                 reason=request.POST.get("reason", ""),
@@ -315,27 +326,16 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
         except PatientsError as error:
             messages.error(request, _("Not opened: %(reason)s") % {"reason": str(error)})
         else:
-            context = patient_context_unfiltered(request, patient)
-            context["break_glass"] = True
-            return render(request, "web/patient_detail.html", context)
+            messages.warning(
+                request,
+                _(
+                    "Emergency access until %(until)s, read-only. It is recorded in the audit "
+                    "trail with your reason and shown to the patient's coordinator."
+                )
+                % {"until": date_format(localtime(grant.expires_at), "SHORT_DATETIME_FORMAT")},
+            )
+            return redirect("web:patient-detail", patient_id=patient_id)
     return render(request, "web/break_glass.html", {"patient_id": patient_id})
-
-
-def patient_context_unfiltered(request: HttpRequest, patient: Patient) -> dict[str, Any]:
-    """After breaking the glass the user holds no grant: show identity, consents, care team
-    and measurements, which the break-glass audit event covers."""
-    now = timezone.now()
-    series = measurement_series(patient, now)
-    return {
-        "patient": patient,
-        "pathways": [],
-        "consents": consent_list(patient_id=patient.pk),
-        "members": care_team_members(patient=patient),
-        "tasks": [],
-        "alerts": [],
-        "series": series,
-        "chart_data": _chart_data(series, {}),
-    }
 
 
 @practitioner_required

@@ -35,6 +35,7 @@ from patients.models import (
     canonical_address,
     canonical_json,
 )
+from patients.selectors import break_glass_grant_active
 
 MAX_DETAIL_BYTES = 4096
 
@@ -192,3 +193,41 @@ def _lock_head() -> AuditChainHead:
     except IntegrityError:
         pass  # a concurrent first append created it; lock that one
     return AuditChainHead.objects.select_for_update().get(pk=AuditChainHead.SINGLETON_ID)
+
+
+def audit_read_record(
+    *,
+    actor: AbstractBaseUser | None,
+    entry_point: str,
+    resource_type: str,
+    resource_id: str | int = "",
+    patient_id: int | None = None,
+    action: str = AuditEvent.Action.READ,
+    outcome: str = Outcome.SUCCESS,
+    client_address: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Record a user's read of patient data from a delivery layer (REST, web, ...).
+
+    The purpose is care coordination, or emergency while the reader holds an unexpired
+    break-the-glass grant on the patient (its id goes in the detail): every read during a
+    broken glass is recorded as such, whatever page or endpoint it came through."""
+    purpose = AuditEvent.Purpose.CARE_COORDINATION
+    if actor is not None and patient_id is not None:
+        grant = break_glass_grant_active(user=actor, patient_id=patient_id)
+        if grant is not None:
+            purpose = AuditEvent.Purpose.EMERGENCY
+            detail = {**(detail or {}), "break_glass_grant": grant.pk}
+    return audit_record(
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        purpose=purpose,
+        outcome=outcome,
+        entry_point=entry_point,
+        client_address=client_address,
+        detail=detail,
+        actor_label=None if actor is not None else "anonymous",
+    )

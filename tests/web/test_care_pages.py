@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -299,3 +300,29 @@ def test_patient_page_diagram_highlights_the_step_the_pathway_moved_to(scene: Sc
     assert 'data-state="follow_up"' in body
     assert body.count("<svg") == 1
     assert pathway_diagram_for(scene, "follow_up") in body
+
+
+def test_breaking_the_glass_opens_the_record_read_only_for_a_while_audited_as_emergency(
+    scene: Scene,
+):
+    outsider = scene.outsider.user
+    outsider.user_permissions.add(Permission.objects.get(codename="break_glass_patient"))
+    client = logged_in(get_user_model().objects.get(pk=outsider.pk))
+
+    response = client.post(
+        f"/patients/{scene.patient.pk}/break-glass/", {"reason": "Unconscious at the ED"}
+    )
+    page = client.get(f"/patients/{scene.patient.pk}/")
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=5)):
+        later = client.get(f"/patients/{scene.patient.pk}/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/patients/{scene.patient.pk}/"
+    assert page.status_code == 200
+    assert 'role="alert"' in page.content.decode()
+    read = AuditEvent.objects.filter(
+        actor=outsider, action="read", resource_type="Patient", outcome="success"
+    ).get()
+    assert (read.purpose, read.entry_point) == ("emergency", "web")
+    assert AuditEvent.objects.get(action="break_glass").detail["reason"] == "Unconscious at the ED"
+    assert later.status_code == 404
