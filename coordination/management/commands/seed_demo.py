@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
@@ -67,7 +70,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        password = os.environ.get(PASSWORD_VARIABLE) or None
+        password = os.environ.get(PASSWORD_VARIABLE) or self._local_password()
         anchor = timezone.now()
         with transaction.atomic():
             created = self._publish_library()
@@ -77,11 +80,33 @@ class Command(BaseCommand):
             created += self._patients(practitioners, team, password, anchor)
         if created == 0:
             self.stdout.write("Demo data already present: nothing created.")
+        elif password is not None and not os.environ.get(PASSWORD_VARIABLE):
+            self.stdout.write(
+                f"Demo accounts' password (generated, kept in {self._password_file()}): {password}"
+            )
         elif password is None:
             self.stdout.write(
                 f"Demo accounts have no usable password; set {PASSWORD_VARIABLE} before the "
                 "first run to log in with them."
             )
+
+    def _password_file(self) -> Path:
+        return Path(settings.VAR_DIR) / "demo_password"
+
+    def _local_password(self) -> str | None:
+        """On a developer's machine (DEBUG, the embedded default), a random password for the
+        demo accounts, generated once and kept next to the local secret key in var/ (mode
+        0600), so that `make run` gives a demo one can log in to with no secret in the
+        repository. None elsewhere: there the accounts stay unusable unless the variable is
+        set."""
+        if not settings.DEBUG:
+            return None
+        path = self._password_file()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(12))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _publish_library(self) -> int:
         actor = Actor(id="cli:seed_demo")
