@@ -5,7 +5,10 @@ single-use token from `POST /api/v1/live/tokens/` (`?token=`); config.asgi check
 It joins the channel-layer groups of the patients its user may see, of the user and of the
 user's service teams, and re-checks every event against the user's current permissions
 before sending it; what it read of them is trusted for LIVE_ACCESS_CACHE_SECONDS at most, and
-forgotten at once when a consent or care-team change goes by.
+forgotten at once when a consent or care-team change goes by. Those readings are made for
+every connection of the process together (`_ProcessWatch`): a bulk read of every connected
+user's access every half delay, and a debounced bulk read of the users concerned by an
+access-changing event, so that sending an event normally costs no query at all.
 
 Resume: `?last_event_id=N` sends every visible event with a position above N from the outbox
 table, in order, before anything live; live events at or below what the backlog covered, or
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 import weakref
 from collections import deque
@@ -36,8 +40,9 @@ from coordination.live_tokens import live_token_redeem
 from coordination.models import OutboxEvent
 from coordination.relay import event_message, patient_group, team_group, user_group
 from coordination.selectors import (
+    NO_LIVE_ACCESS,
     LiveAccess,
-    live_access,
+    live_access_many,
     live_users_active,
     outbox_for_patients,
     outbox_last_position,
@@ -53,10 +58,12 @@ CLOSE_BAD_REQUEST = 4400  # last_event_id is not a non-negative integer
 logger = logging.getLogger(__name__)
 
 RESUME_BATCH = 500
-ACCESS_CACHE_USERS = 10_000
-# The latest reading of each user's access in this process, shared by the user's connections.
-_access_cache: dict[int, tuple[float, LiveAccess]] = {}
 RECENT_IDS = 4096
+# How long a bulk access read waits for more requests to join it: the connections that
+# receive one access-changing event ask within a few milliseconds of each other.
+ACCESS_READ_DEBOUNCE = 0.005
+# The periodic bulk read runs every half cache delay, but not more often than this.
+ACCESS_READ_MIN_PERIOD = 0.5
 
 
 class UpdatesConsumer(AsyncJsonWebsocketConsumer):
@@ -69,10 +76,15 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
     recent: deque[int]
     recent_set: set[int]
     watcher: asyncio.Task[None] | None
+    closing: bool
+    groups_lock: asyncio.Lock
 
     async def connect(self) -> None:
         self.watcher = None
+        self.closing = False
         self.groups_joined = set()
+        self.groups_lock = asyncio.Lock()
+        self.access, self.access_read_at = NO_LIVE_ACCESS, -math.inf
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         user = self.scope.get("user")
         self.session_key = None
@@ -98,9 +110,9 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         # Join the groups before reading the backlog: an event published meanwhile is then
         # either in the backlog or queued for this consumer (and de-duplicated).
-        await self.refresh_access(shared=False)
+        await self.refresh_access()
         if not self.access.active:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.shut(CLOSE_FORBIDDEN)
             return
         if last is None:
             self.floor = int(await database_sync_to_async(outbox_last_position)())
@@ -134,19 +146,20 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         position = int(event["id"])
         if position <= self.floor or position in self.recent_set:
             return
-        if event["event"] in events.ACCESS_CHANGING:
-            await self.refresh_access(shared=False)
-        elif self.access_stale():
+        if event["event"] in events.ACCESS_CHANGING or self.access_stale():
             await self.refresh_access()
-            if not self.access.active:
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
+        if self.closing:
+            return
+        if not self.access.active:
+            await self.shut(CLOSE_FORBIDDEN)
+            return
         if self.visible(event["event"], event["patient"], event["payload"]):
-            await self.deliver(event)
+            await self.deliver(event, message.get("text"))
 
-    async def deliver(self, event: dict[str, Any]) -> None:
+    async def deliver(self, event: dict[str, Any], text: str | None = None) -> None:
         """Send an event once: the live path and the process watch's catch-up run as
-        separate tasks, so the id is checked and marked before the send yields."""
+        separate tasks, so the id is checked and marked before the send yields. `text`: the
+        event already encoded by the relay, the same for every connection."""
         position = int(event["id"])
         if position <= self.floor or position in self.recent_set:
             return
@@ -154,10 +167,21 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         self.recent_set.add(position)
         if len(self.recent) > RECENT_IDS:
             self.recent_set.discard(self.recent.popleft())
-        await self.send_json(event)
+        if text is None:
+            await self.send_json(event)
+        else:
+            await self.send(text_data=text)
+
+    async def shut(self, code: int) -> None:
+        """Close once, whichever of the live path and the process watch notices first."""
+        if self.closing:
+            return
+        self.closing = True
+        _watch.discard(self)
+        await self.close(code=code)
 
     def visible(self, type: str, patient_id: int | None, payload: dict[str, Any]) -> bool:
-        if patient_id is None or patient_id not in self.access.patient_ids:
+        if patient_id is None or not self.access.sees(patient_id, timezone.now()):
             return False
         if patient_id != self.access.own_patient_id:
             return True
@@ -189,28 +213,30 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
     def access_stale(self) -> bool:
         return time.monotonic() - self.access_read_at > _setting("LIVE_ACCESS_CACHE_SECONDS", 2.0)
 
-    async def refresh_access(self, *, shared: bool = True) -> None:
-        """Re-read what the user may see. `shared`: a reading made for another connection
-        of the same user in this process, no older than the cache delay, will do."""
-        ttl = _setting("LIVE_ACCESS_CACHE_SECONDS", 2.0)
-        cached = _access_cache.get(self.user_id)
-        if shared and cached is not None and time.monotonic() - cached[0] <= ttl:
-            read_at, self.access = cached
-        else:
-            self.access = await database_sync_to_async(live_access)(user_id=self.user_id)
-            read_at = time.monotonic()
-            if len(_access_cache) > ACCESS_CACHE_USERS:
-                _access_cache.clear()
-            _access_cache[self.user_id] = (read_at, self.access)
-        self.access_read_at = read_at
-        wanted = {user_group(self.user_id)}
-        wanted |= {patient_group(p) for p in self.access.patient_ids}
-        wanted |= {team_group(t) for t in self.access.team_ids}
-        for group in wanted - self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        for group in self.groups_joined - wanted:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined = wanted
+    async def refresh_access(self) -> None:
+        """Re-read what the user may see, in the process's next bulk read (started after
+        this call, so that it sees every change committed before), and follow it."""
+        read_at, access = await _watch.read_access({self.user_id})
+        self.take_access(read_at, access)
+        await self.follow_access()
+
+    def take_access(self, read_at: float, access: LiveAccess) -> None:
+        if read_at >= self.access_read_at:
+            self.access, self.access_read_at = access, read_at
+
+    async def follow_access(self) -> None:
+        """Join the groups of what the user may see now and leave the others."""
+        async with self.groups_lock:
+            if self.closing:
+                return
+            wanted = {user_group(self.user_id)}
+            wanted |= {patient_group(p) for p in self.access.patient_ids}
+            wanted |= {team_group(t) for t in self.access.team_ids}
+            for group in wanted - self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+            for group in self.groups_joined - wanted:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined = wanted
 
     async def catch_up(self, rows: list[OutboxEvent], bound: int) -> None:
         """Send the visible events among `rows` (every event up to `bound`, read by the
@@ -253,16 +279,26 @@ class _ProcessWatch:
     def __init__(self) -> None:
         self.consumers: weakref.WeakSet[UpdatesConsumer] = weakref.WeakSet()
         self.task: asyncio.Task[None] | None = None
+        self.access_task: asyncio.Task[None] | None = None
+        # The users waiting for the next bulk access read, and its outcome.
+        self.pending: set[int] = set()
+        self.next_read: asyncio.Future[tuple[float, dict[int, LiveAccess]]] | None = None
+        self.reading: asyncio.Lock | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.readers: set[asyncio.Task[None]] = set()
 
     def add(self, consumer: UpdatesConsumer) -> None:
         self.consumers.add(consumer)
-        # A new event loop (a test, a restarted server) needs its own task.
-        if (
-            self.task is None
-            or self.task.done()
-            or self.task.get_loop() is not asyncio.get_running_loop()
-        ):
+        # A new event loop (a test, a restarted server) needs its own tasks.
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.task = asyncio.create_task(self.run())
+        if (
+            self.access_task is None
+            or self.access_task.done()
+            or self.access_task.get_loop() is not loop
+        ):
+            self.access_task = asyncio.create_task(self.refresh_all())
 
     def discard(self, consumer: UpdatesConsumer) -> None:
         self.consumers.discard(consumer)
@@ -275,6 +311,64 @@ class _ProcessWatch:
             except Exception:
                 logger.exception("live connections: periodic check failed; retrying")
 
+    async def refresh_all(self) -> None:
+        """Every half cache delay, re-read the access of every connected user at once, so
+        that no connection has to read its own when an event comes."""
+        while self.consumers:
+            ttl = _setting("LIVE_ACCESS_CACHE_SECONDS", 2.0)
+            await asyncio.sleep(max(ACCESS_READ_MIN_PERIOD, ttl / 2))
+            users = {c.user_id for c in list(self.consumers) if not c.closing}
+            if not users:
+                continue
+            try:
+                await self.read_access(users)
+            except Exception:
+                logger.exception("live connections: access refresh failed; retrying")
+
+    async def read_access(self, user_ids: set[int]) -> tuple[float, LiveAccess]:
+        """The access of these users (the first of them is returned), read in one bulk read
+        that starts after this call, together with every other user asked for meanwhile,
+        and handed to every connection of theirs. One read at a time: the requests made
+        during a read wait for the next one."""
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new event loop (a test, a restarted server)
+            self.loop, self.reading = loop, asyncio.Lock()
+            self.next_read, self.pending = None, set()
+        first = next(iter(user_ids))
+        self.pending |= user_ids
+        if self.next_read is None:
+            self.next_read = loop.create_future()
+            # Referenced until done: the loop keeps weak references to its tasks only.
+            self.readers.add(task := asyncio.create_task(self._read(self.next_read)))
+            task.add_done_callback(self.readers.discard)
+        read_at, found = await asyncio.shield(self.next_read)
+        return read_at, found[first]
+
+    async def _read(self, outcome: asyncio.Future[tuple[float, dict[int, LiveAccess]]]) -> None:
+        assert self.reading is not None
+        async with self.reading:
+            await asyncio.sleep(ACCESS_READ_DEBOUNCE)
+            users, self.pending = self.pending, set()
+            if self.next_read is outcome:
+                self.next_read = None
+            read_at = time.monotonic()
+            try:
+                found = await database_sync_to_async(live_access_many)(user_ids=users)
+            except Exception as error:
+                outcome.set_exception(error)
+                outcome.exception()  # retrieved: the waiters see it, if any
+                return
+            outcome.set_result((read_at, found))
+        for consumer in list(self.consumers):
+            access = found.get(consumer.user_id)
+            if access is None or consumer.closing:
+                continue
+            consumer.take_access(read_at, access)
+            if not access.active:
+                await consumer.shut(CLOSE_FORBIDDEN)
+            else:
+                await consumer.follow_access()
+
     async def check(self, consumers: list[UpdatesConsumer]) -> None:
         if not consumers:
             return
@@ -286,8 +380,7 @@ class _ProcessWatch:
             if code is None:
                 staying.append(consumer)
             else:
-                self.discard(consumer)
-                await consumer.close(code=code)
+                await consumer.shut(code)
         if not staying:
             return
         grace = dt.timedelta(seconds=_setting("LIVE_CATCHUP_GRACE_SECONDS", 2.0))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -76,13 +77,23 @@ def channel_layer_publisher(layer: Any = None) -> Publisher:
     (the relay's database work is synchronous); `async_to_sync` sends on the event loop
     that started that thread when there is one, which the in-memory layer needs."""
     layer = layer or get_channel_layer()
-    send = async_to_sync(layer.group_send)
+
+    async def send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        for group, message in messages:
+            await layer.group_send(group, message)
+
+    # One hop to the event loop per batch, not per message.
+    send = async_to_sync(send_all)
 
     def publish(batch: Sequence[OutboxEvent]) -> None:
+        messages = []
         for event in batch:
-            message = {"type": MESSAGE_TYPE, "event": event_message(event)}
-            for group in groups_for(event):
-                send(group, message)
+            body = event_message(event)
+            # `text`: the event encoded once here rather than by each receiving connection.
+            message = {"type": MESSAGE_TYPE, "event": body, "text": json.dumps(body)}
+            messages += [(group, message) for group in groups_for(event)]
+        if messages:
+            send(messages)
 
     return publish
 

@@ -8,7 +8,8 @@ Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import cast
 
 from django.contrib.auth import get_user_model
@@ -34,7 +35,7 @@ from coordination.models import (
     WebhookSubscription,
 )
 from patients.models import Patient
-from patients.selectors import visible_patients
+from patients.selectors import visible_patient_ids_by_user, visible_patients
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -286,24 +287,75 @@ class LiveAccess:
     patient_ids: frozenset[int]  # patients whose events it receives
     own_patient_id: int | None  # a patient account's own record (restricted event types)
     team_ids: frozenset[int]
+    # The patients seen through break-the-glass grants only, and when the last one ends:
+    # past that moment their events stop at once, whatever the age of this reading.
+    expiries: Mapping[int, dt.datetime] = field(default_factory=dict)
+
+    def sees(self, patient_id: int, now: dt.datetime) -> bool:
+        if patient_id not in self.patient_ids:
+            return False
+        ends = self.expiries.get(patient_id)
+        return ends is None or now < ends
+
+
+NO_LIVE_ACCESS = LiveAccess(False, frozenset(), None, frozenset())
 
 
 def live_access(*, user_id: int) -> LiveAccess:
     """The same visibility rule as the API (`visible_patients`), for a user id; an inactive
     or deleted user may see nothing."""
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return LiveAccess(False, frozenset(), None, frozenset())
-    if practitioner_of(user) is not None:
-        patients = frozenset(visible_patients(user).values_list("pk", flat=True))
-        own = None
-    else:
-        own = Patient.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
-        patients = frozenset() if own is None else frozenset({own})
-    teams = frozenset(
-        ServiceTeam.objects.filter(group__user__id=user.pk).values_list("pk", flat=True)
-    )
-    return LiveAccess(True, patients, own, teams)
+    return live_access_many(user_ids={user_id})[user_id]
+
+
+def live_access_many(
+    *, user_ids: Collection[int], now: dt.datetime | None = None
+) -> dict[int, LiveAccess]:
+    """`live_access` of each of `user_ids`, in a handful of queries whatever their number:
+    a practitioner receives the events of the patients it may see (`visible_patients`), a
+    patient account those of its own record, and any other user nothing."""
+    wanted = set(user_ids)
+    active: set[int] = set()
+    practitioners: set[int] = set()
+    own: dict[int, int] = {}
+    teams: dict[int, set[int]] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), _LIVE_CHUNK):
+        chunk = ids[start : start + _LIVE_CHUNK]
+        active |= set(
+            get_user_model()
+            .objects.filter(pk__in=chunk, is_active=True)
+            .values_list("pk", flat=True)
+        )
+        practitioners |= set(
+            Practitioner.objects.filter(user_id__in=chunk, active=True).values_list(
+                "user_id", flat=True
+            )
+        )
+        own.update(Patient.objects.filter(user_id__in=chunk).values_list("user_id", "pk"))
+        for user_id, team_id in ServiceTeam.objects.filter(group__user__id__in=chunk).values_list(
+            "group__user__id", "pk"
+        ):
+            teams.setdefault(user_id, set()).add(team_id)
+    practitioners &= active
+    visible = visible_patient_ids_by_user(user_ids=practitioners, now=now)
+    found: dict[int, LiveAccess] = {}
+    for user_id in wanted:
+        if user_id not in active:
+            found[user_id] = NO_LIVE_ACCESS
+            continue
+        team_ids = frozenset(teams.get(user_id, ()))
+        if user_id in practitioners:
+            seen = visible[user_id]
+            expiries = {p: ends for p, ends in seen.items() if ends is not None}
+            found[user_id] = LiveAccess(True, frozenset(seen), None, team_ids, expiries)
+        else:
+            own_id = own.get(user_id)
+            patients = frozenset() if own_id is None else frozenset({own_id})
+            found[user_id] = LiveAccess(True, patients, own_id, team_ids)
+    return found
+
+
+_LIVE_CHUNK = 500
 
 
 def live_users_active(*, user_ids: set[int]) -> set[int]:

@@ -23,6 +23,7 @@ from patients.selectors.patients import (
     device_list,
     lock_patient,
     patient_get,
+    visible_patient_ids_by_user,
     visible_patients,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "lock_patient",
     "observation_list",
     "patient_get",
+    "visible_patient_ids_by_user",
     "visible_patients",
 ]

@@ -12,6 +12,7 @@ anonymous users see nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any, Literal
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -142,3 +143,47 @@ def break_glass_grant_list(
     the caller has checked access to the patient."""
     rows = _active_grants(now) if active_only else BreakGlassGrant.objects.all()
     return rows.filter(patient_id=patient_id).select_related("user").order_by("-started_at", "-pk")
+
+
+# Ids per statement in the bulk reads below: SQLite caps the parameters of one statement.
+_BULK_CHUNK = 500
+
+
+def visible_patient_ids_by_user(
+    *, user_ids: Collection[int], now: dt.datetime | None = None
+) -> dict[int, dict[int, dt.datetime | None]]:
+    """For each of `user_ids`: the patients it holds `view_patient` on, by the same rule as
+    `visible_patients`, each with the moment that access ends (the latest expiry of the
+    break-the-glass grants it rests on) or None when it rests on a lasting grant. A handful
+    of queries for any number of users (the live connections of a process re-read their
+    access together). Does not look at whether the users are active: the caller does."""
+    now = now or timezone.now()
+    found: dict[int, dict[int, dt.datetime | None]] = {user_id: {} for user_id in user_ids}
+    ids = list(found)
+    for start in range(0, len(ids), _BULK_CHUNK):
+        chunk = ids[start : start + _BULK_CHUNK]
+        lasting: list[tuple[int, int]] = []
+        lasting += (
+            _granted(PatientUserObjectPermission, "view_patient")
+            .filter(user_id__in=chunk)
+            .values_list("user_id", "content_object_id")
+        )
+        lasting += (
+            _granted(PatientGroupObjectPermission, "view_patient")
+            .filter(group__user__id__in=chunk)
+            .values_list("group__user__id", "content_object_id")
+        )
+        lasting += Patient.objects.filter(user_id__in=chunk).values_list("user_id", "pk")
+        for user_id, patient_id in lasting:
+            found[user_id][int(patient_id)] = None
+        grants = _active_grants(now).filter(user_id__in=chunk)
+        for user_id, patient_id, expires_at in grants.values_list(
+            "user_id", "patient_id", "expires_at"
+        ):
+            seen = found[user_id]
+            if patient_id in seen:
+                current = seen[patient_id]  # None: a lasting grant, whatever the other grants
+                seen[patient_id] = None if current is None else max(current, expires_at)
+            else:
+                seen[patient_id] = expires_at
+    return found

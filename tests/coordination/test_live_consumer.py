@@ -425,3 +425,39 @@ def test_a_bad_resume_position_is_refused(live_scene: Scene):
         assert closed == {"type": "websocket.close", "code": 4400}
 
     run(body)
+
+
+def test_an_access_changing_event_costs_one_access_read_for_all_its_receivers(
+    live_scene: Scene, monkeypatch
+):
+    from coordination import consumers
+    from coordination.selectors import live_access_many
+    from coordination.services import care_team_member_add
+
+    reads: list[set[int]] = []
+
+    def counted(*, user_ids):
+        reads.append(set(user_ids))
+        return live_access_many(user_ids=user_ids)
+
+    monkeypatch.setattr(consumers, "live_access_many", counted)
+    users = [live_scene.gp.user, live_scene.nurse.user, live_scene.outsider.user]
+    cookies = [session_cookie(user) for user in users]
+
+    async def body():
+        sockets = [socket(cookie) for cookie in cookies]
+        for s in sockets:
+            await connected(s)
+        reads.clear()
+        await database_sync_to_async(care_team_member_add)(
+            patient=live_scene.patient, role="nurse", practitioner=live_scene.outsider, actor=None
+        )
+        await relay()
+        received = [await s.receive_json_from(timeout=3) for s in sockets]
+        for s in sockets:
+            await s.disconnect()
+
+        assert [m["event"] for m in received] == [events.CARE_TEAM_CHANGED] * 3
+        assert reads == [{user.pk for user in users}]
+
+    run(body)
