@@ -18,13 +18,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
+from psycopg.conninfo import make_conninfo
 
 from coordination import events
 from coordination.models import OutboxEvent
@@ -103,10 +106,77 @@ def relay_once(publish: Publisher, limit: int) -> int:
     return len(outbox_relay_run_once(publish=publish, limit=limit))
 
 
+NOTIFY_CHANNEL = "parcours_outbox"  # see coordination/migrations/0008_outbox_notify.py
+
+
+class _Listener:
+    """A LISTEN on PostgreSQL's outbox channel, on a connection of its own: committed events
+    wake the relay at once. Anything going wrong with it (no PostgreSQL, a lost connection)
+    only makes the relay fall back to polling; it tries to listen again later."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.connection: psycopg.AsyncConnection[Any] | None = None
+        self.retry_at = 0.0
+
+    async def open(self) -> None:
+        database = settings.DATABASES["default"]
+        if "postgresql" not in str(database["ENGINE"]) or time.monotonic() < self.retry_at:
+            return
+        conninfo = make_conninfo(
+            **{
+                key: str(database[name])
+                for key, name in (
+                    ("dbname", "NAME"),
+                    ("user", "USER"),
+                    ("password", "PASSWORD"),
+                    ("host", "HOST"),
+                    ("port", "PORT"),
+                )
+                if database.get(name)
+            }
+        )
+        try:
+            self.connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+            await self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except psycopg.Error:
+            logger.warning("outbox relay: cannot LISTEN, polling instead", exc_info=True)
+            await self.close()
+
+    async def wait(self, timeout: float, stop: asyncio.Event) -> bool:
+        """Wait for a notification, at most `timeout` seconds, or until `stop` is set (looked
+        at twice a second). False if not listening."""
+        if self.connection is None:
+            return False
+        deadline = time.monotonic() + timeout
+        try:
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                async for _ in self.connection.notifies(timeout=min(left, 0.5), stop_after=1):
+                    return True
+        except psycopg.Error:
+            logger.warning("outbox relay: LISTEN connection lost, polling", exc_info=True)
+            await self.close()
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self.connection.close()
+        self.connection = None
+        self.retry_at = time.monotonic() + self.RETRY_SECONDS
+
+
 async def relay_forever(
     stop: asyncio.Event, *, poll_seconds: float | None = None, limit: int = 200
 ) -> None:
-    """Publish until `stop` is set: at once while there is a backlog, otherwise every
+    """Publish until `stop` is set: at once while there is a backlog; otherwise, on
+    PostgreSQL, as soon as a transaction writing events commits (LISTEN/NOTIFY), with a poll
+    every LIVE_RELAY_LISTEN_FALLBACK_SECONDS as a safety net; without notifications, every
     `poll_seconds`. A failure (database or channel layer down) is logged and retried with a
     growing pause (at most 5 s): nothing is marked published until it was sent."""
     poll = (
@@ -114,20 +184,29 @@ async def relay_forever(
         if poll_seconds is not None
         else float(getattr(settings, "LIVE_RELAY_POLL_SECONDS", 0.05))
     )
+    fallback = max(poll, float(getattr(settings, "LIVE_RELAY_LISTEN_FALLBACK_SECONDS", 1.0)))
     publish = channel_layer_publisher()
     # Its own thread, not the thread shared by Django's sync views.
     run = sync_to_async(relay_once, thread_sensitive=False)
+    listener = _Listener()
     failures = 0
-    while not stop.is_set():
-        try:
-            sent = await run(publish, limit)
-            failures = 0
-        except Exception:
-            failures += 1
-            logger.exception("outbox relay: publishing failed (attempt %s); retrying", failures)
-            sent = 0
-        if sent >= limit:
-            continue
-        pause = poll if failures == 0 else min(5.0, poll * 2**failures)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=pause)
+    try:
+        while not stop.is_set():
+            if listener.connection is None:
+                await listener.open()  # before reading: no commit can slip in between
+            try:
+                sent = await run(publish, limit)
+                failures = 0
+            except Exception:
+                failures += 1
+                logger.exception("outbox relay: publishing failed (attempt %s); retrying", failures)
+                sent = 0
+            if sent >= limit:
+                continue
+            if failures == 0 and await listener.wait(fallback, stop):
+                continue
+            pause = poll if failures == 0 else min(5.0, poll * 2**failures)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+    finally:
+        await listener.close()

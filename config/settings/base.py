@@ -350,6 +350,11 @@ WEBHOOK_SEND_BATCH = int(os.environ.get("WEBHOOK_SEND_BATCH", "100"))
 # `manage.py run_relay`); several relays at once are safe.
 LIVE_RELAY_EMBEDDED = env_bool("LIVE_RELAY_EMBEDDED", True)
 LIVE_RELAY_POLL_SECONDS = float(os.environ.get("LIVE_RELAY_POLL_SECONDS", "0.05"))
+# On PostgreSQL the relay LISTENs (committed events wake it at once) and only polls this often
+# as a safety net.
+LIVE_RELAY_LISTEN_FALLBACK_SECONDS = float(
+    os.environ.get("LIVE_RELAY_LISTEN_FALLBACK_SECONDS", "1.0")
+)
 LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
 # How long a connection trusts what it read of the user's permissions: losing access to a
 # patient stops that patient's events within this delay (at most 5 s is the promise).

@@ -3,17 +3,23 @@ committed events gap-free positions in commit order and publishes each at least 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import textwrap
 import threading
+import time
+from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+import coordination.relay
 from coordination import events
 from coordination.errors import NotAllowed
 from coordination.models import OutboxEvent, Task
+from coordination.relay import relay_forever
 from coordination.selectors import outbox_published_after
 from coordination.services import (
     TaskActionInput,
@@ -352,3 +358,50 @@ def test_two_relays_at_once_never_publish_the_same_event(postgres_transactional)
     assert len(second) == 2
     assert set(first).isdisjoint(second)
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+
+
+def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, settings, monkeypatch):
+    # Polls so rare that only the NOTIFY sent at commit can explain a quick publication.
+    settings.LIVE_RELAY_LISTEN_FALLBACK_SECONDS = 60.0
+    # Worker threads close their connections, so that the test database can be dropped.
+    relay_once = coordination.relay.relay_once
+
+    def relay_once_closing(publish: Any, limit: int) -> int:
+        try:
+            return relay_once(publish, limit)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(coordination.relay, "relay_once", relay_once_closing)
+
+    def record() -> int:
+        try:
+            with transaction.atomic():
+                return event_record(type=events.CONSENT_CHANGED, patient=None, payload={}).pk
+        finally:
+            connection.close()
+
+    def published(pk: int) -> bool:
+        try:
+            return OutboxEvent.objects.filter(pk=pk, published_at__isnull=False).exists()
+        finally:
+            connection.close()
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        relay = asyncio.create_task(relay_forever(stop, poll_seconds=60.0))
+        await asyncio.sleep(1.0)  # listening, its first (empty) round done
+        pk = await sync_to_async(record, thread_sensitive=False)()
+        committed = time.monotonic()
+        while time.monotonic() - committed < 10.0:
+            if await sync_to_async(published, thread_sensitive=False)(pk):
+                break
+            await asyncio.sleep(0.02)
+        waited = time.monotonic() - committed
+        stop.set()
+        await asyncio.wait_for(relay, timeout=5.0)
+        return waited
+
+    waited = asyncio.run(scenario())
+
+    assert waited < 5.0
