@@ -31,9 +31,9 @@ from coordination.services import (
     task_act,
 )
 from coordination.services.outbox import event_record, outbox_relay_run_once, outbox_sequence
-from tests.coordination.conftest import Scene, make_patient, make_practitioner
+from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
 from workflows.actors import Actor
-from workflows.services import definition_publish, fire_due_timers
+from workflows.services import definition_publish, fire_due_timers, instances_migrate
 
 
 def rows(**filters) -> list[tuple[str, int | None, dict[str, object]]]:
@@ -405,3 +405,26 @@ def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, setti
     waited = asyncio.run(scenario())
 
     assert waited < 5.0
+
+
+def test_migrating_a_care_pathway_to_a_new_version_writes_its_move(scene: Scene) -> None:
+    definition_publish(
+        source=CARE_TEST.replace("version: 1", "version: 2"), actor=Actor(id="test"), fmt="yaml"
+    )
+    before = OutboxEvent.objects.filter(type=events.PATHWAY_MOVED).count()
+
+    instances_migrate(
+        key="care-test", from_version=1, to_version=2, state_map={}, actor=Actor(id="ops"),
+        dry_run=False,
+    )  # fmt: skip
+
+    moved = OutboxEvent.objects.filter(type=events.PATHWAY_MOVED).order_by("id")
+    assert moved.count() == before + 1
+    event = moved.last()
+    assert event is not None
+    assert event.patient_id == scene.patient.pk
+    assert (event.payload["event"], event.payload["from_state"], event.payload["state"]) == (
+        "migrate",
+        "assessment",
+        "assessment",
+    )

@@ -161,6 +161,7 @@ def instances_migrate(
                 payload={"from": f"{key}@{from_version}", "to": f"{key}@{to_version}"},
                 occurred_at=now,
             )
+            actions.run_move_hooks(actions.StateChange(instance, new, target, entry, actor, now))
             if renamed:
                 _enter(instance, new, target, entry, actor, now)
     plan.applied = True
