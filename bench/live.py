@@ -38,29 +38,14 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import psql_admin, server_url, with_database  # noqa: E402
+
 BENCH_DB = "parcours_bench_live"
 PATIENTS = 100
-
-
-def server_url() -> str:
-    return os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def psql_admin(url: str, sql: str) -> None:
-    subprocess.run(
-        ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", with_database(url, "postgres"), "-c", sql],
-        check=True,
-        capture_output=True,
-    )
 
 
 def free_port() -> int:
