@@ -32,6 +32,7 @@ from psycopg.conninfo import make_conninfo
 from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.outbox import Publisher, outbox_relay_run_once
+from patients.services import audit_chain_extend
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,13 @@ def channel_layer_publisher(layer: Any = None) -> Publisher:
 
 
 def relay_once(publish: Publisher, limit: int) -> int:
+    """One pass: publish what committed (returns how many events), then chain the audit
+    records that committed (patients.services.audit_chain_extend), so the trail is
+    tamper-evident within a pass of every commit."""
     close_old_connections()
-    return len(outbox_relay_run_once(publish=publish, limit=limit))
+    published = len(outbox_relay_run_once(publish=publish, limit=limit))
+    audit_chain_extend()
+    return published
 
 
 NOTIFY_CHANNEL = "parcours_outbox"  # see coordination/migrations/0008_outbox_notify.py

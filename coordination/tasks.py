@@ -26,6 +26,7 @@ from coordination.services.jobs import (
 )
 from coordination.services.outbox import outbox_relay_run_once
 from coordination.services.webhooks import webhook_deliveries_send_due
+from patients.services import audit_chain_extend
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +101,14 @@ def outbox_relay_backstop() -> int:
         publish=channel_layer_publisher(), limit=500, older_than=older_than
     )
     return len(published)
+
+
+@shared_task(base=Job, name="coordination.audit_chain_backstop")
+def audit_chain_backstop() -> int:
+    """Chain the committed audit records that no relay has chained yet (no web process or
+    `run_relay` running, or their relays failing). Returns how many it chained."""
+    chained = total = audit_chain_extend()
+    while chained:
+        chained = audit_chain_extend()
+        total += chained
+    return total

@@ -123,7 +123,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     )
     list_filter = ("action", "outcome", "entry_point", "purpose")
     search_fields = ("actor_label", "resource_id")
-    ordering = ("-seq",)
+    ordering = ("-id",)
     show_full_result_count = False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

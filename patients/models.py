@@ -334,10 +334,11 @@ def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
 class AuditEvent(models.Model):
     """One access to, or change of, patient data. Append-only and hash-chained.
 
-    Never updated, never deleted: on PostgreSQL a trigger (migration 0002) refuses UPDATE and
-    DELETE on this table; the actor and the patient are PROTECTed foreign keys, so a user or a
-    patient with audit records cannot be deleted (deactivate the account instead), and
-    `actor_label` keeps a readable name for actors that are not users (platforms, system).
+    Never changed, never deleted: on PostgreSQL a trigger (migrations 0002 and 0004) refuses
+    DELETE on this table and every UPDATE but the one that chains a record; the actor and the
+    patient are PROTECTed foreign keys, so a user or a patient with audit records cannot be
+    deleted (deactivate the account instead), and `actor_label` keeps a readable name for
+    actors that are not users (platforms, system).
 
     How to recompute `hash` (an auditor needs nothing but this paragraph):
 
@@ -366,8 +367,13 @@ class AuditEvent(models.Model):
     and ":"), non-ASCII characters written as themselves (not \\u escapes); that is Python's
     `json.dumps(C, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
 
-    `seq` starts at 1 and has no gaps; the last seq and hash are kept in AuditChainHead, whose
-    row is locked to append, so records are chained in commit order.
+    `seq` starts at 1 and has no gaps. A record is inserted without `seq`, `prev_hash` and
+    `hash`, by the transaction it describes (recording takes no lock), and chained once
+    committed by `patients.services.audit_chain_extend`, which holds AuditChainHead's row
+    (the last seq and hash) while it chains, in id order, every committed record not chained
+    yet: the relay runs it within a second of the commit, a periodic job behind it. Chaining
+    is the only UPDATE the table accepts (on PostgreSQL a trigger refuses every other), and
+    only once per record.
     """
 
     class Action(models.TextChoices):
@@ -405,7 +411,7 @@ class AuditEvent(models.Model):
         CLI = "cli", _("command line")
         SYSTEM = "system", _("system")
 
-    seq = models.BigIntegerField(unique=True)
+    seq = models.BigIntegerField(unique=True, null=True, blank=True)  # None until chained
     occurred_at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -426,18 +432,21 @@ class AuditEvent(models.Model):
     entry_point = models.CharField(max_length=16, choices=EntryPoint.choices)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True)  # "" until chained
+    hash = models.CharField(max_length=64, blank=True)  # "" until chained
 
     class Meta:
-        ordering = ["seq"]
+        ordering = ["id"]  # the order of recording; `seq` is the order of chaining
         indexes = [
             models.Index(fields=["patient", "occurred_at"], name="audit_patient_occurred"),
             models.Index(fields=["actor", "occurred_at"], name="audit_actor_occurred"),
+            # What the chainer looks for on every pass of the relay.
+            models.Index(fields=["id"], name="audit_unchained", condition=Q(seq__isnull=True)),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.actor_label} {self.action} {self.resource_type} ({self.outcome})"
+        position = f"#{self.seq}" if self.seq is not None else f"(id {self.pk}, not chained yet)"
+        return f"{position} {self.actor_label} {self.action} {self.resource_type} ({self.outcome})"
 
     def canonical_record(self) -> dict[str, Any]:
         """The members the hash covers (see the class docstring), in canonical form."""
@@ -462,8 +471,8 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row (id 1) holding the last seq and hash of the audit chain. Appending locks
-    it (SELECT ... FOR UPDATE), which serialises appends and so orders the chain."""
+    """The single row (id 1) holding the last seq and hash of the audit chain. Chaining locks
+    it (SELECT ... FOR UPDATE), which serialises the chainers and so orders the chain."""
 
     SINGLETON_ID = 1
 

@@ -175,8 +175,10 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
     class Meta:
         model = AuditEvent
+        # `seq` is the record's place in the hash chain: null for the moments between its
+        # commit and its chaining (patients.services.audit_chain_extend).
         fields = [
-            "seq", "occurred_at", "actor", "actor_label", "action", "resource_type",
+            "id", "seq", "occurred_at", "actor", "actor_label", "action", "resource_type",
             "resource_id", "purpose", "outcome", "entry_point", "detail",
         ]  # fmt: skip
         read_only_fields = fields
@@ -204,7 +206,7 @@ class ObservationCursor(Cursor):
 class AuditCursor(Cursor):
     page_size = 200
     max_page_size = 1000
-    ordering = "seq"
+    ordering = "id"  # recording order; `seq` is given later
 
 
 def _actor(request: Request) -> AbstractBaseUser:

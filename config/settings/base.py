@@ -108,10 +108,27 @@ def database_settings(url: str | None) -> dict[str, object]:
     SQLite runs in WAL mode with IMMEDIATE transactions so that the web process and the
     Celery worker can share the file: a writer takes the write lock when its transaction
     starts instead of failing half-way with "database is locked".
+
+    PostgreSQL connections come from a pool (psycopg_pool, one per process), not from
+    Django's persistent connections: under ASGI every request runs in a thread of its own,
+    and a per-thread persistent connection would mean a new PostgreSQL session (a server
+    process forked, authenticated, its caches cold) for every request. A request borrows a
+    connection on its first query and gives it back when it ends. DATABASE_POOL_MAX_SIZE
+    (default 10) bounds the connections of a process: requests beyond it wait for one, at
+    most DATABASE_POOL_TIMEOUT seconds (default 30).
     """
     if url:
-        config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+        config: dict[str, object] = dict(dj_database_url.parse(url))
         config.setdefault("CONN_HEALTH_CHECKS", True)
+        if "postgresql" in str(config.get("ENGINE")):
+            config["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+            config["OPTIONS"] = {
+                "pool": {
+                    "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
+                    "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
+                    "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "30")),
+                }
+            }
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
@@ -199,6 +216,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "send-due-webhooks": {"task": "coordination.webhooks_send", "schedule": 10.0},
     "outbox-relay-backstop": {"task": "coordination.outbox_relay_backstop", "schedule": 30.0},
+    "audit-chain-backstop": {"task": "coordination.audit_chain_backstop", "schedule": 10.0},
 }
 # The backstop job publishes outbox events left unpublished this long (seconds).
 LIVE_RELAY_BACKSTOP_SECONDS = float(os.environ.get("LIVE_RELAY_BACKSTOP_SECONDS", "30"))

@@ -1,18 +1,16 @@
-"""Appending to the access audit trail.
+"""Appending to the access audit trail, and chaining it.
 
 Contract of `audit_record`:
-- it runs in `transaction.atomic()`, so inside a caller's transaction it joins it: a change
-  and its audit record commit together or not at all. Refusals are recorded by the caller
-  after its own transaction rolled back, in a transaction of their own;
-- it locks the chain head row (SELECT ... FOR UPDATE) until that transaction ends, so appends
-  are serialised and the chain follows commit order. Callers take their own row locks first
-  and call this last, to hold the head for as short a time as possible and always lock in the
-  same order (domain rows, then the head). A caller composing several audited writes in one
-  transaction holds the head from the first record on: it must lock every row the later
-  writes need before the first audited write, or risk a deadlock (PostgreSQL then aborts one
-  of the transactions, which may be retried);
-- every audited write in the system is serialised on the head while its transaction is open,
-  so keep audited transactions short;
+- it inserts one row in the caller's transaction (or its own): a change and its audit record
+  commit together or not at all. Refusals are recorded by the caller after its own
+  transaction rolled back, in a transaction of their own;
+- it takes no lock: recording is one INSERT, so audited transactions (every read of patient
+  data is one) never wait on each other;
+- the record is chained afterwards by `audit_chain_extend`, which gives committed records
+  their `seq`, `prev_hash` and `hash` in the order it finds them (id order), as the outbox
+  relay gives committed events their position. The relay runs it on every pass (within a
+  second of the commit), the `audit_chain_backstop` job every few seconds, and
+  `verify_audit` before it walks the chain;
 - the record's hash is computed as AuditEvent's docstring says.
 """
 
@@ -23,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from patients.errors import InvalidAuditRecord, Problem
@@ -59,15 +57,19 @@ def audit_record(
     detail: Mapping[str, Any] | None = None,
     actor_label: str | None = None,
     now: dt.datetime | None = None,
+    patient_checked: bool = False,
 ) -> AuditEvent:
-    """Append one record to the audit trail and return it.
+    """Append one record to the audit trail and return it (not chained yet: its `seq` and
+    `hash` are given after commit by `audit_chain_extend`).
 
     `actor` is the user acting, or None for the system or a platform (then say who in
     `actor_label`, e.g. "client:regional-platform"; it defaults to the username, or
     "system"). `detail` is a small JSON object (at most 4 KiB) of strings, integers, booleans,
     null, arrays and objects: no floats, whose text form databases do not keep. A `patient_id`
     that names no patient (an access to a missing record) is kept in
-    `detail["requested_patient_id"]` and the record has no patient.
+    `detail["requested_patient_id"]` and the record has no patient; a caller that has just
+    read the patient's row, or a row referring to it, in its transaction passes
+    `patient_checked=True` to spare the lookup.
 
     Raises InvalidAuditRecord, listing every problem, before anything is written.
     """
@@ -85,34 +87,55 @@ def audit_record(
             problems.append(Problem("client_address", f"{client_address!r} is not an IP address"))
     if problems:
         raise InvalidAuditRecord(problems)
-    if patient_id is not None:
+    if patient_id is not None and not patient_checked:
         requested, patient_id = patient_id, _existing_patient_id(patient_id)
         if patient_id is None:
             detail["requested_patient_id"] = str(requested)
+    event = AuditEvent(
+        occurred_at=now or timezone.now(),
+        actor_id=actor.pk if actor is not None else None,
+        actor_label=label,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        purpose=purpose,
+        outcome=outcome,
+        entry_point=entry_point,
+        client_address=address,
+        detail=detail,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_chain_extend(*, limit: int = 2000) -> int:
+    """Chain the committed records that have no `seq` yet, oldest id first, at most `limit`;
+    returns how many were chained (0 when another process is chaining right now).
+
+    Holds the chain head row (SELECT ... FOR UPDATE SKIP LOCKED) until its commit, so chainers
+    never interleave: seq stays gap-free and each prev_hash is the hash of seq - 1. A record
+    that commits while a chainer runs is chained by the next one. Idempotent, safe to call
+    from any number of processes at once.
+    """
+    # Looked at first without a transaction: on SQLite every transaction takes the write
+    # lock, and a relay finding nothing to chain must not hold up writers.
+    if not AuditEvent.objects.filter(seq__isnull=True).exists():
+        return 0
     with transaction.atomic():
         head = _lock_head()
-        event = AuditEvent(
-            seq=head.last_seq + 1,
-            # Taken once the head is locked, so occurred_at never goes backwards along seq.
-            occurred_at=now or timezone.now(),
-            actor_id=actor.pk if actor is not None else None,
-            actor_label=label,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            patient_id=patient_id,
-            purpose=purpose,
-            outcome=outcome,
-            entry_point=entry_point,
-            client_address=address,
-            detail=detail,
-            prev_hash=head.last_hash,
-        )
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
-        head.last_seq, head.last_hash = event.seq, event.hash
+        if head is None:
+            return 0
+        pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:limit])
+        seq, prev_hash = head.last_seq, head.last_hash
+        for event in pending:
+            seq += 1
+            event.seq, event.prev_hash = seq, prev_hash
+            event.hash = prev_hash = event.compute_hash()
+        AuditEvent.objects.bulk_update(pending, ["seq", "prev_hash", "hash"], batch_size=500)
+        head.last_seq, head.last_hash = seq, prev_hash
         head.save(update_fields=["last_seq", "last_hash"])
-    return event
+    return len(pending)
 
 
 def _check(
@@ -177,22 +200,26 @@ def _existing_patient_id(patient_id: object) -> int | None:
     return pk if Patient.objects.filter(pk=pk).exists() else None
 
 
-def _lock_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=AuditChainHead.SINGLETON_ID).first()
+def _lock_head() -> AuditChainHead | None:
+    """The chain head, locked; None if another chainer holds it. Created on first use."""
+    skip = connection.vendor == "postgresql"  # SQLite's IMMEDIATE transactions serialise
+    heads = AuditChainHead.objects.select_for_update(skip_locked=skip)
+    head = heads.filter(pk=AuditChainHead.SINGLETON_ID).first()
     if head is not None:
         return head
-    # First append (or the head row was lost): start from the last stored record, if any.
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    # First chaining (or the head row was lost): start from the last chained record, if any.
+    chained = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq")
+    last = chained.values_list("seq", "hash").first()
     try:
         with transaction.atomic():
             AuditChainHead.objects.create(
                 pk=AuditChainHead.SINGLETON_ID,
-                last_seq=last[0] if last else 0,
+                last_seq=last[0] or 0 if last else 0,
                 last_hash=last[1] if last else GENESIS_HASH,
             )
     except IntegrityError:
-        pass  # a concurrent first append created it; lock that one
-    return AuditChainHead.objects.select_for_update().get(pk=AuditChainHead.SINGLETON_ID)
+        pass  # a concurrent first chainer created it: it holds it, or it is free again
+    return heads.filter(pk=AuditChainHead.SINGLETON_ID).first()
 
 
 def audit_read_record(

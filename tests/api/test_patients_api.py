@@ -304,7 +304,7 @@ def test_audit_events_within_a_bounded_range(scene: Scene):
     assert ("read", "Patient", scene.gp.user.pk) in [
         (r["action"], r["resource_type"], r["actor"]) for r in rows
     ]
-    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     assert audit_count(resource_type="AuditEvent", patient_id=scene.patient.pk) == 1
 
 
@@ -376,7 +376,7 @@ def test_listing_patients_takes_a_fixed_number_of_queries(scene: Scene, django_a
     client = client_for(scene.gp.user)
     client.get("/api/v1/patients/")  # warms Django's content-type cache: counts stay stable
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(2):  # the page (one statement), its audit record
         response = client.get("/api/v1/patients/")
 
     assert len(response.json()["results"]) == 6

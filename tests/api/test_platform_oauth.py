@@ -95,7 +95,7 @@ def test_a_platform_read_is_audited_with_the_platform_as_actor(
     response = api.get(f"/api/v1/patients/{scene.patient.pk}/")
 
     assert response.status_code == 200
-    event = AuditEvent.objects.filter(action="read", resource_type="Patient").latest("seq")
+    event = AuditEvent.objects.filter(action="read", resource_type="Patient").latest("id")
     assert (event.actor_id, event.actor_label, event.entry_point, event.patient_id) == (
         platform.account.user_id,
         "platform-synth",

@@ -112,6 +112,7 @@ def live_url(browser_available: None, transactional_db: None, tmp_path: Path) ->
             "LIVE_RELAY_EMBEDDED": "true",
             "LIVE_RELAY_POLL_SECONDS": "0.02",
             "LOG_LEVEL": "WARNING",
+            "PGAPPNAME": SERVER_APPLICATION_NAME,  # names the server's PostgreSQL sessions
         }
     )
     with log.open("wb") as out:
@@ -141,15 +142,20 @@ def live_url(browser_available: None, transactional_db: None, tmp_path: Path) ->
             process.wait(timeout=15)
         if connection.vendor == "postgresql":
             # The server's sessions end a moment after it exits; the test database can be
-            # flushed and dropped only once they are gone.
-            wait_until(lambda: _other_sessions() == 0, 15, "the server's database sessions")
+            # flushed and dropped only once they are gone. (This process's own pooled
+            # connections stay: they are not the server's.)
+            wait_until(lambda: _server_sessions() == 0, 15, "the server's database sessions")
 
 
-def _other_sessions() -> int:
+SERVER_APPLICATION_NAME = "parcours-browser-test-server"
+
+
+def _server_sessions() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
+            "AND application_name = %s",
+            [SERVER_APPLICATION_NAME],
         )
         row = cursor.fetchone()
     return int(row[0]) if row else 0

@@ -69,7 +69,7 @@ def test_ending_a_membership_from_the_admin_revokes_access(admin_client, admin_u
     assert response.status_code == 302
     nurse.refresh_from_db()
     assert nurse.active is False
-    revoke = AuditEvent.objects.filter(action="revoke", patient=scene.patient).latest("seq")
+    revoke = AuditEvent.objects.filter(action="revoke", patient=scene.patient).latest("id")
     assert (revoke.actor_id, revoke.detail["user_id"]) == (admin_user.pk, scene.nurse.user_id)
 
 

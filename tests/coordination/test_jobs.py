@@ -359,6 +359,7 @@ def test_the_beat_schedule_names_registered_jobs(settings):
         "coordination.missing_measurements_check",
         "coordination.webhooks_send",
         "coordination.outbox_relay_backstop",
+        "coordination.audit_chain_backstop",
     }
 
 

@@ -162,7 +162,7 @@ def test_grants_and_revocations_are_audited_once_and_idempotent():
     assert list(
         PatientUserObjectPermission.objects.values_list("permission__codename", flat=True)
     ) == ["view_patient"]
-    events = list(AuditEvent.objects.order_by("seq"))
+    events = list(AuditEvent.objects.order_by("id"))
     assert [(e.action, e.entry_point, e.detail) for e in events] == [
         ("grant", "system", {"user_id": user.pk, "perms": ["change_patient", "view_patient"]}),
         ("revoke", "rest", {"user_id": user.pk, "perms": ["change_patient"]}),

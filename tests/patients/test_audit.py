@@ -17,7 +17,7 @@ from django.test import RequestFactory
 from patients.errors import InvalidAuditRecord, InvalidRange
 from patients.models import HASHED_FIELDS, AuditChainHead, AuditEvent, Patient
 from patients.selectors import audit_chain_verify, audit_events_for_patient
-from patients.services import audit_record, patient_create
+from patients.services import audit_chain_extend, audit_record, patient_create
 from tests.patients.conftest import T0
 from tests.patients.factories import PatientFactory, UserFactory
 
@@ -64,9 +64,35 @@ def append_only_lifted() -> Iterator[None]:
         cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER patients_audit_append_only")
 
 
+def chained(records: list[AuditEvent]) -> list[AuditEvent]:
+    """The records as stored once the chainer has run."""
+    audit_chain_extend()
+    return [AuditEvent.objects.get(pk=r.pk) for r in records]
+
+
 @pytest.fixture
 def three_records(patient, nurse):
-    return [read(nurse, patient, T0 + dt.timedelta(minutes=i)) for i in range(3)]
+    return chained([read(nurse, patient, T0 + dt.timedelta(minutes=i)) for i in range(3)])
+
+
+@pytest.mark.django_db
+def test_a_record_is_written_unchained_and_takes_no_lock(patient, nurse, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the patient looked up, the INSERT
+        record = read(nurse, patient)
+
+    stored = AuditEvent.objects.get(pk=record.pk)
+    assert (stored.seq, stored.prev_hash, stored.hash) == (None, "", "")
+    assert AuditChainHead.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_caller_that_checked_the_patient_spares_the_lookup(
+    patient, nurse, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        record = read(nurse, patient, patient_checked=True)
+
+    assert AuditEvent.objects.get(pk=record.pk).patient_id == patient.pk
 
 
 @pytest.mark.django_db
@@ -94,7 +120,7 @@ def test_an_auditor_can_recompute_the_hash_from_the_documented_recipe(patient, n
         detail={"reason": "visite à domicile", "fields": ["city", "phone"], "n": 2},
         now=dt.datetime(2026, 3, 2, 9, 30, 15, 123, tzinfo=dt.timezone(dt.timedelta(hours=1))),
     )
-    stored = AuditEvent.objects.get(pk=record.pk)
+    (stored,) = chained([record])
 
     members = {
         "seq": 1,
@@ -128,11 +154,49 @@ def test_verify_audit_on_an_empty_trail_is_intact(db):
 
 
 @pytest.mark.django_db
-def test_verify_audit_reads_in_chunks(patient, nurse, django_assert_num_queries):
-    for i in range(5):
-        read(nurse, patient, T0 + dt.timedelta(seconds=i))
+def test_verify_audit_chains_the_records_waiting_for_it_first(patient, nurse):
+    read(nurse, patient)
+    read(nurse, patient)
 
-    with django_assert_num_queries(4):  # the head, then records 1-2, 3-4 and 5
+    assert verify() == (0, "audit chain intact: 2 records\n")
+    assert list(AuditEvent.objects.values_list("seq", flat=True)) == [1, 2]
+
+
+@pytest.mark.django_db
+def test_records_not_chained_yet_are_counted_apart(three_records, patient, nurse):
+    read(nurse, patient)
+
+    report = audit_chain_verify()
+
+    assert (report.intact, report.records, report.pending) == (True, 3, 1)
+    assert str(report) == "audit chain intact: 3 records; 1 more not chained yet"
+
+
+@pytest.mark.django_db
+def test_chaining_continues_from_the_head(three_records, patient, nurse):
+    (fourth,) = chained([read(nurse, patient)])
+
+    assert (fourth.seq, fourth.prev_hash) == (4, three_records[2].hash)
+    assert audit_chain_extend() == 0
+    assert str(audit_chain_verify()) == "audit chain intact: 4 records"
+
+
+@pytest.mark.django_db
+def test_chaining_takes_at_most_its_limit_in_recording_order(patient, nurse):
+    records = [read(nurse, patient, T0 + dt.timedelta(seconds=i)) for i in range(5)]
+
+    assert audit_chain_extend(limit=3) == 3
+    assert audit_chain_extend(limit=3) == 2
+
+    assert [AuditEvent.objects.get(pk=r.pk).seq for r in records] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_verify_audit_reads_in_chunks(patient, nurse, django_assert_num_queries):
+    chained([read(nurse, patient, T0 + dt.timedelta(seconds=i)) for i in range(5)])
+
+    # The head, then records 1-2, 3-4 and 5, then the count of records not chained yet.
+    with django_assert_num_queries(5):
         report = audit_chain_verify(chunk_size=2)
 
     assert str(report) == "audit chain intact: 5 records"
@@ -193,10 +257,28 @@ def test_postgresql_refuses_to_update_or_delete_audit_records(postgres_only, thr
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(seq=2).update(resource_id="999")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=2).update(hash="0" * 64)  # chained already
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(seq=2).delete()
 
     assert AuditEvent.objects.get(seq=2).resource_id == str(three_records[1].resource_id)
     assert verify() == (0, "audit chain intact: 3 records\n")
+
+
+@pytest.mark.django_db
+def test_postgresql_lets_chaining_set_nothing_but_the_chain(postgres_only, patient, nurse):
+    record = read(nurse, patient)
+    unchained = AuditEvent.objects.filter(pk=record.pk)
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        unchained.update(seq=1, prev_hash="0" * 64, hash="1" * 64, resource_id="999")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        unchained.update(resource_id="999")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        unchained.delete()
+
+    assert audit_chain_extend() == 1
+    assert AuditEvent.objects.get(pk=record.pk).resource_id == str(patient.pk)
 
 
 @pytest.mark.django_db
@@ -235,7 +317,7 @@ def test_a_refusal_recorded_after_the_rollback_continues_the_chain(patient, nurs
     with pytest.raises(RuntimeError):
         read_then_fail()
 
-    refusal = read(nurse, patient, outcome=AuditEvent.Outcome.DENIED)
+    (refusal,) = chained([read(nurse, patient, outcome=AuditEvent.Outcome.DENIED)])
 
     assert (refusal.seq, refusal.outcome) == (2, "denied")
     assert verify() == (0, "audit chain intact: 2 records\n")
@@ -341,7 +423,7 @@ def test_events_for_a_patient_are_bounded_by_dates(patient, nurse):
 
     events = audit_events_for_patient(patient.pk, T0, T0 + dt.timedelta(days=1))
 
-    assert [e.seq for e in events] == [e.seq for e in inside]
+    assert [e.pk for e in events] == [e.pk for e in inside]
 
 
 @pytest.mark.parametrize(

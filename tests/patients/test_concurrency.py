@@ -11,7 +11,7 @@ from django.db import connection, connections
 from patients.errors import Conflict
 from patients.models import AuditEvent, Consent, Patient
 from patients.selectors import audit_chain_verify
-from patients.services import audit_record, consent_record, patient_update
+from patients.services import audit_chain_extend, audit_record, consent_record, patient_update
 from tests.patients.factories import PatientFactory
 
 N = 8
@@ -50,7 +50,7 @@ def run_concurrently(call: Callable[[int], object]) -> tuple[int, list[str]]:
     return len(successes), conflicts
 
 
-def test_concurrent_appends_make_one_gapless_chain(postgres_transactional):
+def test_concurrent_appends_and_chainers_make_one_gapless_chain(postgres_transactional):
     patient = PatientFactory.create()
 
     def append_five(index: int) -> None:
@@ -67,8 +67,11 @@ def test_concurrent_appends_make_one_gapless_chain(postgres_transactional):
             )
 
     successes, conflicts = run_concurrently(append_five)
+    chainers, _ = run_concurrently(lambda _: audit_chain_extend(limit=3))
+    while audit_chain_extend(limit=3):
+        pass
 
-    assert (successes, conflicts) == (N, [])
+    assert (successes, conflicts, chainers) == (N, [], N)
     seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, 5 * N + 1))
     assert str(audit_chain_verify()) == f"audit chain intact: {5 * N} records"

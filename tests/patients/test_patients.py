@@ -328,4 +328,4 @@ def test_linking_and_unlinking_the_portal_account(nurse):
 
     assert (linked.user_id, linked.version) == (account.pk, 2)
     assert (unlinked.user_id, unlinked.version) == (None, 3)
-    assert [e.detail["fields"] for e in AuditEvent.objects.order_by("seq")] == [["user"], ["user"]]
+    assert [e.detail["fields"] for e in AuditEvent.objects.order_by("id")] == [["user"], ["user"]]
