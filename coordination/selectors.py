@@ -35,7 +35,7 @@ from coordination.models import (
     WebhookSubscription,
 )
 from patients.models import Patient
-from patients.selectors import visible_patient_ids_by_user, visible_patients
+from patients.selectors import patient_visible, visible_patient_ids, visible_patient_ids_by_user
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -59,7 +59,7 @@ def _visible_tasks(user: User, practitioner: Practitioner | None) -> QuerySet[Ta
     if not user.is_authenticated or not user.is_active:
         return Task.objects.none()
     if practitioner is not None:
-        condition = Q(patient_id__in=visible_patients(user).values("pk"))
+        condition = Q(patient_id__in=visible_patient_ids(user))
     else:
         condition = Q(for_patient=True, patient__user_id=user.pk)
     return Task.objects.filter(condition).select_related("patient", "owner__user", "offered_team")
@@ -85,7 +85,7 @@ def _task_visible(user: User, task: Task) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     if practitioner_of(user) is not None:
-        return visible_patients(user).filter(pk=task.patient_id).exists()
+        return patient_visible(user, task.patient_id)
     return task.for_patient and task.patient.user_id == user.pk
 
 
@@ -142,10 +142,11 @@ def _offered(user: User, practitioner: Practitioner) -> Q:
     )
     plays_role = Q(pk__in=[])
     for role in roles:
-        plays_role |= Q(offered_role=role) & (
-            Q(patient_id__in=direct.filter(role=role).values("care_team__patient_id"))
-            | Q(patient_id__in=via_team.filter(role=role).values("care_team__patient_id"))
+        patients = direct.filter(role=role).values_list("care_team__patient_id", flat=True)
+        patients = patients.union(
+            via_team.filter(role=role).values_list("care_team__patient_id", flat=True), all=True
         )
+        plays_role |= Q(offered_role=role, patient_id__in=patients)
     return Q(owner__isnull=True, status__in=[task_states.READY, task_states.REQUESTED]) & (
         Q(offered_team_id__in=my_teams) | (Q(offered_team__isnull=True) & plays_role)
     )
@@ -161,7 +162,7 @@ def visible_care_pathways(user: User) -> QuerySet[CarePathway]:
         return CarePathway.objects.none()
     return (
         CarePathway.objects.filter(
-            Q(patient_id__in=visible_patients(user).values("pk")) | Q(patient__user_id=user.pk)
+            Q(patient_id__in=visible_patient_ids(user)) | Q(patient__user_id=user.pk)
         )
         .select_related("instance__definition", "patient")
         .defer("instance__definition__source", "instance__definition__document")
@@ -419,7 +420,7 @@ def visible_alerts(user: User) -> QuerySet[AlertRecord]:
     if practitioner_of(user) is None:
         return AlertRecord.objects.none()
     return (
-        AlertRecord.objects.filter(patient_id__in=visible_patients(user).values("pk"))
+        AlertRecord.objects.filter(patient_id__in=visible_patient_ids(user))
         .select_related("patient", "task", "care_pathway__instance__definition")
         .defer(
             "care_pathway__instance__definition__source",

@@ -47,7 +47,7 @@ from coordination.errors import InvalidInput, NotFound, Problem
 from coordination.events import TYPES as EVENT_TYPES
 from coordination.models import WebhookDelivery, WebhookSubscription
 from patients.models import AuditEvent, Patient
-from patients.selectors import visible_patients
+from patients.selectors import patient_visible, visible_patients
 from patients.services import audit_record
 
 # Waits after attempt 1, 2, ...; the attempt after the last wait is the last one.
@@ -372,9 +372,7 @@ def _drop_reason(delivery: WebhookDelivery) -> str:
     owner = subscription.owner
     if not owner.is_active:
         return "the subscription's owner was deactivated"
-    if delivery.patient_id is not None and not (
-        visible_patients(owner).filter(pk=delivery.patient_id).exists()
-    ):
+    if delivery.patient_id is not None and not (patient_visible(owner, delivery.patient_id)):
         return "the subscription's owner no longer has access to this patient"
     if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         parts = urlsplit(subscription.url)

@@ -23,6 +23,8 @@ from patients.selectors.patients import (
     device_list,
     lock_patient,
     patient_get,
+    patient_visible,
+    visible_patient_ids,
     visible_patient_ids_by_user,
     visible_patients,
 )
@@ -45,6 +47,8 @@ __all__ = [
     "lock_patient",
     "observation_list",
     "patient_get",
+    "patient_visible",
+    "visible_patient_ids",
     "visible_patient_ids_by_user",
     "visible_patients",
 ]

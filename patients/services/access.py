@@ -36,7 +36,7 @@ from patients.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
-from patients.selectors import break_glass_grant_active, visible_patients
+from patients.selectors import break_glass_grant_active, patient_visible
 from patients.services.audit import audit_record
 
 GRANTABLE = frozenset({"view_patient", "change_patient"})
@@ -153,7 +153,7 @@ def patient_break_glass(
             patient = Patient.objects.select_for_update().get(pk=patient_id)
         except Patient.DoesNotExist:
             raise PatientNotFound(patient_id) from None
-        if visible_patients(user).filter(pk=patient.pk).exists():
+        if patient_visible(user, patient.pk):
             open_grant = break_glass_grant_active(user=user, patient_id=patient.pk, now=now)
             if open_grant is not None:
                 raise Conflict(f"the record is already open until {open_grant.expires_at}")
