@@ -65,8 +65,10 @@ def visible_patient_ids(
     several queries and a lot of Python per call, and this runs on every request), written
     as a UNION ALL of the grant sources, each read through its own index: the user's
     grants, their groups' grants, their own record, their unexpired break-the-glass grants.
-    The caller checks the user is authenticated and active."""
-    user_id = cast("int", user.pk)  # an authenticated user: the caller checked
+    Inactive and anonymous users see nothing."""
+    if not user.is_authenticated or not user.is_active:
+        return Patient.objects.none().values_list("pk", flat=True)
+    user_id = cast("int", user.pk)
     groups = get_user_model().groups.through.objects.filter(user_id=user_id).values("group_id")
     # (rows, the column holding the patient id)
     sources: list[tuple[QuerySet[Any, Any], str]] = [
