@@ -282,11 +282,24 @@ class Task(models.Model):
 class TaskEvent(models.Model):
     """Append-only history of a task: every action, who did it, when."""
 
+    class Action(models.TextChoices):
+        # `open` when the engine creates the task; the others are task_states.ACTIONS.
+        OPEN = "open", _("creation")
+        CLAIM = "claim", _("claim")
+        RELEASE = "release", _("release")
+        START = "start", _("start")
+        HOLD = "hold", _("put on hold")
+        RESUME = "resume", _("resumption")
+        COMPLETE = "complete", _("completion")
+        FAIL = "fail", _("failure")
+        CANCEL = "cancel", _("cancellation")
+        REASSIGN = "reassign", _("reassignment")
+
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="events")
     version = models.PositiveIntegerField()
-    action = models.CharField(max_length=16)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_status = models.CharField(max_length=16, blank=True, choices=Task.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Task.Status.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

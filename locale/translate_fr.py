@@ -51,6 +51,34 @@ FR = {
     "on hold": "en attente",
     "failed": "échouée",
     "completed": "terminée",
+    "this client is not a platform account": "ce client n'est pas un compte de plateforme",
+    "this resource is not available to OAuth2 clients": (
+        "cette ressource n'est pas accessible aux clients OAuth2"
+    ),
+    "this token lacks the scope %(scope)s": "ce jeton n'a pas la portée %(scope)s",
+    "Disable the selected platforms (tokens revoked at once)": (
+        "Désactiver les plateformes sélectionnées (jetons révoqués immédiatement)"
+    ),
+    "End the selected memberships (access revoked at once)": (
+        "Mettre fin aux participations sélectionnées (accès retirés immédiatement)"
+    ),
+    "OAuth scopes": "portées OAuth",
+    "reason": "motif",
+    "Emergency access until %(until)s, read-only. It is recorded in the audit trail with your "
+    "reason and shown to the patient's coordinator.": (
+        "Accès en urgence jusqu'à %(until)s, en lecture seule. Il est enregistré dans la "
+        "traçabilité avec votre motif et signalé au coordinateur ou à la coordinatrice du "
+        "patient."
+    ),
+    "creation": "création",
+    "claim": "prise en charge",
+    "release": "remise à disposition",
+    "put on hold": "mise en attente",
+    "resumption": "reprise",
+    "completion": "réalisation",
+    "failure": "échec",
+    "cancellation": "annulation",
+    "reassignment": "réattribution",
     "entered in error": "saisie par erreur",
     "routine": "normale",
     "urgent": "urgente",
@@ -283,6 +311,8 @@ FR = {
     ),
 }
 PLURALS = {
+    "%(n)d platform disabled.": ("%(n)d plateforme désactivée.", "%(n)d plateformes désactivées."),
+    "%(n)d membership ended.": ("%(n)d participation terminée.", "%(n)d participations terminées."),
     "The pathway was not stored: %(counter)s problem.": (
         "Le parcours n'a pas été enregistré : %(counter)s problème.",
         "Le parcours n'a pas été enregistré : %(counter)s problèmes.",

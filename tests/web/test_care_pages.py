@@ -134,6 +134,32 @@ def test_task_page_shows_details_and_history(scene: Scene):
     assert body.count("<tr><td><time") == visit.events.count()
 
 
+def test_task_history_names_actions_and_statuses_in_the_users_language(scene: Scene):
+    visit = open_task(scene, "visit")
+    client = logged_in(scene.nurse.user)
+    client.post(f"/tasks/{visit.pk}/act/", {"action": "start", "version": visit.version})
+    visit.refresh_from_db()
+    assert visit.status == "in-progress"
+
+    french = client.get(f"/tasks/{visit.pk}/").content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/worklist/"})
+    english = client.get(f"/tasks/{visit.pk}/").content.decode()
+
+    assert "<td>création</td>" in french
+    assert "<td>démarrage</td><td>à faire → en cours</td>" in french
+    assert "<td>creation</td>" in english
+    assert "<td>start</td><td>ready → in progress</td>" in english
+    # The stored codes themselves are not shown.
+    assert "in-progress</td>" not in french + english
+
+
+def test_every_recorded_task_action_has_a_label():
+    from coordination import task_states
+    from coordination.models import TaskEvent
+
+    assert set(TaskEvent.Action.values) == {"open", *task_states.ACTIONS}
+
+
 def test_completing_a_task_from_its_page_records_the_note(scene: Scene):
     visit = open_task(scene, "visit")
 
