@@ -1,12 +1,159 @@
+"""Keyset cursor pagination: each cursor carries the whole sort key of the row it follows.
+
+DRF's CursorPagination keeps only the first ordering field in its cursor and counts ties on
+it with an offset, capped at `offset_cutoff` (1000): on a list ordered by priority, or by
+family name, a page past the thousandth row sharing one value repeats the previous one, and
+the rows beyond are never reached. Here the cursor holds every ordering field of the last
+(or first) row of the page, and the next page is the rows strictly after that key, read
+through the ordering's index with no offset at all. The last ordering field must be unique
+(every list ends on `id`); nullable fields sort their NULLs last on ascending order (first
+on descending) on every database.
+"""
+
 from __future__ import annotations
 
+import datetime as dt
+import json
+from base64 import b64decode, b64encode
+from typing import Any, cast
+from urllib import parse
+
+from django.db.models import F, Field, Model, Q, QuerySet
+from django.db.models.expressions import OrderBy
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.utils.urls import replace_query_param
 
 
 class Cursor(CursorPagination):
-    """Opaque cursors: stable under inserts, no COUNT(*) over large tables."""
+    """Opaque keyset cursors: stable under inserts, no COUNT(*), no OFFSET."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    ordering = "-id"
+    ordering: Any = "-id"
+    # Read the page's sort keys first (an index-only walk where an index covers the
+    # filters), then its rows by id: set on lists whose filters a covering index carries.
+    keys_first = False
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.request = request
+        page_size = self.get_page_size(request)
+        if not page_size:
+            return None
+        self.page_size = page_size
+        self.base_url = request.build_absolute_uri()
+        self.ordering = self.get_ordering(request, queryset, view)
+        self._fields = [(name.lstrip("-"), name.startswith("-")) for name in self.ordering]
+        model = queryset.model
+        self._nullable = {name: model._meta.get_field(name).null for name, _ in self._fields}
+        reverse, key = self._decode(request, model)
+
+        rows = queryset.order_by(*self._order_by(reverse))
+        if key is not None:
+            rows = rows.filter(self._beyond(key, reverse))
+        if self.keys_first:
+            names = [name for name, _ in self._fields]
+            keys = list(rows.select_related(None).only(*names)[: self.page_size + 1])
+            found = model._default_manager.in_bulk([k.pk for k in keys[: self.page_size]])
+            results = [found.get(k.pk, k) for k in keys[: self.page_size]] + keys[self.page_size :]
+        else:
+            results = list(rows[: self.page_size + 1])
+        more = len(results) > self.page_size
+        page = results[: self.page_size]
+        if reverse:
+            page.reverse()
+            self.has_next, self.has_previous = key is not None, more
+        else:
+            self.has_next, self.has_previous = more, key is not None
+        self.page = page
+        if (self.has_previous or self.has_next) and self.template is not None:
+            self.display_page_controls = True
+        return page
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next or not self.page:
+            return None
+        return self._link(self.page[-1], reverse=False)
+
+    def get_previous_link(self) -> str | None:
+        if not self.has_previous or not self.page:
+            return None
+        return self._link(self.page[0], reverse=True)
+
+    def get_html_context(self) -> Any:
+        return {"previous_url": self.get_previous_link(), "next_url": self.get_next_link()}
+
+    # The cursor: `r` (1: the page before the key) and `k` (the key, a JSON list).
+
+    def _link(self, row: Model, *, reverse: bool) -> str:
+        key = [_to_json(getattr(row, name)) for name, _ in self._fields]
+        tokens = {"k": json.dumps(key, separators=(",", ":"))}
+        if reverse:
+            tokens["r"] = "1"
+        encoded = b64encode(parse.urlencode(tokens, doseq=True).encode("ascii")).decode("ascii")
+        return replace_query_param(self.base_url or "", self.cursor_query_param, encoded)
+
+    def _decode(self, request: Request, model: type[Model]) -> tuple[bool, list[Any] | None]:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return False, None
+        try:
+            tokens = parse.parse_qs(b64decode(encoded.encode("ascii")).decode("ascii"))
+            reverse = tokens.get("r", ["0"])[0] == "1"
+            raw = json.loads(tokens["k"][0])
+            if not isinstance(raw, list) or len(raw) != len(self._fields):
+                raise ValueError("wrong key length")
+            key = [
+                None
+                if value is None
+                else cast("Field[Any, Any]", model._meta.get_field(name)).to_python(value)
+                for (name, _), value in zip(self._fields, raw, strict=True)
+            ]
+        except Exception:  # any malformed cursor: base64, query string, JSON, values
+            raise NotFound(self.invalid_cursor_message) from None
+        return reverse, key
+
+    # The query.
+
+    def _order_by(self, reverse: bool) -> list[OrderBy]:
+        """The ordering, NULLs taken as larger than any value (PostgreSQL's default, made
+        explicit for the other databases), reversed for a page before the key."""
+        order = []
+        for name, descending in self._fields:
+            if descending != reverse:
+                order.append(F(name).desc(nulls_first=True))
+            else:
+                order.append(F(name).asc(nulls_last=True))
+        return order
+
+    def _beyond(self, key: list[Any], reverse: bool) -> Q:
+        """The rows after `key` in the ordering (before it when `reverse`): for fields
+        f1..fn, the first i-1 equal to the key's and the i-th beyond it, for some i."""
+        beyond = Q(pk__in=[])
+        equal = Q()
+        for (name, descending), value in zip(self._fields, key, strict=True):
+            larger = descending == reverse  # moving towards larger values of this field
+            nullable = self._nullable[name]
+            if value is None:
+                step = Q(pk__in=[]) if larger else Q(**{f"{name}__isnull": False})
+                same = Q(**{f"{name}__isnull": True})
+            else:
+                step = Q(**{f"{name}__gt" if larger else f"{name}__lt": value})
+                if larger and nullable:
+                    step |= Q(**{f"{name}__isnull": True})
+                same = Q(**{name: value})
+            beyond |= equal & step
+            equal &= same
+        return beyond
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Model):
+        return value.pk
+    return value

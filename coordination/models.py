@@ -266,10 +266,14 @@ class Task(models.Model):
                 name="task_owner_worklist",
                 condition=Q(status__in=sorted(task_states.OPEN)),
             ),
+            # The open tasks in worklist order, carrying every column the worklist filters
+            # read (PostgreSQL): the unclaimed and overdue lists walk it in order, filter
+            # on the index entries and stop at the end of the page.
             models.Index(
-                fields=["offered_role", "priority_rank", "due_at", "id"],
-                name="task_offered_worklist",
-                condition=Q(owner__isnull=True, status__in=["ready", "requested"]),
+                fields=["priority_rank", "due_at", "id"],
+                name="task_open_worklist",
+                condition=Q(status__in=sorted(task_states.OPEN)),
+                include=["owner", "status", "patient", "offered_role", "offered_team"],
             ),
             models.Index(fields=["patient", "status"], name="task_patient_status"),
             models.Index(fields=["care_pathway", "pathway_state"], name="task_pathway_state"),

@@ -36,6 +36,7 @@ from coordination.models import (
 )
 from patients.models import Patient
 from patients.selectors import patient_visible, visible_patient_ids, visible_patient_ids_by_user
+from patients.selectors.id_sets import InIds
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -94,7 +95,7 @@ def worklist_mine(user: User) -> QuerySet[Task]:
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
-    return _visible_tasks(user, practitioner).filter(_mine(practitioner)).order_by(*WORKLIST_ORDER)
+    return _worklist(user).filter(_mine(practitioner))
 
 
 def worklist_unclaimed(user: User) -> QuerySet[Task]:
@@ -103,11 +104,7 @@ def worklist_unclaimed(user: User) -> QuerySet[Task]:
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
-    return (
-        _visible_tasks(user, practitioner)
-        .filter(_offered(user, practitioner))
-        .order_by(*WORKLIST_ORDER)
-    )
+    return _worklist(user).filter(_offered(user, practitioner))
 
 
 def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Task]:
@@ -116,9 +113,20 @@ def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Tas
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
+    return _worklist(user).filter(
+        _mine(practitioner) | _offered(user, practitioner), due_at__lt=now
+    )
+
+
+def _worklist(user: User) -> QuerySet[Task]:
+    """The tasks of the patients the user may see (the rule of `visible_tasks`), in
+    worklist order. The patients are read first and given to the task query as a constant
+    set (see patients.selectors.id_sets): the query then walks the open tasks in worklist
+    order and stops at the end of the page, whatever the size of the set."""
+    visible = InIds("patient_id", visible_patient_ids(user))
     return (
-        _visible_tasks(user, practitioner)
-        .filter(_mine(practitioner) | _offered(user, practitioner), due_at__lt=now)
+        Task.objects.filter(visible)
+        .select_related("patient", "owner__user", "offered_team")
         .order_by(*WORKLIST_ORDER)
     )
 
@@ -129,24 +137,29 @@ def _mine(practitioner: Practitioner) -> Q:
 
 def _offered(user: User, practitioner: Practitioner) -> Q:
     """Unclaimed and offered to the user: to one of their service teams, or to a role they
-    play in the patient's care team (in person or through a team). Written as one
-    `offered_role = r AND patient_id IN (...)` per role the user plays (a few), each set of
-    patients read once through the membership foreign-key indexes, rather than an EXISTS on
-    the care team for every candidate task."""
+    play in the patient's care team (in person or through a team). The (role, patient)
+    pairs of the user's active memberships are read in one query through the membership
+    foreign-key indexes, and each role becomes `offered_role = r AND patient_id IN (its
+    patients)`, the patients as a constant set, rather than an EXISTS on the care team for
+    every candidate task."""
     my_teams = ServiceTeam.objects.filter(Q(group__user__id=user.pk)).values("pk")
     active = CareTeamMember.objects.filter(active=True)
-    direct = active.filter(practitioner_id=practitioner.pk)
-    via_team = active.filter(service_team_id__in=my_teams)
-    roles = sorted(
-        set(direct.values_list("role", flat=True).union(via_team.values_list("role", flat=True)))
-    )
-    plays_role = Q(pk__in=[])
-    for role in roles:
-        patients = direct.filter(role=role).values_list("care_team__patient_id", flat=True)
-        patients = patients.union(
-            via_team.filter(role=role).values_list("care_team__patient_id", flat=True), all=True
+    pairs = (
+        active.filter(practitioner_id=practitioner.pk)
+        .values_list("role", "care_team__patient_id")
+        .union(
+            active.filter(service_team_id__in=my_teams).values_list(
+                "role", "care_team__patient_id"
+            ),
+            all=True,
         )
-        plays_role |= Q(offered_role=role, patient_id__in=patients)
+    )
+    patients_by_role: dict[str, set[int]] = {}
+    for role, patient_id in pairs:
+        patients_by_role.setdefault(role, set()).add(patient_id)
+    plays_role = Q(pk__in=[])
+    for role, patients in sorted(patients_by_role.items()):
+        plays_role |= Q(offered_role=role) & Q(InIds("patient_id", patients))
     return Q(owner__isnull=True, status__in=[task_states.READY, task_states.REQUESTED]) & (
         Q(offered_team_id__in=my_teams) | (Q(offered_team__isnull=True) & plays_role)
     )

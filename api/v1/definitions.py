@@ -85,7 +85,7 @@ def _require_manager(request: Request) -> None:
 
 
 class DefinitionCursor(Cursor):
-    ordering = ("key", "-version", "id")  # type: ignore[assignment]  # DRF: str|seq
+    ordering = ("key", "-version", "id")
 
 
 class DefinitionListView(IdempotentPostMixin, ListAPIView[PathwayDefinition]):

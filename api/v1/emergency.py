@@ -53,7 +53,7 @@ class BreakGlassSerializer(serializers.Serializer[Any]):
 
 
 class GrantCursor(Cursor):
-    ordering = ("-started_at", "-id")  # type: ignore[assignment]  # DRF: str|seq
+    ordering = ("-started_at", "-id")
 
 
 class BreakGlassView(ListAPIView[BreakGlassGrant]):

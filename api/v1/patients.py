@@ -194,13 +194,13 @@ class PreconditionRequired(APIException):
 
 
 class PatientCursor(Cursor):
-    ordering = ("family_name", "given_names", "id")  # type: ignore[assignment]  # DRF: str|seq
+    ordering = ("family_name", "given_names", "id")
 
 
 class ObservationCursor(Cursor):
     page_size = 200
     max_page_size = 1000
-    ordering = ("effective_at", "id")  # type: ignore[assignment]  # DRF: str|seq
+    ordering = ("effective_at", "id")
 
 
 class AuditCursor(Cursor):
@@ -375,7 +375,7 @@ class PatientDetailView(APIView):
 
 
 class ConsentCursor(Cursor):
-    ordering = ("-recorded_at", "-id")  # type: ignore[assignment]  # DRF: str|seq
+    ordering = ("-recorded_at", "-id")
 
 
 class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):

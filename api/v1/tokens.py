@@ -58,7 +58,7 @@ class ApiTokenCreateSerializer(serializers.Serializer[Any]):
 
 
 class TokenCursor(Cursor):
-    ordering = ("-created", "-digest")  # type: ignore[assignment]  # DRF: str|seq
+    ordering = ("-created", "-digest")
 
 
 def _user(request: Request) -> AbstractBaseUser:

@@ -16,6 +16,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.test import APIClient
 
+from api.pagination import Cursor
 from tests.api.test_bola import (
     API_PREFIX,
     Route,
@@ -68,6 +69,8 @@ def test_every_list_view_paginates_with_a_cursor(route: Route, view: type) -> No
         paginator = view.pagination_class
         assert paginator is not None, route.pattern
         assert issubclass(paginator, CursorPagination), route.pattern
+        # Keyset cursors (api.pagination), not DRF's offset-capped ones.
+        assert issubclass(paginator, Cursor), route.pattern
 
 
 @pytest.mark.django_db
