@@ -58,9 +58,48 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 @dataclass
 class LiveServer:
+    """uvicorn serving the test database, in a process of its own; `stop` and `start`
+    take it down and bring it back on the same address (a real connection loss for the
+    browser's WebSocket)."""
+
     url: str
-    process: subprocess.Popen[bytes]
+    port: int
+    env: dict[str, str]
     log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", "config.asgi:application",
+                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--lifespan", "on", "--no-access-log",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_until(self.answers, 90, f"uvicorn on port {self.port}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+        if connection.vendor == "postgresql":
+            # The server's sessions end a moment after it exits; the test database can be
+            # flushed and dropped only once they are gone. (This process's own pooled
+            # connections stay: they are not the server's.)
+            wait_until(lambda: _server_sessions() == 0, 15, "the server's database sessions")
 
     def answers(self) -> bool:
         try:
@@ -68,7 +107,7 @@ class LiveServer:
         except urllib.error.HTTPError:
             return True
         except OSError:
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"uvicorn exited: {self.log.read_text()[-3000:]}") from None
             return False
         return True
@@ -96,9 +135,10 @@ def browser_available() -> None:
 
 
 @pytest.fixture
-def live_url(browser_available: None, transactional_db: None, tmp_path: Path) -> Iterator[str]:
+def app_server(
+    browser_available: None, transactional_db: None, tmp_path: Path
+) -> Iterator[LiveServer]:
     port = free_port()
-    log = tmp_path / "uvicorn.log"
     env = {
         key: value
         for key, value in os.environ.items()
@@ -115,36 +155,17 @@ def live_url(browser_available: None, transactional_db: None, tmp_path: Path) ->
             "PGAPPNAME": SERVER_APPLICATION_NAME,  # names the server's PostgreSQL sessions
         }
     )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "config.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--lifespan", "on", "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    server = LiveServer(f"http://127.0.0.1:{port}", port, env, tmp_path / "uvicorn.log")
     try:
-        wait_until(server.answers, 90, f"uvicorn on port {port}")
-        yield server.url
+        server.start()
+        yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-        if connection.vendor == "postgresql":
-            # The server's sessions end a moment after it exits; the test database can be
-            # flushed and dropped only once they are gone. (This process's own pooled
-            # connections stay: they are not the server's.)
-            wait_until(lambda: _server_sessions() == 0, 15, "the server's database sessions")
+        server.stop()
+
+
+@pytest.fixture
+def live_url(app_server: LiveServer) -> str:
+    return app_server.url
 
 
 SERVER_APPLICATION_NAME = "parcours-browser-test-server"

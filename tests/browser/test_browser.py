@@ -11,6 +11,7 @@ from coordination.services import TaskActionInput, task_act
 from tests.browser.conftest import (
     PASSWORD,
     PHONE,
+    LiveServer,
     axe_violations,
     log_in,
     screenshot,
@@ -58,6 +59,39 @@ def test_gp_sees_the_pathway_move_within_a_second_when_the_nurse_completes_the_l
     assert elapsed <= 1.0
     assert gp.evaluate("window.loadedOnce") is True  # updated in place, not reloaded
     screenshot(gp, "patient-page-after-move")
+
+
+def test_the_page_says_when_the_connection_is_lost_and_back_and_misses_nothing_meanwhile(
+    scene: Scene, app_server: LiveServer, browser: Any
+):
+    with_password(scene.gp.user)
+    review = Task.objects.get(care_pathway=scene.pathway, code="review")
+    task_act(task_id=review.pk, user=scene.gp.user, data=TaskActionInput(action="complete"))
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+    gp = log_in(browser, app_server.url, scene.gp.user.username)
+    gp.goto(f"{app_server.url}/patients/{scene.patient.pk}/")
+    gp.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
+    gp.evaluate("window.loadedOnce = true")
+
+    # The server goes away: the page says so.
+    app_server.stop()
+    gp.wait_for_selector('#live-status[data-state="lost"]', timeout=10_000)
+    assert gp.text_content("#live-status") == (
+        "Connexion perdue : mises à jour suspendues, reconnexion…"
+    )
+    screenshot(gp, "patient-page-connection-lost")
+
+    # The last task is completed while the page is cut off; its events wait in the outbox.
+    task_act(task_id=visit.pk, user=scene.nurse.user, data=TaskActionInput(action="complete"))
+    assert gp.get_attribute(".current-state", "data-state") == "assessment"
+
+    # The server comes back: the page reconnects by itself, resumes from the last event it
+    # saw and shows the move it missed, without reloading.
+    app_server.start()
+    gp.wait_for_selector('#live-status[data-state="back"]', timeout=15_000)
+    assert gp.text_content("#live-status") == "Connexion rétablie : la page est à jour"
+    gp.wait_for_selector('.current-state[data-state="follow_up"]', timeout=5_000)
+    assert gp.evaluate("window.loadedOnce") is True
 
 
 def test_patient_sees_only_their_own_pathway_and_another_patients_page_is_not_found(
