@@ -132,7 +132,7 @@ def main() -> None:
         sys.exit("DATABASE_URL must point at PostgreSQL for this benchmark")
     reuse = args.keep and seeded_patients(url) == 51 * args.scale
     if not reuse:
-        psql_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        psql_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         psql_admin(url, f"CREATE DATABASE {BENCH_DB}")
     try:
         setup_django(with_database(url, BENCH_DB))
@@ -180,7 +180,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep:
-            psql_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
+            psql_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     print(json.dumps(figures))
 
 
