@@ -178,6 +178,15 @@ class CareTeamMember(models.Model):
         )
         return f"{who} as {self.role} in care team {self.care_team_id}"
 
+    @property
+    def role_label(self) -> str:
+        """The role in words: the profession's label for a role named after a profession
+        (gp, nurse, ...), else the pathway's own role name."""
+        try:
+            return str(Practitioner.Profession(self.role).label)
+        except ValueError:
+            return self.role
+
 
 class CarePathway(models.Model):
     """A patient following a pathway: the engine instance plus who looks after it."""

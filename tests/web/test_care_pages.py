@@ -153,6 +153,14 @@ def test_task_history_names_actions_and_statuses_in_the_users_language(scene: Sc
     assert "in-progress</td>" not in french + english
 
 
+def test_patient_page_names_care_team_roles_in_words(scene: Scene):
+    body = logged_in(scene.gp.user).get(f"/patients/{scene.patient.pk}/").content.decode()
+
+    assert "— médecin généraliste</li>" in body
+    assert "— infirmier·ère</li>" in body
+    assert "— gp</li>" not in body
+
+
 def test_every_recorded_task_action_has_a_label():
     from coordination import task_states
     from coordination.models import TaskEvent
