@@ -249,3 +249,44 @@ def test_breaking_the_glass_needs_the_permission_and_a_reason():
             "expires_at": grant.expires_at.astimezone(dt.UTC).isoformat(),
         },
     )
+
+
+def test_the_single_patient_check_answers_as_the_visible_set(world):
+    """`patient_visible` (SQL probes) and `visible_patient_ids` (the set) are two writings
+    of one rule: for everyone, both permissions, and grants of every kind, they agree."""
+    from django.utils import timezone
+
+    from patients.selectors import patient_visible, visible_patient_ids
+
+    patient, coordinator = world["patient"], world["owner"]
+    editor_team = GroupFactory.create()
+    editor = UserFactory.create(username="synthetic-editor")
+    editor.groups.add(editor_team)
+    patient_access_grant(patient=patient, perms=["change_patient"], group=editor_team,
+                         actor=coordinator)  # fmt: skip
+    doctor = UserFactory.create(username="synthetic-emergency")
+    doctor.user_permissions.add(Permission.objects.get(codename="break_glass_patient"))
+    doctor = type(doctor).objects.get(pk=doctor.pk)
+    patient_break_glass(user=doctor, patient_id=patient.pk, reason="unconscious", entry_point=REST)
+    expired = UserFactory.create(username="synthetic-expired")
+    expired.user_permissions.add(Permission.objects.get(codename="break_glass_patient"))
+    expired = type(expired).objects.get(pk=expired.pk)
+    patient_break_glass(user=expired, patient_id=patient.pk, reason="unconscious",
+                        entry_point=REST, now=timezone.now() - dt.timedelta(days=2))  # fmt: skip
+    people = {**world, "editor": editor, "emergency": doctor, "expired emergency": expired}
+    people.pop("patient")
+
+    answers = {}
+    for who, user in people.items():
+        for perm in ("view_patient", "change_patient"):
+            in_set = patient.pk in set(visible_patient_ids(user, perm))
+            assert patient_visible(user, patient.pk, perm) is in_set, (who, perm)
+            answers[who, perm] = in_set
+
+    # The cases cover both answers for both permissions.
+    assert answers["emergency", "view_patient"] is True
+    assert answers["expired emergency", "view_patient"] is False
+    assert answers["emergency", "change_patient"] is False
+    assert answers["editor", "change_patient"] is True
+    assert answers["the patient", "view_patient"] is True
+    assert answers["the patient", "change_patient"] is False
