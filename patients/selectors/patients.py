@@ -12,6 +12,7 @@ anonymous users see nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection
 from typing import Any, Literal, cast
 
@@ -118,36 +119,44 @@ def patient_visible(user: User, patient_id: int, perm: PatientPermission = "view
     same answers."""
     if not user.is_authenticated or not user.is_active:
         return False
+    app = Patient._meta.app_label
+    params: list[Any] = [user.pk, perm, app, patient_id, user.pk, perm, app, patient_id]
+    if perm == "view_patient":
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        params += [patient_id, user.pk, user.pk, patient_id, now, now]
+    with connection.cursor() as cursor:
+        cursor.execute(_visible_sql(with_own_and_emergency=perm == "view_patient"), params)
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+@functools.cache
+def _visible_sql(*, with_own_and_emergency: bool) -> str:
+    """The statement of `patient_visible`. Only table names, from the models' metadata,
+    are put into the text; every value is a parameter."""
     grants = PatientUserObjectPermission._meta.db_table
     group_grants = PatientGroupObjectPermission._meta.db_table
     memberships = get_user_model().groups.through._meta.db_table
     permission = (
-        f"(SELECT p.id FROM {Permission._meta.db_table} p JOIN "
+        f"(SELECT p.id FROM {Permission._meta.db_table} p JOIN "  # noqa: S608
         f"{ContentType._meta.db_table} c ON c.id = p.content_type_id "
         "WHERE p.codename = %s AND c.app_label = %s)"
     )
-    app = Patient._meta.app_label
     probes = [
-        f"EXISTS (SELECT 1 FROM {grants} WHERE user_id = %s AND permission_id = {permission} "
-        "AND content_object_id = %s)",
-        f"EXISTS (SELECT 1 FROM {group_grants} g JOIN {memberships} m ON m.group_id = g.group_id "
-        f"WHERE m.user_id = %s AND g.permission_id = {permission} AND g.content_object_id = %s)",
+        f"EXISTS (SELECT 1 FROM {grants} WHERE user_id = %s "  # noqa: S608
+        f"AND permission_id = {permission} AND content_object_id = %s)",
+        f"EXISTS (SELECT 1 FROM {group_grants} g "  # noqa: S608
+        f"JOIN {memberships} m ON m.group_id = g.group_id WHERE m.user_id = %s "
+        f"AND g.permission_id = {permission} AND g.content_object_id = %s)",
     ]
-    params: list[Any] = [user.pk, perm, app, patient_id, user.pk, perm, app, patient_id]
-    if perm == "view_patient":
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        probes.append(
-            f"EXISTS (SELECT 1 FROM {Patient._meta.db_table} WHERE id = %s AND user_id = %s)"
-        )
-        probes.append(
-            f"EXISTS (SELECT 1 FROM {BreakGlassGrant._meta.db_table} WHERE user_id = %s "
-            "AND patient_id = %s AND started_at <= %s AND expires_at > %s)"
-        )
-        params += [patient_id, user.pk, user.pk, patient_id, now, now]
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT CASE WHEN {' OR '.join(probes)} THEN 1 ELSE 0 END", params)
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    if with_own_and_emergency:
+        probes += [
+            f"EXISTS (SELECT 1 FROM {Patient._meta.db_table} "  # noqa: S608
+            "WHERE id = %s AND user_id = %s)",
+            f"EXISTS (SELECT 1 FROM {BreakGlassGrant._meta.db_table} "  # noqa: S608
+            "WHERE user_id = %s AND patient_id = %s AND started_at <= %s AND expires_at > %s)",
+        ]
+    return f"SELECT CASE WHEN {' OR '.join(probes)} THEN 1 ELSE 0 END"
 
 
 def access_patient(
