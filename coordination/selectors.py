@@ -90,6 +90,32 @@ def _task_visible(user: User, task: Task) -> bool:
     return task.for_patient and task.patient.user_id == user.pk
 
 
+@dataclass(frozen=True)
+class TaskKeys:
+    patient_id: int
+    care_pathway_id: int | None
+
+
+def access_task_keys(*, user: User, practitioner: Practitioner | None, task_id: int) -> TaskKeys:
+    """The rule of `access_task` for a service that reads the task again under its lock:
+    only the task's keys are read. `practitioner` is `practitioner_of(user)`, which the
+    caller already holds."""
+    row = (
+        Task.objects.filter(pk=task_id)
+        .values_list("patient_id", "care_pathway_id", "for_patient", "patient__user_id")
+        .first()
+    )
+    if row is not None and user.is_authenticated and user.is_active:
+        patient_id, pathway_id, for_patient, patient_user_id = row
+        if (
+            patient_visible(user, patient_id)
+            if practitioner is not None
+            else for_patient and patient_user_id == user.pk
+        ):
+            return TaskKeys(patient_id, pathway_id)
+    raise NotFound("task", task_id)
+
+
 def worklist_mine(user: User) -> QuerySet[Task]:
     """Open tasks the user owns, most pressing first (priority, then due time)."""
     practitioner = practitioner_of(user)

@@ -34,7 +34,7 @@ from coordination.models import (
     Task,
     TaskEvent,
 )
-from coordination.selectors import access_task, care_roles
+from coordination.selectors import access_task_keys, care_roles, practitioner_of
 from coordination.services.outbox import event_record
 from coordination.services.pathways import pathway_id_from_subject
 from patients.models import AuditEvent
@@ -167,7 +167,8 @@ def task_act(
     if len(data.note) > MAX_NOTE:
         raise InvalidInput([Problem("note", f"longer than {MAX_NOTE} characters")])
     now = now or timezone.now()
-    visible = access_task(user=user, task_id=task_id)
+    practitioner = practitioner_of(user)
+    visible = access_task_keys(user=user, practitioner=practitioner, task_id=task_id)
     with transaction.atomic():
         instance = None
         if visible.care_pathway_id is not None:
@@ -185,17 +186,17 @@ def task_act(
                 f"not {data.expected_version})",
                 current_version=task.version,
             )
-        practitioner = Practitioner.objects.filter(user_id=user.pk, active=True).first()
-        previous_owner = task.owner
+        previous_owner_id = task.owner_id
         _apply(task, rule, user, practitioner, data, now)
         task.save(
             update_fields=[
                 "status", "owner", "version", "updated_at", "ended_at", "note", "output",
             ]
         )  # fmt: skip
-        if previous_owner != task.owner:
-            if previous_owner is not None:
-                remove_perm("coordination.change_task", previous_owner.user, task)
+        if previous_owner_id != task.owner_id:
+            if previous_owner_id is not None:
+                previous = Practitioner.objects.select_related("user").get(pk=previous_owner_id)
+                remove_perm("coordination.change_task", previous.user, task)
             if task.owner is not None:
                 assign_perm("coordination.change_task", task.owner.user, task)
         task_event_record(task, events.TASK_CHANGED, data.action)
