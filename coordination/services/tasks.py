@@ -217,6 +217,7 @@ def task_act(
             entry_point=entry_point,
             client_address=client_address,
             detail={"action": data.action, "status": task.status, "version": task.version},
+            patient_checked=True,  # the locked task row refers to the patient
         )
     return task
 
