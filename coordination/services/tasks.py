@@ -334,21 +334,25 @@ def _record(
     """Move the task along `path` (statuses), one history entry per step (or one for an
     action that keeps the status). The caller saves the task."""
     steps = path or [task.status]
+    entries = []
     for status in steps:
         previous = task.status
         task.status = status
         task.version += 1
-        TaskEvent.objects.create(
-            task=task,
-            version=task.version,
-            action=action,
-            from_status=previous,
-            to_status=status,
-            actor_id=actor.pk if actor is not None else None,
-            actor_label=actor_label,
-            detail=detail,
-            occurred_at=now,
+        entries.append(
+            TaskEvent(
+                task=task,
+                version=task.version,
+                action=action,
+                from_status=previous,
+                to_status=status,
+                actor_id=actor.pk if actor is not None else None,
+                actor_label=actor_label,
+                detail=detail,
+                occurred_at=now,
+            )
         )
+    TaskEvent.objects.bulk_create(entries)  # one INSERT for the steps of a move
     task.updated_at = now
     if task.status in task_states.TERMINAL:
         task.ended_at = now
