@@ -5,7 +5,10 @@ it with an offset, capped at `offset_cutoff` (1000): on a list ordered by priori
 family name, a page past the thousandth row sharing one value repeats the previous one, and
 the rows beyond are never reached. Here the cursor holds every ordering field of the last
 (or first) row of the page, and the next page is the rows strictly after that key, read
-through the ordering's index with no offset at all. The last ordering field must be unique
+through the ordering's index with no offset at all. The cursor is encrypted and
+authenticated (Fernet, with a key derived from SECRET_KEY, its fallbacks still read): the
+key may be patient data (a family name) that would otherwise sit in URLs and proxy logs,
+and a client cannot forge one. The last ordering field must be unique
 (every list ends on `id`); nullable fields sort their NULLs last on ascending order (first
 on descending) on every database.
 """
@@ -13,11 +16,14 @@ on descending) on every database.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
-from base64 import b64decode, b64encode
+from base64 import urlsafe_b64encode
 from typing import Any, cast
-from urllib import parse
 
+from cryptography.fernet import Fernet, MultiFernet
+from django.conf import settings
 from django.db.models import F, Field, Model, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from rest_framework.exceptions import NotFound
@@ -91,20 +97,20 @@ class Cursor(CursorPagination):
 
     def _link(self, row: Model, *, reverse: bool) -> str:
         key = [_to_json(getattr(row, name)) for name, _ in self._fields]
-        tokens = {"k": json.dumps(key, separators=(",", ":"))}
-        if reverse:
-            tokens["r"] = "1"
-        encoded = b64encode(parse.urlencode(tokens, doseq=True).encode("ascii")).decode("ascii")
-        return replace_query_param(self.base_url or "", self.cursor_query_param, encoded)
+        tokens = {"k": key, "r": 1 if reverse else 0}
+        encoded = _cipher().encrypt(json.dumps(tokens, separators=(",", ":")).encode())
+        return replace_query_param(
+            self.base_url or "", self.cursor_query_param, encoded.decode("ascii")
+        )
 
     def _decode(self, request: Request, model: type[Model]) -> tuple[bool, list[Any] | None]:
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded is None:
             return False, None
         try:
-            tokens = parse.parse_qs(b64decode(encoded.encode("ascii")).decode("ascii"))
-            reverse = tokens.get("r", ["0"])[0] == "1"
-            raw = json.loads(tokens["k"][0])
+            tokens = json.loads(_cipher().decrypt(encoded.encode("ascii")))
+            reverse = tokens["r"] == 1
+            raw = tokens["k"]
             if not isinstance(raw, list) or len(raw) != len(self._fields):
                 raise ValueError("wrong key length")
             key = [
@@ -113,7 +119,7 @@ class Cursor(CursorPagination):
                 else cast("Field[Any, Any]", model._meta.get_field(name)).to_python(value)
                 for (name, _), value in zip(self._fields, raw, strict=True)
             ]
-        except Exception:  # any malformed cursor: base64, query string, JSON, values
+        except Exception:  # any bad cursor: forged, from another key, not JSON, bad values
             raise NotFound(self.invalid_cursor_message) from None
         return reverse, key
 
@@ -157,3 +163,15 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, Model):
         return value.pk
     return value
+
+
+@functools.cache
+def _cipher() -> MultiFernet:
+    """Encrypts with a key derived from SECRET_KEY; decrypts with it and its fallbacks."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet(
+        [
+            Fernet(urlsafe_b64encode(hashlib.sha256(f"parcours.cursor:{s}".encode()).digest()))
+            for s in secrets
+        ]
+    )

@@ -3,6 +3,7 @@ values (tasks by priority), in both directions, NULLs included, with no offset c
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from base64 import b64encode
 
@@ -118,3 +119,32 @@ def test_a_malformed_cursor_is_answered_not_found(nurse: APIClient, cursor: str)
 
     assert response.status_code == 404
     assert response.json()["detail"]
+
+
+def test_a_cursor_is_encrypted_and_a_tampered_one_is_refused(nurse: APIClient, scene: Scene):
+    from urllib.parse import parse_qs, urlsplit
+
+    from cryptography.fernet import Fernet
+
+    from patients.services import patient_access_grant
+    from tests.coordination.conftest import make_patient
+
+    patient_access_grant(patient=make_patient(), perms=["view_patient"],
+                         user=scene.nurse.user, actor=scene.coordinator.user)  # fmt: skip
+    page = nurse.get("/api/v1/patients/?page_size=1")
+    assert page.status_code == 200
+    first = page.json()["results"][0]
+    link = page.json()["next"]
+    assert link is not None
+    cursor = parse_qs(urlsplit(link).query)["cursor"][0]
+    # A forged one (same shape, another key) and a tampered one.
+    forged = Fernet(Fernet.generate_key()).encrypt(b'{"k":["A","B",1],"r":0}').decode()
+    tampered = cursor[:-8] + ("A" if cursor[-8] != "A" else "B") + cursor[-7:]
+
+    assert first["family_name"]
+    # Not readable by decoding the base64 (as DRF's cursors were).
+    readable = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert first["family_name"].encode() not in readable
+    assert nurse.get("/api/v1/patients/", {"cursor": cursor}).status_code == 200
+    assert nurse.get("/api/v1/patients/", {"cursor": forged}).status_code == 404
+    assert nurse.get("/api/v1/patients/", {"cursor": tampered}).status_code == 404
