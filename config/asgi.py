@@ -9,9 +9,9 @@ import asyncio
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+from config.handlers import get_asgi_application
 
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()

@@ -6,6 +6,14 @@ default, inside each web process (config.asgi starts it on ASGI lifespan startup
 events written by the Celery worker still reach that process's clients through its
 in-memory channel layer. Several relays at once are safe: see coordination.services.outbox.
 
+On PostgreSQL one relay at a time leads: it holds a session advisory lock on its LISTEN
+connection and is woken by every commit that writes events. The others stand by, looking
+every LIVE_RELAY_LISTEN_FALLBACK_SECONDS for what is left over and for the lock, which
+PostgreSQL frees when the leader's connection ends (its process stopped or died). Woken, the
+leader lets LIVE_RELAY_GATHER_SECONDS pass before reading, so that one pass publishes the
+events of all the commits of that moment: under load, a pass per commit per web process
+would cost more than the requests that wrote the events.
+
 Routing: an event about a patient goes to that patient's group; a care-team change also goes
 to the member's user group (or service team group) so that a newly added member's
 connections pick up the patient. Each connection re-checks every event against current
@@ -113,17 +121,22 @@ def relay_once(publish: Publisher, limit: int) -> int:
 
 
 NOTIFY_CHANNEL = "parcours_outbox"  # see coordination/migrations/0008_outbox_notify.py
+# Key of the session advisory lock held by the leading relay ("parcours relay").
+LEADER_LOCK_KEY = 0x7061726F726C
 
 
 class _Listener:
-    """A LISTEN on PostgreSQL's outbox channel, on a connection of its own: committed events
-    wake the relay at once. Anything going wrong with it (no PostgreSQL, a lost connection)
-    only makes the relay fall back to polling; it tries to listen again later."""
+    """A connection of its own to PostgreSQL, holding the leader's lock and LISTENing on the
+    outbox channel once it leads: committed events wake the relay at once. A relay that does
+    not lead keeps the connection to ask for the lock again. Anything going wrong with it (no
+    PostgreSQL, a lost connection) only makes the relay fall back to polling; it tries to
+    listen again later."""
 
     RETRY_SECONDS = 5.0
 
     def __init__(self) -> None:
         self.connection: psycopg.AsyncConnection[Any] | None = None
+        self.leading = False
         self.retry_at = 0.0
 
     async def open(self) -> None:
@@ -145,14 +158,24 @@ class _Listener:
         )
         try:
             self.connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
-            await self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            await self.lead()
         except psycopg.Error:
             logger.warning("outbox relay: cannot LISTEN, polling instead", exc_info=True)
             await self.close()
 
+    async def lead(self) -> None:
+        """Take the leader's lock if it is free, and then LISTEN."""
+        assert self.connection is not None
+        cursor = await self.connection.execute("SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY])
+        row = await cursor.fetchone()
+        if row is not None and row[0]:
+            await self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self.leading = True
+
     async def wait(self, timeout: float, stop: asyncio.Event) -> bool:
-        """Wait for a notification, at most `timeout` seconds, or until `stop` is set (looked
-        at twice a second). False if not listening."""
+        """Leading: wait for a notification, at most `timeout` seconds, or until `stop` is set
+        (looked at twice a second). Standing by: wait `timeout` seconds, then ask for the lock
+        again. False if there is no connection."""
         if self.connection is None:
             return False
         deadline = time.monotonic() + timeout
@@ -161,19 +184,41 @@ class _Listener:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
+                if not self.leading:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=min(left, 0.5))
+                    continue
                 async for _ in self.connection.notifies(timeout=min(left, 0.5), stop_after=1):
                     return True
+            if not self.leading and not stop.is_set():
+                await self.lead()
         except psycopg.Error:
             logger.warning("outbox relay: LISTEN connection lost, polling", exc_info=True)
             await self.close()
             return False
         return True
 
+    async def gather(self, seconds: float, stop: asyncio.Event) -> None:
+        """Let `seconds` pass (or `stop` be set), then take the notifications that came
+        meanwhile: the pass that follows reads what their commits wrote. A commit after that
+        pass has read notifies again and wakes the next wait."""
+        if self.connection is None or seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        try:
+            async for _ in self.connection.notifies(timeout=0.0):
+                pass
+        except psycopg.Error:
+            logger.warning("outbox relay: LISTEN connection lost, polling", exc_info=True)
+            await self.close()
+
     async def close(self) -> None:
         if self.connection is not None:
             with contextlib.suppress(psycopg.Error):
                 await self.connection.close()
         self.connection = None
+        self.leading = False
         self.retry_at = time.monotonic() + self.RETRY_SECONDS
 
 
@@ -191,6 +236,7 @@ async def relay_forever(
         else float(getattr(settings, "LIVE_RELAY_POLL_SECONDS", 0.05))
     )
     fallback = max(poll, float(getattr(settings, "LIVE_RELAY_LISTEN_FALLBACK_SECONDS", 1.0)))
+    gather = float(getattr(settings, "LIVE_RELAY_GATHER_SECONDS", 0.05))
     publish = channel_layer_publisher()
     # Its own thread, not the thread shared by Django's sync views.
     run = sync_to_async(relay_once, thread_sensitive=False)
@@ -210,6 +256,8 @@ async def relay_forever(
             if sent >= limit:
                 continue
             if failures == 0 and await listener.wait(fallback, stop):
+                if listener.leading:
+                    await listener.gather(gather, stop)
                 continue
             pause = poll if failures == 0 else min(5.0, poll * 2**failures)
             with contextlib.suppress(TimeoutError):

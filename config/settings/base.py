@@ -373,6 +373,9 @@ LIVE_RELAY_POLL_SECONDS = float(os.environ.get("LIVE_RELAY_POLL_SECONDS", "0.05"
 LIVE_RELAY_LISTEN_FALLBACK_SECONDS = float(
     os.environ.get("LIVE_RELAY_LISTEN_FALLBACK_SECONDS", "1.0")
 )
+# Woken by a commit, the leading relay waits this long before reading, so that one pass
+# publishes the events of every commit of that moment.
+LIVE_RELAY_GATHER_SECONDS = float(os.environ.get("LIVE_RELAY_GATHER_SECONDS", "0.05"))
 LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
 # How long a connection trusts what it read of the user's permissions: losing access to a
 # patient stops that patient's events within this delay (at most 5 s is the promise).

@@ -23,13 +23,14 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.webhooks import webhook_deliveries_queue
 from patients.models import Patient
+from patients.services.row_updates import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:
         for offset, row in enumerate(pending, start=1):
             row.position = last + offset
             row.sequenced_at = now
-        OutboxEvent.objects.bulk_update(pending, ["position", "sequenced_at"])
+        rows_update(pending, ["position", "sequenced_at"])
     return len(pending)
 
 
@@ -116,7 +117,9 @@ def outbox_relay_run_once(
         for row in claimed:
             row.published_at = now
             row.attempts += 1
-        OutboxEvent.objects.bulk_update(claimed, ["published_at", "attempts"])
+        OutboxEvent.objects.filter(pk__in=[row.pk for row in claimed]).update(
+            published_at=now, attempts=F("attempts") + 1
+        )
     return claimed
 
 

@@ -34,6 +34,7 @@ from patients.models import (
     canonical_json,
 )
 from patients.selectors import break_glass_grant_active
+from patients.services.row_updates import rows_update
 
 MAX_DETAIL_BYTES = 4096
 
@@ -132,7 +133,7 @@ def audit_chain_extend(*, limit: int = 2000) -> int:
             seq += 1
             event.seq, event.prev_hash = seq, prev_hash
             event.hash = prev_hash = event.compute_hash()
-        AuditEvent.objects.bulk_update(pending, ["seq", "prev_hash", "hash"], batch_size=500)
+        rows_update(pending, ["seq", "prev_hash", "hash"])
         head.last_seq, head.last_hash = seq, prev_hash
         head.save(update_fields=["last_seq", "last_hash"])
     return len(pending)

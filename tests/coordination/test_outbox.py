@@ -407,6 +407,126 @@ def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, setti
     assert waited < 5.0
 
 
+def _closing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker threads close their connections, so that the test database can be dropped."""
+    relay_once = coordination.relay.relay_once
+
+    def relay_once_closing(publish: Any, limit: int) -> int:
+        try:
+            return relay_once(publish, limit)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(coordination.relay, "relay_once", relay_once_closing)
+
+
+def _record_event() -> int:
+    try:
+        with transaction.atomic():
+            return event_record(type=events.CONSENT_CHANGED, patient=None, payload={}).pk
+    finally:
+        connection.close()
+
+
+def _published_at(pks: list[int]) -> list[dt.datetime | None]:
+    try:
+        return [OutboxEvent.objects.get(pk=pk).published_at for pk in pks]
+    finally:
+        connection.close()
+
+
+def _leader_pids() -> list[int]:
+    """Backends holding the relay leader's advisory lock (pg_locks splits the bigint key)."""
+    key = coordination.relay.LEADER_LOCK_KEY
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = %s AND objid = %s AND objsubid = 1",
+                [key >> 32, key & 0xFFFFFFFF],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+async def _until(check: Any, seconds: float) -> float:
+    """Poll `check` (run in a thread) until it is true; returns the time it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if await sync_to_async(check, thread_sensitive=False)():
+            break
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_one_relay_leads_and_another_takes_over_when_it_stops(
+    postgres_transactional, settings, monkeypatch
+):
+    # A relay standing by looks every 2 s: only the leader, woken by NOTIFY, publishes within
+    # a second.
+    settings.LIVE_RELAY_LISTEN_FALLBACK_SECONDS = 2.0
+    settings.LIVE_RELAY_GATHER_SECONDS = 0.0
+    _closing(monkeypatch)
+
+    def published(pk: int) -> bool:
+        return _published_at([pk])[0] is not None
+
+    async def scenario() -> tuple[list[int], float, list[int], float]:
+        first_stop, second_stop = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(relay_forever(first_stop))
+        await asyncio.sleep(0.5)
+        second = asyncio.create_task(relay_forever(second_stop))
+        await asyncio.sleep(1.0)
+        leaders_before = await sync_to_async(_leader_pids, thread_sensitive=False)()
+        pk = await sync_to_async(_record_event, thread_sensitive=False)()
+        waited_before = await _until(lambda: published(pk), 10.0)
+        # The leader stops; its connection closes and frees the lock for the other.
+        first_stop.set()
+        await asyncio.wait_for(first, timeout=5.0)
+        await _until(lambda: len(_leader_pids()) == 1, 10.0)
+        leaders_after = await sync_to_async(_leader_pids, thread_sensitive=False)()
+        pk = await sync_to_async(_record_event, thread_sensitive=False)()
+        waited_after = await _until(lambda: published(pk), 10.0)
+        second_stop.set()
+        await asyncio.wait_for(second, timeout=5.0)
+        return leaders_before, waited_before, leaders_after, waited_after
+
+    leaders_before, waited_before, leaders_after, waited_after = asyncio.run(scenario())
+
+    assert len(leaders_before) == 1
+    assert len(leaders_after) == 1
+    assert leaders_after != leaders_before
+    assert waited_before < 1.0
+    assert waited_after < 1.0
+    assert _leader_pids() == []
+
+
+def test_the_leader_publishes_the_commits_of_one_moment_in_one_pass(
+    postgres_transactional, settings, monkeypatch
+):
+    settings.LIVE_RELAY_LISTEN_FALLBACK_SECONDS = 60.0
+    settings.LIVE_RELAY_GATHER_SECONDS = 0.5
+    _closing(monkeypatch)
+
+    async def scenario() -> list[dt.datetime | None]:
+        stop = asyncio.Event()
+        relay = asyncio.create_task(relay_forever(stop, poll_seconds=60.0))
+        await asyncio.sleep(1.0)
+        pks = []
+        for _ in range(3):  # three commits, each notifying, well within the gather window
+            pks.append(await sync_to_async(_record_event, thread_sensitive=False)())
+        await _until(lambda: None not in _published_at(pks), 10.0)
+        stop.set()
+        await asyncio.wait_for(relay, timeout=5.0)
+        return await sync_to_async(_published_at, thread_sensitive=False)(pks)
+
+    published = asyncio.run(scenario())
+
+    assert None not in published
+    assert len(set(published)) == 1, published  # one pass marked all three
+
+
 def test_migrating_a_care_pathway_to_a_new_version_writes_its_move(scene: Scene) -> None:
     definition_publish(
         source=CARE_TEST.replace("version: 1", "version: 2"), actor=Actor(id="test"), fmt="yaml"

@@ -1,0 +1,85 @@
+"""HTTP through the ASGI application: the middleware stack and the view run synchronously in
+one hand-over to a worker thread (config.handlers), and still all of them run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from django.core.handlers.asgi import ASGIHandler
+
+from config.asgi import application
+from config.handlers import SyncStackASGIHandler
+
+
+def _get(app: Any, path: str) -> dict[str, Any]:
+    """One GET through the ASGI interface: status, headers and the whole body."""
+    route, _, query = path.partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": route, "raw_path": route.encode(),
+        "query_string": query.encode(), "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
+    }  # fmt: skip
+
+    async def run() -> dict[str, Any]:
+        communicator = ApplicationCommunicator(app, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(10)
+        body = b""
+        while True:
+            message = await communicator.receive_output(10)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await communicator.wait(10)
+        return {"status": start["status"], "headers": start["headers"], "body": body}
+
+    return async_to_sync(run)()
+
+
+def _count_hand_overs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    calls: list[Any] = []
+    original = SyncToAsync.__call__
+
+    async def counting(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        calls.append(self.func)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_runs_its_middleware_and_view_in_one_hand_over(monkeypatch):
+    calls = _count_hand_overs(monkeypatch)
+
+    response = _get(application, "/login/?next=/")
+
+    assert response["status"] == 200
+    headers = {k.decode().lower(): v.decode() for k, v in response["headers"]}
+    # The outermost and innermost middleware ran: security headers, clickjacking, CSRF cookie.
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert "csrftoken=" in headers.get("set-cookie", "")
+    assert b"csrfmiddlewaretoken" in response["body"]
+    # request_started, the whole request, and closing the response.
+    assert len(calls) <= 3, [getattr(f, "__qualname__", f) for f in calls]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_django_s_own_handler_would_hand_over_at_almost_every_middleware(monkeypatch):
+    """What config.handlers avoids, checked on the same request (so that the test above keeps
+    meaning something if Django changes its handler)."""
+    calls = _count_hand_overs(monkeypatch)
+
+    response = _get(ASGIHandler(), "/login/?next=/")
+
+    assert response["status"] == 200
+    assert len(calls) > 6
+
+
+def test_the_application_serves_http_with_the_sync_stack_handler():
+    assert isinstance(application.application_mapping["http"], SyncStackASGIHandler)
