@@ -8,6 +8,7 @@ Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -15,6 +16,7 @@ from typing import cast
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -37,6 +39,7 @@ from coordination.models import (
 from patients.models import Patient
 from patients.selectors import patient_visible, visible_patient_ids, visible_patient_ids_by_user
 from patients.selectors.id_sets import InIds
+from patients.selectors.rows import column, from_row, select_list, table
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -44,9 +47,22 @@ WORKLIST_ORDER = ("priority_rank", "due_at", "id")
 
 
 def practitioner_of(user: User) -> Practitioner | None:
+    """The active practitioner the user is, if any. Asked on nearly every request: read by a
+    statement written once (patients.selectors.rows)."""
     if not user.is_authenticated:
         return None
-    return Practitioner.objects.filter(user_id=user.pk, active=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_practitioner_sql(), [user.pk, True])
+        row = cursor.fetchone()
+    return None if row is None else from_row(Practitioner, row)[0]
+
+
+@functools.cache
+def _practitioner_sql() -> str:
+    return (
+        f"SELECT {select_list(Practitioner, 'p')} FROM {table(Practitioner)} p "  # noqa: S608
+        f"WHERE p.{column(Practitioner, 'user')} = %s AND p.{column(Practitioner, 'active')} = %s"
+    )
 
 
 def visible_tasks(user: User) -> QuerySet[Task]:
@@ -94,26 +110,61 @@ def _task_visible(user: User, task: Task) -> bool:
 class TaskKeys:
     patient_id: int
     care_pathway_id: int | None
+    instance_id: int | None  # the care pathway's engine instance
 
 
 def access_task_keys(*, user: User, practitioner: Practitioner | None, task_id: int) -> TaskKeys:
     """The rule of `access_task` for a service that reads the task again under its lock:
-    only the task's keys are read. `practitioner` is `practitioner_of(user)`, which the
-    caller already holds."""
-    row = (
-        Task.objects.filter(pk=task_id)
-        .values_list("patient_id", "care_pathway_id", "for_patient", "patient__user_id")
-        .first()
-    )
-    if row is not None and user.is_authenticated and user.is_active:
-        patient_id, pathway_id, for_patient, patient_user_id = row
+    only the task's keys are read, with its care pathway's engine instance, in one statement.
+    `practitioner` is `practitioner_of(user)`, which the caller already holds."""
+    row = None
+    if user.is_authenticated and user.is_active:
+        with connection.cursor() as cursor:
+            cursor.execute(_task_keys_sql(), [task_id])
+            row = cursor.fetchone()
+    if row is not None:
+        patient_id, pathway_id, instance_id, for_patient, patient_user_id = row
         if (
             patient_visible(user, patient_id)
             if practitioner is not None
             else for_patient and patient_user_id == user.pk
         ):
-            return TaskKeys(patient_id, pathway_id)
+            return TaskKeys(patient_id, pathway_id, instance_id)
     raise NotFound("task", task_id)
+
+
+@functools.cache
+def _task_keys_sql() -> str:
+    return (
+        f"SELECT t.{column(Task, 'patient')}, t.{column(Task, 'care_pathway')}, "  # noqa: S608
+        f"c.{column(CarePathway, 'instance')}, t.{column(Task, 'for_patient')}, "
+        f"p.{column(Patient, 'user')} FROM {table(Task)} t "
+        f"JOIN {table(Patient)} p ON p.{column(Patient, 'pk')} = t.{column(Task, 'patient')} "
+        f"LEFT JOIN {table(CarePathway)} c "
+        f"ON c.{column(CarePathway, 'pk')} = t.{column(Task, 'care_pathway')} "
+        f"WHERE t.{column(Task, 'pk')} = %s"
+    )
+
+
+def step_task_statuses(*, pathway_id: int, state: str) -> set[str]:
+    """The statuses of the tasks opened by the latest entry of the pathway into `state`
+    (the tasks of its highest engine revision there), in one statement; empty if none."""
+    with connection.cursor() as cursor:
+        cursor.execute(_step_statuses_sql(), [pathway_id, state, pathway_id, state])
+        return {status for (status,) in cursor.fetchall()}
+
+
+@functools.cache
+def _step_statuses_sql() -> str:
+    pathway, state, revision, status = (
+        column(Task, name)
+        for name in ("care_pathway", "pathway_state", "pathway_revision", "status")
+    )
+    return (
+        f"SELECT DISTINCT {status} FROM {table(Task)} WHERE {pathway} = %s "  # noqa: S608
+        f"AND {state} = %s AND {revision} = (SELECT MAX({revision}) FROM {table(Task)} "
+        f"WHERE {pathway} = %s AND {state} = %s)"
+    )
 
 
 def worklist_mine(user: User) -> QuerySet[Task]:

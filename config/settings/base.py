@@ -288,6 +288,8 @@ OAUTH2_PROVIDER = {
         "live:write": "Obtain short-lived tokens for the live-updates WebSocket",
     },
     "SCOPES_BACKEND_CLASS": "api.scopes.PlatformScopes",
+    # The toolkit's validator, with the bearer token read in one written statement.
+    "OAUTH2_VALIDATOR_CLASS": "api.oauth2.ParcoursOAuth2Validator",
     "ERROR_RESPONSE_WITH_SCOPES": True,
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "PKCE_REQUIRED": True,

@@ -9,13 +9,16 @@ placeholder rolls back with it and a retry runs again.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection
+from django.db.models import JSONField
 from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, Problem
 from coordination.models import IdempotencyRecord
+from patients.selectors.rows import column, table
 
 MAX_KEY = 255
 
@@ -28,20 +31,45 @@ def idempotency_claim(*, owner: str, key: str, fingerprint: str) -> IdempotencyR
     """
     if not key or len(key) > MAX_KEY or not key.isprintable():
         raise InvalidInput([Problem("Idempotency-Key", f"1 to {MAX_KEY} printable characters")])
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(
-                owner=owner, key=key, fingerprint=fingerprint, created_at=timezone.now()
-            )
+    if _claim(owner, key, fingerprint):
         return None
-    except IntegrityError:
-        pass
     record = IdempotencyRecord.objects.select_for_update().get(owner=owner, key=key)
     if record.fingerprint != fingerprint:
         raise Conflict("this Idempotency-Key was already used for a different request")
     if record.status_code is None:
         raise Conflict("a request with this Idempotency-Key is still in progress")
     return record
+
+
+def _claim(owner: str, key: str, fingerprint: str) -> bool:
+    """Insert the placeholder row unless the key is taken; whether it was inserted. With ON
+    CONFLICT DO NOTHING a concurrent holder of the key is waited for, as by a plain INSERT
+    on the unique index, but a taken key does not fail the statement: no savepoint."""
+    headers = IdempotencyRecord._meta.get_field("headers")
+    assert isinstance(headers, JSONField)
+    params = [
+        owner,
+        key,
+        fingerprint,
+        headers.get_db_prep_save({}, connection),
+        connection.ops.adapt_datetimefield_value(timezone.now()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), params)
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _claim_sql() -> str:
+    model = IdempotencyRecord
+    columns = ", ".join(
+        column(model, name) for name in ("owner", "key", "fingerprint", "headers", "created_at")
+    )
+    return (
+        f"INSERT INTO {table(model)} ({columns}) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT ({column(model, 'owner')}, {column(model, 'key')}) DO NOTHING "
+        f"RETURNING {column(model, 'pk')}"
+    )
 
 
 def idempotency_store(

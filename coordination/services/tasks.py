@@ -20,7 +20,6 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -34,7 +33,12 @@ from coordination.models import (
     Task,
     TaskEvent,
 )
-from coordination.selectors import access_task_keys, care_roles, practitioner_of
+from coordination.selectors import (
+    access_task_keys,
+    care_roles,
+    practitioner_of,
+    step_task_statuses,
+)
 from coordination.services.outbox import event_record
 from coordination.services.pathways import pathway_id_from_subject
 from patients.models import AuditEvent
@@ -171,14 +175,8 @@ def task_act(
     visible = access_task_keys(user=user, practitioner=practitioner, task_id=task_id)
     with transaction.atomic():
         instance = None
-        if visible.care_pathway_id is not None:
-            instance_id = (
-                CarePathway.objects.filter(pk=visible.care_pathway_id)
-                .values_list("instance_id", flat=True)
-                .get()
-            )
-            if instance_id is not None:
-                instance = lock_instance(instance_id=instance_id)
+        if visible.instance_id is not None:
+            instance = lock_instance(instance_id=visible.instance_id)
         task = Task.objects.select_for_update().get(pk=task_id)
         if data.expected_version is not None and task.version != data.expected_version:
             raise Conflict(
@@ -374,12 +372,8 @@ def step_done_check(*, pathway_id: int, instance: Any, now: dt.datetime) -> bool
     state = instance_definition(instance).state(instance.state)
     if TASKS_COMPLETED not in state.transitions:
         return False
-    tasks = Task.objects.filter(care_pathway_id=pathway_id, pathway_state=instance.state)
-    latest = tasks.aggregate(latest=Max("pathway_revision"))["latest"]
-    if latest is None:
-        return False
-    statuses = set(tasks.filter(pathway_revision=latest).values_list("status", flat=True))
-    if not statuses <= task_states.DONE:
+    statuses = step_task_statuses(pathway_id=pathway_id, state=instance.state)
+    if not statuses or not statuses <= task_states.DONE:
         return False
     try:
         instance_fire(

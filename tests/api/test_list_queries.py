@@ -79,9 +79,11 @@ LISTS: dict[str, Callable[[Scene], str]] = {
     "patients": lambda s: "/api/v1/patients/",
     "consents": lambda s: f"/api/v1/patients/{s.patient.pk}/consents/",
     "observations": lambda s: f"/api/v1/patients/{s.patient.pk}/observations/",
+    # Dates are midnight in the server's time zone (Europe/Paris): two days on either side
+    # of today's UTC date hold now whatever the hour (one day ahead did not, 23:00-24:00 UTC).
     "audit-events": lambda s: (
         f"/api/v1/patients/{s.patient.pk}/audit-events/"
-        f"?since={(NOW - dt.timedelta(days=1)).date()}&until={(NOW + dt.timedelta(days=1)).date()}"
+        f"?since={(NOW - dt.timedelta(days=2)).date()}&until={(NOW + dt.timedelta(days=2)).date()}"
     ),
     "care-team": lambda s: f"/api/v1/patients/{s.patient.pk}/care-team/",
     "organizations": lambda s: "/api/v1/organizations/",

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from rest_framework.test import APIClient
 
+from api.oauth2 import ParcoursOAuth2Validator, access_token_load
 from api.scopes import scope_family
 from coordination.models import ApiToken, Organization, PlatformAccount
 from coordination.services import care_team_member_add, organization_create
@@ -275,3 +282,56 @@ def test_an_oauth_token_cannot_manage_personal_tokens(platform: PlatformClient):
     assert (listed.status_code, created.status_code) == (403, 403)
     assert created.json()["required_scopes"] == []
     assert ApiToken.objects.count() == 0
+
+
+# The bearer token read in one written statement (api.oauth2) is the token, application and
+# user the toolkit's own query reads; the toolkit still decides everything about it.
+
+
+def checksum(bearer: str) -> str:
+    return hashlib.sha256(bearer.encode()).hexdigest()
+
+
+def values(instance: Model) -> list[object]:
+    return [getattr(instance, f.attname) for f in instance._meta.concrete_fields]
+
+
+def test_the_toolkit_uses_the_parcours_validator():
+    assert oauth2_settings.OAUTH2_VALIDATOR_CLASS is ParcoursOAuth2Validator
+
+
+def test_the_token_is_the_one_the_toolkit_reads_with_application_and_user(
+    scene: Scene, platform: PlatformClient
+):
+    bearer = token_for(platform)
+    # A client-credentials token has no user; one of an authorization-code grant has.
+    AccessToken.objects.filter(token_checksum=checksum(bearer)).update(user=scene.gp.user)
+    expected = OAuth2Validator()._load_access_token(bearer)  # the toolkit's select_related
+
+    loaded = access_token_load(bearer)
+
+    assert loaded is not None
+    assert expected is not None
+    assert values(loaded) == values(expected)
+    with CaptureQueriesContext(connection) as queries:
+        assert values(loaded.application) == values(expected.application)
+        assert loaded.user is not None
+        assert values(loaded.user) == values(expected.user)
+        assert loaded.is_valid(["patients:read"])
+    assert len(queries) == 0
+
+
+def test_a_token_with_no_user_has_none_cached(scene: Scene, platform: PlatformClient):
+    bearer = token_for(platform)
+    loaded = access_token_load(bearer)
+    assert loaded is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert loaded.user is None
+    assert len(queries) == 0
+
+
+def test_an_unknown_or_revoked_token_is_none(scene: Scene, platform: PlatformClient):
+    assert access_token_load("no-such-token") is None
+    bearer = token_for(platform)
+    AccessToken.objects.all().delete()
+    assert access_token_load(bearer) is None

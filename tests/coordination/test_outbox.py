@@ -436,13 +436,16 @@ def _published_at(pks: list[int]) -> list[dt.datetime | None]:
 
 
 def _leader_pids() -> list[int]:
-    """Backends holding the relay leader's advisory lock (pg_locks splits the bigint key)."""
+    """Backends holding the relay leader's advisory lock in this test database (pg_locks
+    splits the bigint key, and lists the locks of every database: a parallel test worker's
+    relay holds the same key in its own)."""
     key = coordination.relay.LEADER_LOCK_KEY
     try:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND classid = %s AND objid = %s AND objsubid = 1",
+                "AND classid = %s AND objid = %s AND objsubid = 1 AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())",
                 [key >> 32, key & 0xFFFFFFFF],
             )
             return [row[0] for row in cursor.fetchall()]

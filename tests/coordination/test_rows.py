@@ -1,0 +1,76 @@
+"""Instances read from hand-written SQL (patients.selectors.rows) are the ORM's instances."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
+
+from coordination.models import CarePathway, Task
+from patients.models import AuditEvent, Patient
+from patients.selectors.rows import attach, column, from_row, related_model, select_list, table
+from tests.coordination.conftest import Scene
+
+
+def values(instance: Model) -> list[object]:
+    return [getattr(instance, f.attname) for f in instance._meta.concrete_fields]
+
+
+def read(sql: str, params: list[int]) -> tuple[object, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
+def test_a_row_becomes_the_instance_the_orm_reads_with_converted_values(scene: Scene):
+    # AuditEvent has date-times, JSON and choices: each needs the backend's converters.
+    event = AuditEvent.objects.filter(patient=scene.patient).order_by("pk").first()
+    assert event is not None
+    row = read(
+        f"SELECT {select_list(AuditEvent, 'e')} FROM {table(AuditEvent)} e "
+        f"WHERE e.{column(AuditEvent, 'pk')} = %s",
+        [event.pk],
+    )
+    instance, end = from_row(AuditEvent, row)
+    assert end == len(row) == len(AuditEvent._meta.concrete_fields)
+    assert instance is not None
+    assert values(instance) == values(event)
+    assert instance._state.adding is False
+
+
+def test_joined_rows_are_cached_as_select_related_and_an_absent_one_is_none(scene: Scene):
+    task = Task.objects.filter(care_pathway=scene.pathway).order_by("pk").first()
+    assert task is not None
+    Task.objects.filter(pk=task.pk).update(care_pathway=None)
+    row = read(
+        f"SELECT {select_list(Task, 't')}, {select_list(CarePathway, 'c')}, "
+        f"{select_list(Patient, 'p')} FROM {table(Task)} t "
+        f"LEFT JOIN {table(CarePathway)} c ON c.id = t.{column(Task, 'care_pathway')} "
+        f"JOIN {table(Patient)} p ON p.id = t.{column(Task, 'patient')} WHERE t.id = %s",
+        [task.pk],
+    )
+    instance, end = from_row(Task, row)
+    pathway, end = from_row(CarePathway, row, end)
+    patient, end = from_row(related_model(Task, "patient"), row, end)
+    assert instance is not None
+    assert pathway is None
+    assert end == len(row)
+    attach(instance, "care_pathway", pathway)
+    attach(instance, "patient", patient)
+    expected = Patient.objects.get(pk=scene.patient.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert instance.care_pathway is None
+        assert values(instance.patient) == values(expected)
+    assert len(queries) == 0
+
+
+def test_names_that_are_no_column_or_no_forward_relation_are_refused():
+    with pytest.raises(ValueError, match="is not a column"):
+        column(Patient, "care_team")  # reverse/many-to-many: no column of its own
+    with pytest.raises(ValueError, match="is not a forward relation"):
+        related_model(Patient, "family_name")
+    assert column(Task, "pk") == connection.ops.quote_name("id")
+    assert column(Task, "patient") == connection.ops.quote_name("patient_id")
