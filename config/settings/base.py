@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -102,6 +103,19 @@ TEMPLATES = [
 ]
 
 
+def _prepare_threshold() -> int | None:
+    value = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip()
+    try:
+        threshold = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"DATABASE_PREPARE_THRESHOLD must be a whole number (0: never prepare), not {value!r}"
+        ) from None
+    if threshold < 0:
+        raise ImproperlyConfigured(f"DATABASE_PREPARE_THRESHOLD must be 0 or more, not {threshold}")
+    return threshold or None
+
+
 def database_settings(url: str | None) -> dict[str, object]:
     """PostgreSQL (or any dj-database-url URL) when given; otherwise the embedded SQLite file.
 
@@ -116,6 +130,12 @@ def database_settings(url: str | None) -> dict[str, object]:
     connection on its first query and gives it back when it ends. DATABASE_POOL_MAX_SIZE
     (default 10) bounds the connections of a process: requests beyond it wait for one, at
     most DATABASE_POOL_TIMEOUT seconds (default 30).
+
+    Parameters are bound by the server, and a statement run DATABASE_PREPARE_THRESHOLD times
+    (default 5) on a connection is prepared: PostgreSQL then plans it once per connection
+    instead of on every request, a third of its work on a task action. Behind a connection
+    pooler in transaction mode that does not track prepared statements (PgBouncer before
+    1.21, or without `max_prepared_statements`), set DATABASE_PREPARE_THRESHOLD=0.
     """
     if url:
         config: dict[str, object] = dict(dj_database_url.parse(url))
@@ -123,11 +143,13 @@ def database_settings(url: str | None) -> dict[str, object]:
         if "postgresql" in str(config.get("ENGINE")):
             config["CONN_MAX_AGE"] = 0  # the pool keeps the connections
             config["OPTIONS"] = {
+                "server_side_binding": True,
+                "prepare_threshold": _prepare_threshold(),
                 "pool": {
                     "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
                     "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
                     "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "30")),
-                }
+                },
             }
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)

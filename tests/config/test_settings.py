@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import database_settings, env_bool
 
@@ -59,6 +60,30 @@ def test_database_url_selects_postgresql():
         5433,
         "parcours",
     )
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 5), ("12", 12), ("0", None)])
+def test_postgresql_binds_on_the_server_and_prepares_after_the_threshold(
+    monkeypatch, raw, expected
+):
+    if raw is None:
+        monkeypatch.delenv("DATABASE_PREPARE_THRESHOLD", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", raw)
+
+    options = database_settings("postgres://db.internal/parcours")["OPTIONS"]
+
+    assert isinstance(options, dict)
+    assert options["server_side_binding"] is True
+    assert options["prepare_threshold"] == expected
+
+
+@pytest.mark.parametrize("raw", ["five", "-1"])
+def test_a_bad_prepare_threshold_is_refused_naming_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", raw)
+
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_PREPARE_THRESHOLD"):
+        database_settings("postgres://db.internal/parcours")
 
 
 def test_no_database_url_means_the_embedded_sqlite_file_in_wal_mode():

@@ -49,19 +49,43 @@ def test_transition_statements_run_prepared_on_postgresql(postgres_only, follow_
     assert after.get("move", 0) - before.get("move", 0) == 3
 
 
-def test_django_queries_are_not_prepared_by_the_engine(postgres_only, follow_up, tasks):
+def test_other_queries_are_prepared_after_the_configured_threshold(postgres_only, follow_up, tasks):
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    assert threshold == 5  # DATABASE_PREPARE_THRESHOLD's default
     instance = instance_start(key="follow-up", actor=SYSTEM)
     instance_fire(instance_id=instance.pk, event="tasks_completed", actor=SYSTEM)
+    assert connection.connection.prepare_threshold == threshold
 
-    for _ in range(3):
+    def counted() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if "__count" in row[0]]
+
+    for _ in range(threshold - 1):
         PathwayInstance.objects.filter(pk=instance.pk).count()
+    assert counted() == []
+    for _ in range(2):
+        PathwayInstance.objects.filter(pk=instance.pk).count()
+    assert len(counted()) == 1
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [row[0] for row in cursor.fetchall()]
-    assert [s for s in prepared if "__count" in s] == []
-    assert len(prepared) == 2  # the lock and the move
-    assert connection.connection.prepare_threshold is None
+
+def test_with_the_threshold_at_zero_nothing_is_prepared(postgres_only, follow_up, tasks):
+    instance = instance_start(key="follow-up", actor=SYSTEM)
+    instance_fire(instance_id=instance.pk, event="tasks_completed", actor=SYSTEM)  # prepared
+    raw = connection.connection
+    saved, raw.prepare_threshold = raw.prepare_threshold, None  # DATABASE_PREPARE_THRESHOLD=0
+    try:
+        before = prepared_executions()
+        instance_fire(instance_id=instance.pk, event="note", actor=NURSE)
+        instance_fire(instance_id=instance.pk, event="note", actor=NURSE)
+        assert prepared_executions() == before
+    finally:
+        raw.prepare_threshold = saved
+    assert list(
+        HistoryEntry.objects.filter(instance_id=instance.pk)
+        .order_by("revision")
+        .values_list("revision", flat=True)
+    ) == [1, 2, 3, 4]
 
 
 def test_refused_fire_after_prepared_ones_writes_nothing(follow_up, tasks: TaskRecorder):
