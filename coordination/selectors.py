@@ -39,7 +39,7 @@ from coordination.models import (
 from patients.models import Patient
 from patients.selectors import patient_visible, visible_patient_ids, visible_patient_ids_by_user
 from patients.selectors.id_sets import InIds
-from patients.selectors.rows import column, from_row, select_list, table
+from patients.selectors.rows import column, from_row, key_in_range, select_list, table
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -118,7 +118,7 @@ def access_task_keys(*, user: User, practitioner: Practitioner | None, task_id: 
     only the task's keys are read, with its care pathway's engine instance, in one statement.
     `practitioner` is `practitioner_of(user)`, which the caller already holds."""
     row = None
-    if user.is_authenticated and user.is_active:
+    if user.is_authenticated and user.is_active and key_in_range(Task, task_id):
         with connection.cursor() as cursor:
             cursor.execute(_task_keys_sql(), [task_id])
             row = cursor.fetchone()
@@ -143,6 +143,29 @@ def _task_keys_sql() -> str:
         f"LEFT JOIN {table(CarePathway)} c "
         f"ON c.{column(CarePathway, 'pk')} = t.{column(Task, 'care_pathway')} "
         f"WHERE t.{column(Task, 'pk')} = %s"
+    )
+
+
+def task_locked(*, task_id: int) -> Task:
+    """The task row, locked FOR UPDATE until the end of the caller's transaction (on a
+    database that locks rows), read by a statement written once. NotFound if it is gone."""
+    row = None
+    if key_in_range(Task, task_id):
+        with connection.cursor() as cursor:
+            cursor.execute(_task_locked_sql(), [task_id])
+            row = cursor.fetchone()
+    task = None if row is None else from_row(Task, row)[0]
+    if task is None:
+        raise NotFound("task", task_id)
+    return task
+
+
+@functools.cache
+def _task_locked_sql() -> str:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {select_list(Task, 't')} FROM {table(Task)} t "  # noqa: S608
+        f"WHERE t.{column(Task, 'pk')} = %s{lock}"
     )
 
 

@@ -13,7 +13,7 @@ import functools
 from typing import Any
 
 from django.db import connection
-from django.db.models import JSONField
+from django.db.models import Field
 from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, Problem
@@ -41,18 +41,23 @@ def idempotency_claim(*, owner: str, key: str, fingerprint: str) -> IdempotencyR
     return record
 
 
+def _prepared(name: str, value: Any) -> Any:
+    """`value` as the ORM sends it to the database for the field `name`."""
+    field = IdempotencyRecord._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_save(value, connection)
+
+
 def _claim(owner: str, key: str, fingerprint: str) -> bool:
     """Insert the placeholder row unless the key is taken; whether it was inserted. With ON
     CONFLICT DO NOTHING a concurrent holder of the key is waited for, as by a plain INSERT
     on the unique index, but a taken key does not fail the statement: no savepoint."""
-    headers = IdempotencyRecord._meta.get_field("headers")
-    assert isinstance(headers, JSONField)
     params = [
         owner,
         key,
         fingerprint,
-        headers.get_db_prep_save({}, connection),
-        connection.ops.adapt_datetimefield_value(timezone.now()),
+        _prepared("headers", {}),
+        _prepared("created_at", timezone.now()),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_claim_sql(), params)
@@ -75,8 +80,21 @@ def _claim_sql() -> str:
 def idempotency_store(
     *, owner: str, key: str, status_code: int, body: Any, headers: dict[str, str]
 ) -> None:
-    IdempotencyRecord.objects.filter(owner=owner, key=key).update(
-        status_code=status_code, body=body, headers=headers
+    """Keep the answer given under the claimed key, for its replays."""
+    params = [status_code, _prepared("body", body), _prepared("headers", headers), owner, key]
+    with connection.cursor() as cursor:
+        cursor.execute(_store_sql(), params)
+
+
+@functools.cache
+def _store_sql() -> str:
+    model = IdempotencyRecord
+    status, body, headers, owner, key = (
+        column(model, name) for name in ("status_code", "body", "headers", "owner", "key")
+    )
+    return (
+        f"UPDATE {table(model)} SET {status} = %s, {body} = %s, {headers} = %s "  # noqa: S608
+        f"WHERE {owner} = %s AND {key} = %s"
     )
 
 

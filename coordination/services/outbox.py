@@ -30,7 +30,7 @@ from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.webhooks import webhook_deliveries_queue
 from patients.models import Patient
-from patients.services.row_updates import rows_update
+from patients.services.rows import rows_insert, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,14 @@ def event_record(
     assert connection.in_atomic_block, "event_record must run inside the change's transaction"
     assert type in events.TYPES, f"unknown event type {type!r}"
     patient_id = patient.pk if isinstance(patient, Patient) else patient
-    return OutboxEvent.objects.create(
+    event = OutboxEvent(
         type=type,
         patient_id=patient_id,
         payload=dict(payload),
         occurred_at=occurred_at or timezone.now(),
     )
+    rows_insert([event])
+    return event
 
 
 def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:

@@ -38,12 +38,14 @@ from coordination.selectors import (
     care_roles,
     practitioner_of,
     step_task_statuses,
+    task_locked,
 )
 from coordination.services.outbox import event_record
 from coordination.services.pathways import pathway_id_from_subject
 from patients.models import AuditEvent
 from patients.selectors import visible_patients
 from patients.services import audit_record
+from patients.services.rows import rows_insert, rows_update
 from workflows.actions import StateChange
 from workflows.actors import SYSTEM
 from workflows.definition.compiled import StateSpec, TaskAction
@@ -177,7 +179,7 @@ def task_act(
         instance = None
         if visible.instance_id is not None:
             instance = lock_instance(instance_id=visible.instance_id)
-        task = Task.objects.select_for_update().get(pk=task_id)
+        task = task_locked(task_id=task_id)
         if data.expected_version is not None and task.version != data.expected_version:
             raise Conflict(
                 f"the task changed since you read it (version {task.version}, "
@@ -186,11 +188,9 @@ def task_act(
             )
         previous_owner_id = task.owner_id
         _apply(task, rule, user, practitioner, data, now)
-        task.save(
-            update_fields=[
-                "status", "owner", "version", "updated_at", "ended_at", "note", "output",
-            ]
-        )  # fmt: skip
+        rows_update(
+            [task], ["status", "owner", "version", "updated_at", "ended_at", "note", "output"]
+        )
         if previous_owner_id != task.owner_id:
             if previous_owner_id is not None:
                 previous = Practitioner.objects.select_related("user").get(pk=previous_owner_id)
@@ -350,7 +350,7 @@ def _record(
                 occurred_at=now,
             )
         )
-    TaskEvent.objects.bulk_create(entries)  # one INSERT for the steps of a move
+    rows_insert(entries)  # one INSERT for the steps of a move
     task.updated_at = now
     if task.status in task_states.TERMINAL:
         task.ended_at = now

@@ -42,6 +42,14 @@ def column(model: type[Model], name: str) -> str:
     return connection.ops.quote_name(field.column)
 
 
+def key_in_range(model: type[Model], value: int) -> bool:
+    """Whether `value` fits the model's integer primary key column. A key from a URL may not;
+    the ORM answers such a lookup with no row, a written statement must not send it (SQLite
+    refuses integers beyond 64 bits)."""
+    low, high = connection.ops.integer_field_range(model._meta.pk.get_internal_type())
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
 def related_model(model: type[Model], name: str) -> type[Model]:
     """The model the forward relation `name` of `model` points to."""
     field = model._meta.get_field(name)

@@ -34,7 +34,7 @@ from patients.models import (
     canonical_json,
 )
 from patients.selectors import break_glass_grant_active
-from patients.services.row_updates import rows_update
+from patients.services.rows import rows_insert, rows_update
 
 MAX_DETAIL_BYTES = 4096
 
@@ -106,7 +106,7 @@ def audit_record(
         client_address=address,
         detail=detail,
     )
-    event.save(force_insert=True)
+    rows_insert([event])
     return event
 
 

@@ -4,13 +4,18 @@ the ORM queries they replace answered."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 
 from coordination.errors import NotFound
 from coordination.models import Task
-from coordination.selectors import access_task_keys, practitioner_of, step_task_statuses
+from coordination.selectors import (
+    access_task_keys,
+    practitioner_of,
+    step_task_statuses,
+    task_locked,
+)
 from tests.coordination.conftest import Scene, make_patient
 
 
@@ -73,3 +78,16 @@ def test_task_keys_of_a_task_out_of_reach_are_not_found(scene: Scene):
         access_task_keys(user=scene.outsider.user, practitioner=scene.outsider, task_id=visit.pk)
     with pytest.raises(NotFound):
         access_task_keys(user=scene.nurse.user, practitioner=scene.nurse, task_id=visit.pk + 999)
+    with pytest.raises(NotFound):  # beyond a 64-bit key, as a URL may say
+        access_task_keys(user=scene.nurse.user, practitioner=scene.nurse, task_id=2**70)
+
+
+def test_the_locked_task_is_the_orm_row_and_a_missing_one_is_not_found(scene: Scene):
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+    with transaction.atomic():
+        locked = task_locked(task_id=visit.pk)
+    fields = [f.attname for f in Task._meta.concrete_fields]
+    assert [getattr(locked, f) for f in fields] == [getattr(visit, f) for f in fields]
+    for missing in (visit.pk + 999, 2**70):
+        with pytest.raises(NotFound), transaction.atomic():
+            task_locked(task_id=missing)

@@ -6,10 +6,12 @@ import pytest
 from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from coordination.models import CarePathway, Task
+from coordination.models import CarePathway, OutboxEvent, Task, TaskEvent
 from patients.models import AuditEvent, Patient
 from patients.selectors.rows import attach, column, from_row, related_model, select_list, table
+from patients.services.rows import rows_insert, rows_update
 from tests.coordination.conftest import Scene
 
 
@@ -74,3 +76,48 @@ def test_names_that_are_no_column_or_no_forward_relation_are_refused():
         related_model(Patient, "family_name")
     assert column(Task, "pk") == connection.ops.quote_name("id")
     assert column(Task, "patient") == connection.ops.quote_name("patient_id")
+
+
+def test_inserted_rows_get_their_keys_and_read_back_as_given(scene: Scene):
+    task = Task.objects.filter(care_pathway=scene.pathway).order_by("pk").first()
+    assert task is not None
+    now = timezone.now()
+    entries = [
+        TaskEvent(
+            task=task, version=task.version + n, action="note", from_status=task.status,
+            to_status=task.status, actor_label="system", detail={"n": n, "text": "é"},
+            occurred_at=now,
+        )
+        for n in (1, 2)
+    ]  # fmt: skip
+
+    rows_insert(entries)
+
+    assert all(e.pk is not None and not e._state.adding for e in entries)
+    assert entries[0].pk != entries[1].pk
+    for entry in entries:
+        assert values(TaskEvent.objects.get(pk=entry.pk)) == values(entry)
+
+
+def test_an_insert_is_refused_for_saved_rows_or_mixed_models(scene: Scene):
+    saved = TaskEvent.objects.filter(task__care_pathway=scene.pathway).first()
+    assert saved is not None
+    count = TaskEvent.objects.count()
+    with pytest.raises(ValueError, match="already has a primary key"):
+        rows_insert([saved])
+    with pytest.raises(ValueError, match="one model"):
+        rows_insert([TaskEvent(), OutboxEvent()])
+    assert TaskEvent.objects.count() == count
+
+
+def test_updated_rows_change_only_the_given_columns(scene: Scene):
+    tasks = list(Task.objects.filter(care_pathway=scene.pathway).order_by("pk"))
+    for n, task in enumerate(tasks):
+        task.note, task.output, task.title = f"note {n}", {"n": n}, "not written"
+
+    rows_update(tasks, ["note", "output"])
+
+    for n, task in enumerate(tasks):
+        stored = Task.objects.get(pk=task.pk)
+        assert (stored.note, stored.output) == (f"note {n}", {"n": n})
+        assert stored.title != "not written"

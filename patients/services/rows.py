@@ -1,0 +1,113 @@
+"""Writing rows by statements written once per process, for the writes on every request's
+path (a task action: its history, its event, its audit record; the relay's marks).
+
+Django's `save`, `create`, `bulk_create` and `bulk_update` build their SQL anew on each call:
+for the handful of rows of a request that costs more Python than PostgreSQL spends on them.
+Here the text of each statement is made once per model and shape, from the models' metadata
+(only quoted names go into it, every value is a parameter), and values are prepared for the
+database by their fields exactly as the ORM prepares them. Signals are not sent: none of the
+models written this way has receivers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+def rows_insert(objs: Sequence[Model]) -> None:
+    """Insert `objs` (new instances of one model with an automatic primary key) in one
+    statement, in the caller's transaction, and give each its primary key, as `bulk_create`
+    does. Fields are prepared as on save: `auto_now_add` and `auto_now` set, values adapted."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if any(type(obj) is not model for obj in objs):
+        raise ValueError("rows_insert takes instances of one model")
+    fields = _insert_fields(model)
+    params: list[Any] = []
+    for obj in objs:
+        if obj.pk is not None:
+            raise ValueError(f"{model._meta.label} #{obj.pk} already has a primary key")
+        params.extend(
+            field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, len(objs)), params)
+        keys = cursor.fetchall()
+    for obj, (pk,) in zip(objs, keys, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+@functools.cache
+def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    meta = model._meta
+    if meta.auto_field is None or meta.parents:
+        raise ValueError(f"{meta.label}: rows_insert needs an automatic key and no parent model")
+    return tuple(
+        f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated
+    )
+
+
+@functools.cache
+def _insert_sql(model: type[Model], count: int) -> str:
+    quote = connection.ops.quote_name
+    fields = _insert_fields(model)
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    pk = model._meta.pk
+    assert pk is not None
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 (quoted names)
+        f"VALUES {', '.join([row] * count)} RETURNING {quote(pk.column)}"
+    )
+
+
+def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> None:
+    """Write `fields` of each of `objs` (saved rows of one model) to the database, by primary
+    key, in the caller's transaction: one prepared UPDATE per row, sent together (psycopg
+    pipelines `executemany`). No other column is touched."""
+    if not objs:
+        return
+    concrete = _update_fields(type(objs[0]), tuple(fields))
+    params = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in concrete]
+        + [obj.pk]
+        for obj in objs
+    ]
+    with connection.cursor() as cursor:
+        sql = _update_sql(type(objs[0]), tuple(fields))
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+
+
+@functools.cache
+def _update_fields(model: type[Model], fields: tuple[str, ...]) -> tuple[Field[Any, Any], ...]:
+    meta = model._meta
+    concrete: list[Field[Any, Any]] = []
+    for name in fields:
+        field = meta.get_field(name)
+        if not isinstance(field, Field) or not field.concrete:
+            raise ValueError(f"{meta.label}.{name} is not a column")
+        concrete.append(field)
+    return tuple(concrete)
+
+
+@functools.cache
+def _update_sql(model: type[Model], fields: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in _update_fields(model, fields))
+    pk = model._meta.pk
+    assert pk is not None
+    return (
+        f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608 (quoted names)
+        f"WHERE {quote(pk.column)} = %s"
+    )
