@@ -169,6 +169,42 @@ def _task_locked_sql() -> str:
     )
 
 
+def step_tasks_open_locked(*, pathway_id: int, state: str) -> list[Task]:
+    """The pathway's tasks still open in `state`, locked FOR UPDATE (where rows lock), by a
+    statement written once: asked on every move of a pathway, mostly to find none."""
+    with connection.cursor() as cursor:
+        cursor.execute(_step_open_sql(), [pathway_id, state, *sorted(task_states.OPEN)])
+        rows = cursor.fetchall()
+    return [task for task, _ in (from_row(Task, row) for row in rows) if task is not None]
+
+
+@functools.cache
+def _step_open_sql() -> str:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    statuses = ", ".join(["%s"] * len(task_states.OPEN))
+    return (
+        f"SELECT {select_list(Task, 't')} FROM {table(Task)} t "  # noqa: S608
+        f"WHERE t.{column(Task, 'care_pathway')} = %s AND t.{column(Task, 'pathway_state')} = %s "
+        f"AND t.{column(Task, 'status')} IN ({statuses}) ORDER BY t.{column(Task, 'pk')}{lock}"
+    )
+
+
+def pathway_patient_id(*, pathway_id: int) -> int | None:
+    """The patient of the care pathway, or None if there is no such pathway."""
+    with connection.cursor() as cursor:
+        cursor.execute(_pathway_patient_sql(), [pathway_id])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+@functools.cache
+def _pathway_patient_sql() -> str:
+    return (
+        f"SELECT c.{column(CarePathway, 'patient')} FROM {table(CarePathway)} c "  # noqa: S608
+        f"WHERE c.{column(CarePathway, 'pk')} = %s"
+    )
+
+
 def step_task_statuses(*, pathway_id: int, state: str) -> set[str]:
     """The statuses of the tasks opened by the latest entry of the pathway into `state`
     (the tasks of its highest engine revision there), in one statement; empty if none."""

@@ -17,7 +17,7 @@ from django.utils import timezone
 from coordination import events
 from coordination.errors import NotAllowed
 from coordination.models import CarePathway
-from coordination.selectors import PATIENT_ROLE, care_roles
+from coordination.selectors import PATIENT_ROLE, care_roles, pathway_patient_id
 from coordination.services.care_teams import care_team_for_patient
 from coordination.services.outbox import event_record
 from patients.models import AuditEvent, Patient
@@ -117,7 +117,9 @@ def pathway_move_record(change: StateChange) -> None:
     pathway_id = pathway_id_from_subject(change.instance.subject)
     if pathway_id is None or change.entry is None:
         return
-    patient_id = CarePathway.objects.values_list("patient_id", flat=True).get(pk=pathway_id)
+    patient_id = pathway_patient_id(pathway_id=pathway_id)
+    if patient_id is None:
+        raise CarePathway.DoesNotExist(f"instance {change.instance.pk} moves pathway {pathway_id}")
     event_record(
         type=events.PATHWAY_MOVED,
         patient=patient_id,

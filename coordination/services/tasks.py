@@ -38,6 +38,7 @@ from coordination.selectors import (
     care_roles,
     practitioner_of,
     step_task_statuses,
+    step_tasks_open_locked,
     task_locked,
 )
 from coordination.services.outbox import event_record
@@ -122,10 +123,7 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
     pathway_id = pathway_id_from_subject(change.instance.subject)
     if pathway_id is None:
         return
-    open_tasks = Task.objects.select_for_update().filter(
-        care_pathway_id=pathway_id, pathway_state=left.name, status__in=task_states.OPEN
-    )
-    for task in open_tasks:
+    for task in step_tasks_open_locked(pathway_id=pathway_id, state=left.name):
         _record(
             task,
             "cancel",
@@ -135,7 +133,7 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
             now=change.at,
             detail={"reason": "the pathway left this step"},
         )
-        task.save(update_fields=["status", "version", "updated_at", "ended_at"])
+        rows_update([task], ["status", "version", "updated_at", "ended_at"])
         task_event_record(task, events.TASK_CHANGED, "cancel")
 
 

@@ -120,6 +120,23 @@ def test_leaving_a_state_cancels_its_open_tasks(scene: Scene):
     assert statuses == {"visit": "cancelled", "review": "cancelled"}
 
 
+def test_leaving_a_state_cancels_only_what_is_still_open_and_records_why(scene: Scene):
+    act(task(scene, "visit"), scene.nurse.user, "complete")
+    review = task(scene, "review")
+
+    care_pathway_fire(pathway=scene.pathway, event="stop", user=scene.gp.user)
+
+    statuses = dict(Task.objects.filter(care_pathway=scene.pathway).values_list("code", "status"))
+    assert statuses == {"visit": "completed", "review": "cancelled"}
+    cancelled = Task.objects.get(pk=review.pk)
+    assert (cancelled.version, cancelled.ended_at is not None) == (review.version + 1, True)
+    last = TaskEvent.objects.filter(task=review).order_by("version").last()
+    assert last is not None
+    assert (last.action, last.from_status, last.to_status, last.detail) == (
+        "cancel", "ready", "cancelled", {"reason": "the pathway left this step"},
+    )  # fmt: skip
+
+
 def test_stale_version_is_a_conflict_and_changes_nothing(scene: Scene):
     visit = task(scene, "visit")
     act(visit, scene.nurse.user, "start")
