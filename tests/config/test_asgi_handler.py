@@ -3,15 +3,17 @@ one hand-over to a worker thread (config.handlers), and still all of them run.""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core.handlers.asgi import ASGIHandler
 
 from config.asgi import application
-from config.handlers import SyncStackASGIHandler
+from config.handlers import SyncStackASGIHandler, _RequestThread
 
 
 def _get(app: Any, path: str) -> dict[str, Any]:
@@ -83,3 +85,70 @@ def test_django_s_own_handler_would_hand_over_at_almost_every_middleware(monkeyp
 
 def test_the_application_serves_http_with_the_sync_stack_handler():
     assert isinstance(application.application_mapping["http"], SyncStackASGIHandler)
+
+
+def _recording_handler(monkeypatch: pytest.MonkeyPatch, record: Any) -> SyncStackASGIHandler:
+    handler = SyncStackASGIHandler()
+    original = handler.get_response
+
+    def get_response(request: Any) -> Any:
+        record(request)
+        return original(request)
+
+    monkeypatch.setattr(handler, "get_response", get_response)
+    return handler
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_one_after_the_other_reuse_one_thread(monkeypatch):
+    threads: list[int] = []
+    handler = _recording_handler(monkeypatch, lambda _: threads.append(threading.get_ident()))
+
+    statuses = [_get(handler, "/health/")["status"] for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert len(set(threads)) == 1
+    assert threads[0] != threading.get_ident()  # not the event loop's thread
+    assert len(handler._idle) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_at_the_same_time_run_in_threads_of_their_own(monkeypatch):
+    # The first request waits in its view for the second to reach its own: on one shared
+    # thread the second could never start, and the first would time out.
+    second_arrived = threading.Event()
+    threads: list[int] = []
+
+    def record(request: Any) -> None:
+        threads.append(threading.get_ident())
+        if "first" in request.GET:
+            assert second_arrived.wait(10), "the second request never ran alongside"
+        else:
+            second_arrived.set()
+
+    handler = _recording_handler(monkeypatch, record)
+
+    async def both() -> list[int]:
+        first = asyncio.ensure_future(
+            sync_to_async(_get, thread_sensitive=False)(handler, "/health/?first=1")
+        )
+        await asyncio.sleep(0.2)
+        second = await sync_to_async(_get, thread_sensitive=False)(handler, "/health/?second=1")
+        return [(await first)["status"], second["status"]]
+
+    assert async_to_sync(both)() == [200, 200]
+    assert len(set(threads)) == 2
+    assert len(handler._idle) == 2
+
+
+def test_a_thread_still_busy_is_not_lent_again():
+    thread = _RequestThread()
+    release = threading.Event()
+    try:
+        running = thread.submit(release.wait, 10)
+        assert not thread.idle
+        release.set()
+        running.result(10)
+        assert thread.idle
+    finally:
+        thread.shutdown()
