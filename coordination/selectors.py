@@ -39,7 +39,15 @@ from coordination.models import (
 from patients.models import Patient
 from patients.selectors import patient_visible, visible_patient_ids, visible_patient_ids_by_user
 from patients.selectors.id_sets import InIds
-from patients.selectors.rows import column, from_row, key_in_range, select_list, table
+from patients.selectors.rows import (
+    column,
+    from_row,
+    instances,
+    key_in_range,
+    locking,
+    select_list,
+    table,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -162,7 +170,7 @@ def task_locked(*, task_id: int) -> Task:
 
 @functools.cache
 def _task_locked_sql() -> str:
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lock = locking()
     return (
         f"SELECT {select_list(Task, 't')} FROM {table(Task)} t "  # noqa: S608
         f"WHERE t.{column(Task, 'pk')} = %s{lock}"
@@ -172,15 +180,12 @@ def _task_locked_sql() -> str:
 def step_tasks_open_locked(*, pathway_id: int, state: str) -> list[Task]:
     """The pathway's tasks still open in `state`, locked FOR UPDATE (where rows lock), by a
     statement written once: asked on every move of a pathway, mostly to find none."""
-    with connection.cursor() as cursor:
-        cursor.execute(_step_open_sql(), [pathway_id, state, *sorted(task_states.OPEN)])
-        rows = cursor.fetchall()
-    return [task for task, _ in (from_row(Task, row) for row in rows) if task is not None]
+    return instances(Task, _step_open_sql(), [pathway_id, state, *sorted(task_states.OPEN)])
 
 
 @functools.cache
 def _step_open_sql() -> str:
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lock = locking()
     statuses = ", ".join(["%s"] * len(task_states.OPEN))
     return (
         f"SELECT {select_list(Task, 't')} FROM {table(Task)} t "  # noqa: S608

@@ -19,17 +19,19 @@ once, receivers de-duplicate by position.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Max
 from django.utils import timezone
 
 from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.webhooks import webhook_deliveries_queue
 from patients.models import Patient
+from patients.selectors.rows import any_row, column, instances, locking, select_list, table
 from patients.services.rows import rows_insert, rows_update
 
 logger = logging.getLogger(__name__)
@@ -72,21 +74,23 @@ def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     # Looked at first without a transaction: on SQLite every transaction takes the write
     # lock, and a relay polling an empty outbox must not hold up writers.
-    if not OutboxEvent.objects.filter(position__isnull=True).exists():
+    if not any_row(_sql().unsequenced_any):
         return 0
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCE_LOCK_KEY])
-        pending = list(
-            OutboxEvent.objects.filter(position__isnull=True).order_by("id").only("id")[:limit]
-        )
-        if not pending:
-            return 0
-        last = OutboxEvent.objects.aggregate(last=Max("position"))["last"] or 0
-        for offset, row in enumerate(pending, start=1):
-            row.position = last + offset
-            row.sequenced_at = now
+        with connection.cursor() as cursor:
+            cursor.execute(_sql().unsequenced_ids, [limit])
+            pending = [OutboxEvent(id=pk) for (pk,) in cursor.fetchall()]
+            if not pending:
+                return 0
+            cursor.execute(_sql().last_position)
+            row = cursor.fetchone()
+        last = int(row[0]) if row is not None and row[0] is not None else 0
+        for offset, event in enumerate(pending, start=1):
+            event.position = last + offset
+            event.sequenced_at = now
         rows_update(pending, ["position", "sequenced_at"])
     return len(pending)
 
@@ -104,13 +108,16 @@ def outbox_relay_run_once(
     job, which only takes over what the web processes' relays left behind).
     """
     outbox_sequence(limit=max(limit, 500))
-    unpublished = OutboxEvent.objects.filter(position__isnull=False, published_at__isnull=True)
+    sql = _sql()
+    before: list[Any] = []
+    any_sql, claim_sql = sql.unpublished_any, sql.claim
     if older_than is not None:
-        unpublished = unpublished.filter(occurred_at__lt=older_than)
-    if not unpublished.exists():
+        any_sql, claim_sql = sql.unpublished_any_before, sql.claim_before
+        before = [connection.ops.adapt_datetimefield_value(older_than)]
+    if not any_row(any_sql, before):
         return []
     with transaction.atomic():
-        claimed = list(unpublished.select_for_update(skip_locked=True).order_by("position")[:limit])
+        claimed = instances(OutboxEvent, claim_sql, [*before, limit])
         if not claimed:
             return []
         publish(claimed)
@@ -118,11 +125,37 @@ def outbox_relay_run_once(
         now = timezone.now()
         for row in claimed:
             row.published_at = now
-            row.attempts += 1
-        OutboxEvent.objects.filter(pk__in=[row.pk for row in claimed]).update(
-            published_at=now, attempts=F("attempts") + 1
-        )
+            row.attempts += 1  # the row is locked: this is its count
+        rows_update(claimed, ["published_at", "attempts"])
     return claimed
+
+
+class _Statements:
+    """The relay's statements, written once per process: it runs them on every pass."""
+
+    def __init__(self) -> None:
+        model = OutboxEvent
+        pk, position, published, occurred = (
+            f"o.{column(model, name)}" for name in ("pk", "position", "published_at", "occurred_at")
+        )
+        rows = f"FROM {table(model)} o WHERE"
+        unpublished = f"{position} IS NOT NULL AND {published} IS NULL"
+        before = f"{unpublished} AND {occurred} < %s"
+        claim = f"SELECT {select_list(model, 'o')} {rows}"
+        order = f"ORDER BY {position} LIMIT %s{locking(skip_locked=True)}"
+        # Only quoted names from the model's metadata go into the text (hence noqa: S608).
+        self.unsequenced_any = f"SELECT 1 {rows} {position} IS NULL LIMIT 1"
+        self.unsequenced_ids = f"SELECT {pk} {rows} {position} IS NULL ORDER BY {pk} LIMIT %s"
+        self.last_position = f"SELECT MAX({position}) FROM {table(model)} o"  # noqa: S608
+        self.unpublished_any = f"SELECT 1 {rows} {unpublished} LIMIT 1"
+        self.unpublished_any_before = f"SELECT 1 {rows} {before} LIMIT 1"
+        self.claim = f"{claim} {unpublished} {order}"
+        self.claim_before = f"{claim} {before} {order}"
+
+
+@functools.cache
+def _sql() -> _Statements:
+    return _Statements()
 
 
 def webhook_deliveries_enqueue(*, events: Sequence[OutboxEvent]) -> None:

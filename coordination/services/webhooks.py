@@ -25,6 +25,7 @@ Lifecycle and locks:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -48,6 +49,7 @@ from coordination.events import TYPES as EVENT_TYPES
 from coordination.models import WebhookDelivery, WebhookSubscription
 from patients.models import AuditEvent, Patient
 from patients.selectors import patient_visible, visible_patients
+from patients.selectors.rows import any_row, column, table
 from patients.services import audit_record
 
 # Waits after attempt 1, 2, ...; the attempt after the last wait is the last one.
@@ -216,7 +218,7 @@ def webhook_deliveries_queue(
     relay may call this again for the same events after a crash."""
     now = now or timezone.now()
     events = list(events)
-    if not events:
+    if not events or not any_row(_active_any_sql()):
         return 0
     subscriptions = list(
         WebhookSubscription.objects.filter(active=True).select_related("owner").order_by("pk")
@@ -248,6 +250,13 @@ def webhook_deliveries_queue(
     # keeps one of each.
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+@functools.cache
+def _active_any_sql() -> str:
+    """Whether any subscription is active: asked on each relay pass, mostly to learn none is."""
+    model = WebhookSubscription
+    return f"SELECT 1 FROM {table(model)} WHERE {column(model, 'active')} = TRUE LIMIT 1"  # noqa: S608
 
 
 def _matches(

@@ -100,6 +100,33 @@ def from_row(model: type[M], row: Sequence[Any], start: int = 0) -> tuple[M | No
     return model.from_db(connection.alias, layout.names, values), end
 
 
+def instances(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
+    """The instances of `model` whose rows `sql` (selecting `select_list(model, ...)`) reads."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = (from_row(model, row)[0] for row in rows)
+    return [instance for instance in found if instance is not None]
+
+
+def any_row(sql: str, params: Sequence[Any] = ()) -> bool:
+    """Whether `sql` reads a row (write it with LIMIT 1)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
+def locking(*, skip_locked: bool = False) -> str:
+    """The clause that locks the rows read until the end of the transaction, where rows lock
+    ("" on SQLite, whose IMMEDIATE transactions already serialise writers)."""
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    if skip_locked and features.has_select_for_update_skip_locked:
+        return " FOR UPDATE SKIP LOCKED"
+    return " FOR UPDATE"
+
+
 def attach(instance: Model, field_name: str, related: Model | None) -> None:
     """Put `related` in `instance`'s cache of the forward relation `field_name`, as
     select_related does: reading the attribute then runs no query."""

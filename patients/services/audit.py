@@ -17,6 +17,7 @@ Contract of `audit_record`:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ from patients.models import (
     canonical_json,
 )
 from patients.selectors import break_glass_grant_active
+from patients.selectors.rows import any_row, column, instances, locking, select_list, table
 from patients.services.rows import rows_insert, rows_update
 
 MAX_DETAIL_BYTES = 4096
@@ -121,13 +123,13 @@ def audit_chain_extend(*, limit: int = 2000) -> int:
     """
     # Looked at first without a transaction: on SQLite every transaction takes the write
     # lock, and a relay finding nothing to chain must not hold up writers.
-    if not AuditEvent.objects.filter(seq__isnull=True).exists():
+    if not any_row(_chain_sql().unchained_any):
         return 0
     with transaction.atomic():
         head = _lock_head()
         if head is None:
             return 0
-        pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:limit])
+        pending = instances(AuditEvent, _chain_sql().unchained, [limit])
         seq, prev_hash = head.last_seq, head.last_hash
         for event in pending:
             seq += 1
@@ -135,8 +137,29 @@ def audit_chain_extend(*, limit: int = 2000) -> int:
             event.hash = prev_hash = event.compute_hash()
         rows_update(pending, ["seq", "prev_hash", "hash"])
         head.last_seq, head.last_hash = seq, prev_hash
-        head.save(update_fields=["last_seq", "last_hash"])
+        rows_update([head], ["last_seq", "last_hash"])
     return len(pending)
+
+
+class _ChainStatements:
+    """The chainer's statements, written once per process: the relay runs them on every
+    pass. Only quoted names from the models' metadata go into the text."""
+
+    def __init__(self) -> None:
+        seq, pk = column(AuditEvent, "seq"), column(AuditEvent, "pk")
+        events = f"FROM {table(AuditEvent)} e WHERE e.{seq} IS NULL"
+        self.unchained_any = f"SELECT 1 {events} LIMIT 1"
+        self.unchained = f"SELECT {select_list(AuditEvent, 'e')} {events} ORDER BY e.{pk} LIMIT %s"
+        skip = connection.vendor == "postgresql"  # SQLite's IMMEDIATE transactions serialise
+        self.head = (
+            f"SELECT {select_list(AuditChainHead, 'h')} FROM {table(AuditChainHead)} h "  # noqa: S608
+            f"WHERE h.{column(AuditChainHead, 'pk')} = %s{locking(skip_locked=skip)}"
+        )
+
+
+@functools.cache
+def _chain_sql() -> _ChainStatements:
+    return _ChainStatements()
 
 
 def _check(
@@ -203,11 +226,9 @@ def _existing_patient_id(patient_id: object) -> int | None:
 
 def _lock_head() -> AuditChainHead | None:
     """The chain head, locked; None if another chainer holds it. Created on first use."""
-    skip = connection.vendor == "postgresql"  # SQLite's IMMEDIATE transactions serialise
-    heads = AuditChainHead.objects.select_for_update(skip_locked=skip)
-    head = heads.filter(pk=AuditChainHead.SINGLETON_ID).first()
-    if head is not None:
-        return head
+    heads = instances(AuditChainHead, _chain_sql().head, [AuditChainHead.SINGLETON_ID])
+    if heads:
+        return heads[0]
     # First chaining (or the head row was lost): start from the last chained record, if any.
     chained = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq")
     last = chained.values_list("seq", "hash").first()
@@ -220,7 +241,8 @@ def _lock_head() -> AuditChainHead | None:
             )
     except IntegrityError:
         pass  # a concurrent first chainer created it: it holds it, or it is free again
-    return heads.filter(pk=AuditChainHead.SINGLETON_ID).first()
+    heads = instances(AuditChainHead, _chain_sql().head, [AuditChainHead.SINGLETON_ID])
+    return heads[0] if heads else None
 
 
 def audit_read_record(
