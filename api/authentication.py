@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
@@ -20,6 +21,7 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from api.oauth2 import oauthlib_core
 from coordination.models import ApiToken
 from coordination.selectors import platform_account_for_user
 from coordination.services.api_tokens import api_token_touch
@@ -30,7 +32,7 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 class PlatformOAuth2Authentication(OAuth2Authentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        result = super().authenticate(request)
+        result = self._verified(request)
         if result is None:
             return None
         user, token = result
@@ -45,6 +47,19 @@ class PlatformOAuth2Authentication(OAuth2Authentication):
                 raise exceptions.AuthenticationFailed(_("this client is not a platform account"))
             user = owner
         return user, token
+
+    def _verified(self, request: Request) -> tuple[Any, Any] | None:
+        """OAuth2Authentication.authenticate, with the oauthlib server built once."""
+        try:
+            valid, r = oauthlib_core().verify_request(request, scopes=[])
+        except ValueError as error:
+            if str(error) == "Invalid hex encoding in query string.":
+                raise SuspiciousOperation(error) from error
+            raise
+        if valid:
+            return r.user, r.access_token
+        request.oauth2_error = getattr(r, "oauth2_error", {})  # type: ignore[attr-defined]  # read by authenticate_header
+        return None
 
 
 class PersonalTokenAuthentication(TokenAuthentication):

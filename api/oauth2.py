@@ -1,5 +1,5 @@
 """django-oauth-toolkit's request validator, with the bearer token read in one written
-statement.
+statement, and its oauthlib server built once per process.
 
 Every request of a platform or an OAuth2 client begins by loading its access token with its
 application and user (`OAuth2Validator._load_access_token`: a select_related of three
@@ -8,6 +8,11 @@ request. Here the same row, with the same related rows, comes from a statement w
 per process (patients.selectors.rows). Everything the toolkit decides about the token stays
 its own: expiry and scopes (`is_valid`), the resource audience, whether the application is
 still usable, introspection. A revoked token is a deleted row: it is not found.
+
+The toolkit also builds a new oauthlib server, with every grant type, for each request it
+verifies (`get_oauthlib_core`). The server keeps no state of a request (oauthlib's own
+advice is to build it once), so `oauthlib_core` builds it on first use and again only
+when the OAUTH2_PROVIDER setting changes.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import functools
 import hashlib
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from oauth2_provider.models import AbstractAccessToken, get_access_token_model
+from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from patients.selectors.rows import attach, column, from_row, related_model, select_list, table
@@ -59,3 +67,21 @@ def access_token_load(token: str) -> AbstractAccessToken | None:
 class ParcoursOAuth2Validator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
         return access_token_load(token)
+
+
+class _Core:
+    built: OAuthLibCore | None = None
+
+
+def oauthlib_core() -> OAuthLibCore:
+    """The toolkit's `get_oauthlib_core()`, built once (per process and OAUTH2_PROVIDER)."""
+    core = _Core.built
+    if core is None:
+        core = _Core.built = get_oauthlib_core()
+    return core
+
+
+@receiver(setting_changed)
+def _rebuild_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "OAUTH2_PROVIDER":  # the toolkit reloads its settings on the same signal
+        _Core.built = None

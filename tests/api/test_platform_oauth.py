@@ -21,7 +21,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from rest_framework.test import APIClient
 
-from api.oauth2 import ParcoursOAuth2Validator, access_token_load
+from api.oauth2 import ParcoursOAuth2Validator, access_token_load, oauthlib_core
 from api.scopes import scope_family
 from coordination.models import ApiToken, Organization, PlatformAccount
 from coordination.services import care_team_member_add, organization_create
@@ -335,3 +335,22 @@ def test_an_unknown_or_revoked_token_is_none(scene: Scene, platform: PlatformCli
     bearer = token_for(platform)
     AccessToken.objects.all().delete()
     assert access_token_load(bearer) is None
+
+
+def test_the_oauthlib_server_is_built_once_and_again_when_its_settings_change(settings):
+    first = oauthlib_core()
+    assert oauthlib_core() is first
+
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "ACCESS_TOKEN_EXPIRE_SECONDS": 60}
+
+    rebuilt = oauthlib_core()
+    assert rebuilt is not first
+    assert rebuilt.server.default_token_type.expires_in == 60
+
+
+def test_an_unknown_bearer_token_is_401_with_the_bearer_challenge(scene: Scene):
+    response = authorized("not-a-token").get("/api/v1/patients/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith('Bearer realm="api"')
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
