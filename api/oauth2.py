@@ -22,13 +22,20 @@ import hashlib
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import connection
 from django.dispatch import receiver
 from oauth2_provider.models import AbstractAccessToken, get_access_token_model
 from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
-from patients.selectors.rows import attach, column, from_row, related_model, select_list, table
+from patients.selectors.rows import (
+    attach,
+    column,
+    from_row,
+    kept_cursor,
+    related_model,
+    select_list,
+    table,
+)
 
 
 @functools.cache
@@ -49,7 +56,7 @@ def access_token_load(token: str) -> AbstractAccessToken | None:
     """The access token whose raw value is `token`, with its application and user, or
     None. Looked up by checksum, as the toolkit stores and looks tokens up."""
     checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_token_sql(), [checksum])
         row = cursor.fetchone()
     if row is None:

@@ -16,7 +16,6 @@ from typing import cast
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -43,6 +42,7 @@ from patients.selectors.rows import (
     column,
     from_row,
     instances,
+    kept_cursor,
     key_in_range,
     locking,
     select_list,
@@ -59,7 +59,7 @@ def practitioner_of(user: User) -> Practitioner | None:
     statement written once (patients.selectors.rows)."""
     if not user.is_authenticated:
         return None
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_practitioner_sql(), [user.pk, True])
         row = cursor.fetchone()
     return None if row is None else from_row(Practitioner, row)[0]
@@ -127,7 +127,7 @@ def access_task_keys(*, user: User, practitioner: Practitioner | None, task_id: 
     `practitioner` is `practitioner_of(user)`, which the caller already holds."""
     row = None
     if user.is_authenticated and user.is_active and key_in_range(Task, task_id):
-        with connection.cursor() as cursor:
+        with kept_cursor() as cursor:
             cursor.execute(_task_keys_sql(), [task_id])
             row = cursor.fetchone()
     if row is not None:
@@ -159,7 +159,7 @@ def task_locked(*, task_id: int) -> Task:
     database that locks rows), read by a statement written once. NotFound if it is gone."""
     row = None
     if key_in_range(Task, task_id):
-        with connection.cursor() as cursor:
+        with kept_cursor() as cursor:
             cursor.execute(_task_locked_sql(), [task_id])
             row = cursor.fetchone()
     task = None if row is None else from_row(Task, row)[0]
@@ -196,7 +196,7 @@ def _step_open_sql() -> str:
 
 def pathway_patient_id(*, pathway_id: int) -> int | None:
     """The patient of the care pathway, or None if there is no such pathway."""
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_pathway_patient_sql(), [pathway_id])
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -213,7 +213,7 @@ def _pathway_patient_sql() -> str:
 def step_task_statuses(*, pathway_id: int, state: str) -> set[str]:
     """The statuses of the tasks opened by the latest entry of the pathway into `state`
     (the tasks of its highest engine revision there), in one statement; empty if none."""
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_step_statuses_sql(), [pathway_id, state, pathway_id, state])
         return {status for (status,) in cursor.fetchall()}
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, Problem
 from coordination.models import IdempotencyRecord
-from patients.selectors.rows import column, table
+from patients.selectors.rows import column, kept_cursor, table
 
 MAX_KEY = 255
 
@@ -59,7 +59,7 @@ def _claim(owner: str, key: str, fingerprint: str) -> bool:
         _prepared("headers", {}),
         _prepared("created_at", timezone.now()),
     ]
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_claim_sql(), params)
         return cursor.fetchone() is not None
 
@@ -82,7 +82,7 @@ def idempotency_store(
 ) -> None:
     """Keep the answer given under the claimed key, for its replays."""
     params = [status_code, _prepared("body", body), _prepared("headers", headers), owner, key]
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_store_sql(), params)
 
 

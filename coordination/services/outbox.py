@@ -31,7 +31,15 @@ from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.webhooks import webhook_deliveries_queue
 from patients.models import Patient
-from patients.selectors.rows import any_row, column, instances, locking, select_list, table
+from patients.selectors.rows import (
+    any_row,
+    column,
+    instances,
+    kept_cursor,
+    locking,
+    select_list,
+    table,
+)
 from patients.services.rows import rows_insert, rows_update
 
 logger = logging.getLogger(__name__)
@@ -78,9 +86,9 @@ def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:
         return 0
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+            with kept_cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCE_LOCK_KEY])
-        with connection.cursor() as cursor:
+        with kept_cursor() as cursor:
             cursor.execute(_sql().unsequenced_ids, [limit])
             pending = [OutboxEvent(id=pk) for (pk,) in cursor.fetchall()]
             if not pending:

@@ -33,6 +33,7 @@ from patients.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
+from patients.selectors.rows import kept_cursor
 
 PatientPermission = Literal["view_patient", "change_patient"]
 User = AbstractBaseUser | AnonymousUser
@@ -124,7 +125,7 @@ def patient_visible(user: User, patient_id: int, perm: PatientPermission = "view
     if perm == "view_patient":
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         params += [patient_id, user.pk, user.pk, patient_id, now, now]
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_visible_sql(with_own_and_emergency=perm == "view_patient"), params)
         row = cursor.fetchone()
     return bool(row and row[0])

@@ -18,6 +18,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 
+from patients.selectors.rows import kept_cursor
+
 
 def rows_insert(objs: Sequence[Model]) -> None:
     """Insert `objs` (new instances of one model with an automatic primary key) in one
@@ -36,7 +38,7 @@ def rows_insert(objs: Sequence[Model]) -> None:
         params.extend(
             field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields
         )
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         cursor.execute(_insert_sql(model, len(objs)), params)
         keys = cursor.fetchall()
     for obj, (pk,) in zip(objs, keys, strict=True):
@@ -81,7 +83,7 @@ def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> None:
         + [obj.pk]
         for obj in objs
     ]
-    with connection.cursor() as cursor:
+    with kept_cursor() as cursor:
         sql = _update_sql(type(objs[0]), tuple(fields))
         if len(params) == 1:
             cursor.execute(sql, params[0])

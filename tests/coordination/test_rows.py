@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from coordination.models import CarePathway, OutboxEvent, Task, TaskEvent
 from patients.models import AuditEvent, Patient
-from patients.selectors.rows import attach, column, from_row, related_model, select_list, table
+from patients.selectors.rows import (
+    attach,
+    column,
+    from_row,
+    kept_cursor,
+    related_model,
+    select_list,
+    table,
+)
 from patients.services.rows import rows_insert, rows_update
 from tests.coordination.conftest import Scene
 
@@ -121,3 +129,42 @@ def test_updated_rows_change_only_the_given_columns(scene: Scene):
         stored = Task.objects.get(pk=task.pk)
         assert (stored.note, stored.output) == (f"note {n}", {"n": n})
         assert stored.title != "not written"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kept_cursor_is_reused_until_the_connection_changes():
+    with kept_cursor() as first:
+        first.execute("SELECT 1")
+    with kept_cursor() as again:
+        again.execute("SELECT 2")
+        assert again.fetchone() == (2,)
+    assert again is first
+
+    connection.close()
+    with kept_cursor() as after_close:
+        after_close.execute("SELECT 3")
+        assert after_close.fetchone() == (3,)
+    assert after_close is not first
+
+
+def test_recorded_queries_go_through_a_fresh_recording_cursor(db):
+    with kept_cursor() as kept:
+        kept.execute("SELECT 1")
+    with CaptureQueriesContext(connection) as queries, kept_cursor() as recording:
+        recording.execute("SELECT 2")
+    assert recording is not kept
+    assert [q["sql"] for q in queries] == ["SELECT 2"]
+
+
+def test_errors_through_the_kept_cursor_are_django_s(scene: Scene):
+    task = Task.objects.filter(care_pathway=scene.pathway).first()
+    assert task is not None
+    entry = TaskEvent.objects.filter(task=task).first()
+    assert entry is not None
+    duplicate = TaskEvent(
+        task=task, version=entry.version, action="note", to_status=task.status,
+        actor_label="system", occurred_at=timezone.now(),
+    )  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert([duplicate])  # (task, version) is unique
+    assert TaskEvent.objects.filter(task=task, version=entry.version).count() == 1
