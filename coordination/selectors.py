@@ -36,7 +36,12 @@ from coordination.models import (
     WebhookSubscription,
 )
 from patients.models import Patient
-from patients.selectors import patient_visible, visible_patient_ids, visible_patient_ids_by_user
+from patients.selectors import (
+    patient_visible,
+    patient_visible_condition,
+    visible_patient_ids,
+    visible_patient_ids_by_user,
+)
 from patients.selectors.id_sets import InIds
 from patients.selectors.rows import (
     column,
@@ -119,37 +124,46 @@ class TaskKeys:
     patient_id: int
     care_pathway_id: int | None
     instance_id: int | None  # the care pathway's engine instance
+    practitioner: Practitioner | None  # practitioner_of(user)
 
 
-def access_task_keys(*, user: User, practitioner: Practitioner | None, task_id: int) -> TaskKeys:
-    """The rule of `access_task` for a service that reads the task again under its lock:
-    only the task's keys are read, with its care pathway's engine instance, in one statement.
-    `practitioner` is `practitioner_of(user)`, which the caller already holds."""
+def access_task_keys(*, user: User, task_id: int) -> TaskKeys:
+    """The rule of `access_task` for a service that reads the task again under its lock: in
+    one statement, the task's keys, its care pathway's engine instance, whether the user may
+    see its patient (patients.selectors.patient_visible_condition) and the practitioner the
+    user is, if any (practitioner_of)."""
     row = None
     if user.is_authenticated and user.is_active and key_in_range(Task, task_id):
+        condition, params = patient_visible_condition(user, _TASK_PATIENT)
         with kept_cursor() as cursor:
-            cursor.execute(_task_keys_sql(), [task_id])
+            cursor.execute(_task_keys_sql(condition), [*params, user.pk, True, task_id])
             row = cursor.fetchone()
     if row is not None:
-        patient_id, pathway_id, instance_id, for_patient, patient_user_id = row
-        if (
-            patient_visible(user, patient_id)
-            if practitioner is not None
-            else for_patient and patient_user_id == user.pk
-        ):
-            return TaskKeys(patient_id, pathway_id, instance_id)
+        patient_id, pathway_id, instance_id, for_patient, patient_user_id, visible = row[:6]
+        practitioner = from_row(Practitioner, row, 6)[0]
+        if visible if practitioner is not None else for_patient and patient_user_id == user.pk:
+            return TaskKeys(patient_id, pathway_id, instance_id, practitioner)
     raise NotFound("task", task_id)
 
 
+_TASK_PATIENT = f"t.{column(Task, 'patient')}"
+
+
 @functools.cache
-def _task_keys_sql() -> str:
+def _task_keys_sql(visible: str) -> str:
+    task, patient, pathway, practitioner = (
+        table(m) for m in (Task, Patient, CarePathway, Practitioner)
+    )
     return (
-        f"SELECT t.{column(Task, 'patient')}, t.{column(Task, 'care_pathway')}, "  # noqa: S608
+        f"SELECT {_TASK_PATIENT}, t.{column(Task, 'care_pathway')}, "  # noqa: S608
         f"c.{column(CarePathway, 'instance')}, t.{column(Task, 'for_patient')}, "
-        f"p.{column(Patient, 'user')} FROM {table(Task)} t "
-        f"JOIN {table(Patient)} p ON p.{column(Patient, 'pk')} = t.{column(Task, 'patient')} "
-        f"LEFT JOIN {table(CarePathway)} c "
+        f"p.{column(Patient, 'user')}, CASE WHEN {visible} THEN 1 ELSE 0 END, "
+        f"{select_list(Practitioner, 'pr')} FROM {task} t "
+        f"JOIN {patient} p ON p.{column(Patient, 'pk')} = {_TASK_PATIENT} "
+        f"LEFT JOIN {pathway} c "
         f"ON c.{column(CarePathway, 'pk')} = t.{column(Task, 'care_pathway')} "
+        f"LEFT JOIN {practitioner} pr ON pr.{column(Practitioner, 'user')} = %s "
+        f"AND pr.{column(Practitioner, 'active')} = %s "
         f"WHERE t.{column(Task, 'pk')} = %s"
     )
 

@@ -36,7 +36,6 @@ from coordination.models import (
 from coordination.selectors import (
     access_task_keys,
     care_roles,
-    practitioner_of,
     step_task_statuses,
     step_tasks_open_locked,
     task_locked,
@@ -171,8 +170,8 @@ def task_act(
     if len(data.note) > MAX_NOTE:
         raise InvalidInput([Problem("note", f"longer than {MAX_NOTE} characters")])
     now = now or timezone.now()
-    practitioner = practitioner_of(user)
-    visible = access_task_keys(user=user, practitioner=practitioner, task_id=task_id)
+    visible = access_task_keys(user=user, task_id=task_id)
+    practitioner = visible.practitioner
     with transaction.atomic():
         instance = None
         if visible.instance_id is not None:

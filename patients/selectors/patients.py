@@ -120,21 +120,38 @@ def patient_visible(user: User, patient_id: int, perm: PatientPermission = "view
     same answers."""
     if not user.is_authenticated or not user.is_active:
         return False
-    app = Patient._meta.app_label
-    params: list[Any] = [user.pk, perm, app, patient_id, user.pk, perm, app, patient_id]
-    if perm == "view_patient":
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        params += [patient_id, user.pk, user.pk, patient_id, now, now]
+    condition, params = patient_visible_condition(user, "%s", perm, patient_id=patient_id)
     with kept_cursor() as cursor:
-        cursor.execute(_visible_sql(with_own_and_emergency=perm == "view_patient"), params)
+        cursor.execute(f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END", params)
         row = cursor.fetchone()
     return bool(row and row[0])
 
 
+def patient_visible_condition(
+    user: User, patient: str, perm: PatientPermission = "view_patient", *, patient_id: Any = None
+) -> tuple[str, list[Any]]:
+    """The rule of `patient_visible` as an SQL condition and its parameters, for a statement
+    that reads something else about the patient at the same time. `patient` is the SQL of
+    the patient's id: a column of the enclosing statement (then `patient_id` is None), or
+    "%s" with the id as `patient_id`. The user must be authenticated and active (the caller
+    answers the others itself: they see nothing)."""
+    if not user.is_authenticated or not user.is_active:
+        raise ValueError("an anonymous or inactive user sees nothing: answer before asking")
+    own_and_emergency = perm == "view_patient"
+    ids = [] if patient_id is None else [patient_id]
+    app = Patient._meta.app_label
+    params: list[Any] = [user.pk, perm, app, *ids, user.pk, perm, app, *ids]
+    if own_and_emergency:
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        params += [*ids, user.pk, user.pk, *ids, now, now]
+    return _visible_condition(patient, with_own_and_emergency=own_and_emergency), params
+
+
 @functools.cache
-def _visible_sql(*, with_own_and_emergency: bool) -> str:
-    """The statement of `patient_visible`. Only table names, from the models' metadata,
-    are put into the text; every value is a parameter."""
+def _visible_condition(patient: str, *, with_own_and_emergency: bool) -> str:
+    """The condition of `patient_visible_condition`. Only table names, from the models'
+    metadata, and the caller's SQL of the patient id are put into the text; every value is
+    a parameter."""
     grants = PatientUserObjectPermission._meta.db_table
     group_grants = PatientGroupObjectPermission._meta.db_table
     memberships = get_user_model().groups.through._meta.db_table
@@ -145,19 +162,20 @@ def _visible_sql(*, with_own_and_emergency: bool) -> str:
     )
     probes = [
         f"EXISTS (SELECT 1 FROM {grants} WHERE user_id = %s "  # noqa: S608
-        f"AND permission_id = {permission} AND content_object_id = %s)",
+        f"AND permission_id = {permission} AND content_object_id = {patient})",
         f"EXISTS (SELECT 1 FROM {group_grants} g "  # noqa: S608
         f"JOIN {memberships} m ON m.group_id = g.group_id WHERE m.user_id = %s "
-        f"AND g.permission_id = {permission} AND g.content_object_id = %s)",
+        f"AND g.permission_id = {permission} AND g.content_object_id = {patient})",
     ]
     if with_own_and_emergency:
         probes += [
             f"EXISTS (SELECT 1 FROM {Patient._meta.db_table} "  # noqa: S608
-            "WHERE id = %s AND user_id = %s)",
+            f"WHERE id = {patient} AND user_id = %s)",
             f"EXISTS (SELECT 1 FROM {BreakGlassGrant._meta.db_table} "  # noqa: S608
-            "WHERE user_id = %s AND patient_id = %s AND started_at <= %s AND expires_at > %s)",
+            f"WHERE user_id = %s AND patient_id = {patient} AND started_at <= %s "
+            "AND expires_at > %s)",
         ]
-    return f"SELECT CASE WHEN {' OR '.join(probes)} THEN 1 ELSE 0 END"
+    return f"({' OR '.join(probes)})"
 
 
 def access_patient(

@@ -16,6 +16,7 @@ from coordination.selectors import (
     step_task_statuses,
     task_locked,
 )
+from patients.services import patient_portal_account_create
 from tests.coordination.conftest import Scene, make_patient
 
 
@@ -64,22 +65,38 @@ def test_the_practitioner_read_is_the_orm_instance_and_skips_an_inactive_one(sce
 def test_task_keys_carry_the_engine_instance_in_one_statement(scene: Scene):
     visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
     with CaptureQueriesContext(connection) as queries:
-        keys = access_task_keys(user=scene.nurse.user, practitioner=scene.nurse, task_id=visit.pk)
+        keys = access_task_keys(user=scene.nurse.user, task_id=visit.pk)
     assert (keys.patient_id, keys.care_pathway_id, keys.instance_id) == (
         scene.patient.pk, scene.pathway.pk, scene.pathway.instance_id,
     )  # fmt: skip
-    task_reads = [q for q in queries if Task._meta.db_table in q["sql"]]
-    assert len(task_reads) == 1
+    assert keys.practitioner is not None
+    assert keys.practitioner.pk == scene.nurse.pk
+    assert len(queries) == 1  # the keys, the patient's visibility and the practitioner
 
 
 def test_task_keys_of_a_task_out_of_reach_are_not_found(scene: Scene):
     visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
     with pytest.raises(NotFound):
-        access_task_keys(user=scene.outsider.user, practitioner=scene.outsider, task_id=visit.pk)
+        access_task_keys(user=scene.outsider.user, task_id=visit.pk)
     with pytest.raises(NotFound):
-        access_task_keys(user=scene.nurse.user, practitioner=scene.nurse, task_id=visit.pk + 999)
+        access_task_keys(user=scene.nurse.user, task_id=visit.pk + 999)
     with pytest.raises(NotFound):  # beyond a 64-bit key, as a URL may say
-        access_task_keys(user=scene.nurse.user, practitioner=scene.nurse, task_id=2**70)
+        access_task_keys(user=scene.nurse.user, task_id=2**70)
+
+
+def test_task_keys_for_a_patient_are_those_of_their_own_tasks_only(scene: Scene):
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+    review = Task.objects.get(care_pathway=scene.pathway, code="review")
+    Task.objects.filter(pk=visit.pk).update(for_patient=True)
+    patient_user = patient_portal_account_create(
+        patient=scene.patient, email="portal@example.invalid", actor=None
+    )
+
+    keys = access_task_keys(user=patient_user, task_id=visit.pk)
+
+    assert (keys.patient_id, keys.practitioner) == (scene.patient.pk, None)
+    with pytest.raises(NotFound):  # their own record's task, but one for the professionals
+        access_task_keys(user=patient_user, task_id=review.pk)
 
 
 def test_the_locked_task_is_the_orm_row_and_a_missing_one_is_not_found(scene: Scene):

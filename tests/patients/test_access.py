@@ -251,6 +251,21 @@ def test_breaking_the_glass_needs_the_permission_and_a_reason():
     )
 
 
+def embedded_visible(user, patient_id: int, perm: str) -> bool:
+    from django.db import connection
+
+    from patients.selectors import patient_visible_condition
+
+    condition, params = patient_visible_condition(user, "pp.id", perm)  # type: ignore[arg-type]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT CASE WHEN {condition} THEN 1 ELSE 0 END FROM patients_patient pp "
+            "WHERE pp.id = %s",
+            [*params, patient_id],
+        )
+        return cursor.fetchone() == (1,)
+
+
 def test_the_single_patient_check_answers_as_the_visible_set(world):
     """`patient_visible` (SQL probes) and `visible_patient_ids` (the set) are two writings
     of one rule: for everyone, both permissions, and grants of every kind, they agree."""
@@ -281,6 +296,9 @@ def test_the_single_patient_check_answers_as_the_visible_set(world):
         for perm in ("view_patient", "change_patient"):
             in_set = patient.pk in set(visible_patient_ids(user, perm))
             assert patient_visible(user, patient.pk, perm) is in_set, (who, perm)
+            if user.is_authenticated and user.is_active:
+                # The same rule as a condition on a column of another statement.
+                assert embedded_visible(user, patient.pk, perm) is in_set, (who, perm)
             answers[who, perm] = in_set
 
     # The cases cover both answers for both permissions.
