@@ -1,15 +1,17 @@
-"""The ASGI handler for HTTP: Django's, with the middleware stack and the view run
-synchronously in one thread hand-over per request, on threads kept from one request to the
-next.
+"""The ASGI handler for HTTP: Django's, with a request served synchronously in one thread
+hand-over, on threads kept from one request to the next.
 
 Django's own ASGI handler builds the middleware stack for async mode. Every middleware of
 this project and every view is synchronous, and WhiteNoise is sync-only, so that stack
 switches between the event loop and a worker thread for nearly every middleware hook:
 about eighteen hand-overs per request (each a future, a thread wake-up and a copy of the
-context), which cost more CPU than some requests' own work. Here the stack is built as
-for WSGI and the whole of it runs in one `sync_to_async` call. Reading the request body,
-sending the response (streamed ones too) and the request_started / request_finished signals
-are Django's, unchanged.
+context), and two more for the request_started and request_finished signals, which cost
+more CPU than some requests' own work. Here the stack is built as for WSGI, and one
+`sync_to_async` call sends request_started, runs the whole stack and, when the response is
+complete (not streamed), closes it, which sends request_finished (the database connection
+goes back to the pool before the bytes go out rather than after). Reading the request body,
+watching for the client going away, and sending the response (streamed ones too, closed
+afterwards as by Django) are Django's handler's, as written in `handle` below.
 
 Django also starts a thread for every request (a ThreadSensitiveContext of its own) and
 joins it afterwards from yet another thread. Here a request borrows an idle single-thread
@@ -23,14 +25,19 @@ lent again: it ends once the view returns.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpRequest, HttpResponseBase
+from django.urls import set_script_prefix
 
 IDLE_THREADS = 16
 
@@ -78,6 +85,68 @@ class SyncStackASGIHandler(ASGIHandler):
                 self._idle.append(executor)
             else:
                 executor.shutdown(wait=False)
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Django's ASGIHandler.handle, with the request served by `_serve` in one hand-over."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        serve = sync_to_async(self._serve, thread_sensitive=True)
+
+        async def process_request() -> tuple[HttpResponseBase, bool]:
+            response, closed = await serve(scope, body_file)
+            with contextlib.suppress(asyncio.CancelledError):  # the client went away meanwhile
+                await self.send_response(response, send)
+            return response, closed
+
+        # As Django: watch for a disconnect while the response is made and sent.
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        serving = asyncio.create_task(process_request())
+        tasks: list[asyncio.Task[Any]] = [listening, serving]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response, closed = serving.result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            if not closed:
+                await sync_to_async(response.close)()
+        body_file.close()
+
+    def _serve(self, scope: dict[str, Any], body_file: Any) -> tuple[HttpResponseBase, bool]:
+        """In the request's thread: request_started, the request through the middleware and
+        the view, and the response closed if it is complete. Returns it, and whether it was
+        closed (a streamed one is closed once sent)."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        response: HttpResponseBase
+        if request is None:
+            assert error_response is not None  # Django gives one or the other
+            response = error_response
+        else:
+            response = self.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if response.streaming:
+            return response, False
+        response.close()
+        return response, True
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)

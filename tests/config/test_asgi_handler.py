@@ -11,6 +11,8 @@ import pytest
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_finished, request_started
+from django.http import StreamingHttpResponse
 
 from config.asgi import application
 from config.handlers import SyncStackASGIHandler, _RequestThread
@@ -67,8 +69,8 @@ def test_a_request_runs_its_middleware_and_view_in_one_hand_over(monkeypatch):
     assert headers["x-frame-options"] == "DENY"
     assert "csrftoken=" in headers.get("set-cookie", "")
     assert b"csrfmiddlewaretoken" in response["body"]
-    # request_started, the whole request, and closing the response.
-    assert len(calls) <= 3, [getattr(f, "__qualname__", f) for f in calls]
+    # request_started, the whole request and closing the response (request_finished).
+    assert len(calls) == 1, [getattr(f, "__qualname__", f) for f in calls]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -152,3 +154,53 @@ def test_a_thread_still_busy_is_not_lent_again():
         assert thread.idle
     finally:
         thread.shutdown()
+
+
+@pytest.fixture
+def signals_seen() -> Any:
+    """request_started and request_finished as they are sent: (which, in what thread)."""
+    seen: list[tuple[str, int]] = []
+
+    def started(**kwargs: Any) -> None:
+        seen.append(("started", threading.get_ident()))
+
+    def finished(**kwargs: Any) -> None:
+        seen.append(("finished", threading.get_ident()))
+
+    request_started.connect(started, weak=False, dispatch_uid="test-started")
+    request_finished.connect(finished, weak=False, dispatch_uid="test-finished")
+    yield seen
+    request_started.disconnect(dispatch_uid="test-started")
+    request_finished.disconnect(dispatch_uid="test-finished")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_complete_response_is_closed_in_the_request_s_thread(monkeypatch, signals_seen):
+    threads: list[int] = []
+    handler = _recording_handler(monkeypatch, lambda _: threads.append(threading.get_ident()))
+
+    assert _get(handler, "/health/")["status"] == 200
+
+    assert signals_seen == [("started", threads[0]), ("finished", threads[0])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_streamed_response_is_sent_whole_and_closed_afterwards(monkeypatch, signals_seen):
+    handler = SyncStackASGIHandler()
+    sent: list[bytes] = []
+
+    async def parts() -> Any:
+        for part in (b"first,", b"second,", b"third"):
+            sent.append(part)
+            yield part
+
+    def streamed(request: Any) -> StreamingHttpResponse:
+        return StreamingHttpResponse(parts(), content_type="text/plain")
+
+    monkeypatch.setattr(handler, "get_response", streamed)
+
+    response = _get(handler, "/anything/")
+
+    assert (response["status"], response["body"]) == (200, b"first,second,third")
+    assert [name for name, _ in signals_seen] == ["started", "finished"]
+    assert sent == [b"first,", b"second,", b"third"]
