@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import psql_admin, server_url, with_database  # noqa: E402
+from bench._common import fresh_databases, server_url, with_database  # noqa: E402
 
 BENCH_DB = "parcours_bench_ingest"
 BATCH = 1000
@@ -208,12 +208,10 @@ def main() -> None:
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("DATABASE_URL must point at PostgreSQL for this benchmark")
 
-    psql_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    psql_admin(url, f"CREATE DATABASE {BENCH_DB}")
     db_url = with_database(url, BENCH_DB)
     api_runs: list[float] = []
     insert_runs: list[float] = []
-    try:
+    with fresh_databases(url, BENCH_DB):  # dropped WITH (FORCE): the pool holds connections
         setup_django(db_url)
         from rest_framework.test import APIClient
 
@@ -228,11 +226,6 @@ def main() -> None:
             api_runs.append(measure_api(client, patients, feeds, batches))
             insert_runs.append(measure_inserts(db_url, patients, feeds, batches))
         alerts = AlertRecord.objects.count()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        psql_admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
 
     api, inserts = statistics.median(api_runs), statistics.median(insert_runs)
     ratio = statistics.median(a / i for a, i in zip(api_runs, insert_runs, strict=True))

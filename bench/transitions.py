@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import psql_admin, server_url, with_database  # noqa: E402
+from bench._common import fresh_databases, server_url, with_database  # noqa: E402
 
 BENCH_DB = "parcours_bench"
 PGBENCH_DB = "parcours_bench_pgbench"
@@ -307,16 +307,13 @@ def main() -> None:
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("DATABASE_URL must point at PostgreSQL for this benchmark")
 
-    for name in (BENCH_DB, PGBENCH_DB):
-        psql_admin(url, f"DROP DATABASE IF EXISTS {name}")
-        psql_admin(url, f"CREATE DATABASE {name}")
     db_url = with_database(url, BENCH_DB)
     runs: dict[str, dict[str, list[EnginePhase]]] = {
         v: {"one": [], "four": []} for v in DEFINITIONS
     }
     pgbenches: list[float] = []
     round_trips: dict[str, float] = {}
-    try:
+    with fresh_databases(url, BENCH_DB, PGBENCH_DB):  # dropped WITH (FORCE): pools hold some
         setup_django(db_url)
         ids = prepare(db_url, instances=400)
         for variant in DEFINITIONS:
@@ -331,12 +328,6 @@ def main() -> None:
                 runs[variant]["one"].append(measure_engine(db_url, ids[variant], 1, seconds))
                 runs[variant]["four"].append(measure_engine(db_url, ids[variant], 4, seconds))
             pgbenches.append(measure_pgbench(url, seconds))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        for name in (BENCH_DB, PGBENCH_DB):
-            psql_admin(url, f"DROP DATABASE IF EXISTS {name}")
 
     pgbench = statistics.median(pgbenches)
     figures: dict[str, object] = {
