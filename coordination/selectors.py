@@ -134,7 +134,7 @@ def access_task_keys(*, user: User, task_id: int) -> TaskKeys:
     user is, if any (practitioner_of)."""
     row = None
     if user.is_authenticated and user.is_active and key_in_range(Task, task_id):
-        condition, params = patient_visible_condition(user, _TASK_PATIENT)
+        condition, params = patient_visible_condition(user, _task_patient())
         with kept_cursor() as cursor:
             cursor.execute(_task_keys_sql(condition), [*params, user.pk, True, task_id])
             row = cursor.fetchone()
@@ -146,7 +146,9 @@ def access_task_keys(*, user: User, task_id: int) -> TaskKeys:
     raise NotFound("task", task_id)
 
 
-_TASK_PATIENT = f"t.{column(Task, 'patient')}"
+@functools.cache
+def _task_patient() -> str:
+    return f"t.{column(Task, 'patient')}"
 
 
 @functools.cache
@@ -155,11 +157,11 @@ def _task_keys_sql(visible: str) -> str:
         table(m) for m in (Task, Patient, CarePathway, Practitioner)
     )
     return (
-        f"SELECT {_TASK_PATIENT}, t.{column(Task, 'care_pathway')}, "  # noqa: S608
+        f"SELECT {_task_patient()}, t.{column(Task, 'care_pathway')}, "  # noqa: S608
         f"c.{column(CarePathway, 'instance')}, t.{column(Task, 'for_patient')}, "
         f"p.{column(Patient, 'user')}, CASE WHEN {visible} THEN 1 ELSE 0 END, "
         f"{select_list(Practitioner, 'pr')} FROM {task} t "
-        f"JOIN {patient} p ON p.{column(Patient, 'pk')} = {_TASK_PATIENT} "
+        f"JOIN {patient} p ON p.{column(Patient, 'pk')} = {_task_patient()} "
         f"LEFT JOIN {pathway} c "
         f"ON c.{column(CarePathway, 'pk')} = t.{column(Task, 'care_pathway')} "
         f"LEFT JOIN {practitioner} pr ON pr.{column(Practitioner, 'user')} = %s "
