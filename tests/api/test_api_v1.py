@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connections
 from rest_framework.test import APIClient
 
 from coordination.models import Task
@@ -245,3 +249,47 @@ def test_a_refused_keyed_request_frees_its_key_for_a_corrected_retry(scene: Scen
 
     assert (refused.status_code, corrected.status_code) == (409, 409)
     assert "Idempotent-Replayed" not in corrected
+
+
+def test_two_simultaneous_requests_with_one_key_run_once_and_both_get_its_answer(
+    postgres_transactional: None, care_test: None
+):
+    from coordination.models import IdempotencyRecord, TaskEvent
+    from coordination.services import care_pathway_start, care_team_member_add
+    from tests.coordination.conftest import make_patient
+
+    patient = make_patient()
+    gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+    pathway = care_pathway_start(patient=patient, key="care-test", user=gp.user)
+    visit = Task.objects.get(care_pathway=pathway, code="visit")
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, str, bytes]] = []
+
+    def complete() -> None:
+        try:
+            client = client_for(nurse.user)
+            barrier.wait()
+            response = client.post(
+                f"/api/v1/tasks/{visit.pk}/complete/", {"note": "done"}, format="json",
+                HTTP_IDEMPOTENCY_KEY="same-key",
+            )  # fmt: skip
+            answers.append(
+                (response.status_code, response.get("Idempotent-Replayed", ""), response.content)
+            )
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=complete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted((status, replayed) for status, replayed, _ in answers) == [
+        (200, ""), (200, "true"),
+    ]  # fmt: skip
+    assert json.loads(answers[0][2]) == json.loads(answers[1][2])  # stored as jsonb: same object
+    assert TaskEvent.objects.filter(task=visit, to_status="completed").count() == 1
+    assert IdempotencyRecord.objects.filter(key="same-key").count() == 1

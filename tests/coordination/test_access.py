@@ -4,7 +4,7 @@ import threading
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connections
 
 from coordination.errors import Conflict, InvalidInput, NotAllowed
 from coordination.identifiers import rpps_problem
@@ -128,12 +128,6 @@ def test_invalid_rpps_is_refused_naming_the_field(db, rpps, problem):
 
 def test_valid_rpps_passes():
     assert rpps_problem("10000000009") is None
-
-
-@pytest.fixture
-def postgres_transactional(transactional_db: None) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
 
 
 def test_two_simultaneous_completions_give_one_success_and_one_conflict(

@@ -288,12 +288,6 @@ def test_positions_continue_gap_free_across_runs(db):
     assert list(OutboxEvent.objects.order_by("id").values_list("position", flat=True)) == [1, 2, 3]
 
 
-@pytest.fixture
-def postgres_transactional(transactional_db: None) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
-
-
 def test_an_event_committed_late_gets_a_later_position_and_is_resumed(postgres_transactional):
     # Transaction A takes the smaller id but commits after B: a client that saw B's event
     # and resumes after its position must still receive A's.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from patients.errors import Conflict
 from patients.models import AuditEvent, Consent, Patient
@@ -16,12 +15,6 @@ from tests.patients.factories import PatientFactory
 
 N = 8
 REST = AuditEvent.EntryPoint.REST
-
-
-@pytest.fixture
-def postgres_transactional(transactional_db: None) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
 
 
 def run_concurrently(call: Callable[[int], object]) -> tuple[int, list[str]]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from tests.workflows.conftest import FOLLOW_UP, publish
 from workflows.actors import SYSTEM, Actor
@@ -14,12 +13,6 @@ from workflows.models import HistoryEntry, PathwayInstance
 from workflows.services import instance_fire, instance_start
 
 N = 8
-
-
-@pytest.fixture
-def postgres_transactional(transactional_db: None) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
 
 
 def fire_concurrently(instance_id: int, event: str, actor: Actor) -> tuple[int, list[str]]:
