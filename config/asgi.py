@@ -6,6 +6,7 @@ through its in-memory channel layer)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from typing import Any
 
@@ -23,10 +24,26 @@ from django.conf import settings  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 
+# How many more container objects a process may allocate than it frees before the cyclic
+# collector runs (Python's default: 700). A request allocates thousands (model instances,
+# dicts, querysets) that reference counting frees by itself; a collection every 700 of them
+# cost several percent of a task action's CPU (measured in-process: 3.5 -> 3.25 ms with the
+# freeze below; 2,000 to 50,000 made no difference between them).
+GC_YOUNG_THRESHOLD = 5000
+
+
+def tune_garbage_collection() -> None:
+    """Once the application is loaded and before it serves: what exists now (modules,
+    settings, URL patterns) is kept out of the collector's scans (gc.freeze), and young
+    collections wait for GC_YOUNG_THRESHOLD allocations."""
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Start the embedded relay on startup; stop it (finishing its current batch) on
-    shutdown."""
+    """Tune the garbage collector and start the embedded relay on startup; stop the relay
+    (finishing its current batch) on shutdown."""
     from coordination.relay import relay_forever
 
     stop = asyncio.Event()
@@ -34,6 +51,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            tune_garbage_collection()
             if settings.LIVE_RELAY_EMBEDDED:
                 relay = asyncio.create_task(relay_forever(stop))
             await send({"type": "lifespan.startup.complete"})

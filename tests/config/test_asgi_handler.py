@@ -4,6 +4,7 @@ one hand-over to a worker thread (config.handlers), and still all of them run.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_finished, request_started
 from django.http import StreamingHttpResponse
 
-from config.asgi import application
+from config.asgi import GC_YOUNG_THRESHOLD, application
 from config.handlers import SyncStackASGIHandler, _RequestThread
 
 
@@ -204,3 +205,23 @@ def test_a_streamed_response_is_sent_whole_and_closed_afterwards(monkeypatch, si
     assert (response["status"], response["body"]) == (200, b"first,second,third")
     assert [name for name, _ in signals_seen] == ["started", "finished"]
     assert sent == [b"first,", b"second,", b"third"]
+
+
+def test_startup_freezes_the_loaded_heap_and_spaces_young_collections(settings):
+    settings.LIVE_RELAY_EMBEDDED = False
+    saved = gc.get_threshold()
+
+    async def start() -> None:
+        communicator = ApplicationCommunicator(application, {"type": "lifespan"})
+        await communicator.send_input({"type": "lifespan.startup"})
+        assert (await communicator.receive_output(10))["type"] == "lifespan.startup.complete"
+        await communicator.send_input({"type": "lifespan.shutdown"})
+        assert (await communicator.receive_output(10))["type"] == "lifespan.shutdown.complete"
+
+    try:
+        async_to_sync(start)()
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
