@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import NOT_PROVIDED, Field, Model
 
 from patients.selectors.rows import kept_cursor
 
@@ -52,9 +52,12 @@ def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
     meta = model._meta
     if meta.auto_field is None or meta.parents:
         raise ValueError(f"{meta.label}: rows_insert needs an automatic key and no parent model")
-    return tuple(
+    fields = tuple(
         f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated
     )
+    if any(f.db_default is not NOT_PROVIDED for f in fields):  # the database would fill those
+        raise ValueError(f"{meta.label}: rows_insert does not handle database defaults")
+    return fields
 
 
 @functools.cache
