@@ -9,9 +9,9 @@ context), and two more for the request_started and request_finished signals, whi
 more CPU than some requests' own work. Here the stack is built as for WSGI, and one
 `sync_to_async` call sends request_started, runs the whole stack and, when the response is
 complete (not streamed), closes it, which sends request_finished (the database connection
-goes back to the pool before the bytes go out rather than after). Reading the request body,
-watching for the client going away, and sending the response (streamed ones too, closed
-afterwards as by Django) are Django's handler's, as written in `handle` below.
+goes back to the pool before the bytes go out rather than after). Reading the request body
+and sending the response are Django's; a streamed response is sent while watching for the
+client going away, and closed afterwards, as by Django (see `handle`).
 
 Django also starts a thread for every request (a ThreadSensitiveContext of its own) and
 joins it afterwards from yet another thread. Here a request borrows an idle single-thread
@@ -19,8 +19,8 @@ executor and gives it back when it is answered: as with Django, every thread-sen
 of one request runs in one thread, and a request's state (its database connection, which
 request_finished hands back to the pool) lives in the request's context, not in the thread.
 At most IDLE_THREADS wait for the next request; beyond that, a burst's extra threads end. A
-thread still busy when its request is over (the client went away while the view ran) is not
-lent again: it ends once the view returns.
+thread still busy when its request is over (the server cancelled the request, at shutdown)
+is not lent again: it ends once its work returns.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class SyncStackASGIHandler(ASGIHandler):
         # Not ASGIHandler.__init__, which builds the stack for async mode.
         self.load_middleware(is_async=False)
         self._idle: list[_RequestThread] = []  # touched by the event loop's thread only
+        self._serve_async = sync_to_async(self._serve, thread_sensitive=True)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -87,46 +88,41 @@ class SyncStackASGIHandler(ASGIHandler):
                 executor.shutdown(wait=False)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Django's ASGIHandler.handle, with the request served by `_serve` in one hand-over."""
+        """Django's ASGIHandler.handle, with the request served by `_serve` in one hand-over.
+
+        Django also listens for the client going away while the view runs, to cancel it: a
+        synchronous view cannot be cancelled (its thread runs on), so here the listening
+        starts with the sending of a streamed response, the one part that can be stopped.
+        A complete response sent to a client that left is dropped by the server."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
         set_script_prefix(get_script_prefix(scope))
-        serve = sync_to_async(self._serve, thread_sensitive=True)
-
-        async def process_request() -> tuple[HttpResponseBase, bool]:
-            response, closed = await serve(scope, body_file)
-            with contextlib.suppress(asyncio.CancelledError):  # the client went away meanwhile
+        response, closed = await self._serve_async(scope, body_file)
+        try:
+            if closed:
                 await self.send_response(response, send)
-            return response, closed
-
-        # As Django: watch for a disconnect while the response is made and sent.
-        listening = asyncio.create_task(self.listen_for_disconnect(receive))
-        serving = asyncio.create_task(process_request())
-        tasks: list[asyncio.Task[Any]] = [listening, serving]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            if task.done():
-                try:
-                    task.result()
-                except RequestAborted:
-                    pass
-                except AssertionError:
-                    body_file.close()
-                    raise
             else:
+                await self._send_streamed(response, receive, send)
+        finally:
+            if not closed:
+                await sync_to_async(response.close)()
+            body_file.close()
+
+    async def _send_streamed(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
+        """Send a streamed response, stopping if the client goes away (as Django does)."""
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        sending = asyncio.create_task(self.send_response(response, send))
+        await asyncio.wait([listening, sending], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listening, sending):
+            if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        try:
-            response, closed = serving.result()
-        except asyncio.CancelledError:
-            await signals.request_finished.asend(sender=self.__class__)
-        else:
-            if not closed:
-                await sync_to_async(response.close)()
-        body_file.close()
+            elif not task.cancelled():
+                with contextlib.suppress(RequestAborted):
+                    task.result()
 
     def _serve(self, scope: dict[str, Any], body_file: Any) -> tuple[HttpResponseBase, bool]:
         """In the request's thread: request_started, the request through the middleware and

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -225,3 +226,42 @@ def test_startup_freezes_the_loaded_heap_and_spaces_young_collections(settings):
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_leaving_during_a_stream_stops_it_and_the_response_is_closed(
+    monkeypatch, signals_seen
+):
+    handler = SyncStackASGIHandler()
+    produced: list[int] = []
+
+    async def endless() -> Any:
+        n = 0
+        while True:
+            produced.append(n)
+            yield b"part,"
+            n += 1
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(handler, "get_response", lambda request: StreamingHttpResponse(endless()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/stream/", "raw_path": b"/stream/", "query_string": b"",
+        "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 80),
+    }  # fmt: skip
+
+    async def run() -> None:
+        communicator = ApplicationCommunicator(handler, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(10))["type"] == "http.response.start"
+        assert (await communicator.receive_output(10))["body"] == b"part,"
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(10)
+
+    async_to_sync(run)()
+
+    stopped_at = len(produced)
+    assert [name for name, _ in signals_seen] == ["started", "finished"]
+    time.sleep(0.1)
+    assert len(produced) == stopped_at < 50  # the stream stopped when the client left
