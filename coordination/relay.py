@@ -9,10 +9,11 @@ in-memory channel layer. Several relays at once are safe: see coordination.servi
 On PostgreSQL one relay at a time leads: it holds a session advisory lock on its LISTEN
 connection and is woken by every commit that writes events. The others stand by, looking
 every LIVE_RELAY_LISTEN_FALLBACK_SECONDS for what is left over and for the lock, which
-PostgreSQL frees when the leader's connection ends (its process stopped or died). Woken, the
-leader lets LIVE_RELAY_GATHER_SECONDS pass before reading, so that one pass publishes the
-events of all the commits of that moment: under load, a pass per commit per web process
-would cost more than the requests that wrote the events.
+PostgreSQL frees when the leader's connection ends (its process stopped or died). The leader
+starts a pass at most once per LIVE_RELAY_GATHER_SECONDS: woken sooner after the previous
+one, it waits the rest of that time, so that under load one pass publishes the events of
+all the commits of that moment (a pass per commit would cost more than the requests that
+wrote the events), while a commit after a quiet moment is published at once.
 
 Routing: an event about a patient goes to that patient's group; a care-team change also goes
 to the member's user group (or service team group) so that a newly added member's
@@ -199,13 +200,14 @@ class _Listener:
         return True
 
     async def gather(self, seconds: float, stop: asyncio.Event) -> None:
-        """Let `seconds` pass (or `stop` be set), then take the notifications that came
-        meanwhile: the pass that follows reads what their commits wrote. A commit after that
-        pass has read notifies again and wakes the next wait."""
-        if self.connection is None or seconds <= 0:
+        """Let `seconds` pass, if any (or `stop` be set), then take the notifications that
+        came meanwhile: the pass that follows reads what their commits wrote. A commit after
+        that pass has read notifies again and wakes the next wait."""
+        if self.connection is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
         try:
             async for _ in self.connection.notifies(timeout=0.0):
                 pass
@@ -246,6 +248,7 @@ async def relay_forever(
         while not stop.is_set():
             if listener.connection is None:
                 await listener.open()  # before reading: no commit can slip in between
+            started = time.monotonic()
             try:
                 sent = await run(publish, limit)
                 failures = 0
@@ -256,8 +259,8 @@ async def relay_forever(
             if sent >= limit:
                 continue
             if failures == 0 and await listener.wait(fallback, stop):
-                if listener.leading:
-                    await listener.gather(gather, stop)
+                if listener.leading:  # at most one pass per `gather` seconds
+                    await listener.gather(gather - (time.monotonic() - started), stop)
                 continue
             pause = poll if failures == 0 else min(5.0, poll * 2**failures)
             with contextlib.suppress(TimeoutError):

@@ -397,8 +397,8 @@ LIVE_RELAY_POLL_SECONDS = float(os.environ.get("LIVE_RELAY_POLL_SECONDS", "0.05"
 LIVE_RELAY_LISTEN_FALLBACK_SECONDS = float(
     os.environ.get("LIVE_RELAY_LISTEN_FALLBACK_SECONDS", "1.0")
 )
-# Woken by a commit, the leading relay waits this long before reading, so that one pass
-# publishes the events of every commit of that moment.
+# The least time between two passes of the leading relay: commits that come sooner after a
+# pass are gathered into the next one; a commit after a quiet moment is published at once.
 LIVE_RELAY_GATHER_SECONDS = float(os.environ.get("LIVE_RELAY_GATHER_SECONDS", "0.05"))
 LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
 # How long a connection trusts what it read of the user's permissions: losing access to a

@@ -501,29 +501,36 @@ def test_one_relay_leads_and_another_takes_over_when_it_stops(
     assert _leader_pids() == []
 
 
-def test_the_leader_publishes_the_commits_of_one_moment_in_one_pass(
+def test_the_leader_publishes_at_once_after_a_quiet_moment_and_gathers_a_busy_one(
     postgres_transactional, settings, monkeypatch
 ):
     settings.LIVE_RELAY_LISTEN_FALLBACK_SECONDS = 60.0
     settings.LIVE_RELAY_GATHER_SECONDS = 0.5
     _closing(monkeypatch)
 
-    async def scenario() -> list[dt.datetime | None]:
+    async def scenario() -> tuple[float, list[dt.datetime | None]]:
         stop = asyncio.Event()
         relay = asyncio.create_task(relay_forever(stop, poll_seconds=60.0))
-        await asyncio.sleep(1.0)
-        pks = []
-        for _ in range(3):  # three commits, each notifying, well within the gather window
+        await asyncio.sleep(1.0)  # quiet: the last pass is long past
+        first = await sync_to_async(_record_event, thread_sensitive=False)()
+        waited = await _until(lambda: None not in _published_at([first]), 10.0)
+        pks = [first]
+        for _ in range(3):  # three commits right after a pass, each notifying
             pks.append(await sync_to_async(_record_event, thread_sensitive=False)())
         await _until(lambda: None not in _published_at(pks), 10.0)
         stop.set()
         await asyncio.wait_for(relay, timeout=5.0)
-        return await sync_to_async(_published_at, thread_sensitive=False)(pks)
+        return waited, await sync_to_async(_published_at, thread_sensitive=False)(pks)
 
-    published = asyncio.run(scenario())
+    waited, published = asyncio.run(scenario())
 
+    assert waited < 0.4  # not held for the gathering time
     assert None not in published
-    assert len(set(published)) == 1, published  # one pass marked all three
+    first, *burst = published
+    assert len(set(burst)) == 1, burst  # one pass marked the three
+    assert first is not None
+    assert burst[0] is not None
+    assert (burst[0] - first).total_seconds() >= 0.4  # no sooner than the interval allows
 
 
 def test_migrating_a_care_pathway_to_a_new_version_writes_its_move(scene: Scene) -> None:
