@@ -373,16 +373,31 @@ def measure(seed_: Seed, repeat: int) -> dict[str, Any]:
 
 
 def explain(seed_: Seed) -> dict[str, str]:
-    """EXPLAIN ANALYZE of each worklist's first page of 100, for the record (stderr)."""
+    """EXPLAIN ANALYZE of the statement that reads each worklist's first page of 100 keys,
+    as the endpoint sends it (captured from a real request), for the record (stderr)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
-
-    from api.v1.tasks import VIEWS as API_VIEWS
+    from django.test import Client
 
     user = get_user_model().objects.get(pk=seed_.nurse_user_id)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
     plans = {}
     for view in VIEWS:
-        sql, params = API_VIEWS[view](user)[:101].query.sql_with_params()
+        sent: list[tuple[str, Any]] = []
+
+        def capture(
+            execute: Any, sql: str, params: Any, many: bool, context: Any, sent: Any = sent
+        ) -> Any:
+            sent.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(capture):
+            assert client.get(f"/api/v1/tasks/?view={view}&page_size=100").status_code == 200
+        # The page's keys: the one statement that orders the tasks and stops at the page.
+        keys = [(sql, params) for sql, params in sent if sql.endswith("LIMIT 101")]
+        assert len(keys) == 1, [sql[:80] for sql, _ in sent]
+        sql, params = keys[0]
         with connection.cursor() as cur:
             cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
             plans[view] = "\n".join(row[0] for row in cur.fetchall())

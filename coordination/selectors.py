@@ -279,10 +279,16 @@ def _worklist(user: User) -> QuerySet[Task]:
     """The tasks of the patients the user may see (the rule of `visible_tasks`), in
     worklist order. The patients are read first and given to the task query as a constant
     set (see patients.selectors.id_sets): the query then walks the open tasks in worklist
-    order and stops at the end of the page, whatever the size of the set."""
+    order and stops at the end of the page, whatever the size of the set.
+
+    Every worklist holds open tasks only, and says so here at the top of the condition:
+    that is what lets PostgreSQL use the partial index `task_open_worklist` (open tasks in
+    worklist order) when a list's own conditions are an OR, as the overdue list's are (its
+    planner does not prove the index's predicate through the OR: it read and sorted every
+    overdue task instead, 9 ms against 1 ms for the ordered walk on the benchmark's data)."""
     visible = InIds("patient_id", visible_patient_ids(user))
     return (
-        Task.objects.filter(visible)
+        Task.objects.filter(visible, status__in=sorted(task_states.OPEN))
         .select_related("patient", "owner__user", "offered_team")
         .order_by(*WORKLIST_ORDER)
     )
