@@ -382,16 +382,15 @@ def explain(seed_: Seed) -> dict[str, str]:
     user = get_user_model().objects.get(pk=seed_.nurse_user_id)
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
+    sent: list[tuple[str, Any]] = []
+
+    def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
     plans = {}
     for view in VIEWS:
-        sent: list[tuple[str, Any]] = []
-
-        def capture(
-            execute: Any, sql: str, params: Any, many: bool, context: Any, sent: Any = sent
-        ) -> Any:
-            sent.append((sql, params))
-            return execute(sql, params, many, context)
-
+        sent.clear()
         with connection.execute_wrapper(capture):
             assert client.get(f"/api/v1/tasks/?view={view}&page_size=100").status_code == 200
         # The page's keys: the one statement that orders the tasks and stops at the page.

@@ -295,7 +295,8 @@ def _worklist(user: User) -> QuerySet[Task]:
 
 
 def _mine(practitioner: Practitioner) -> Q:
-    return Q(owner_id=practitioner.pk, status__in=sorted(task_states.OPEN))
+    """Owned by the practitioner (`_worklist` keeps the open tasks only)."""
+    return Q(owner_id=practitioner.pk)
 
 
 def _offered(user: User, practitioner: Practitioner) -> Q:
