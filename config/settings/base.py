@@ -119,9 +119,10 @@ def _prepare_threshold() -> int | None:
 def database_settings(url: str | None) -> dict[str, object]:
     """PostgreSQL (or any dj-database-url URL) when given; otherwise the embedded SQLite file.
 
-    SQLite runs in WAL mode with IMMEDIATE transactions so that the web process and the
-    Celery worker can share the file: a writer takes the write lock when its transaction
-    starts instead of failing half-way with "database is locked".
+    SQLite (the embedded file, or a `sqlite:///` URL) runs in WAL mode with IMMEDIATE
+    transactions so that the web process and the Celery worker can share the file: a writer
+    takes the write lock when its transaction starts instead of failing half-way with
+    "database is locked".
 
     PostgreSQL connections come from a pool (psycopg_pool, one per process), not from
     Django's persistent connections: under ASGI every request runs in a thread of its own,
@@ -151,20 +152,25 @@ def database_settings(url: str | None) -> dict[str, object]:
                     "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "30")),
                 },
             }
+        elif config.get("ENGINE") == "django.db.backends.sqlite3":
+            config.update(ENGINE=SQLITE_ENGINE, OPTIONS=SQLITE_OPTIONS)
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": SQLITE_ENGINE,
         "NAME": str(VAR_DIR / "parcours.sqlite3"),
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-            ),
-        },
+        "OPTIONS": SQLITE_OPTIONS,
         "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
     }
+
+
+# Django's SQLite backend with the sqlite3 module's thread check on (core/backends/sqlite3).
+SQLITE_ENGINE = "core.backends.sqlite3"
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+}
 
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or None

@@ -6,7 +6,10 @@ embedded SQLite default and on PostgreSQL/Redis in CI.
 
 from __future__ import annotations
 
+from .base import env_bool
 from .local import *  # noqa: F403
 
-DEBUG = False
+# Off unless asked for: a server a test starts may run with DEBUG on, as `make run` does
+# (pytest-django turns it off for the tests themselves).
+DEBUG = env_bool("DEBUG", False)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

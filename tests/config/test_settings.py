@@ -89,7 +89,7 @@ def test_a_bad_prepare_threshold_is_refused_naming_the_variable(monkeypatch, raw
 def test_no_database_url_means_the_embedded_sqlite_file_in_wal_mode():
     config = database_settings(None)
 
-    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["ENGINE"] == "core.backends.sqlite3"
     options = config["OPTIONS"]
     assert isinstance(options, dict)
     assert options["transaction_mode"] == "IMMEDIATE"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
@@ -154,6 +156,46 @@ def test_recorded_queries_go_through_a_fresh_recording_cursor(db):
         recording.execute("SELECT 2")
     assert recording is not kept
     assert [q["sql"] for q in queries] == ["SELECT 2"]
+
+
+def test_each_use_of_the_kept_cursor_is_its_own():
+    assert kept_cursor() is not kept_cursor()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_threads_recording_queries_do_not_close_each_other_s_cursor():
+    # A enters, B enters, A leaves, then B runs its statement: when uses shared one instance,
+    # A's leaving closed B's cursor ("Cannot operate on a closed cursor", then a crash).
+    step = threading.Barrier(2, timeout=10)
+    answers: dict[str, object] = {}
+
+    def use(name: str, leaves_first: bool) -> None:
+        connection.force_debug_cursor = True  # record queries, as DEBUG does
+        try:
+            with kept_cursor() as cursor:
+                step.wait()  # both inside
+                if not leaves_first:
+                    step.wait()  # the other one has left
+                cursor.execute("SELECT %s", [name])
+                answers[name] = cursor.fetchone()
+            if leaves_first:
+                step.wait()
+        except Exception as exc:  # recorded for the assertion below, in the main thread
+            answers[name] = exc
+            step.abort()
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=use, args=("a", True)),
+        threading.Thread(target=use, args=("b", False)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == {"a": ("a",), "b": ("b",)}
 
 
 def test_errors_through_the_kept_cursor_are_django_s(scene: Scene):

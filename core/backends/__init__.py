@@ -1,0 +1,1 @@
+"""Database backends: Django's, with the settings this project relies on fixed in code."""

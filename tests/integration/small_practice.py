@@ -1,0 +1,44 @@
+"""A small practice for a server a test starts on a database of its own: `python -m
+tests.integration.small_practice PASSWORD` (with DJANGO_SETTINGS_MODULE and the database in
+the environment, after `migrate`) creates a GP and a nurse who log in with PASSWORD, six
+patients in their care team each on a `care-test` pathway, and prints what the test needs as
+one JSON line. Synthetic data, made through the services as the application makes it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import django
+
+
+def build(password: str) -> dict[str, object]:
+    from coordination.models import Task
+    from coordination.services import care_pathway_start, care_team_member_add
+    from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
+    from workflows.actors import Actor
+    from workflows.services import definition_publish
+
+    definition_publish(source=CARE_TEST, actor=Actor(id="test"), fmt="yaml")
+    gp = make_practitioner("gp", password=password)
+    nurse = make_practitioner("nurse", password=password)
+    patients = []
+    for _ in range(6):
+        patient = make_patient()
+        care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+        care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+        care_pathway_start(patient=patient, key="care-test", user=gp.user)
+        patients.append(patient.pk)
+    tasks = list(Task.objects.filter(patient_id__in=patients).values_list("pk", flat=True))
+    return {
+        "gp": gp.user.username,
+        "nurse": nurse.user.username,
+        "patients": patients,
+        "tasks": sorted(tasks),
+        "pathway": ["care-test", 1],
+    }
+
+
+if __name__ == "__main__":
+    django.setup()
+    print(json.dumps(build(sys.argv[1])))
