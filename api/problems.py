@@ -11,7 +11,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -172,12 +171,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return out
 
 
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The site's handler404. Under /api/ a path no route matches (a negative id, a key the
-    route's converter refuses) is the same problem+json 404 as an object that does not
-    exist; elsewhere it is Django's page."""
-    if not request.path.startswith("/api/"):
-        return page_not_found(request, exception)
-    body = {"type": PROBLEM_TYPE + "not-found", "title": "Not found", "status": 404,
-            "detail": "no such resource"}  # fmt: skip
-    return HttpResponse(json.dumps(body), status=404, content_type=CONTENT_TYPE)
+def _plain_problem(status_code: int, title: str, detail: str, kind: str) -> HttpResponse:
+    """A problem answered outside DRF (Django's error handlers): no renderer to go through."""
+    body = {"type": PROBLEM_TYPE + kind, "title": title, "status": status_code, "detail": detail}
+    return HttpResponse(json.dumps(body), status=status_code, content_type=CONTENT_TYPE)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A path under /api/ that no route matches (a negative id, a key the route's converter
+    refuses): the same 404 as an object that does not exist."""
+    return _plain_problem(404, "Not found", "no such resource", "not-found")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """An error nothing handled: logged by Django with its traceback, answered without it."""
+    return _plain_problem(
+        500, "Internal server error",
+        "the server failed to answer this request; the error has been logged", "server-error",
+    )  # fmt: skip

@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
-# problem+json under /api/, Django's page elsewhere.
-handler404 = "api.problems.not_found"
+# problem+json under /api/, the web UI's plain page elsewhere (never a traceback).
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"
