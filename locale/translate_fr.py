@@ -309,6 +309,26 @@ FR = {
     "The %(shown)s most pressing are shown: filter by priority to see others.": (
         "Les %(shown)s plus urgentes sont affichées : filtrez par priorité pour voir les autres."
     ),
+    "Something went wrong": "Une erreur s’est produite",
+    "The page could not be shown because of an error on the server. Nothing that was already "
+    "saved is lost, and the error has been logged. Try again in a moment; if it keeps "
+    "happening, tell your support team.": (
+        "La page n’a pas pu être affichée à cause d’une erreur du serveur. Rien de ce qui "
+        "était déjà enregistré n’est perdu, et l’erreur a été consignée. Réessayez dans un "
+        "instant ; si elle se reproduit, prévenez votre support."
+    ),
+    "Page not found": "Page introuvable",
+    "This page does not exist, or you may not see it. Check the address, or go back to your "
+    "home page.": (
+        "Cette page n’existe pas, ou vous n’y avez pas accès. Vérifiez l’adresse, ou revenez "
+        "à votre page d’accueil."
+    ),
+    "Try again": "Réessayer",
+    "Back to the home page": "Retour à l’accueil",
+    "Error %(status)s": "Erreur %(status)s",
+    "The page could not be updated: trying again…": (
+        "La page n’a pas pu être mise à jour : nouvel essai…"
+    ),
 }
 PLURALS = {
     "%(n)d platform disabled.": ("%(n)d plateforme désactivée.", "%(n)d plateformes désactivées."),

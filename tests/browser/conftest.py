@@ -2,6 +2,9 @@
 and the `/ws/updates/` WebSocket) serving the test database. The server runs with the
 in-memory channel layer and its own embedded relay, so it needs no Redis of its own; its
 database is the test database (PostgreSQL when DATABASE_URL is set, else the SQLite file).
+It runs with DEBUG on, as `make run` does (queries are recorded, errors would show Django's
+debug page), and every test ends by checking that the server answered no request with a
+5xx and is still running.
 
 Skipped with a reason when Chromium or the playwright package is missing (CI installs both).
 Screenshots go to artifacts/screenshots/.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,7 +78,7 @@ class LiveServer:
                 [
                     sys.executable, "-m", "uvicorn", "config.asgi:application",
                     "--host", "127.0.0.1", "--port", str(self.port),
-                    "--lifespan", "on", "--no-access-log",
+                    "--lifespan", "on",  # with the access log: each answer's status
                 ],
                 cwd=ROOT,
                 env=self.env,
@@ -100,6 +104,13 @@ class LiveServer:
             # flushed and dropped only once they are gone. (This process's own pooled
             # connections stay: they are not the server's.)
             wait_until(lambda: _server_sessions() == 0, 15, "the server's database sessions")
+
+    def server_errors(self) -> list[str]:
+        """The requests the server answered with a 5xx, from its access log."""
+        return SERVER_ERROR.findall(self.log.read_text(errors="replace"))
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def answers(self) -> bool:
         try:
@@ -149,6 +160,7 @@ def app_server(
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "DATABASE_URL": _database_url(),
             "SECRET_KEY": settings.SECRET_KEY,
+            "DEBUG": "true",  # as `make run`
             "LIVE_RELAY_EMBEDDED": "true",
             "LIVE_RELAY_POLL_SECONDS": "0.02",
             "LOG_LEVEL": "WARNING",
@@ -159,6 +171,11 @@ def app_server(
     try:
         server.start()
         yield server
+        # A test that stopped the server without starting it again has nothing to check.
+        assert server.process is None or server.running(), (
+            f"the server died during the test: {server.log.read_text()[-3000:]}"
+        )
+        assert server.server_errors() == [], server.log.read_text()[-3000:]
     finally:
         server.stop()
 
@@ -169,6 +186,8 @@ def live_url(app_server: LiveServer) -> str:
 
 
 SERVER_APPLICATION_NAME = "parcours-browser-test-server"
+# uvicorn's access log: `127.0.0.1:5555 - "GET /worklist/ HTTP/1.1" 500 Internal Server Error`
+SERVER_ERROR = re.compile(r'"([A-Z]+ \S+) HTTP/[\d.]+" (5\d\d)')
 
 
 def _server_sessions() -> int:

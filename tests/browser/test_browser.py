@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -162,3 +163,72 @@ def test_uploading_a_broken_pathway_shows_its_problems_next_to_the_lines(
     assert "nowhere" in problem.inner_text()
     screenshot(page, "pathway-upload-problems")
     assert axe_violations(page) == []
+
+
+def test_pages_of_one_session_loaded_at_the_same_time_all_answer(
+    scene: Scene, app_server: LiveServer, browser: Any
+):
+    # As in several tabs at once: each loads its page, its assets and opens its WebSocket,
+    # while the first tab fetches more pages. The server runs with DEBUG on, as `make run`
+    # does; the fixture then checks it answered no 5xx and is still running.
+    with_password(scene.gp.user)
+    first = log_in(browser, app_server.url, scene.gp.user.username)
+    tasks = list(Task.objects.filter(care_pathway=scene.pathway).values_list("pk", flat=True))
+    urls = [
+        "/worklist/", "/alerts/", "/pathways/", "/pathways/care-test/1/",
+        f"/patients/{scene.patient.pk}/", *(f"/tasks/{pk}/" for pk in tasks),
+    ]  # fmt: skip
+    tabs = [first.context.new_page() for _ in urls]
+
+    for tab, url in zip(tabs, urls, strict=True):
+        tab.evaluate("url => { location.href = url; }", app_server.url + url)  # not awaited
+    statuses = first.evaluate(
+        "urls => Promise.all(urls.map(u => fetch(u).then(r => r.status)))", urls * 2
+    )
+    for tab in tabs:
+        tab.wait_for_load_state("load")
+
+    assert statuses == [200] * (2 * len(urls))
+    assert [tab.url for tab in tabs] == [app_server.url + url for url in urls]
+    for tab in tabs:
+        tab.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
+    assert app_server.running()
+
+
+def test_a_live_refresh_that_fails_is_tried_again_and_the_banner_says_the_page_is_stale(
+    scene: Scene, app_server: LiveServer, browser: Any
+):
+    with_password(scene.gp.user)
+    review = Task.objects.get(care_pathway=scene.pathway, code="review")
+    gp = log_in(browser, app_server.url, scene.gp.user.username)
+    gp.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
+    status = f'#list-mine tr[data-task="{review.pk}"] td:nth-child(5)'
+    assert gp.text_content(status) == "à faire"
+    failed: list[str] = []
+
+    def fail_refreshes(route: Any) -> None:
+        if route.request.headers.get("hx-request"):  # the region's re-fetch, not a page load
+            failed.append(route.request.url)
+            route.fulfill(status=500, body="failing on purpose")
+        else:
+            route.continue_()
+
+    gp.route(re.compile(r".*/worklist/$"), fail_refreshes)
+
+    # A change arrives live; the worklist's re-fetch fails: the page says it is not up to date.
+    task_act(task_id=review.pk, user=scene.gp.user, data=TaskActionInput(action="start"))
+    gp.wait_for_selector('#live-status[data-state="stale"]', timeout=10_000)
+    assert gp.text_content("#live-status") == "La page n’a pas pu être mise à jour : nouvel essai…"
+    screenshot(gp, "worklist-refresh-failing")
+    gp.wait_for_timeout(3_500)  # retried after 1 s and 2 s, still failing: not "connected"
+    assert len(failed) >= 2
+    assert gp.get_attribute("#live-status", "data-state") == "stale"
+
+    # The server answers again: the next try shows the change and the banner says connected.
+    gp.unroute(re.compile(r".*/worklist/$"))
+    gp.wait_for_function(
+        "selector => document.querySelector(selector).textContent === 'en cours'",
+        arg=status, timeout=10_000,
+    )  # fmt: skip
+    gp.wait_for_selector('#live-status[data-state="connected"]', timeout=5_000)
+    assert gp.text_content("#live-status") == "Mises à jour en direct : connecté"

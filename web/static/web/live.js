@@ -1,7 +1,9 @@
 // Live updates for the care-team pages: one WebSocket to /ws/updates/ (the session cookie
 // authenticates it), resumed with the last event id after a drop so nothing is lost. Each
 // event becomes DOM events on <body> that the page's htmx regions listen to
-// (hx-trigger="parcours-... from:body"): the region re-fetches itself in place.
+// (hx-trigger="parcours-... from:body"): the region re-fetches itself in place. A re-fetch
+// that fails is tried again until it succeeds, and meanwhile the banner says the page is
+// not up to date (never "connected").
 (function () {
   "use strict";
   var KEY = "parcours.lastEventId";
@@ -10,11 +12,22 @@
   var retry = 500;
   var seen = {};
   var pending = {};
+  var socketState = "connecting";
+  var failing = {};  // live event name -> delay before its region's next re-fetch
 
-  function setStatus(state) {
+  // The banner shows the socket's state, unless a region failed to re-fetch: then the page
+  // is out of date even though events arrive.
+  function show() {
     if (!banner) return;
+    var state = socketState;
+    if (state !== "lost" && Object.keys(failing).length) state = "stale";
     banner.dataset.state = state;
     banner.textContent = banner.dataset[state] || "";
+  }
+
+  function setStatus(state) {
+    socketState = state;
+    show();
   }
 
   function lastId() {
@@ -85,6 +98,48 @@
       retry = Math.min(retry * 2, 5000);
     };
   }
+
+  // The live event a region re-fetches on (hx-trigger="parcours-... from:body"), if any.
+  function liveEvent(elt) {
+    var trigger = (elt && elt.getAttribute && elt.getAttribute("hx-trigger")) || "";
+    var match = /^(parcours-[\w-]+) from:body/.exec(trigger);
+    return match ? match[1] : null;
+  }
+
+  // A re-fetch's answer arrives (fired on the region before it is replaced, so it reaches
+  // <body>). One that was redirected (the session ended: the login page) is not the region:
+  // show the whole page instead of swapping in nothing.
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var name = liveEvent(e.detail.elt);
+    if (!name || e.detail.isError) return;
+    var asked = new URL(e.detail.requestConfig.path, location.href).pathname;
+    if (e.detail.xhr.responseURL && new URL(e.detail.xhr.responseURL).pathname !== asked) {
+      e.detail.shouldSwap = false;
+      location.reload();
+      return;
+    }
+    if (name in failing) {
+      delete failing[name];
+      show();
+    }
+  });
+
+  // A re-fetch failed (no swap: the region is still in the page).
+  document.body.addEventListener("htmx:afterRequest", function (e) {
+    var name = liveEvent(e.detail.elt);
+    if (!name || e.detail.successful) return;
+    var status = e.detail.xhr ? e.detail.xhr.status : 0;
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      // Not a passing failure: the page no longer applies (access ended, not found).
+      location.reload();
+      return;
+    }
+    // The server failed or could not be reached: try again, less and less often.
+    var delay = failing[name] || 1000;
+    failing[name] = Math.min(delay * 2, 15000);
+    show();
+    setTimeout(function () { fire(name); }, delay);
+  });
 
   setStatus("connecting");
   connect();
