@@ -489,6 +489,8 @@ def test_one_relay_leads_and_another_takes_over_when_it_stops(
         waited_after = await _until(lambda: published(pk), 10.0)
         second_stop.set()
         await asyncio.wait_for(second, timeout=5.0)
+        # As above, the lock goes with the server process, a moment after the connection.
+        await _until(lambda: _leader_pids() == [], 10.0)
         return leaders_before, waited_before, leaders_after, waited_after
 
     leaders_before, waited_before, leaders_after, waited_after = asyncio.run(scenario())
