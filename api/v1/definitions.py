@@ -9,15 +9,16 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
+from api.parsers import BoundedJSONParser
 from workflows.actors import Actor
 from workflows.diagrams import render_definition_svg
 from workflows.models import PathwayDefinition
@@ -35,7 +36,14 @@ class PathwaySourceParser(BaseParser):
     media_type = "application/yaml"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        return {"source": stream.read().decode("utf-8"), "format": "yaml"}
+        raw = stream.read()
+        try:
+            return {"source": raw.decode("utf-8"), "format": "yaml"}
+        except UnicodeDecodeError as error:
+            raise ParseError(
+                f"the document is not UTF-8 text: byte 0x{raw[error.start]:02x} at offset "
+                f"{error.start} cannot be read"
+            ) from None
 
 
 class TextYamlParser(PathwaySourceParser):
@@ -89,7 +97,7 @@ class DefinitionCursor(Cursor):
 
 
 class DefinitionListView(IdempotentPostMixin, ListAPIView[PathwayDefinition]):
-    parser_classes = [JSONParser, PathwaySourceParser, TextYamlParser, PlainTextParser]
+    parser_classes = [BoundedJSONParser, PathwaySourceParser, TextYamlParser, PlainTextParser]
     serializer_class = DefinitionSerializer
     pagination_class = DefinitionCursor
 

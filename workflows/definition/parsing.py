@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from core.nesting import nested_deeper_than
 from workflows.definition.problems import Problem
 
 Format = Literal["yaml", "json"]
@@ -124,7 +125,7 @@ def _parse_json(text: str) -> ParsedSource:
         )
     except RecursionError:
         document = _TOO_DEEP
-    if document is _TOO_DEEP or _deeper_than(document, MAX_DEPTH):
+    if document is _TOO_DEEP or nested_deeper_than(document, MAX_DEPTH):
         problem = Problem("(document)", f"nested more than {MAX_DEPTH} levels deep")
         return ParsedSource(None, problems=[problem])
     # JSON is (nearly) a subset of YAML: composing it gives positions and duplicate keys (which
@@ -137,20 +138,6 @@ def _parse_json(text: str) -> ParsedSource:
 
 
 _TOO_DEEP = object()
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    # Iterative: the point is to refuse what recursion (jsonschema, repr, ==) cannot handle.
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        if children and depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def _parse_yaml(text: str) -> ParsedSource:
