@@ -66,10 +66,7 @@ def observations_record(
     """Validate every item and store them all, or none (InvalidObservation). Returns the
     stored observations in item order."""
     now = now or timezone.now()
-    problems: list[Problem] = []
-    if source not in Observation.Source.values:
-        allowed = ", ".join(Observation.Source.values)
-        problems.append(Problem("source", f"{source!r} is not one of {allowed}"))
+    problems = _source_problems(patient, actor, source)
     if not items:
         problems.append(Problem("items", "no observations given"))
     elif len(items) > MAX_BATCH:
@@ -93,11 +90,28 @@ def observation_record(
 ) -> Observation:
     """Record one observation; problems are located by field name alone (`unit: ...`)."""
     now = now or timezone.now()
-    if source not in Observation.Source.values:
-        allowed = ", ".join(Observation.Source.values)
-        raise InvalidObservation([Problem("source", f"{source!r} is not one of {allowed}")])
+    if problems := _source_problems(patient, actor, source):
+        raise InvalidObservation(problems)
     observations = _validate(patient, [item], [""], now)
     return _store(patient, observations, actor, source, entry_point, purpose, client_address)[0]
+
+
+# What a patient's own account may say its readings are: measured by the patient or sent by
+# their device, never taken by a professional or relayed by a platform.
+PATIENT_SOURCES = (Observation.Source.PATIENT, Observation.Source.DEVICE)
+
+
+def _source_problems(
+    patient: Patient, actor: AbstractBaseUser | None, source: str
+) -> list[Problem]:
+    if source not in Observation.Source.values:
+        allowed = ", ".join(Observation.Source.values)
+        return [Problem("source", f"{source!r} is not one of {allowed}")]
+    own = actor is not None and patient.user_id is not None and patient.user_id == actor.pk
+    if own and source not in PATIENT_SOURCES:
+        allowed = " or ".join(repr(str(s)) for s in PATIENT_SOURCES)
+        return [Problem("source", f"a patient's own readings are {allowed}, not {source!r}")]
+    return []
 
 
 def _store(
