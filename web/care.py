@@ -35,6 +35,7 @@ from coordination.selectors import (
     worklist_unclaimed,
 )
 from coordination.services import TaskActionInput, task_act
+from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
 from patients.measurements import MEASUREMENTS
 from patients.models import AuditEvent, Patient
@@ -42,6 +43,7 @@ from patients.selectors import (
     access_patient,
     break_glass_grant_active,
     consent_list,
+    may_break_glass,
     observation_list,
 )
 from patients.services import patient_break_glass
@@ -311,7 +313,10 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
 def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Opening a record outside the care team: asks for the reason, says the access is
     recorded, then opens the patient page, read-only, for the time the grant lasts (every
-    read during it is audited as an emergency access)."""
+    read during it is audited as an emergency access). Someone who may not break the glass
+    gets the same 404 whether the patient exists or not, as from the API."""
+    if not may_break_glass(request.user):
+        raise Http404
     if request.method == "POST":
         try:
             grant = patient_break_glass(
@@ -321,7 +326,7 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
                 entry_point=AuditEvent.EntryPoint.WEB,
                 client_address=client_address(request),
             )
-        except PatientNotFound:
+        except (PatientNotFound, PatientsNotAllowed):
             raise Http404 from None
         except PatientsError as error:
             messages.error(request, _("Not opened: %(reason)s") % {"reason": str(error)})

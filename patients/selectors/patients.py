@@ -18,7 +18,7 @@ from typing import Any, Literal, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser, Permission
+from django.contrib.auth.models import AbstractUser, AnonymousUser, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import QuerySet, Subquery
@@ -232,6 +232,15 @@ def device_list(*, patient_id: int, active: bool | None = None) -> QuerySet[Devi
 def _active_grants(now: dt.datetime | None) -> QuerySet[BreakGlassGrant]:
     now = now or timezone.now()
     return BreakGlassGrant.objects.filter(started_at__lte=now, expires_at__gt=now)
+
+
+BREAK_GLASS_PERMISSION = "patients.break_glass_patient"
+
+
+def may_break_glass(user: AbstractUser | AnonymousUser) -> bool:
+    """Whether `user` may open a record outside the care team in an emergency: an active
+    account holding the global permission `patients.break_glass_patient`."""
+    return bool(user.is_active) and user.has_perm(BREAK_GLASS_PERMISSION)
 
 
 def break_glass_grant_active(

@@ -36,11 +36,10 @@ from patients.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
-from patients.selectors import break_glass_grant_active, patient_visible
+from patients.selectors import break_glass_grant_active, may_break_glass, patient_visible
 from patients.services.audit import audit_record
 
 GRANTABLE = frozenset({"view_patient", "change_patient"})
-BREAK_GLASS_PERMISSION = "patients.break_glass_patient"
 MAX_REASON = 500
 
 Holder = tuple[
@@ -158,7 +157,7 @@ def patient_break_glass(
             if open_grant is not None:
                 raise Conflict(f"the record is already open until {open_grant.expires_at}")
             raise Conflict("you already have access to this record: no need to break the glass")
-        if not user.is_active or not user.has_perm(BREAK_GLASS_PERMISSION):
+        if not may_break_glass(user):
             raise NotAllowed("breaking the glass needs the break_glass_patient permission")
         reason = " ".join(reason.split())
         if not reason:

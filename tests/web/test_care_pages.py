@@ -12,7 +12,7 @@ from django.utils import timezone
 from coordination.models import Task
 from coordination.selectors import worklist_overdue
 from coordination.services import TaskActionInput, task_act
-from patients.models import AuditEvent
+from patients.models import AuditEvent, Patient
 from tests.coordination.conftest import Scene, make_patient
 from workflows.selectors import instance_diagram_svg
 
@@ -268,13 +268,21 @@ def test_alert_inbox_lists_nothing_for_an_outsider(scene: Scene):
     assert f"/patients/{scene.patient.pk}/" not in response.content.decode()
 
 
-def test_break_glass_without_the_permission_is_a_message_not_a_500(scene: Scene):
-    response = logged_in(scene.outsider.user).post(
-        f"/patients/{scene.patient.pk}/break-glass/", {"reason": "Emergency call"}
-    )
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_break_glass_without_the_permission_answers_an_existing_patient_as_a_missing_one(
+    scene: Scene, method: str
+):
+    # Answering "not allowed" for a patient that exists and 404 for one that does not would
+    # tell anyone with an account which patient ids exist.
+    client = logged_in(scene.outsider.user)
+    send = getattr(client, method)
+    missing = scene.patient.pk + 1000
 
-    assert response.status_code == 200
-    assert 'class="error"' in response.content.decode()
+    existing = send(f"/patients/{scene.patient.pk}/break-glass/", {"reason": "Emergency call"})
+    absent = send(f"/patients/{missing}/break-glass/", {"reason": "Emergency call"})
+
+    assert existing.status_code == absent.status_code == 404
+    assert existing.content == absent.content
     assert not AuditEvent.objects.filter(action="break_glass").exists()
 
 
