@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -40,6 +41,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# What anonymous visitors may read: nothing, unless these open the pathway library (its
+# definitions and diagrams) or the API's schema and docs.
+PARCOURS_PUBLIC_LIBRARY = env_bool("PARCOURS_PUBLIC_LIBRARY", False)
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -56,6 +61,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "knox",
     "channels",
+    "csp",
     "workflows",
     "patients",
     "coordination",
@@ -65,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "api.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -75,6 +82,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Content-Security-Policy on every response: scripts, styles, fonts and images from this site
+# only (every asset is served locally), no inline script or style, no framing, forms posted
+# here only. The WebSocket is same-origin ('self' covers ws: and wss: on the same host).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -270,6 +295,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "api.problems.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -285,6 +315,13 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs for API callers (any authentication), or anyone when
+    # API_DOCS_PUBLIC is on.
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny"
+        if API_DOCS_PUBLIC
+        else "rest_framework.permissions.IsAuthenticated"
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -340,9 +377,11 @@ BREAK_GLASS_DURATION = dt.timedelta(hours=float(os.environ.get("BREAK_GLASS_HOUR
 
 # Personal API tokens for scripts (django-rest-knox, wrapped by coordination.services.api_tokens):
 # stored as SHA-512 digests, recognisable by their prefix (secret scanners), 90 days by default.
-# knox's own migrations would create its default table even though the model is swapped; an
-# unmanaged-by-anyone table referencing auth_user then breaks flushing the database.
-MIGRATION_MODULES = {"knox": None}
+# knox's default token model is swapped for coordination.ApiToken. knox's own migrations
+# create its default table anyway (they do not declare the model swappable): its migrations
+# are replaced by coordination/knox_migrations, which declare it swapped (no table) and drop
+# the table those migrations left in databases created before.
+MIGRATION_MODULES = {"knox": "coordination.knox_migrations"}
 KNOX_TOKEN_MODEL = "coordination.ApiToken"  # noqa: S105  # a model name, not a secret
 REST_KNOX = {
     "TOKEN_PREFIX": "pct_",
@@ -379,6 +418,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(
 )
 # Largest request body the REST API accepts (a batch of 1000 observations is ~200 KB).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+# Deepest JSON body the REST API parses (its requests are a few levels deep).
+API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", "32"))
 
 LOGGING = {
     "version": 1,
@@ -416,3 +457,8 @@ LIVE_SESSION_CHECK_SECONDS = float(os.environ.get("LIVE_SESSION_CHECK_SECONDS", 
 # them) are read from the outbox by the connection at its next check.
 LIVE_CATCHUP_GRACE_SECONDS = float(os.environ.get("LIVE_CATCHUP_GRACE_SECONDS", "2"))
 LIVE_TOKEN_SECONDS = int(os.environ.get("LIVE_TOKEN_SECONDS", "60"))
+
+# Error pages shown with DEBUG on (`make run`) hide every setting whose name says it may hold
+# a secret. Django's own list misses connection URLs, which carry passwords
+# (DATABASE_URL=postgres://user:password@..., REDIS_URL, CELERY_BROKER_URL).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.SecretsHiddenReporterFilter"
