@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
 from coordination.models import Practitioner
@@ -40,6 +42,43 @@ def patient_account_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def library_reader_required(view: View) -> View:
+    """The pathway library (definitions, their diagrams): for practitioners and operations
+    staff; patient accounts get 404. PARCOURS_PUBLIC_LIBRARY opens it to anyone, logged in
+    or not (a library published as a reference)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if settings.PARCOURS_PUBLIC_LIBRARY:
+            return view(request, *args, **kwargs)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not _works_with_pathways(request):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def library_editor_required(view: View) -> View:
+    """Pages that change the library (uploading a definition): practitioners and operations
+    staff, logged in whatever PARCOURS_PUBLIC_LIBRARY says; the permission to change it is
+    checked by the service. Patient accounts get 404."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not _works_with_pathways(request):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _works_with_pathways(request: HttpRequest) -> bool:
+    return bool(request.user.is_staff) or practitioner_of(request.user) is not None
 
 
 def current_practitioner(request: HttpRequest) -> Practitioner:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -17,7 +16,7 @@ from coordination.services import care_pathway_start
 from patients.errors import PatientNotFound
 from patients.models import AuditEvent
 from patients.selectors import access_patient
-from web.access import practitioner_required
+from web.access import library_editor_required, practitioner_required
 from workflows.actors import Actor
 from workflows.definition.problems import Problem
 from workflows.errors import DefinitionConflict, InvalidDefinition, WorkflowError
@@ -47,7 +46,7 @@ def annotate(source: str, problems: list[Problem]) -> tuple[list[SourceLine], li
     return lines, general
 
 
-@login_required
+@library_editor_required
 def pathway_upload(request: HttpRequest) -> HttpResponse:
     allowed = request.user.has_perm(MANAGE_PERMISSION)
     context: dict[str, object] = {"allowed": allowed}

@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from coordination.selectors import portal_patient, practitioner_of
+from web.access import library_reader_required
 from web.health import run_checks
 from workflows.definition import localized
 from workflows.diagrams import render_definition_svg
@@ -29,12 +30,14 @@ def health(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@library_reader_required
 def pathway_library(request: HttpRequest) -> HttpResponse:
     definitions = list(definition_list())
     return render(request, "web/pathway_library.html", {"definitions": definitions})
 
 
 @require_GET
+@library_reader_required
 def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse:
     try:
         definition = definition_get(key=key, version=version)
@@ -53,6 +56,7 @@ def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse
 
 
 @require_GET
+@library_reader_required
 def pathway_diagram(request: HttpRequest, key: str, version: int) -> HttpResponse:
     try:
         definition = definition_get(key=key, version=version)

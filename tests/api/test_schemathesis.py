@@ -67,13 +67,17 @@ def bearer(scene: Scene) -> str:
 
 
 @pytest.fixture
-def api_schema(scene: Scene) -> Iterator[Any]:
+def api_schema(scene: Scene, bearer: str) -> Iterator[Any]:
     # As Django's test client does: the handler must not close the test's connection (and
     # its open transaction) at the start or end of each request.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+        yield schemathesis.openapi.from_wsgi(  # the schema is for authenticated callers
+            "/api/schema/?format=json",
+            get_wsgi_application(),
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)

@@ -219,9 +219,11 @@ def browser(browser_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 def log_in(browser: Any, base: str, username: str, *, viewport: dict[str, int] = DESKTOP) -> Any:
-    """A new browser context logged in through the login form; returns its page."""
+    """A new browser context logged in through the login form; returns its page. The page
+    keeps the Content-Security-Policy violations the browser reports in `csp_violations`."""
     context = browser.new_context(viewport=viewport, locale="fr-FR")
     page = context.new_page()
+    watch_csp(page)
     page.goto(base + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -230,14 +232,31 @@ def log_in(browser: Any, base: str, username: str, *, viewport: dict[str, int] =
     return page
 
 
+def watch_csp(page: Any) -> None:
+    """Record on `page.csp_violations` what the browser refused under the page's policy."""
+    page.csp_violations = []
+    page.on(
+        "console",
+        lambda message: (
+            page.csp_violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+
+
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical axe-core violations on the page as it stands."""
-    page.add_script_tag(path=str(AXE))
+    """Serious and critical axe-core violations on the page as it stands. axe-core is loaded
+    from the site's own static files (web/static/vendor), as the page's policy allows: a
+    script injected inline would be refused."""
+    origin = re.match(r"https?://[^/]+", page.url)
+    assert origin is not None
+    page.add_script_tag(url=f"{origin[0]}/static/vendor/{AXE.name}")
     result = page.evaluate("async () => await axe.run(document)")
     return [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}

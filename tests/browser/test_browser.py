@@ -131,10 +131,25 @@ def test_main_care_team_pages_have_no_serious_accessibility_violations(
     found = {}
     for name, url in pages.items():
         page.goto(live_url + url)
+        page.wait_for_load_state("networkidle")
         screenshot(page, name)
         found[name] = axe_violations(page)
 
     assert found == {name: [] for name in pages}
+    assert page.csp_violations == []
+
+
+def test_the_api_docs_work_under_the_content_security_policy(
+    scene: Scene, live_url: str, browser: Any
+):
+    with_password(scene.nurse.user)
+    page = log_in(browser, live_url, scene.nurse.user.username)
+
+    page.goto(live_url + "/api/docs/")
+
+    page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
+    assert page.locator(".swagger-ui .opblock").count() > 20
+    assert page.csp_violations == []
 
 
 def test_login_page_has_no_serious_accessibility_violations(live_url: str, browser: Any):

@@ -2,8 +2,19 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
+from tests.coordination.conftest import make_practitioner
 from workflows.shipped import library_files
+
+
+@pytest.fixture
+def client(db: None) -> Client:
+    """A practitioner's: the library is for the care team (anonymous visitors are sent to
+    log in, unless PARCOURS_PUBLIC_LIBRARY opens it)."""
+    logged_in = Client()
+    logged_in.force_login(make_practitioner("gp").user)
+    return logged_in
 
 
 @pytest.mark.django_db
