@@ -189,3 +189,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
         500, "Internal server error",
         "the server failed to answer this request; the error has been logged", "server-error",
     )  # fmt: skip
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """A service the request needs (the database, Redis) is down or busy: try again later."""
+    return _plain_problem(
+        503, "Service unavailable",
+        "a service this request needs is unavailable for the moment; nothing was changed, try "
+        "again shortly", "service-unavailable",
+    )  # fmt: skip

@@ -329,6 +329,12 @@ FR = {
     "The page could not be updated: trying again…": (
         "La page n’a pas pu être mise à jour : nouvel essai…"
     ),
+    "Service temporarily unavailable": "Service momentanément indisponible",
+    "Parcours cannot reach one of its services at the moment. Nothing was changed. Try again "
+    "in a few seconds.": (
+        "Parcours ne parvient pas à joindre l’un de ses services pour le moment. Rien n’a été "
+        "modifié. Réessayez dans quelques secondes."
+    ),
 }
 PLURALS = {
     "%(n)d platform disabled.": ("%(n)d plateforme désactivée.", "%(n)d plateformes désactivées."),

@@ -55,6 +55,19 @@ def server_error(request: HttpRequest) -> HttpResponse:
     )
 
 
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    return error_page(
+        request,
+        status=503,
+        retry=True,
+        title=gettext_noop("Service temporarily unavailable"),
+        message=gettext_noop(
+            "Parcours cannot reach one of its services at the moment. Nothing was changed. "
+            "Try again in a few seconds."
+        ),
+    )
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return error_page(
         request,

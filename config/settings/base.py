@@ -155,7 +155,9 @@ def database_settings(url: str | None) -> dict[str, object]:
     process forked, authenticated, its caches cold) for every request. A request borrows a
     connection on its first query and gives it back when it ends. DATABASE_POOL_MAX_SIZE
     (default 10) bounds the connections of a process: requests beyond it wait for one, at
-    most DATABASE_POOL_TIMEOUT seconds (default 30).
+    most DATABASE_POOL_TIMEOUT seconds (default 1.5). The wait is short on purpose: with the
+    database unreachable, a request answers 503 (config.errors) within two seconds instead
+    of hanging.
 
     Parameters are bound by the server, and a statement run DATABASE_PREPARE_THRESHOLD times
     (default 5) on a connection is prepared: PostgreSQL then plans it once per connection
@@ -171,10 +173,18 @@ def database_settings(url: str | None) -> dict[str, object]:
             config["OPTIONS"] = {
                 "server_side_binding": True,
                 "prepare_threshold": _prepare_threshold(),
+                # libpq's own bound on opening a connection (an unreachable host).
+                "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "2")),
                 "pool": {
                     "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
                     "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
-                    "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "30")),
+                    "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "1.5")),
+                    # The pool stops retrying in the background after this long; from then on
+                    # each request that needs a connection tries one at once, so service comes
+                    # back with the first request after the database does.
+                    "reconnect_timeout": float(
+                        os.environ.get("DATABASE_POOL_RECONNECT_TIMEOUT", "5")
+                    ),
                 },
             }
         elif config.get("ENGINE") == "django.db.backends.sqlite3":
@@ -407,7 +417,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic puts the files whitenoise serves (production: run it at each release).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

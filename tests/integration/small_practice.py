@@ -1,8 +1,9 @@
 """A small practice for a server a test starts on a database of its own: `python -m
 tests.integration.small_practice PASSWORD` (with DJANGO_SETTINGS_MODULE and the database in
 the environment, after `migrate`) creates a GP and a nurse who log in with PASSWORD, six
-patients in their care team each on a `care-test` pathway, and prints what the test needs as
-one JSON line. Synthetic data, made through the services as the application makes it."""
+patients in their care team each on a `care-test` pathway, a personal API token of the GP's,
+and prints what the test needs as one JSON line. Synthetic data, made through the services
+as the application makes it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import django
 def build(password: str) -> dict[str, object]:
     from coordination.models import Task
     from coordination.services import care_pathway_start, care_team_member_add
+    from coordination.services.api_tokens import api_token_create
     from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
     from workflows.actors import Actor
     from workflows.services import definition_publish
@@ -30,12 +32,14 @@ def build(password: str) -> dict[str, object]:
         care_pathway_start(patient=patient, key="care-test", user=gp.user)
         patients.append(patient.pk)
     tasks = list(Task.objects.filter(patient_id__in=patients).values_list("pk", flat=True))
+    token = api_token_create(user=gp.user, name="tests", actor=gp.user, lifetime=None)
     return {
         "gp": gp.user.username,
         "nurse": nurse.user.username,
         "patients": patients,
         "tasks": sorted(tasks),
         "pathway": ["care-test", 1],
+        "gp_token": token.secret,
     }
 
 

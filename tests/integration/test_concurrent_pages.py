@@ -8,44 +8,30 @@ its redirect), and the server must still be running afterwards."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 import requests
 
-from tests.integration.conftest import ROOT, free_port, wait_until
+from tests.integration.conftest import free_port, wait_until
+from tests.integration.processes import PASSWORD, Practice, prepare, start, stop
 
-PASSWORD = "synthetic-concurrency-pass"  # a throwaway account of a throwaway database
 BURSTS = 5
 AT_ONCE = 8
 
 
 @dataclass
-class Practice:
-    """What tests.integration.small_practice created."""
-
-    gp: str
-    nurse: str
-    patients: list[int]
-    tasks: list[int]
-    pathway: tuple[str, int]
-
-
-@dataclass
 class EmbeddedServer:
     url: str
-    process: subprocess.Popen[bytes]
+    process: Popen[bytes]
     log: Path
     practice: Practice
 
@@ -95,37 +81,16 @@ def embedded_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     )
     with _database(request.param, tmp_path / "var") as database:
         env.update(database)
-        for command in (
-            ["manage.py", "migrate", "--noinput"],
-            ["-m", "tests.integration.small_practice", PASSWORD],
-        ):
-            done = subprocess.run(
-                [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True,
-                timeout=300, check=False,
-            )  # fmt: skip
-            assert done.returncode == 0, done.stderr[-3000:]
-        created = json.loads(done.stdout.strip().splitlines()[-1])
-        practice = Practice(**{**created, "pathway": tuple(created["pathway"])})
-
+        practice = prepare(env)
         port = free_port()
         log = tmp_path / "run_embedded.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "manage.py", "run_embedded", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        process = start(["manage.py", "run_embedded", "--port", str(port)], env, log)
         server = EmbeddedServer(f"http://127.0.0.1:{port}", process, log, practice)
         try:
             wait_until(lambda: _healthy(server), 90, "run_embedded answering /health/")
             yield server
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
+            stop(process)
 
 
 def _healthy(server: EmbeddedServer) -> bool:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from coordination.models import Task
 from coordination.selectors import worklist_overdue
 from coordination.services import TaskActionInput, task_act
-from patients.models import AuditEvent, Patient
+from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_patient
 from workflows.selectors import instance_diagram_svg
 
