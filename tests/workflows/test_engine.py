@@ -32,6 +32,13 @@ GP = Actor.person("user:gp", {"gp"})
 COORDINATOR = Actor.person("user:coordinator", {"coordinator"})
 
 
+def deeply_nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def start(now: dt.datetime = T0) -> PathwayInstance:
     return instance_start(key="follow-up", actor=COORDINATOR, now=now)
 
@@ -237,6 +244,16 @@ def test_guard_true_lets_the_transition_through(follow_up, tasks):
         ({"when": dt.date(2026, 1, 1)}, "payload is not valid JSON"),
         ({"x": float("nan")}, "payload is not valid JSON"),
         ({"big": "x" * 70_000}, "payload is larger than 65536 bytes"),
+        ({"items": list(range(600))}, "payload.items: 600 items; payload holds at most 500"),
+        (
+            {"items": [[i] for i in range(300)]},
+            "payload.items[249]: payload holds more than 500 values",
+        ),
+        ({"a": [[[[[[[[[[1]]]]]]]]]]}, "payload.a[0][0][0][0][0][0][0][0][0]: nested more than 10"),
+        (
+            {"a": deeply_nested(100_000)},
+            "payload.a[0][0][0][0][0][0][0][0][0]: nested more than 10",
+        ),
     ],
 )
 def test_bad_payload_is_refused_and_writes_nothing(follow_up, tasks, payload, message):
