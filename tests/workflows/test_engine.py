@@ -224,6 +224,28 @@ def test_guard_that_cannot_be_evaluated_is_refused_naming_the_cause(follow_up, t
 
 
 @pytest.mark.django_db
+def test_a_guard_does_not_read_a_context_stored_past_the_bounds(follow_up, tasks):
+    # An instance started before the bounds existed may hold a larger context.
+    instance = start()
+    to_monitoring(instance)
+    instance_fire(instance_id=instance.pk, event="alert", actor=SYSTEM)
+    PathwayInstance.objects.filter(pk=instance.pk).update(context={"codes": list(range(600))})
+    before = snapshot(instance.pk)
+
+    with pytest.raises(TransitionRefused) as refused:
+        instance_fire(
+            instance_id=instance.pk, event="escalate", actor=NURSE, payload={"reason": "dyspnoea"}
+        )
+
+    assert refused.value.reason == RefusalReason.GUARD_FALSE
+    assert refused.value.message == (
+        "guard of 'escalate' (payload.reason != '') could not be evaluated: "
+        "context.codes: 600 items; context holds at most 500 values in all"
+    )
+    assert snapshot(instance.pk) == before
+
+
+@pytest.mark.django_db
 def test_guard_true_lets_the_transition_through(follow_up, tasks):
     instance = start()
     to_monitoring(instance)
