@@ -69,11 +69,16 @@ class ExpressionError(ValueError):
     pass
 
 
+# The CEL parser recurses once per operator of a chain such as `1+1+...`: at about 60 KB it
+# overflows its thread's stack and kills the process. Nothing that long reaches it. (The
+# cost limit, MAX_EXPRESSION_LENGTH, is far lower; this one only has to be safe, and above
+# anything a definition published before that limit may hold, whose alert plans still compile.)
+_PARSER_SAFE_LENGTH = 10_000
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> cel.Program:
-    if len(source) > MAX_EXPRESSION_LENGTH:
-        # Before the CEL parser sees it: a long enough chain (`1+1+...`, 60 KB) overflows
-        # its stack and kills the process.
+    if len(source) > _PARSER_SAFE_LENGTH:
         raise ExpressionError(_too_long(source))
     try:
         return cel.compile(source)
