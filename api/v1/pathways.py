@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +27,13 @@ from coordination.services import care_pathway_fire, care_pathway_start
 from coordination.services.pathways import actor_for
 from patients.models import AuditEvent
 from patients.selectors import access_patient
+from workflows.definition.limits import (
+    MAX_DATA_BYTES,
+    MAX_DATA_DEPTH,
+    MAX_DATA_VALUES,
+    data_problem,
+    size_problem,
+)
 from workflows.errors import StaleRevision
 from workflows.models import HistoryEntry
 from workflows.selectors import available_transitions, instance_diagram_svg, instance_history
@@ -48,17 +58,55 @@ class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
         return {"key": definition.key, "version": definition.version, "title": definition.title}
 
 
+class _NestingSafeJSONParser(JSONParser):
+    """JSON whose nesting overflows Python's decoder (about 1000 levels) is a 400, not a
+    RecursionError; a payload nested less deeply is refused by the bounds, naming where."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
+
+
+_PARSERS = [_NestingSafeJSONParser, FormParser, MultiPartParser]
+
+
+def _within_limits(value: dict[str, Any], name: str) -> dict[str, Any]:
+    """`value` if guards may read it (the engine's bounds on size, values and nesting);
+    else a 400 naming what is too large, before anything is looked up or written."""
+    problem = data_problem(value, name) or size_problem(json.dumps(value), name)
+    if problem is not None:
+        raise serializers.ValidationError(problem)
+    return value
+
+
+_LIMITS = (
+    f"JSON object of at most {MAX_DATA_BYTES // 1024} KiB, {MAX_DATA_VALUES} values (every "
+    f"object, list, text, number, true, false and null counts one) and {MAX_DATA_DEPTH} "
+    "levels of nesting."
+)
+
+
 class StartSerializer(serializers.Serializer[Any]):
     patient = serializers.IntegerField(min_value=1)
     pathway = serializers.SlugField(max_length=64, help_text="Key of the pathway definition.")
     context = serializers.DictField(  # type: ignore[assignment]  # the field, not .context
-        required=False, default=dict
+        required=False, default=dict, help_text=f"Data the guards read as `context`: a {_LIMITS}"
     )
+
+    def validate_context(self, value: dict[str, Any]) -> dict[str, Any]:
+        return _within_limits(value, "context")
 
 
 class FireSerializer(serializers.Serializer[Any]):
     event = serializers.RegexField(r"^[a-z][a-z0-9_]{0,62}$", max_length=63)
-    payload = serializers.DictField(required=False, default=dict)
+    payload = serializers.DictField(
+        required=False, default=dict, help_text=f"Data the guards read as `payload`: a {_LIMITS}"
+    )
+
+    def validate_payload(self, value: dict[str, Any]) -> dict[str, Any]:
+        return _within_limits(value, "payload")
 
 
 class HistorySerializer(serializers.ModelSerializer[HistoryEntry]):
@@ -85,6 +133,7 @@ def _with_etag(response: Response, pathway: CarePathway) -> Response:
 
 class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
     serializer_class = CarePathwaySerializer
+    parser_classes = _PARSERS
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -134,6 +183,8 @@ class CarePathwayDetailView(APIView):
 
 
 class CarePathwayEventView(IdempotentPostMixin, APIView):
+    parser_classes = _PARSERS
+
     @extend_schema(
         request=FireSerializer,
         responses=CarePathwaySerializer,

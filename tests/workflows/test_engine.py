@@ -32,6 +32,13 @@ GP = Actor.person("user:gp", {"gp"})
 COORDINATOR = Actor.person("user:coordinator", {"coordinator"})
 
 
+def deeply_nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def start(now: dt.datetime = T0) -> PathwayInstance:
     return instance_start(key="follow-up", actor=COORDINATOR, now=now)
 
@@ -217,6 +224,28 @@ def test_guard_that_cannot_be_evaluated_is_refused_naming_the_cause(follow_up, t
 
 
 @pytest.mark.django_db
+def test_a_guard_does_not_read_a_context_stored_past_the_bounds(follow_up, tasks):
+    # An instance started before the bounds existed may hold a larger context.
+    instance = start()
+    to_monitoring(instance)
+    instance_fire(instance_id=instance.pk, event="alert", actor=SYSTEM)
+    PathwayInstance.objects.filter(pk=instance.pk).update(context={"codes": list(range(600))})
+    before = snapshot(instance.pk)
+
+    with pytest.raises(TransitionRefused) as refused:
+        instance_fire(
+            instance_id=instance.pk, event="escalate", actor=NURSE, payload={"reason": "dyspnoea"}
+        )
+
+    assert refused.value.reason == RefusalReason.GUARD_FALSE
+    assert refused.value.message == (
+        "guard of 'escalate' (payload.reason != '') could not be evaluated: "
+        "context.codes: 600 items; context holds at most 500 values in all"
+    )
+    assert snapshot(instance.pk) == before
+
+
+@pytest.mark.django_db
 def test_guard_true_lets_the_transition_through(follow_up, tasks):
     instance = start()
     to_monitoring(instance)
@@ -237,6 +266,16 @@ def test_guard_true_lets_the_transition_through(follow_up, tasks):
         ({"when": dt.date(2026, 1, 1)}, "payload is not valid JSON"),
         ({"x": float("nan")}, "payload is not valid JSON"),
         ({"big": "x" * 70_000}, "payload is larger than 65536 bytes"),
+        ({"items": list(range(600))}, "payload.items: 600 items; payload holds at most 500"),
+        (
+            {"items": [[i] for i in range(300)]},
+            "payload.items[249]: payload holds more than 500 values",
+        ),
+        ({"a": [[[[[[[[[[1]]]]]]]]]]}, "payload.a[0][0][0][0][0][0][0][0][0]: nested more than 10"),
+        (
+            {"a": deeply_nested(100_000)},
+            "payload.a[0][0][0][0][0][0][0][0][0]: nested more than 10",
+        ),
     ],
 )
 def test_bad_payload_is_refused_and_writes_nothing(follow_up, tasks, payload, message):

@@ -3,17 +3,41 @@
 Evaluated with the `common-expression-language` package (Rust-backed CEL, a few microseconds
 per evaluation); nothing here ever calls Python's `eval`. Compiled programs are cached by
 source text, so a definition's expressions are compiled once per process.
+
+The runtime has no cost budget and holds the GIL while it evaluates, so an expression's cost
+is bounded before it runs: `cost_problems` (see `limits` for the measurements behind it) is
+part of validation and is checked again before every evaluation, so a definition published
+before a limit existed cannot stall the process either.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import cel
+
+from workflows.definition.cel_syntax import (
+    Call,
+    Comprehension,
+    Ident,
+    Index,
+    Node,
+    Operation,
+    Select,
+    SyntaxProblem,
+    TooDeep,
+    parse,
+)
+from workflows.definition.limits import (
+    MAX_CONDITION_LENGTH,
+    MAX_EXPRESSION_DEPTH,
+    MAX_EXPRESSION_LENGTH,
+    MAX_EXPRESSION_NAMES,
+)
 
 # Functions and macros of the CEL standard definitions that the evaluator supports.
 STANDARD_FUNCTIONS = frozenset(
@@ -25,8 +49,6 @@ STANDARD_FUNCTIONS = frozenset(
         "getDayOfYear", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
     }
 )  # fmt: skip
-
-_MACRO_BINDING = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
 @dataclass(frozen=True)
@@ -47,8 +69,17 @@ class ExpressionError(ValueError):
     pass
 
 
+# The CEL parser recurses once per operator of a chain such as `1+1+...`: at about 60 KB it
+# overflows its thread's stack and kills the process. Nothing that long reaches it. (The
+# cost limit, MAX_EXPRESSION_LENGTH, is far lower; this one only has to be safe, and above
+# anything a definition published before that limit may hold, whose alert plans still compile.)
+_PARSER_SAFE_LENGTH = 10_000
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> cel.Program:
+    if len(source) > _PARSER_SAFE_LENGTH:
+        raise ExpressionError(_too_long(source))
     try:
         return cel.compile(source)
     except (ValueError, RuntimeError) as exc:
@@ -57,25 +88,162 @@ def compile_expression(source: str) -> cel.Program:
 
 def check_expression(source: str, scope: ExpressionScope) -> list[str]:
     """Every reason `source` is not a valid expression for `scope`; empty when it is."""
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        return [_too_long(source)]
     try:
-        program = compile_expression(source)
+        compile_expression(source)
     except ExpressionError as exc:
         return [f"expression does not parse: {exc}"]
-    problems = []
-    bound = set(_MACRO_BINDING.findall(source))
-    for name in program.variables():
-        if name not in scope.variables and name not in bound:
+    tree, problems = _analysis(source)
+    if tree is None:
+        return list(problems)
+    out = []
+    for name in sorted(_free_names(tree)):
+        if name not in scope.variables:
             allowed = ", ".join(sorted(scope.variables))
-            problems.append(f"unknown variable {name!r} (available here: {allowed})")
-    for name in program.functions():
-        if name.startswith(("_", "@", "!")) or name in STANDARD_FUNCTIONS:
+            out.append(f"unknown variable {name!r} (available here: {allowed})")
+    for name in sorted(_called(tree)):
+        if name in STANDARD_FUNCTIONS or name in scope.functions:
             continue
-        if name not in scope.functions:
-            extra = (
-                f"; available here: {', '.join(sorted(scope.functions))}" if scope.functions else ""
+        extra = f"; available here: {', '.join(sorted(scope.functions))}" if scope.functions else ""
+        out.append(f"unknown function {name!r}{extra}")
+    return out + list(problems)
+
+
+def cost_problems(source: str) -> list[str]:
+    """Every reason evaluating `source` could cost more than the limits allow (its length,
+    depth, how often it names a variable, refused functions and macros, what comprehensions
+    iterate and read); empty when none. Independent of where the expression is used."""
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        return [_too_long(source)]
+    return list(_analysis(source)[1])
+
+
+@lru_cache(maxsize=4096)
+def _analysis(source: str) -> tuple[Node | None, tuple[str, ...]]:
+    """The tree of a source the CEL library compiles, and its cost problems. The tree is
+    None when it cannot be had (too deep, or read differently from the library)."""
+    program = compile_expression(source)
+    try:
+        tree = parse(source, max_depth=MAX_EXPRESSION_DEPTH)
+    except TooDeep as exc:
+        return None, (f"expression is {exc}",)
+    except SyntaxProblem as exc:
+        return None, (f"expression could not be analysed: {exc}",)
+    references = program.references()
+    seen_names = {n.name for n in tree.walk() if isinstance(n, Ident)}
+    seen_calls = _called(tree)
+    library_calls = {f for f in references["functions"] if not f.startswith(("_", "@", "!"))}
+    if seen_names != set(references["variables"]) or seen_calls != library_calls:
+        return None, ("expression could not be analysed: write it more plainly",)
+    return tree, tuple(dict.fromkeys(_cost_rules(tree)))
+
+
+def _too_long(source: str) -> str:
+    return (
+        f"expression is {len(source)} characters long; at most {MAX_EXPRESSION_LENGTH} are allowed"
+    )
+
+
+def _free_names(tree: Node, bound: frozenset[str] = frozenset()) -> set[str]:
+    """The variables `tree` names that no comprehension inside it binds."""
+    names = set()
+    stack = [(tree, bound)]
+    while stack:
+        node, names_bound = stack.pop()
+        if isinstance(node, Ident):
+            if node.name not in names_bound:
+                names.add(node.name)
+        elif isinstance(node, Comprehension):
+            stack.append((node.range, names_bound))
+            stack.extend((part, names_bound | {node.variable}) for part in node.body)
+        else:
+            stack.extend((child, names_bound) for child in node.children())
+    return names
+
+
+def _called(tree: Node) -> set[str]:
+    return {n.name for n in tree.walk() if isinstance(n, Call)}
+
+
+_NOT_LINEAR = {
+    "map": "map() is not available: it copies the list it builds at every item, so its "
+    "time grows with the square of the list; use all(), exists() or exists_one()",
+    "filter": "filter() is not available: it copies the list it builds at every item, so "
+    "its time grows with the square of the list; use all(), exists() or exists_one()",
+}
+
+
+def _cost_rules(tree: Node) -> Iterator[str]:
+    names = sum(1 for n in tree.walk() if isinstance(n, Ident))
+    if names > MAX_EXPRESSION_NAMES:
+        yield (
+            f"expression names its variables {names} times; at most {MAX_EXPRESSION_NAMES} "
+            "are allowed (each time copies the value named)"
+        )
+    if any(isinstance(n, Call) and n.name == "matches" for n in tree.walk()):
+        yield (
+            "matches() is not available: the time a regular expression takes cannot be "
+            "bounded; use startsWith(), endsWith(), contains() or 'in'"
+        )
+    comprehensions = [n for n in tree.walk() if isinstance(n, Comprehension)]
+    inside = sum(c.body_length for c in comprehensions)
+    if inside > MAX_CONDITION_LENGTH:
+        yield (
+            f"the conditions inside {_macros(comprehensions)} are {inside} characters long in "
+            f"all; at most {MAX_CONDITION_LENGTH} are allowed (they run once per item)"
+        )
+    yield from _outermost_comprehension_rules(tree)
+
+
+def _macros(comprehensions: list[Comprehension]) -> str:
+    names = list(dict.fromkeys(f"{c.macro}()" for c in comprehensions))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _outermost_comprehension_rules(tree: Node) -> Iterator[str]:
+    # A comprehension inside another is refused as such; its own parts are not examined.
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Comprehension):
+            yield from _comprehension_rules(node)
+        else:
+            stack.extend(reversed(node.children()))
+
+
+def _comprehension_rules(node: Comprehension) -> Iterator[str]:
+    macro = "exists_one" if node.macro == "existsOne" else node.macro
+    if macro in _NOT_LINEAR:
+        yield _NOT_LINEAR[macro]
+    if not _is_field(node.range) and not (
+        isinstance(node.range, Operation) and node.range.operator == "[]"
+    ):
+        yield (f"{macro}() must run over a field, such as payload.items, or a list written out")
+    for part in (node.range, *node.body):
+        for inner in part.walk():
+            if isinstance(inner, Comprehension):
+                yield (
+                    f"{inner.macro}() inside {macro}(): comprehensions cannot be nested "
+                    "(the inner one would run once per item of the outer one)"
+                )
+    for part in node.body:
+        for name in sorted(_free_names(part, frozenset({node.variable}))):
+            yield (
+                f"inside {macro}(), only {node.variable!r} and constants may be used: "
+                f"{name!r} would be copied once per item"
             )
-            problems.append(f"unknown function {name!r}{extra}")
-    return problems
+        for inner in part.walk():
+            if isinstance(inner, Call) and inner.name not in STANDARD_FUNCTIONS:
+                yield (
+                    f"inside {macro}(), {inner.name}() cannot be called: it would run once per item"
+                )
+
+
+def _is_field(node: Node) -> bool:
+    while isinstance(node, (Select, Index)):
+        node = node.operand
+    return isinstance(node, Ident)
 
 
 def evaluate(
@@ -83,8 +251,12 @@ def evaluate(
     variables: Mapping[str, Any],
     functions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> Any:
-    """Evaluate `source`; raises ExpressionError on any evaluation failure."""
+    """Evaluate `source`; raises ExpressionError on any evaluation failure, and without
+    evaluating it when it breaks a cost limit (`cost_problems`)."""
     program = compile_expression(source)
+    problems = cost_problems(source)
+    if problems:
+        raise ExpressionError(f"not evaluated, too costly: {problems[0]}")
     context: dict[str, Any] | cel.Context
     if functions:
         context = cel.Context(variables=dict(variables), functions=dict(functions))

@@ -25,6 +25,7 @@ from workflows.actors import Actor
 from workflows.definition.compiled import CompiledDefinition, StateSpec, TransitionSpec
 from workflows.definition.durations import add_duration
 from workflows.definition.expressions import ExpressionError, evaluate
+from workflows.definition.limits import data_problem, size_problem
 from workflows.errors import RefusalReason, StaleRevision, TransitionRefused
 from workflows.models import HistoryEntry, PathwayInstance, Timer
 from workflows.selectors import (
@@ -38,7 +39,6 @@ from workflows.services import pg_moves
 
 Status = PathwayInstance.Status
 Kind = HistoryEntry.Kind
-MAX_PAYLOAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,15 @@ def _check_guard(
     transition: TransitionSpec, payload: Mapping[str, Any], context: Mapping[str, Any]
 ) -> None:
     assert transition.guard is not None
+    # The payload was bounded on the way in; a context too, unless the instance started
+    # before the bounds existed. A guard never reads data past them.
+    too_large = data_problem(context, "context")
+    if too_large is not None:
+        raise TransitionRefused(
+            RefusalReason.GUARD_FALSE,
+            f"guard of {transition.event!r} ({transition.guard}) could not be evaluated: "
+            f"{too_large}",
+        )
     try:
         value = evaluate(transition.guard, {"payload": payload, "context": context})
     except ExpressionError as exc:
@@ -419,7 +428,8 @@ def _change_status(
 
 
 def _json_object(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
-    """A JSON object of bounded size, or TransitionRefused(BAD_PAYLOAD) naming the problem."""
+    """A JSON object within the bounds a guard may read (`workflows.definition.limits`), or
+    TransitionRefused(BAD_PAYLOAD) naming the problem and where it is."""
     return _json_encoded(value, name)[0]
 
 
@@ -432,6 +442,10 @@ def _json_encoded(value: Mapping[str, Any] | None, name: str) -> tuple[dict[str,
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} must be a JSON object, got {type(value).__name__}"
         )
+    # Counted before encoding: an arbitrarily deep value would overflow json.dumps's stack.
+    too_large = data_problem(value, name)
+    if too_large is not None:
+        raise TransitionRefused(RefusalReason.BAD_PAYLOAD, too_large)
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -444,10 +458,9 @@ def _json_encoded(value: Mapping[str, Any] | None, name: str) -> tuple[dict[str,
         raise TransitionRefused(
             RefusalReason.BAD_PAYLOAD, f"{name} contains a NUL character (\\u0000)"
         )
-    if len(encoded) > MAX_PAYLOAD_BYTES:
-        raise TransitionRefused(
-            RefusalReason.BAD_PAYLOAD, f"{name} is larger than {MAX_PAYLOAD_BYTES} bytes"
-        )
+    too_large = size_problem(encoded, name)
+    if too_large is not None:
+        raise TransitionRefused(RefusalReason.BAD_PAYLOAD, too_large)
     return dict(value), encoded
 
 
