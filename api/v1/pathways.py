@@ -9,9 +9,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -56,20 +54,6 @@ class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
         assert obj.instance is not None
         definition = obj.instance.definition
         return {"key": definition.key, "version": definition.version, "title": definition.title}
-
-
-class _NestingSafeJSONParser(JSONParser):
-    """JSON whose nesting overflows Python's decoder (about 1000 levels) is a 400, not a
-    RecursionError; a payload nested less deeply is refused by the bounds, naming where."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply") from None
-
-
-_PARSERS = [_NestingSafeJSONParser, FormParser, MultiPartParser]
 
 
 def _within_limits(value: dict[str, Any], name: str) -> dict[str, Any]:
@@ -133,8 +117,6 @@ def _with_etag(response: Response, pathway: CarePathway) -> Response:
 
 class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
     serializer_class = CarePathwaySerializer
-    parser_classes = _PARSERS
-
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return CarePathway.objects.none()
@@ -183,8 +165,6 @@ class CarePathwayDetailView(APIView):
 
 
 class CarePathwayEventView(IdempotentPostMixin, APIView):
-    parser_classes = _PARSERS
-
     @extend_schema(
         request=FireSerializer,
         responses=CarePathwaySerializer,

@@ -88,7 +88,7 @@ def test_a_payload_nested_past_what_json_can_decode_is_a_400_not_a_crash(scene: 
     response = fire(scene, '{"event": "stop", "payload": {"a": ' + nested(100_000) + "}}")
 
     assert response.status_code == 400
-    assert response.json()["detail"] == "JSON parse error - nested too deeply"
+    assert response.json()["detail"] == "the JSON body is nested more than 32 levels deep"
     assert trace(scene) == before
 
 
