@@ -13,6 +13,14 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from knox.models import AuthToken
+from oauth2_provider.admin import AccessTokenAdmin
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from coordination.errors import Conflict, NotFound
 from coordination.models import (
@@ -31,8 +39,19 @@ from patients.selectors import visible_patients
 
 # knox registers its default token model, which is swapped out here (its table does not
 # exist): personal tokens are managed by their users through the API only.
-if admin.site.is_registered(AuthToken):
-    admin.site.unregister(AuthToken)
+# The OAuth2 toolkit registers editable pages for its models: here its applications (only
+# platforms' exist, made by platform_client_create) and access tokens are read-only, and
+# grants, refresh and ID tokens (no flow makes them) are not shown.
+for _model in (
+    AuthToken,
+    get_application_model(),
+    get_access_token_model(),
+    get_grant_model(),
+    get_refresh_token_model(),
+    get_id_token_model(),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -43,6 +62,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(get_application_model())
+class OAuthApplicationAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "name", "user", "client_type", "authorization_grant_type")
+    list_select_related = ("user",)
+    exclude = ("client_secret",)
+
+
+@admin.register(get_access_token_model())
+class OAuthAccessTokenAdmin(AccessTokenAdmin):
+    """The toolkit's page (the token masked, a "revoke" action), read-only."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

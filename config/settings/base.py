@@ -316,6 +316,10 @@ OAUTH2_PROVIDER = {
         "live:write": "Obtain short-lived tokens for the live-updates WebSocket",
     },
     "SCOPES_BACKEND_CLASS": "api.scopes.PlatformScopes",
+    # The client-credentials grant and nothing else: no authorisation endpoint, no code,
+    # password, refresh or device grant (unsupported_grant_type); revocation; introspection.
+    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.BackendApplicationServer",
+    "OAUTH2_BACKEND_CLASS": "api.oauth2.ParcoursOAuthLibCore",
     # The toolkit's validator, with the bearer token read in one written statement.
     "OAUTH2_VALIDATOR_CLASS": "api.oauth2.ParcoursOAuth2Validator",
     "ERROR_RESPONSE_WITH_SCOPES": True,
