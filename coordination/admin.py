@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +36,11 @@ from coordination.models import (
     ServiceTeam,
 )
 from coordination.services import care_team_member_remove
+from coordination.services.accounts import (
+    account_deactivate,
+    account_password_set,
+    account_reactivate,
+)
 from coordination.services.jobs import dead_letter_requeue
 from coordination.services.platforms import platform_client_disable
 from patients.selectors import visible_patients
@@ -42,8 +50,10 @@ from patients.selectors import visible_patients
 # The OAuth2 toolkit registers editable pages for its models: here its applications (only
 # platforms' exist, made by platform_client_create) and access tokens are read-only, and
 # grants, refresh and ID tokens (no flow makes them) are not shown.
+# django.contrib.auth's user pages are replaced below (accounts change through services).
 for _model in (
     AuthToken,
+    get_user_model(),
     get_application_model(),
     get_access_token_model(),
     get_grant_model(),
@@ -63,6 +73,60 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class AccountPasswordForm(AdminPasswordChangeForm):  # type: ignore[type-arg]
+    """The admin's password form, saved by the service: the account's tokens are revoked
+    and its sessions end."""
+
+    def save(self, commit: bool = True) -> Any:
+        usable = self.cleaned_data["set_usable_password"]
+        password = self.cleaned_data["password1"] if usable else None
+        self.user = account_password_set(user_id=self.user.pk, password=password, actor=None)
+        return self.user
+
+
+@admin.register(get_user_model())
+class AccountAdmin(UserAdmin):  # type: ignore[type-arg]
+    """Django's user pages, except that an account is deactivated or reactivated by the
+    actions (never by the "active" box, which would leave its tokens working) and its
+    password is changed through the service."""
+
+    readonly_fields = ("is_active", "last_login", "date_joined")
+    change_password_form = AccountPasswordForm
+    actions = ["deactivate", "reactivate"]
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("auth.change_user"))
+
+    @admin.action(
+        description=_("Deactivate the selected accounts (sessions and tokens revoked at once)"),
+        permissions=["manage"],
+    )
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        done = sum(
+            account_deactivate(user_id=pk, actor=request.user)  # type: ignore[arg-type]
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d account deactivated.", "%(n)d accounts deactivated.", done)
+            % {"n": done},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Reactivate the selected accounts"), permissions=["manage"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        done = sum(
+            account_reactivate(user_id=pk, actor=request.user)  # type: ignore[arg-type]
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d account reactivated.", "%(n)d accounts reactivated.", done)
+            % {"n": done},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(get_application_model())
