@@ -32,8 +32,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from coordination import events
 from coordination.live_tokens import live_token_redeem
@@ -417,12 +419,13 @@ def _backlog(after: int) -> list[OutboxEvent]:
 
 def _closing_codes(connections: list[tuple[int, str | None]]) -> list[int | None]:
     """For each (user id, session key or None for a token): None if the connection may stay
-    open, else its close code."""
+    open, else its close code. A session ends when it is logged out, expires (idle or
+    absolute limit, web.sessions) or was opened with a password since changed."""
     active = live_users_active(user_ids={user_id for user_id, _ in connections})
     sessions = _session_users({key for _, key in connections if key is not None})
     codes: list[int | None] = []
     for user_id, key in connections:
-        if key is not None and sessions.get(key) != str(user_id):
+        if key is not None and not _session_holds(sessions.get(key), user_id, active):
             codes.append(CLOSE_UNAUTHENTICATED)
         elif user_id not in active:
             codes.append(CLOSE_FORBIDDEN)
@@ -431,8 +434,20 @@ def _closing_codes(connections: list[tuple[int, str | None]]) -> list[int | None
     return codes
 
 
-def _session_users(keys: set[str]) -> dict[str, str]:
-    """The user id of each session that still exists and has not expired."""
+def _session_holds(session: tuple[str, str] | None, user_id: int, active: dict[int, str]) -> bool:
+    """Whether a session (its user id and verification hash) still authenticates `user_id`.
+    An inactive user is left to the caller (CLOSE_FORBIDDEN). Only the current SECRET_KEY is
+    tried: after a key rotation a socket whose session made no request since reconnects."""
+    if session is None or session[0] != str(user_id):
+        return False
+    if user_id not in active:
+        return True
+    return constant_time_compare(session[1], active[user_id])
+
+
+def _session_users(keys: set[str]) -> dict[str, tuple[str, str]]:
+    """The user id and verification hash of each session that still exists and has not
+    expired."""
     engine = import_module(settings.SESSION_ENGINE)
     store_class = engine.SessionStore
     if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
@@ -440,13 +455,15 @@ def _session_users(keys: set[str]) -> dict[str, str]:
         model = store_class.get_model_class()
         rows = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
         decode = store_class().decode
-        return {
-            row.session_key: str(decode(row.session_data).get("_auth_user_id"))
-            for row in rows.only("session_key", "session_data")
-        }
+        found = {}
+        for row in rows.only("session_key", "session_data"):
+            data = decode(row.session_data)
+            found[row.session_key] = (str(data.get(SESSION_KEY)), str(data.get(HASH_SESSION_KEY)))
+        return found
     found = {}
     for key in keys:
-        user_id = store_class(key).get("_auth_user_id")
+        store = store_class(key)
+        user_id = store.get(SESSION_KEY)
         if user_id is not None:
-            found[key] = str(user_id)
+            found[key] = (str(user_id), str(store.get(HASH_SESSION_KEY)))
     return found
