@@ -71,6 +71,9 @@ ACCESS_READ_MIN_PERIOD = 0.5
 class UpdatesConsumer(AsyncJsonWebsocketConsumer):
     user_id: int
     session_key: str | None
+    # A connection opened with a live token: its user's session verification hash then (a
+    # new password closes it, as it ends the user's sessions). None for a session's.
+    token_hash: str | None
     access: LiveAccess
     access_read_at: float
     groups_joined: set[str]
@@ -89,12 +92,14 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         self.access, self.access_read_at = NO_LIVE_ACCESS, -math.inf
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         user = self.scope.get("user")
-        self.session_key = None
+        self.session_key, self.token_hash = None, None
         if user is not None and user.is_authenticated:
             session = self.scope.get("session")
             self.session_key = session.session_key if isinstance(session, SessionBase) else None
         elif "token" in query:
             user = await database_sync_to_async(live_token_redeem)(query["token"][0])
+            if user is not None:
+                self.token_hash = user.get_session_auth_hash()
         if user is None or not user.is_authenticated:
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -375,7 +380,7 @@ class _ProcessWatch:
         if not consumers:
             return
         codes: list[int | None] = await database_sync_to_async(_closing_codes)(
-            [(c.user_id, c.session_key) for c in consumers]
+            [(c.user_id, c.session_key, c.token_hash) for c in consumers]
         )
         staying = []
         for consumer, code in zip(consumers, codes, strict=True):
@@ -417,32 +422,31 @@ def _backlog(after: int) -> list[OutboxEvent]:
     return list(outbox_published_after(position=after, limit=RESUME_BATCH))
 
 
-def _closing_codes(connections: list[tuple[int, str | None]]) -> list[int | None]:
-    """For each (user id, session key or None for a token): None if the connection may stay
-    open, else its close code. A session ends when it is logged out, expires (idle or
-    absolute limit, web.sessions) or was opened with a password since changed."""
-    active = live_users_active(user_ids={user_id for user_id, _ in connections})
-    sessions = _session_users({key for _, key in connections if key is not None})
+def _closing_codes(connections: list[tuple[int, str | None, str | None]]) -> list[int | None]:
+    """For each (user id, session key, or the user's hash when a token opened it): None if
+    the connection may stay open, else its close code. A session ends when it is logged out,
+    expires (idle or absolute limit, web.sessions) or was opened with a password since
+    changed; a token's connection ends when the password changes."""
+    active = live_users_active(user_ids={user_id for user_id, _, _ in connections})
+    sessions = _session_users({key for _, key, _ in connections if key is not None})
     codes: list[int | None] = []
-    for user_id, key in connections:
-        if key is not None and not _session_holds(sessions.get(key), user_id, active):
-            codes.append(CLOSE_UNAUTHENTICATED)
-        elif user_id not in active:
+    for user_id, key, token_hash in connections:
+        opened_with = token_hash
+        if key is not None:
+            session = sessions.get(key)
+            if session is None or session[0] != str(user_id):
+                codes.append(CLOSE_UNAUTHENTICATED)
+                continue
+            opened_with = session[1]
+        if user_id not in active:
             codes.append(CLOSE_FORBIDDEN)
+        elif opened_with is not None and not constant_time_compare(opened_with, active[user_id]):
+            # Only the current SECRET_KEY is tried: after a key rotation, a socket whose
+            # session made no request since reconnects (its next request re-hashes it).
+            codes.append(CLOSE_UNAUTHENTICATED)
         else:
             codes.append(None)
     return codes
-
-
-def _session_holds(session: tuple[str, str] | None, user_id: int, active: dict[int, str]) -> bool:
-    """Whether a session (its user id and verification hash) still authenticates `user_id`.
-    An inactive user is left to the caller (CLOSE_FORBIDDEN). Only the current SECRET_KEY is
-    tried: after a key rotation a socket whose session made no request since reconnects."""
-    if session is None or session[0] != str(user_id):
-        return False
-    if user_id not in active:
-        return True
-    return constant_time_compare(session[1], active[user_id])
 
 
 def _session_users(keys: set[str]) -> dict[str, tuple[str, str]]:

@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from coordination.live_tokens import live_token_issue
 from coordination.models import Practitioner
+from coordination.services.accounts import account_deactivate, account_password_set
 from tests.api.test_security_accounts import PASSWORD, web_login
 from tests.coordination.conftest import Scene, make_practitioner
 from tests.coordination.test_live_consumer import connected, run, session_cookie, socket
@@ -187,9 +189,25 @@ def test_a_new_password_closes_the_other_sessions_sockets(live: Scene):
     run(body)
 
 
-def test_a_socket_of_a_deactivated_account_closes(live: Scene):
-    from coordination.services.accounts import account_deactivate
+def test_a_new_password_closes_the_sockets_opened_with_a_live_token(live: Scene):
+    user = get_user_model().objects.get(pk=live.nurse.user.pk)
+    token = live_token_issue(user=user)
 
+    async def body():
+        nurse = socket(query=f"token={token}")
+        await connected(nurse)
+
+        await database_sync_to_async(account_password_set)(
+            user_id=user.pk, password="synthetic-Passw0rd-new", actor=None
+        )
+        closed = await nurse.receive_output(timeout=3)
+        await nurse.disconnect()
+        assert closed == {"type": "websocket.close", "code": 4401}
+
+    run(body)
+
+
+def test_a_socket_of_a_deactivated_account_closes(live: Scene):
     cookie = session_cookie(live.nurse.user)
 
     async def body():
