@@ -3,7 +3,8 @@
 - Platforms: OAuth2 access tokens from the client-credentials grant. django-oauth-toolkit
   leaves such tokens without a user; here they act as the service account the application
   belongs to (coordination.services.platforms), and only if that account is an active
-  platform account: a client-credentials token of any other application is refused.
+  platform account and the application its client-credentials one: any other OAuth2 token,
+  and every token bound to a user, is refused (401).
 - Scripts: personal API tokens (django-rest-knox, `Authorization: Token pct_...`), acting
   as the user who created them, with exactly that user's access.
 """
@@ -21,9 +22,8 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-from api.oauth2 import oauthlib_core
+from api.oauth2 import oauthlib_core, platform_of
 from coordination.models import ApiToken
-from coordination.selectors import platform_account_for_user
 from coordination.services.api_tokens import api_token_touch
 
 # A token used all the time would otherwise write on every request.
@@ -36,17 +36,13 @@ class PlatformOAuth2Authentication(OAuth2Authentication):
         if result is None:
             return None
         user, token = result
-        if user is None:
-            application = token.application
-            owner = application.user if application is not None else None
-            if (
-                owner is None
-                or not owner.is_active
-                or platform_account_for_user(user_id=owner.pk) is None
-            ):
-                raise exceptions.AuthenticationFailed(_("this client is not a platform account"))
-            user = owner
-        return user, token
+        # Only a platform's client-credentials tokens count: they carry no user of their own
+        # and act as the platform's service account. A token bound to a user (what an
+        # authorisation-code grant gives) or of any other application authenticates nobody.
+        account = platform_of(token.application)
+        if user is not None or account is None:
+            raise exceptions.AuthenticationFailed(_("this client is not a platform account"))
+        return account.user, token
 
     def _verified(self, request: Request) -> tuple[Any, Any] | None:
         """OAuth2Authentication.authenticate, with the oauthlib server built once."""

@@ -5,14 +5,23 @@ Every request of a platform or an OAuth2 client begins by loading its access tok
 application and user (`OAuth2Validator._load_access_token`: a select_related of three
 models). Building that query with the ORM costs about ten times running it, on every
 request. Here the same row, with the same related rows, comes from a statement written once
-per process (patients.selectors.rows). Everything the toolkit decides about the token stays
-its own: expiry and scopes (`is_valid`), the resource audience, whether the application is
-still usable, introspection. A revoked token is a deleted row: it is not found.
+per process (patients.selectors.rows), which also reads what tells whether the token is a
+platform's (the application's owner and its platform account). Everything the toolkit
+decides about the token stays its own: expiry and scopes (`is_valid`), the resource
+audience, whether the application is still usable. A revoked token is a deleted row: it is
+not found.
 
-The toolkit also builds a new oauthlib server, with every grant type, for each request it
-verifies (`get_oauthlib_core`). The server keeps no state of a request (oauthlib's own
+The toolkit also builds a new oauthlib server for each request it verifies
+(`get_oauthlib_core`). The server keeps no state of a request (oauthlib's own
 advice is to build it once), so `oauthlib_core` builds it on first use and again only
 when the OAUTH2_PROVIDER setting changes.
+
+Parcours is an authorisation server for one kind of client only: the confidential
+client-credentials application of an active platform account (coordination.services.
+platforms). The server is oauthlib's BackendApplicationServer (the client-credentials grant,
+bearer tokens, revocation, introspection: no authorisation endpoint, no other grant), and the
+validator treats any other application, however it came to exist, as an unknown client at
+every endpoint.
 """
 
 from __future__ import annotations
@@ -23,10 +32,16 @@ from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from oauth2_provider.models import AbstractAccessToken, get_access_token_model
+from django.http import HttpRequest
+from oauth2_provider.models import (
+    AbstractAccessToken,
+    AbstractApplication,
+    get_access_token_model,
+)
 from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
+from coordination.models import PlatformAccount
 from patients.selectors.rows import (
     attach,
     column,
@@ -44,17 +59,24 @@ def _token_sql() -> str:
     application, user = related_model(token, "application"), related_model(token, "user")
     return (
         f"SELECT {select_list(token, 't')}, {select_list(application, 'a')}, "  # noqa: S608
-        f"{select_list(user, 'u')} FROM {table(token)} t "
+        f"{select_list(user, 'u')}, {select_list(user, 'o')}, "
+        f"{select_list(PlatformAccount, 'p')} FROM {table(token)} t "
         f"LEFT JOIN {table(application)} a "
         f"ON a.{column(application, 'pk')} = t.{column(token, 'application')} "
         f"LEFT JOIN {table(user)} u ON u.{column(user, 'pk')} = t.{column(token, 'user')} "
+        f"LEFT JOIN {table(user)} o ON o.{column(user, 'pk')} = a.{column(application, 'user')} "
+        f"LEFT JOIN {table(PlatformAccount)} p "
+        f"ON p.{column(PlatformAccount, 'user')} = a.{column(application, 'user')} "
         f"WHERE t.{column(token, 'token_checksum')} = %s"
     )
 
 
 def access_token_load(token: str) -> AbstractAccessToken | None:
     """The access token whose raw value is `token`, with its application and user, or
-    None. Looked up by checksum, as the toolkit stores and looks tokens up."""
+    None. Looked up by checksum, as the toolkit stores and looks tokens up. The same
+    statement reads the application's owner and the owner's platform account, if any, and
+    caches them on the application (`application.user.platform_account`): checking that
+    the token is a platform's (`platform_of`) then runs no query."""
     checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
     with kept_cursor() as cursor:
         cursor.execute(_token_sql(), [checksum])
@@ -64,16 +86,110 @@ def access_token_load(token: str) -> AbstractAccessToken | None:
     token_model = get_access_token_model()
     access_token, end = from_row(token_model, row)
     assert access_token is not None
+    user_model = related_model(token_model, "user")
     application, end = from_row(related_model(token_model, "application"), row, end)
-    user, _ = from_row(related_model(token_model, "user"), row, end)
+    user, end = from_row(user_model, row, end)
+    owner, end = from_row(user_model, row, end)
+    account, _ = from_row(PlatformAccount, row, end)
     attach(access_token, "application", application)
     attach(access_token, "user", user)
+    if application is not None:
+        attach(application, "user", owner)
+    if owner is not None:
+        # The reverse one-to-one's cache, as select_related("platform_account") fills it
+        # (None: "has no platform account", without a query).
+        PlatformAccount._meta.get_field("user").remote_field.set_cached_value(owner, account)
+    if account is not None:
+        attach(account, "user", owner)
     return access_token
+
+
+def platform_of(application: AbstractApplication | None) -> PlatformAccount | None:
+    """The platform account that owns `application`, when the application is a
+    confidential client-credentials one (as platform_client_create makes them) and the
+    account's user is active; None for any other application, and for the application of a
+    disabled platform. No query for an application read by `access_token_load`."""
+    if (
+        application is None
+        or application.authorization_grant_type != AbstractApplication.GRANT_CLIENT_CREDENTIALS
+        or application.client_type != AbstractApplication.CLIENT_CONFIDENTIAL
+        or application.user_id is None
+    ):
+        return None
+    owner = application.user
+    if owner is None or not owner.is_active:
+        return None
+    try:
+        account: PlatformAccount = owner.platform_account
+    except PlatformAccount.DoesNotExist:
+        return None
+    return account
 
 
 class ParcoursOAuth2Validator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
         return access_token_load(token)
+
+    def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        """The toolkit's client authentication (HTTP Basic, or the credentials in the body),
+        passed only by platform clients: the token, revocation and introspection endpoints
+        answer `invalid_client` to any other application."""
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        return platform_of(request.client) is not None
+
+    def authenticate_client_id(
+        self, client_id: str, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        # No public clients: every client authenticates with its secret.
+        return False
+
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        # The server knows no other grant; this holds even if it were configured otherwise.
+        return grant_type == "client_credentials" and bool(
+            super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+        )
+
+    def introspect_token(
+        self, token: str, token_type_hint: str | None, request: Any, *args: Any, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """RFC 7662 for an authenticated platform client, about its own access tokens only:
+        a token of another client is answered as an unknown, expired or revoked one is,
+        `{"active": false}`, so the endpoint tells nobody anything about tokens not theirs."""
+        client = request.client
+        access_token = access_token_load(token)
+        if (
+            client is None
+            or access_token is None
+            or access_token.application_id != client.pk
+            or access_token.user_id is not None
+            or not access_token.is_valid()
+        ):
+            return None
+        return {
+            "scope": access_token.scope,
+            "client_id": client.client_id,
+            "token_type": "Bearer",
+            "exp": int(access_token.expires.timestamp()),
+            "iat": int(access_token.created.timestamp()),
+        }
+
+
+class ParcoursOAuthLibCore(OAuthLibCore):
+    """The toolkit's bridge between Django requests and the oauthlib server, with the
+    server's introspection endpoint, which the toolkit does not bridge (its own
+    introspection view answers any client about any token)."""
+
+    def create_introspection_response(
+        self, request: HttpRequest
+    ) -> tuple[str, dict[str, str], str, int]:
+        uri, http_method, body, headers = self._extract_params(request)
+        headers, body, status = self.server.create_introspect_response(
+            uri, http_method, body, headers
+        )
+        return uri, headers, body, status
 
 
 class _Core:

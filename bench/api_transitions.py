@@ -7,15 +7,16 @@ Needs PostgreSQL (DATABASE_URL: the server; the benchmark creates and drops its 
 `parcours_bench_api` and `parcours_bench_api_pgbench` there) and `pgbench` on the PATH.
 
 The application runs as in production: uvicorn serving config.asgi with WORKERS processes,
-DEBUG off. Nurses (one per client connection), each with an OAuth2 bearer token, own
-claimed in-progress tasks of their patients' care pathways, built beforehand in bulk in
-the shape the services give them. Each client completes its own tasks, one request at a
-time over a keep-alive connection: POST /api/v1/tasks/{id}/complete/ with If-Match (the
-task's ETag) and a fresh Idempotency-Key. Every request goes through authentication, the
-permission-filtered selector, the task lock and version check, the task's history, the
-grant changes, the audit trail and the idempotency record; every fourth completion
-finishes its pathway's step and moves the engine on (the instance lock, the transition,
-the history). Only 200 answers are counted.
+DEBUG off. Platform accounts (one per client connection; OAuth2 bearer tokens are
+platforms' only), each with a client-credentials token and a member of its patients' care
+teams in the role nurse, own claimed in-progress tasks of those patients' care pathways,
+built beforehand in bulk in the shape the services give them. Each client completes its
+own tasks, one request at a time over a keep-alive connection: POST
+/api/v1/tasks/{id}/complete/ with If-Match (the task's ETag) and a fresh Idempotency-Key.
+Every request goes through authentication, the permission-filtered selector, the task
+lock and version check, the task's history, the grant changes, the audit trail and the
+idempotency record; every fourth completion finishes its pathway's step and moves the
+engine on (the instance lock, the transition, the history). Only 200 answers are counted.
 
 --profile: also completes tasks in-process under pyinstrument (if installed) and prints
 where the time goes (stderr).
@@ -84,33 +85,41 @@ DEFINITION = textwrap.dedent(
 
 
 def prepare(pathways: int) -> dict[str, Any]:
-    """The nurses and their tokens through the services; the pathways, tasks and grants in
-    bulk. Returns {token: [(task id, version), ...]} under "work"."""
+    """The platform accounts and their tokens through the services (the tokens as the
+    client-credentials grant stores them); the pathways, tasks and grants in bulk. Returns
+    {token: [(task id, version), ...]} under "work"."""
     import datetime as dt
 
     from django.db import connection
     from django.utils import timezone
-    from oauth2_provider.models import AccessToken
+    from oauth2_provider.models import AccessToken, Application
 
-    from coordination.services import practitioner_create
+    from coordination.models import Organization
+    from coordination.services import organization_create
+    from coordination.services.platforms import platform_client_create
     from workflows.actors import SYSTEM
     from workflows.services import definition_publish
 
     definition = definition_publish(source=DEFINITION, actor=SYSTEM, fmt="yaml").definition
-    nurses = [
-        practitioner_create(
-            username=f"bench-nurse-{i}",
-            given_name="Synthetic",
-            family_name=f"Nurse {i}",
-            profession="nurse",
+    organization = organization_create(
+        name="Synthetic platforms", kind=Organization.Kind.PLATFORM, actor=None
+    )
+    clients = [
+        platform_client_create(
+            slug=f"bench-{i}",
+            name=f"Synthetic platform {i}",
+            organization=organization,
+            scopes=["tasks:read", "tasks:write"],
             actor=None,
         )
         for i in range(CLIENTS)
     ]
+    nurses = [client.practitioner for client in clients]
     tokens = []
-    for nurse in nurses:
+    for client in clients:
         token = AccessToken.objects.create(
-            user=nurse.user,
+            application=Application.objects.get(client_id=client.client_id),
+            user=None,
             token=f"bench-{uuid.uuid4().hex}",
             expires=timezone.now() + dt.timedelta(hours=2),
             scope="tasks:read tasks:write",

@@ -7,7 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    # OAuth2 for platforms: token, revocation and introspection only (api.oauth2_endpoints).
+    path("o/", include("api.oauth2_endpoints", namespace="oauth2_provider")),
     path("", include("web.urls")),
 ]
 

@@ -8,11 +8,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from knox.models import AuthToken
+from oauth2_provider.admin import AccessTokenAdmin
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from coordination.errors import Conflict, NotFound
 from coordination.models import (
@@ -25,14 +36,32 @@ from coordination.models import (
     ServiceTeam,
 )
 from coordination.services import care_team_member_remove
+from coordination.services.accounts import (
+    account_deactivate,
+    account_password_set,
+    account_reactivate,
+)
 from coordination.services.jobs import dead_letter_requeue
 from coordination.services.platforms import platform_client_disable
 from patients.selectors import visible_patients
 
 # knox registers its default token model, which is swapped out here (its table does not
 # exist): personal tokens are managed by their users through the API only.
-if admin.site.is_registered(AuthToken):
-    admin.site.unregister(AuthToken)
+# The OAuth2 toolkit registers editable pages for its models: here its applications (only
+# platforms' exist, made by platform_client_create) and access tokens are read-only, and
+# grants, refresh and ID tokens (no flow makes them) are not shown.
+# django.contrib.auth's user pages are replaced below (accounts change through services).
+for _model in (
+    AuthToken,
+    get_user_model(),
+    get_application_model(),
+    get_access_token_model(),
+    get_grant_model(),
+    get_refresh_token_model(),
+    get_id_token_model(),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -43,6 +72,75 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AccountPasswordForm(AdminPasswordChangeForm):  # type: ignore[type-arg]
+    """The admin's password form, saved by the service: the account's tokens are revoked
+    and its sessions end."""
+
+    def save(self, commit: bool = True) -> Any:
+        usable = self.cleaned_data["set_usable_password"]
+        password = self.cleaned_data["password1"] if usable else None
+        self.user = account_password_set(user_id=self.user.pk, password=password, actor=None)
+        return self.user
+
+
+@admin.register(get_user_model())
+class AccountAdmin(UserAdmin):  # type: ignore[type-arg]
+    """Django's user pages, except that an account is deactivated or reactivated by the
+    actions (never by the "active" box, which would leave its tokens working) and its
+    password is changed through the service."""
+
+    readonly_fields = ("is_active", "last_login", "date_joined")
+    change_password_form = AccountPasswordForm
+    actions = ["deactivate", "reactivate"]
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("auth.change_user"))
+
+    @admin.action(
+        description=_("Deactivate the selected accounts (sessions and tokens revoked at once)"),
+        permissions=["manage"],
+    )
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        done = sum(
+            account_deactivate(user_id=pk, actor=request.user)  # type: ignore[arg-type]
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d account deactivated.", "%(n)d accounts deactivated.", done)
+            % {"n": done},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Reactivate the selected accounts"), permissions=["manage"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        done = sum(
+            account_reactivate(user_id=pk, actor=request.user)  # type: ignore[arg-type]
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d account reactivated.", "%(n)d accounts reactivated.", done)
+            % {"n": done},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(get_application_model())
+class OAuthApplicationAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "name", "user", "client_type", "authorization_grant_type")
+    list_select_related = ("user",)
+    exclude = ("client_secret",)
+
+
+@admin.register(get_access_token_model())
+class OAuthAccessTokenAdmin(AccessTokenAdmin):
+    """The toolkit's page (the token masked, a "revoke" action), read-only."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -32,8 +32,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from coordination import events
 from coordination.live_tokens import live_token_redeem
@@ -69,6 +71,9 @@ ACCESS_READ_MIN_PERIOD = 0.5
 class UpdatesConsumer(AsyncJsonWebsocketConsumer):
     user_id: int
     session_key: str | None
+    # A connection opened with a live token: its user's session verification hash then (a
+    # new password closes it, as it ends the user's sessions). None for a session's.
+    token_hash: str | None
     access: LiveAccess
     access_read_at: float
     groups_joined: set[str]
@@ -87,12 +92,14 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         self.access, self.access_read_at = NO_LIVE_ACCESS, -math.inf
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         user = self.scope.get("user")
-        self.session_key = None
+        self.session_key, self.token_hash = None, None
         if user is not None and user.is_authenticated:
             session = self.scope.get("session")
             self.session_key = session.session_key if isinstance(session, SessionBase) else None
         elif "token" in query:
             user = await database_sync_to_async(live_token_redeem)(query["token"][0])
+            if user is not None:
+                self.token_hash = user.get_session_auth_hash()
         if user is None or not user.is_authenticated:
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -373,7 +380,7 @@ class _ProcessWatch:
         if not consumers:
             return
         codes: list[int | None] = await database_sync_to_async(_closing_codes)(
-            [(c.user_id, c.session_key) for c in consumers]
+            [(c.user_id, c.session_key, c.token_hash) for c in consumers]
         )
         staying = []
         for consumer, code in zip(consumers, codes, strict=True):
@@ -415,24 +422,36 @@ def _backlog(after: int) -> list[OutboxEvent]:
     return list(outbox_published_after(position=after, limit=RESUME_BATCH))
 
 
-def _closing_codes(connections: list[tuple[int, str | None]]) -> list[int | None]:
-    """For each (user id, session key or None for a token): None if the connection may stay
-    open, else its close code."""
-    active = live_users_active(user_ids={user_id for user_id, _ in connections})
-    sessions = _session_users({key for _, key in connections if key is not None})
+def _closing_codes(connections: list[tuple[int, str | None, str | None]]) -> list[int | None]:
+    """For each (user id, session key, or the user's hash when a token opened it): None if
+    the connection may stay open, else its close code. A session ends when it is logged out,
+    expires (idle or absolute limit, web.sessions) or was opened with a password since
+    changed; a token's connection ends when the password changes."""
+    active = live_users_active(user_ids={user_id for user_id, _, _ in connections})
+    sessions = _session_users({key for _, key, _ in connections if key is not None})
     codes: list[int | None] = []
-    for user_id, key in connections:
-        if key is not None and sessions.get(key) != str(user_id):
-            codes.append(CLOSE_UNAUTHENTICATED)
-        elif user_id not in active:
+    for user_id, key, token_hash in connections:
+        opened_with = token_hash
+        if key is not None:
+            session = sessions.get(key)
+            if session is None or session[0] != str(user_id):
+                codes.append(CLOSE_UNAUTHENTICATED)
+                continue
+            opened_with = session[1]
+        if user_id not in active:
             codes.append(CLOSE_FORBIDDEN)
+        elif opened_with is not None and not constant_time_compare(opened_with, active[user_id]):
+            # Only the current SECRET_KEY is tried: after a key rotation, a socket whose
+            # session made no request since reconnects (its next request re-hashes it).
+            codes.append(CLOSE_UNAUTHENTICATED)
         else:
             codes.append(None)
     return codes
 
 
-def _session_users(keys: set[str]) -> dict[str, str]:
-    """The user id of each session that still exists and has not expired."""
+def _session_users(keys: set[str]) -> dict[str, tuple[str, str]]:
+    """The user id and verification hash of each session that still exists and has not
+    expired."""
     engine = import_module(settings.SESSION_ENGINE)
     store_class = engine.SessionStore
     if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
@@ -440,13 +459,15 @@ def _session_users(keys: set[str]) -> dict[str, str]:
         model = store_class.get_model_class()
         rows = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
         decode = store_class().decode
-        return {
-            row.session_key: str(decode(row.session_data).get("_auth_user_id"))
-            for row in rows.only("session_key", "session_data")
-        }
+        found = {}
+        for row in rows.only("session_key", "session_data"):
+            data = decode(row.session_data)
+            found[row.session_key] = (str(data.get(SESSION_KEY)), str(data.get(HASH_SESSION_KEY)))
+        return found
     found = {}
     for key in keys:
-        user_id = store_class(key).get("_auth_user_id")
+        store = store_class(key)
+        user_id = store.get(SESSION_KEY)
         if user_id is not None:
-            found[key] = str(user_id)
+            found[key] = (str(user_id), str(store.get(HASH_SESSION_KEY)))
     return found

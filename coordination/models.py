@@ -604,6 +604,11 @@ class ApiToken(AbstractAuthToken):
     last_used_at: models.DateTimeField[dt.datetime | None, dt.datetime | None] = (
         models.DateTimeField(null=True, blank=True)
     )
+    # Chosen at creation: whether requests made with this token may create other tokens
+    # (none outliving it). Off unless asked for.
+    can_create_tokens: models.BooleanField[bool, bool] = models.BooleanField(
+        _("may create tokens"), default=False
+    )
 
     class Meta:
         constraints = [

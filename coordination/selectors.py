@@ -536,13 +536,12 @@ def live_access_many(
 _LIVE_CHUNK = 500
 
 
-def live_users_active(*, user_ids: set[int]) -> set[int]:
-    """Those of `user_ids` that are active users."""
-    return set(
-        get_user_model()
-        .objects.filter(pk__in=user_ids, is_active=True)
-        .values_list("pk", flat=True)
-    )
+def live_users_active(*, user_ids: set[int]) -> dict[int, str]:
+    """Those of `user_ids` that are active users, each with its session verification hash
+    (Django's, derived from the password): a session opened before the password last
+    changed carries another one and no longer authenticates."""
+    users = get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+    return {int(user.pk): user.get_session_auth_hash() for user in users.only("pk", "password")}
 
 
 def outbox_settled_position(*, after: int, published_before: dt.datetime) -> int:

@@ -335,8 +335,28 @@ FR = {
         "Parcours ne parvient pas à joindre l’un de ses services pour le moment. Rien n’a été "
         "modifié. Réessayez dans quelques secondes."
     ),
+    "Deactivate the selected accounts (sessions and tokens revoked at once)": (
+        "Désactiver les comptes sélectionnés (sessions et jetons révoqués immédiatement)"
+    ),
+    "Reactivate the selected accounts": "Réactiver les comptes sélectionnés",
+    "may create tokens": "peut créer des jetons",
+    "Your password has been changed. Your other sessions have been closed and your API "
+    "tokens revoked.": (
+        "Votre mot de passe a été changé. Vos autres sessions ont été fermées et vos jetons "
+        "d’API révoqués."
+    ),
+    "Change your password": "Changer votre mot de passe",
+    "Changing your password closes your other sessions and revokes your API tokens.": (
+        "Changer votre mot de passe ferme vos autres sessions et révoque vos jetons d’API."
+    ),
+    "Current password": "Mot de passe actuel",
+    "New password": "Nouveau mot de passe",
+    "New password (again)": "Nouveau mot de passe (confirmation)",
+    "Change password": "Changer le mot de passe",
 }
 PLURALS = {
+    "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),
+    "%(n)d account reactivated.": ("%(n)d compte réactivé.", "%(n)d comptes réactivés."),
     "%(n)d platform disabled.": ("%(n)d plateforme désactivée.", "%(n)d plateformes désactivées."),
     "%(n)d membership ended.": ("%(n)d participation terminée.", "%(n)d participations terminées."),
     "The pathway was not stored: %(counter)s problem.": (

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import care, library, portal, views
+from web import account, care, library, portal, views
 
 app_name = "web"
 
@@ -16,6 +16,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", account.password_change, name="password-change"),
     path("worklist/", care.worklist, name="worklist"),
     path("tasks/<int:task_id>/", care.task_detail, name="task-detail"),
     path("tasks/<int:task_id>/act/", care.task_action, name="task-action"),

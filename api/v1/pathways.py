@@ -117,6 +117,7 @@ def _with_etag(response: Response, pathway: CarePathway) -> Response:
 
 class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
     serializer_class = CarePathwaySerializer
+
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return CarePathway.objects.none()

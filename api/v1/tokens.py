@@ -1,9 +1,10 @@
 """Personal API tokens: the caller's own, listed, created (the token is in the response to
 the creation and nowhere else) and revoked. Use: `Authorization: Token pct_...`.
 
-Not reachable with OAuth2 tokens (api.scopes gives these routes no scope family). Creation
-does not honour Idempotency-Key on purpose: a stored response would keep the token in
-clear.
+Not reachable with OAuth2 tokens (api.scopes gives these routes no scope family). A
+personal token creates tokens only if it was created with `can_create_tokens`, and none
+that outlives it (coordination.services.api_tokens). Creation does not honour
+Idempotency-Key on purpose: a stored response would keep the token in clear.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "created_at", "expires_at", "last_used_at"]
+        fields = ["id", "name", "created_at", "expires_at", "last_used_at", "can_create_tokens"]
         read_only_fields = fields
 
 
@@ -53,7 +54,18 @@ class ApiTokenCreateSerializer(serializers.Serializer[Any]):
         required=False,
         min_value=1,
         max_value=MAX_LIFETIME.days,
-        help_text="Default: 90 days (API_TOKEN_DAYS).",
+        help_text=(
+            "Default: 90 days (API_TOKEN_DAYS). A token created with another token expires "
+            "no later than that one."
+        ),
+    )
+    can_create_tokens = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Whether requests made with the new token may create tokens (none outliving "
+            "it). Default: false."
+        ),
     )
 
 
@@ -79,7 +91,11 @@ class ApiTokenListView(ListAPIView[ApiToken]):
     @extend_schema(
         request=ApiTokenCreateSerializer,
         responses={201: ApiTokenCreatedSerializer, 409: OpenApiResponse(description="Name taken")},
-        description="Create a personal API token; the response is the only copy of `token`.",
+        description=(
+            "Create a personal API token; the response is the only copy of `token`. With a "
+            "personal token, only one created with `can_create_tokens` may create tokens, "
+            "none expiring after it (403 otherwise)."
+        ),
     )
     def post(self, request: Request) -> Response:
         data = ApiTokenCreateSerializer(data=request.data)
@@ -90,6 +106,9 @@ class ApiTokenListView(ListAPIView[ApiToken]):
             name=data.validated_data["name"],
             actor=_user(request),
             lifetime=dt.timedelta(days=days) if days is not None else None,
+            can_create_tokens=data.validated_data["can_create_tokens"],
+            # The personal token this request is made with, if any (None: a web session).
+            creator_token=request.auth if isinstance(request.auth, ApiToken) else None,
         )
         body = {**ApiTokenSerializer(created.token).data, "token": created.secret}
         response = Response(body, status=status.HTTP_201_CREATED)

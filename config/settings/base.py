@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Idle and absolute session limits (SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_TIMEOUT).
+    "web.sessions.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -363,6 +365,10 @@ OAUTH2_PROVIDER = {
         "live:write": "Obtain short-lived tokens for the live-updates WebSocket",
     },
     "SCOPES_BACKEND_CLASS": "api.scopes.PlatformScopes",
+    # The client-credentials grant and nothing else: no authorisation endpoint, no code,
+    # password, refresh or device grant (unsupported_grant_type); revocation; introspection.
+    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.BackendApplicationServer",
+    "OAUTH2_BACKEND_CLASS": "api.oauth2.ParcoursOAuthLibCore",
     # The toolkit's validator, with the bearer token read in one written statement.
     "OAUTH2_VALIDATOR_CLASS": "api.oauth2.ParcoursOAuth2Validator",
     "ERROR_RESPONSE_WITH_SCOPES": True,
@@ -381,6 +387,14 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+
+# Signed-in sessions (web.sessions) end this long after their last request, and this long
+# after logging in at the latest, whichever comes first: pages, the session-authenticated
+# API and the live WebSocket alike.
+SESSION_IDLE_TIMEOUT = dt.timedelta(minutes=float(os.environ.get("SESSION_IDLE_MINUTES", "30")))
+SESSION_ABSOLUTE_TIMEOUT = dt.timedelta(hours=float(os.environ.get("SESSION_MAX_HOURS", "12")))
+# A session nobody signed in to (a language choice) lasts as long as an idle one.
+SESSION_COOKIE_AGE = int(SESSION_IDLE_TIMEOUT.total_seconds())
 
 # How long a break-the-glass grant opens a record for (read-only, audited).
 BREAK_GLASS_DURATION = dt.timedelta(hours=float(os.environ.get("BREAK_GLASS_HOURS", "4")))

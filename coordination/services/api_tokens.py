@@ -4,6 +4,11 @@ A user holds several named tokens. The token is returned once by `api_token_crea
 stored only as its SHA-512 digest (knox); it expires (REST_KNOX["TOKEN_TTL"] unless another
 lifetime is given) and is revoked by deleting it. A token acts as its user, with exactly
 that user's access: no scopes of its own.
+
+A token creates other tokens only if it was created for that purpose (`can_create_tokens`,
+off by default), and never one that outlives it: a leaked token cannot perpetuate itself.
+All of a user's tokens are revoked when the account is deactivated or its password changes
+(coordination.services.accounts).
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from knox.settings import knox_settings
 
-from coordination.errors import Conflict, InvalidInput, NotFound, Problem
+from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
 from coordination.models import ApiToken
 
 MAX_NAME = 100
@@ -30,12 +37,25 @@ class CreatedToken:
 
 
 def api_token_create(
-    *, user: AbstractBaseUser, name: str, actor: AbstractBaseUser, lifetime: dt.timedelta | None
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    actor: AbstractBaseUser,
+    lifetime: dt.timedelta | None,
+    can_create_tokens: bool = False,
+    creator_token: ApiToken | None = None,
 ) -> CreatedToken:
     """A new token for `user` (who must be `actor`: nobody mints tokens for someone else).
-    `lifetime` None means the default (REST_KNOX["TOKEN_TTL"]); at most a year. Raises
-    InvalidInput (name, lifetime), Conflict (name already used by one of the user's tokens,
-    or too many tokens)."""
+    `lifetime` None means the default (REST_KNOX["TOKEN_TTL"]); at most a year.
+    `can_create_tokens`: whether requests made with the new token may create tokens.
+
+    `creator_token` is the personal token the request creating this one was made with (None
+    for a web session): it must have been created with `can_create_tokens` (else
+    NotAllowed), and the new token expires no later than it does: the default lifetime is
+    shortened to end with it, an explicit lifetime beyond it is InvalidInput.
+
+    Raises InvalidInput (name, lifetime), Conflict (name already used by one of the user's
+    tokens, or too many tokens)."""
     name = " ".join(name.split())
     problems = []
     if not name:
@@ -44,20 +64,46 @@ def api_token_create(
         problems.append(Problem("name", f"longer than {MAX_NAME} characters"))
     if lifetime is not None and not dt.timedelta(0) < lifetime <= MAX_LIFETIME:
         problems.append(Problem("lifetime", f"between one second and {MAX_LIFETIME.days} days"))
-    if problems:
-        raise InvalidInput(problems)
     if actor.pk != user.pk:
         raise InvalidInput([Problem("user", "a token is created by its own user")])
+    now = timezone.now()
+    if creator_token is not None:
+        if creator_token.user_id != user.pk or not creator_token.can_create_tokens:
+            raise NotAllowed(
+                "this token may not create tokens: create one with can_create_tokens from a "
+                "web session"
+            )
+        bound = creator_token.expiry
+        default_ttl: dt.timedelta | None = knox_settings.TOKEN_TTL
+        if bound is not None and lifetime is not None and now + lifetime > bound:
+            problems.append(
+                Problem(
+                    "lifetime",
+                    f"the token making this request expires at {bound.isoformat()}: a token "
+                    "it creates cannot outlive it",
+                )
+            )
+        elif bound is not None and lifetime is None:
+            lifetime = bound - now if default_ttl is None else min(default_ttl, bound - now)
+    if problems:
+        raise InvalidInput(problems)
     with transaction.atomic():
         # Serialises a user's token creations: the count and the name check hold.
-        type(user)._default_manager.select_for_update().filter(pk=user.pk).first()
+        get_user_model()._default_manager.select_for_update().filter(pk=user.pk).first()
         mine = ApiToken.objects.filter(user_id=user.pk)
         if mine.filter(name=name).exists():
             raise Conflict(f"you already have a token named {name!r}")
         if mine.count() >= MAX_TOKENS_PER_USER:
             raise Conflict(f"at most {MAX_TOKENS_PER_USER} tokens per user: revoke one first")
         kwargs = {} if lifetime is None else {"expiry": lifetime}
-        token, secret = ApiToken.objects.create(user=user, name=name, **kwargs)
+        token, secret = ApiToken.objects.create(
+            user=user, name=name, can_create_tokens=can_create_tokens, **kwargs
+        )
+        bound = creator_token.expiry if creator_token is not None else None
+        if bound is not None and (token.expiry is None or token.expiry > bound):
+            # knox counts the lifetime from its own clock reading, a moment after ours.
+            token.expiry = bound
+            ApiToken.objects.filter(pk=token.pk).update(expiry=bound)
     return CreatedToken(token, secret)
 
 

@@ -30,6 +30,7 @@ from oauth2_provider.models import get_application_model
 
 from coordination.errors import Conflict, InvalidInput, Problem
 from coordination.models import Organization, PlatformAccount, Practitioner
+from coordination.services.accounts import account_deactivate
 from coordination.services.directory import User, practitioner_create
 
 PLATFORM_ROLE = "platform"
@@ -110,13 +111,6 @@ def platform_client_create(
 
 
 def platform_client_disable(*, account: PlatformAccount, actor: AbstractBaseUser | None) -> None:
-    """Stop a platform at once: its user is deactivated (its tokens authenticate no more) and
-    its outstanding access tokens are deleted."""
-    from oauth2_provider.models import get_access_token_model
-
-    with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=account.user_id)
-        if user.is_active:
-            user.is_active = False
-            user.save(update_fields=["is_active"])
-        get_access_token_model().objects.filter(application__user_id=user.pk).delete()
+    """Stop a platform at once: its service account is deactivated and its tokens revoked
+    (coordination.services.accounts.account_deactivate)."""
+    account_deactivate(user_id=account.user_id, actor=actor)

@@ -213,11 +213,17 @@ def test_client_credentials_of_an_application_that_is_no_platform_are_401(scene:
         {"grant_type": "client_credentials", "scope": "patients:read"},
         HTTP_AUTHORIZATION=f"Basic {basic.decode()}",
     )
+    # A token of such an application made some other way is refused all the same.
+    AccessToken.objects.create(
+        application=application, token="synthetic-not-a-platform-token",
+        expires=timezone.now() + dt.timedelta(hours=1), scope="patients:read",
+    )  # fmt: skip
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.json()['access_token']}")
+    api.credentials(HTTP_AUTHORIZATION="Bearer synthetic-not-a-platform-token")
 
     response = api.get("/api/v1/patients/")
 
+    assert (issued.status_code, issued.json()["error"]) == (401, "invalid_client")
     assert response.status_code == 401
     assert AuditEvent.objects.filter(action="search").count() == 0
 

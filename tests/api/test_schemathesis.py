@@ -3,28 +3,25 @@ operation of `/api/schema/` and checks each answer.
 
 The schema is loaded from the app itself through its WSGI handler, in-process, so the
 requests run in the test's transaction and see its data: a care team, a started pathway
-with open tasks. Every request is authenticated as the team's nurse with an OAuth2 bearer
-token (no CSRF dance, as a platform would call it). Examples are few per operation and
+with open tasks. Every request is authenticated as the team's nurse with a personal API
+token (no CSRF dance, as a script would call it; OAuth2 tokens are platforms' only, and a
+platform cannot act as a nurse). Examples are few per operation and
 derandomized: the suite stays fast and gives the same cases on every run.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import schemathesis
-from django.conf import settings as django_settings
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from oauth2_provider.models import AccessToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -35,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from coordination.models import Task
+from coordination.services.api_tokens import api_token_create
 from tests.coordination.conftest import Scene
 
 EXAMPLES_PER_OPERATION = 5
@@ -56,18 +54,16 @@ CHECKS = [
 
 
 @pytest.fixture
-def bearer(scene: Scene) -> str:
-    token = AccessToken.objects.create(
-        user=scene.nurse.user,
-        token="schemathesis-nurse-token",
-        expires=timezone.now() + dt.timedelta(hours=1),
-        scope=" ".join(cast(dict[str, str], django_settings.OAUTH2_PROVIDER["SCOPES"])),
+def authorization(scene: Scene) -> str:
+    """The nurse's personal API token, as an Authorization header value."""
+    created = api_token_create(
+        user=scene.nurse.user, name="schemathesis", actor=scene.nurse.user, lifetime=None
     )
-    return token.token
+    return f"Token {created.secret}"
 
 
 @pytest.fixture
-def api_schema(scene: Scene, bearer: str) -> Iterator[Any]:
+def api_schema(scene: Scene, authorization: str) -> Iterator[Any]:
     # As Django's test client does: the handler must not close the test's connection (and
     # its open transaction) at the start or end of each request.
     request_started.disconnect(close_old_connections)
@@ -76,7 +72,7 @@ def api_schema(scene: Scene, bearer: str) -> Iterator[Any]:
         yield schemathesis.openapi.from_wsgi(  # the schema is for authenticated callers
             "/api/schema/?format=json",
             get_wsgi_application(),
-            headers={"Authorization": f"Bearer {bearer}"},
+            headers={"Authorization": authorization},
         )
     finally:
         request_started.connect(close_old_connections)
@@ -85,13 +81,13 @@ def api_schema(scene: Scene, bearer: str) -> Iterator[Any]:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_answers_within_its_schema(
-    api_schema: Any, bearer: str, mode: GenerationMode, subtests: pytest.Subtests
+    api_schema: Any, authorization: str, mode: GenerationMode, subtests: pytest.Subtests
 ) -> None:
     # One subtest per operation rather than schemathesis' own pytest loader, whose lazy
     # (fixture-backed) schemas do not run under pytest 9.2 (it rewrites a private node id).
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 20
-    headers = {"Authorization": f"Bearer {bearer}"}
+    headers = {"Authorization": authorization}
     for operation in operations:
         with subtests.test(msg=operation.label):
 
@@ -113,13 +109,13 @@ def test_every_operation_answers_within_its_schema(
 # Regressions for what the run above found, one behaviour each.
 
 
-def test_a_keyed_post_with_a_bearer_token_is_served_and_replayed(
-    scene: Scene, bearer: str, client: Client
+def test_a_keyed_post_with_an_api_token_is_served_and_replayed(
+    scene: Scene, authorization: str, client: Client
 ) -> None:
     task = Task.objects.get(care_pathway=scene.pathway, code="visit")
     task_version = task.version
     url = f"/api/v1/tasks/{task.pk}/start/"
-    headers = {"Authorization": f"Bearer {bearer}", "Idempotency-Key": "bearer-1"}
+    headers = {"Authorization": authorization, "Idempotency-Key": "token-1"}
 
     first = client.post(
         url, {"note": "on my way"}, content_type="application/json", headers=headers
@@ -136,9 +132,9 @@ def test_a_keyed_post_with_a_bearer_token_is_served_and_replayed(
 
 
 def test_an_api_path_no_route_matches_is_a_problem_404(
-    scene: Scene, bearer: str, client: Client
+    scene: Scene, authorization: str, client: Client
 ) -> None:
-    response = client.get("/api/v1/tasks/-1/", headers={"Authorization": f"Bearer {bearer}"})
+    response = client.get("/api/v1/tasks/-1/", headers={"Authorization": authorization})
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
@@ -151,12 +147,12 @@ def test_an_api_path_no_route_matches_is_a_problem_404(
 
 
 def test_a_patient_without_email_or_ins_conforms_to_the_patient_schema(
-    api_schema: Any, scene: Scene, bearer: str
+    api_schema: Any, scene: Scene, authorization: str
 ) -> None:
     operation = api_schema["/api/v1/patients/{id}/"]["GET"]
 
     response = operation.Case(path_parameters={"id": scene.patient.pk}).call(
-        headers={"Authorization": f"Bearer {bearer}"}
+        headers={"Authorization": authorization}
     )
 
     assert (response.status_code, response.json()["email"], response.json()["ins_oid"]) == (

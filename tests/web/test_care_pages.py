@@ -356,7 +356,10 @@ def test_breaking_the_glass_opens_the_record_read_only_for_a_while_audited_as_em
     )
     page = client.get(f"/patients/{scene.patient.pk}/")
     with time_machine.travel(timezone.now() + dt.timedelta(hours=5)):
-        later = client.get(f"/patients/{scene.patient.pk}/")
+        # Signed in again: the first session has ended meanwhile (idle for over 30 minutes).
+        later = logged_in(get_user_model().objects.get(pk=outsider.pk)).get(
+            f"/patients/{scene.patient.pk}/"
+        )
 
     assert response.status_code == 302
     assert response["Location"] == f"/patients/{scene.patient.pk}/"

@@ -14,6 +14,7 @@
   var pending = {};
   var socketState = "connecting";
   var failing = {};  // live event name -> delay before its region's next re-fetch
+  var welcomed = false;  // a connection was accepted (its session was valid) at least once
 
   // The banner shows the socket's state, unless a region failed to re-fetch: then the page
   // is out of date even though events arrive.
@@ -52,6 +53,7 @@
 
   function handle(message) {
     if (message.type === "welcome") {
+      welcomed = true;
       if (lastId() === null) remember(message.id);
       return;
     }
@@ -90,7 +92,14 @@
       try { handle(JSON.parse(e.data)); } catch (err) { /* not JSON: ignore */ }
     };
     socket.onclose = function (e) {
-      if (e.code === 4401 || e.code === 4403) { setStatus("lost"); return; }
+      if (e.code === 4401 || e.code === 4403) {
+        setStatus("lost");
+        // The session ended (idle or too old, logged out, password changed, account
+        // deactivated): reloading shows the login page rather than a page of patient data
+        // left open.
+        if (welcomed) location.reload();
+        return;
+      }
       if (e.code === 4400) sessionStorage.removeItem(KEY);
       wasLost = true;
       setStatus("lost");
@@ -105,6 +114,12 @@
     var match = /^(parcours-[\w-]+) from:body/.exec(trigger);
     return match ? match[1] : null;
   }
+
+  // A re-fetch made because an event came is not the user's activity: it does not keep an
+  // idle session open (web/sessions.py).
+  document.body.addEventListener("htmx:configRequest", function (e) {
+    if (liveEvent(e.detail.elt)) e.detail.headers["Parcours-Live-Refresh"] = "1";
+  });
 
   // A re-fetch's answer arrives (fired on the region before it is replaced, so it reaches
   // <body>). One that was redirected (the session ended: the login page) is not the region:
