@@ -26,10 +26,15 @@ every endpoint.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
+import secrets
 from typing import Any
+from urllib.parse import unquote_plus
 
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -37,6 +42,7 @@ from oauth2_provider.models import (
     AbstractAccessToken,
     AbstractApplication,
     get_access_token_model,
+    get_application_model,
 )
 from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -126,6 +132,26 @@ def platform_of(application: AbstractApplication | None) -> PlatformAccount | No
     return account
 
 
+def claimed_client_id(authorization: str, body_client_id: str | None) -> str:
+    """The client id a token request authenticates with, read as the toolkit reads it: from
+    the HTTP Basic `authorization` header (form-encoded, RFC 6749 section 2.3.1), else the
+    body's client_id; "" when neither says."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return unquote_plus(decoded.partition(":")[0])
+    return body_client_id or ""
+
+
+@functools.cache
+def _decoy_secret() -> str:
+    """A hashed secret no client has, hashed as client secrets are (the default hasher)."""
+    return make_password(secrets.token_urlsafe(32))
+
+
 class ParcoursOAuth2Validator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
         return access_token_load(token)
@@ -133,8 +159,15 @@ class ParcoursOAuth2Validator(OAuth2Validator):
     def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         """The toolkit's client authentication (HTTP Basic, or the credentials in the body),
         passed only by platform clients: the token, revocation and introspection endpoints
-        answer `invalid_client` to any other application."""
+        answer `invalid_client` to any other application. An unknown client id costs the
+        time a secret check takes, as a known one with a wrong secret does: how long the
+        answer takes does not tell which client ids exist."""
         if not super().authenticate_client(request, *args, **kwargs):
+            claimed = claimed_client_id(
+                request.headers.get("Authorization") or "", getattr(request, "client_id", None)
+            )
+            if claimed and not get_application_model().objects.filter(client_id=claimed).exists():
+                check_password("", _decoy_secret())  # as the toolkit checks a known one's
             return False
         return platform_of(request.client) is not None
 

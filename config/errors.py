@@ -8,13 +8,14 @@ request may be sent again shortly, and nothing was changed (its transaction did 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api import problems
+from api import oauth2_endpoints, problems
 from web import errors
 
 RETRY_AFTER_SECONDS = 5
@@ -39,6 +40,18 @@ def unavailable(exception: BaseException | None) -> bool:
         seen.add(id(exception))
         exception = exception.__cause__ or exception.__context__
     return False
+
+
+def locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """django-axes' answer to a locked-out login attempt: the OAuth2 error for the token
+    endpoint, the web page elsewhere (the login page, the admin's)."""
+    if request.path.startswith("/o/"):
+        return oauth2_endpoints.locked_out(request)
+    return errors.locked_out(request)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -353,6 +353,14 @@ FR = {
     "New password": "Nouveau mot de passe",
     "New password (again)": "Nouveau mot de passe (confirmation)",
     "Change password": "Changer le mot de passe",
+    "Too many failed logins": "Trop de tentatives de connexion échouées",
+    "Logging in with this username from here is blocked for a while after several failed "
+    "attempts, to protect the account. Wait a few minutes before trying again; if you forgot "
+    "your password, ask your coordinator.": (
+        "La connexion avec cet identifiant depuis ce poste est bloquée un moment après "
+        "plusieurs échecs, pour protéger le compte. Patientez quelques minutes avant de "
+        "réessayer ; si vous avez oublié votre mot de passe, demandez à votre coordinateur·rice."
+    ),
 }
 PLURALS = {
     "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),

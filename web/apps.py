@@ -7,5 +7,6 @@ class WebConfig(AppConfig):
     name = "web"
 
     def ready(self) -> None:
-        # Connects the login receiver that starts a session's clocks (web.sessions).
-        from web import sessions  # noqa: F401
+        # Connects the login receivers: a session's clocks (web.sessions), the audit trail
+        # (web.login_audit).
+        from web import login_audit, sessions  # noqa: F401

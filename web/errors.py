@@ -4,6 +4,7 @@ do not depend on the request having gone through the middleware (a failure there
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.templatetags.static import static
@@ -66,6 +67,24 @@ def service_unavailable(request: HttpRequest) -> HttpResponse:
             "Try again in a few seconds."
         ),
     )
+
+
+def locked_out(request: HttpRequest) -> HttpResponse:
+    """A login attempt while its username and address are locked out (django-axes): 429
+    with the time to wait."""
+    wait = settings.AXES_COOLOFF_TIME
+    response = error_page(
+        request,
+        status=429,
+        title=gettext_noop("Too many failed logins"),
+        message=gettext_noop(
+            "Logging in with this username from here is blocked for a while after several "
+            "failed attempts, to protect the account. Wait a few minutes before trying again; "
+            "if you forgot your password, ask your coordinator."
+        ),
+    )
+    response["Retry-After"] = str(int(wait.total_seconds()))
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "knox",
     "channels",
     "csp",
+    "axes",
     "workflows",
     "patients",
     "coordination",
@@ -83,6 +84,8 @@ MIDDLEWARE = [
     "web.sessions.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Login lockout (django-axes): answers a locked-out login attempt; last, as axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Content-Security-Policy on every response: scripts, styles, fonts and images from this site
@@ -104,6 +107,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -307,6 +312,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "api.problems.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Rates per platform client, per user and per anonymous address (api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.PlatformClientThrottle",
+        "api.throttling.UserThrottle",
+        "api.throttling.AnonymousThrottle",
+    ],
     "DEFAULT_PARSER_CLASSES": [
         "api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
@@ -317,6 +328,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+API_THROTTLE_RATES = {
+    "platform": os.environ.get("API_RATE_PLATFORM", "6000/minute"),
+    "user": os.environ.get("API_RATE_USER", "1200/minute"),
+    "anonymous": os.environ.get("API_RATE_ANONYMOUS", "120/minute"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -413,6 +430,19 @@ REST_KNOX = {
     "AUTO_REFRESH": False,
 }
 
+# Login lockout (django-axes) on the web login, the admin login and the OAuth2 token endpoint:
+# LOGIN_FAILURE_LIMIT failures for one username (or client id) from one address lock that
+# pair out for LOGIN_LOCKOUT_MINUTES, even with the right password; a success resets the
+# count. Attempts are counted in the database, shared by every process. Logins and failures
+# are written to the audit trail (web.login_audit), not to axes' own access log.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_CALLABLE = "config.errors.locked_out"
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -452,6 +482,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # axes logs every attempt at INFO; the audit trail records them (web.login_audit).
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Webhooks: deliveries only to public https addresses (no requests into the hosting network).

@@ -32,6 +32,8 @@ from coordination.errors import Conflict, InvalidInput, Problem
 from coordination.models import Organization, PlatformAccount, Practitioner
 from coordination.services.accounts import account_deactivate
 from coordination.services.directory import User, practitioner_create
+from patients.models import AuditEvent
+from patients.services import audit_record
 
 PLATFORM_ROLE = "platform"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -114,3 +116,22 @@ def platform_client_disable(*, account: PlatformAccount, actor: AbstractBaseUser
     """Stop a platform at once: its service account is deactivated and its tokens revoked
     (coordination.services.accounts.account_deactivate)."""
     account_deactivate(user_id=account.user_id, actor=actor)
+
+
+def token_issued_record(*, client_id: str, client_address: str | None) -> None:
+    """The audit record of an access token issued to a platform's client (a platform's
+    login): its service account as the actor, the client id in the detail."""
+    application = (
+        get_application_model().objects.select_related("user").filter(client_id=client_id).first()
+    )
+    owner = application.user if application is not None else None
+    audit_record(
+        actor=owner,
+        action=AuditEvent.Action.LOGIN,
+        resource_type="OAuthClient",
+        resource_id=client_id,
+        purpose=AuditEvent.Purpose.ADMINISTRATION,
+        entry_point=AuditEvent.EntryPoint.REST,
+        client_address=client_address,
+        detail={"client_id": client_id, "grant_type": "client_credentials"},
+    )

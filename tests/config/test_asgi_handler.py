@@ -108,7 +108,7 @@ def test_requests_one_after_the_other_reuse_one_thread(monkeypatch):
     threads: list[int] = []
     handler = _recording_handler(monkeypatch, lambda _: threads.append(threading.get_ident()))
 
-    statuses = [_get(handler, "/health/")["status"] for _ in range(3)]
+    statuses = [_get(handler, "/login/")["status"] for _ in range(3)]
 
     assert statuses == [200, 200, 200]
     assert len(set(threads)) == 1
@@ -134,10 +134,10 @@ def test_requests_at_the_same_time_run_in_threads_of_their_own(monkeypatch):
 
     async def both() -> list[int]:
         first = asyncio.ensure_future(
-            sync_to_async(_get, thread_sensitive=False)(handler, "/health/?first=1")
+            sync_to_async(_get, thread_sensitive=False)(handler, "/login/?first=1")
         )
         await asyncio.sleep(0.2)
-        second = await sync_to_async(_get, thread_sensitive=False)(handler, "/health/?second=1")
+        second = await sync_to_async(_get, thread_sensitive=False)(handler, "/login/?second=1")
         return [(await first)["status"], second["status"]]
 
     assert async_to_sync(both)() == [200, 200]
@@ -181,7 +181,7 @@ def test_a_complete_response_is_closed_in_the_request_s_thread(monkeypatch, sign
     threads: list[int] = []
     handler = _recording_handler(monkeypatch, lambda _: threads.append(threading.get_ident()))
 
-    assert _get(handler, "/health/")["status"] == 200
+    assert _get(handler, "/login/")["status"] == 200
 
     assert signals_seen == [("started", threads[0]), ("finished", threads[0])]
 
