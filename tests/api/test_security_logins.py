@@ -118,8 +118,8 @@ def test_an_issued_token_is_a_platform_login_in_the_audit_trail(organization):  
 
 
 def test_an_unknown_client_id_costs_a_secret_check_as_a_known_one_does(
-    organization,
-    monkeypatch,  # noqa: F811
+    organization,  # noqa: F811
+    monkeypatch,
 ):
     platform = make_platform(organization)
     checks: list[str] = []
