@@ -13,3 +13,7 @@ from .local import *  # noqa: F403
 # (pytest-django turns it off for the tests themselves).
 DEBUG = env_bool("DEBUG", False)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A fixed audit chain key, whatever the environment says, so that every process a test starts
+# chains and verifies alike (tests point AUDIT_CHECKPOINT_DIR at a directory of their own).
+AUDIT_CHAIN_KEY = "parcours-tests-audit-chain-key-not-a-secret"
+AUDIT_CHAIN_KEY_FALLBACKS = []

@@ -18,6 +18,8 @@ def test_production_settings_pass_check_deploy_with_no_warning():
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
+        "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
+        "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
         "ALLOWED_HOSTS": "parcours.example.org",
     }
 
@@ -49,6 +51,38 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set in the environment in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("AUDIT_CHAIN_KEY", "AUDIT_CHAIN_KEY must be set in the environment in production"),
+        ("AUDIT_CHECKPOINT_DIR", "AUDIT_CHECKPOINT_DIR must be set in the environment in"),
+    ],
+)
+def test_production_settings_refuse_to_start_without_the_audit_chain_key_or_checkpoints(
+    missing, message
+):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
+        "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
+        "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
+    }
+    del env[missing]
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_database_url_selects_postgresql():
