@@ -10,6 +10,9 @@ On PostgreSQL the append-only trigger now also requires the chaining UPDATE to s
 (a process still running the unkeyed chainer during an upgrade cannot chain a record after a
 keyed one), and TRUNCATE is refused too (row triggers do not see it), except to superusers:
 they can disable any trigger anyway, and the test suite's flushes run as one.
+
+It cannot be unapplied once a record has been chained with a key: dropping `key_id` would
+make those records unverifiable for good.
 """
 
 from django.db import migrations, models
@@ -82,6 +85,17 @@ def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 
 def backward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    # Dropping `key_id` would erase which key hashed each keyed record: none of them could be
+    # verified again, and re-applying this migration would not bring the ids back.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM patients_auditevent WHERE key_id <> ''")
+        (keyed,) = cursor.fetchone()
+    if keyed:
+        raise RuntimeError(
+            f"{keyed} audit records are hashed with a key: unapplying "
+            "patients.0005_audit_keyed_chain would erase their key ids, and they could never "
+            "be verified again. Refused."
+        )
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(BACKWARD)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import importlib
 import io
 import json
 import logging
@@ -19,9 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import time_machine
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -644,3 +647,13 @@ def test_the_application_role_cannot_rewrite_the_trail(roles, patient, nurse, st
 def test_the_roles_command_refuses_a_name_that_is_not_a_plain_identifier(db):
     with pytest.raises(Exception, match=r"--app 'app; DROP TABLE x': use a lowercase name"):
         call_command("database_roles_sql", "--app", "app; DROP TABLE x", stdout=io.StringIO())
+
+
+def test_the_keyed_chain_migration_cannot_be_unapplied_once_records_carry_key_ids(patient, nurse):
+    migration = importlib.import_module("patients.migrations.0005_audit_keyed_chain")
+    chain_of(patient, nurse, 2)
+
+    with pytest.raises(RuntimeError, match="2 audit records are hashed with a key"):
+        migration.backward(apps, SimpleNamespace(connection=connection))
+
+    assert AuditEvent.objects.exclude(key_id="").count() == 2
