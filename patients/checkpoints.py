@@ -145,8 +145,9 @@ def checkpoints_read(directory: Path, keys: ChainKeys) -> list[Checkpoint]:
 
 
 def checkpoint_last(directory: Path, keys: ChainKeys) -> Checkpoint | None:
-    """The last checkpoint of the file being written (None if it has none), read from its
-    tail; CheckpointError if that line cannot be trusted."""
+    """The last checkpoint of the file being written (None if there is none), read from its
+    tail; CheckpointError if that line cannot be trusted, OSError if the file cannot be
+    read."""
     path = directory / FILE_NAME
     try:
         with path.open("rb") as file:
@@ -155,8 +156,6 @@ def checkpoint_last(directory: Path, keys: ChainKeys) -> Checkpoint | None:
             tail = file.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from exc
     lines = [line for line in tail.splitlines() if line.strip()]
     if not lines:
         return None

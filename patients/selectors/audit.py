@@ -69,6 +69,7 @@ def audit_chain_verify(
     chunk_size: int = 1000,
     checkpoint_dir: Path | None = None,
     since: Checkpoint | None = None,
+    until: int | None = None,
 ) -> ChainReport:
     """Walk the chain in seq order, `chunk_size` records at a time (memory stays constant),
     and report the first broken link: a missing seq, a `prev_hash` that is not the previous
@@ -79,7 +80,9 @@ def audit_chain_verify(
     The checkpoints are those in `checkpoint_dir` (AUDIT_CHECKPOINT_DIR by default), every
     line's signature checked first; a chain shorter than a checkpoint says was cut. With
     `since` (a checkpoint already trusted), only that checkpoint is used and only the records
-    after it are walked: the backstop job checks what it is about to anchor that way.
+    after it are walked; with `until`, the walk stops at that seq (checkpoints beyond it are
+    not looked at): the backstop job checks what it is about to anchor that way, a bounded
+    stretch at a time.
 
     The chain head is read after the checkpoints and the walk stops at its seq, so records
     chained during the walk are not mistaken for forgeries; a chain shorter than the head says
@@ -100,8 +103,11 @@ def audit_chain_verify(
         return ChainReport(False, 0, reason=disagreement)
     head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
     events = AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
-    if head is not None:
-        events = events.filter(seq__lte=head.last_seq)
+    last_seq = head.last_seq if head is not None else None
+    if until is not None:
+        last_seq = until if last_seq is None else min(last_seq, until)
+    if last_seq is not None:
+        events = events.filter(seq__lte=last_seq)
     walk = _Walk(keys, anchors)
     if since is not None:
         broken = walk.start_after(since, events.filter(seq=since.seq).first())
@@ -116,18 +122,20 @@ def audit_chain_verify(
         if len(chunk) < chunk_size:
             break
     count = walk.expected_seq - 1
-    furthest = max(anchors, key=lambda a: a.seq, default=None)
+    in_reach = [a for a in anchors if until is None or a.seq <= until]
+    furthest = max(in_reach, key=lambda a: a.seq, default=None)
     if furthest is not None and furthest.seq > count:
         return walk.report(
             count + 1,
             f"record missing (the {furthest.describe()} vouches for the chain up to seq "
             f"{furthest.seq}; it ends at seq {count})",
         )
-    if head is not None and head.last_seq != count:
+    to_head = head is not None and (until is None or head.last_seq <= until)
+    if head is not None and to_head and head.last_seq != count:
         return walk.report(
             count + 1, f"record missing (the chain head says the last seq is {head.last_seq})"
         )
-    if head is not None and count and head.last_hash != walk.prev_hash:
+    if head is not None and to_head and count and head.last_hash != walk.prev_hash:
         return walk.report(
             count, f"hash {walk.prev_hash} differs from the chain head's ({head.last_hash})"
         )
@@ -201,11 +209,14 @@ class _Walk:
             return seq, refused
         computed = event.compute_hash(secret)
         if event.hash != computed:
-            how = f"with key {event.key_id}" if secret is not None else "without a key"
-            return seq, (
-                f"hash mismatch: stored {event.hash}, computed {computed} {how} (the record "
-                "was altered, or its hash recomputed without the key)"
+            how = (
+                f"with key {event.key_id} (the record was altered, or its hash recomputed "
+                "without the key)"
+                if secret is not None
+                else "without a key, as records chained before keyed hashing were (the record "
+                "was altered)"
             )
+            return seq, f"hash mismatch: stored {event.hash}, computed {computed} {how}"
         for anchor in self.anchors.get(seq, ()):
             if anchor.hash != event.hash:
                 rewritten = (

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,11 @@ from patients.selectors.rows import any_row, column, instances, locking, select_
 from patients.services.rows import rows_insert, rows_update
 
 MAX_DETAIL_BYTES = 4096
+# Records the backstop job checks per run before anchoring the furthest it reached: about
+# 11 s at the 18,000 records a second measured on PostgreSQL, far within the job's time
+# limit, whatever was left unanchored (a first checkpoint on a long trail, a worker down for
+# days while the relays kept chaining); the next runs go on from there without waiting.
+CHECKPOINT_BATCH = 200_000
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +174,8 @@ def audit_checkpoint_write(
     or None when the last checkpoint there is at `seq` or beyond already.
 
     The caller has verified the chain up to `seq`: a checkpoint vouches for it. Raises
-    OSError when the directory cannot be written, CheckpointError when its last line cannot
-    be trusted.
+    OSError when the directory cannot be read or written, CheckpointError when its last line
+    cannot be trusted.
     """
     directory = Path(settings.AUDIT_CHECKPOINT_DIR)
     keys = chain_keys()
@@ -184,10 +190,12 @@ def audit_checkpoint_write(
 
 
 def audit_chain_anchor(*, now: dt.datetime | None = None) -> Checkpoint | None:
-    """Anchor the chain head outside the database, at most every AUDIT_CHECKPOINT_SECONDS:
-    when the chain has grown since the last checkpoint, check the records chained since
-    (`audit_chain_verify(since=...)`: the whole chain when there is no checkpoint yet) and
-    append a checkpoint of the head. Returns the checkpoint written, or None.
+    """Anchor the chain outside the database, at most every AUDIT_CHECKPOINT_SECONDS: when
+    the chain has grown since the last checkpoint, check the records chained since
+    (`audit_chain_verify(since=...)`, from seq 1 when there is no checkpoint yet), at most
+    CHECKPOINT_BATCH of them, and append a checkpoint of the last one checked. While more
+    than a batch is left, the next run goes on at once, interval or not. Returns the
+    checkpoint written, or None.
 
     Never anchors a chain it finds broken. A broken chain, a checkpoint file that cannot be
     trusted or a directory that cannot be written is logged as an error and nothing is
@@ -200,20 +208,28 @@ def audit_chain_anchor(*, now: dt.datetime | None = None) -> Checkpoint | None:
     except CheckpointError as exc:
         logger.error("audit checkpoints cannot be trusted: %s; no checkpoint written", exc)
         return None
-    interval = dt.timedelta(seconds=settings.AUDIT_CHECKPOINT_SECONDS)
-    if last is not None and now - last.at < interval:
+    except OSError as exc:
+        logger.error("no audit checkpoint written to %s: %s", directory, exc)
         return None
     head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
     if head is None or head.last_seq == 0 or (last is not None and head.last_seq == last.seq):
         return None
+    anchored = last.seq if last is not None else 0
+    catching_up = head.last_seq - anchored > CHECKPOINT_BATCH
+    interval = dt.timedelta(seconds=settings.AUDIT_CHECKPOINT_SECONDS)
+    if last is not None and not catching_up and now - last.at < interval:
+        return None
+    if not _writable(directory):
+        return None
+    until = anchored + CHECKPOINT_BATCH
     if last is None:
-        report = audit_chain_verify(checkpoint_dir=directory)
+        report = audit_chain_verify(checkpoint_dir=directory, until=until)
     else:
-        report = audit_chain_verify(since=last)
+        report = audit_chain_verify(since=last, until=until)
     if not report.intact:
         logger.error("%s; no checkpoint written", report)
         return None
-    if report.records == 0:
+    if report.records <= anchored:
         return None
     try:
         return audit_checkpoint_write(
@@ -222,6 +238,20 @@ def audit_chain_anchor(*, now: dt.datetime | None = None) -> Checkpoint | None:
     except (OSError, CheckpointError) as exc:
         logger.error("no audit checkpoint written to %s: %s", directory, exc)
         return None
+
+
+def _writable(directory: Path) -> bool:
+    """Whether checkpoints can be appended there (checked before walking the chain for
+    nothing); an error is logged when they cannot."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        logger.error("no audit checkpoint written to %s: %s", directory, exc)
+        return False
+    if not os.access(directory, os.W_OK | os.X_OK):
+        logger.error("no audit checkpoint written to %s: the directory is not writable", directory)
+        return False
+    return True
 
 
 class _ChainStatements:

@@ -421,6 +421,45 @@ def test_the_backstop_job_does_not_anchor_a_chain_it_finds_broken(
     assert error.endswith("; no checkpoint written")
 
 
+def test_the_backstop_job_anchors_a_long_unanchored_stretch_a_batch_at_a_time(
+    settings, monkeypatch, patient, nurse, audit_checkpoint_dir
+):
+    settings.AUDIT_CHECKPOINT_SECONDS = 60
+    monkeypatch.setattr("patients.services.audit.CHECKPOINT_BATCH", 2)
+    chain_of(patient, nurse, 5)
+
+    def backstop(seconds: int) -> None:
+        with time_machine.travel(CHECKED_AT + dt.timedelta(seconds=seconds), tick=False):
+            audit_chain_backstop.apply().get()
+
+    for seconds in (0, 1, 2, 62):
+        backstop(seconds)
+
+    # Catching up goes on at once; the last record, less than a batch behind, waits for the
+    # interval.
+    assert [(c["seq"], c["at"][11:19]) for c in checkpoint_lines(audit_checkpoint_dir)] == [
+        (2, "00:00:00"),
+        (4, "00:00:01"),
+        (5, "00:01:02"),
+    ]
+    assert verify("--no-checkpoint")[1].splitlines()[1].startswith("checkpoints matched: 3 ")
+
+
+def test_the_backstop_job_logs_a_checkpoint_directory_it_cannot_write(
+    settings, tmp_path, patient, nurse, caplog
+):
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "a-file-not-a-directory"
+    settings.AUDIT_CHECKPOINT_DIR.write_text("")
+    read(nurse, patient)
+
+    with caplog.at_level(logging.ERROR, logger="patients.services.audit"):
+        chained = audit_chain_backstop.apply().get()
+
+    assert chained == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.name == "patients.services.audit"]
+    assert error.startswith(f"no audit checkpoint written to {settings.AUDIT_CHECKPOINT_DIR}: ")
+
+
 # --- key rotation ----------------------------------------------------------------------------
 
 
