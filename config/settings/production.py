@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env_bool
+from .base import AUDIT_CHAIN_KEY_FALLBACKS, env_bool
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -18,12 +18,19 @@ except KeyError as exc:
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment in production") from exc
 
 # The audit chain's key (docs/audit.md): kept out of the database, so that whoever can write
-# the database cannot recompute the chain. Checked for length by patients.chain_keys.
+# the database cannot recompute the chain. Older keys are in AUDIT_CHAIN_KEY_FALLBACKS.
 AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "")
 if not AUDIT_CHAIN_KEY:
     raise ImproperlyConfigured(
         "AUDIT_CHAIN_KEY must be set in the environment in production (docs/audit.md)"
     )
+for _name, _key in [("AUDIT_CHAIN_KEY", AUDIT_CHAIN_KEY)] + [
+    ("AUDIT_CHAIN_KEY_FALLBACKS", key) for key in AUDIT_CHAIN_KEY_FALLBACKS
+]:
+    if len(_key) < 32:
+        raise ImproperlyConfigured(
+            f"{_name}: a key must be at least 32 characters long (docs/audit.md)"
+        )
 # Where the backstop job and verify_audit append the signed checkpoints of the chain head, to
 # be shipped to write-once storage (docs/audit.md). No default: a checkpoint must not land in
 # a throwaway directory of the container.

@@ -54,14 +54,21 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
 
 @pytest.mark.parametrize(
-    ("missing", "message"),
+    ("changes", "message"),
     [
-        ("AUDIT_CHAIN_KEY", "AUDIT_CHAIN_KEY must be set in the environment in production"),
-        ("AUDIT_CHECKPOINT_DIR", "AUDIT_CHECKPOINT_DIR must be set in the environment in"),
+        ({"AUDIT_CHAIN_KEY": None}, "AUDIT_CHAIN_KEY must be set in the environment in"),
+        ({"AUDIT_CHECKPOINT_DIR": None}, "AUDIT_CHECKPOINT_DIR must be set in the environment"),
+        ({"AUDIT_CHECKPOINT_DIR": "var/audit"}, "AUDIT_CHECKPOINT_DIR must be set in the"),
+        ({"AUDIT_CHAIN_KEY": "short"}, "AUDIT_CHAIN_KEY: a key must be at least 32 characters"),
+        (
+            {"AUDIT_CHAIN_KEY_FALLBACKS": "z" * 40 + ",short"},
+            "AUDIT_CHAIN_KEY_FALLBACKS: a key must be at least 32 characters",
+        ),
     ],
+    ids=["no key", "no checkpoint directory", "a relative one", "a short key", "a short one"],
 )
-def test_production_settings_refuse_to_start_without_the_audit_chain_key_or_checkpoints(
-    missing, message
+def test_production_settings_refuse_to_start_without_a_usable_audit_chain_key_or_checkpoints(
+    changes, message
 ):
     env = {
         **os.environ,
@@ -70,7 +77,11 @@ def test_production_settings_refuse_to_start_without_the_audit_chain_key_or_chec
         "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
         "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
     }
-    del env[missing]
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
 
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],

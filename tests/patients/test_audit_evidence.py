@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import time_machine
@@ -93,7 +94,7 @@ def rechain(
         cursor.execute(f"UPDATE {HEAD} SET last_hash = %s", [prev])
 
 
-def checkpoint_lines(directory: Path) -> list[dict[str, object]]:
+def checkpoint_lines(directory: Path) -> list[dict[str, Any]]:
     path = directory / "audit-checkpoints.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
