@@ -26,7 +26,7 @@ from coordination.services.jobs import (
 )
 from coordination.services.outbox import outbox_relay_run_once
 from coordination.services.webhooks import webhook_deliveries_send_due
-from patients.services import audit_chain_extend
+from patients.services import audit_chain_anchor, audit_chain_extend
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +106,12 @@ def outbox_relay_backstop() -> int:
 @shared_task(base=Job, name="coordination.audit_chain_backstop")
 def audit_chain_backstop() -> int:
     """Chain the committed audit records that no relay has chained yet (no web process or
-    `run_relay` running, or their relays failing). Returns how many it chained."""
+    `run_relay` running, or their relays failing), then anchor the chain head outside the
+    database at most every AUDIT_CHECKPOINT_SECONDS (patients.services.audit_chain_anchor).
+    Returns how many records it chained."""
     chained = total = audit_chain_extend()
     while chained:
         chained = audit_chain_extend()
         total += chained
+    audit_chain_anchor()
     return total

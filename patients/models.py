@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -327,25 +328,35 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def chain_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical_json(record)).encode("utf-8")).hexdigest()
+def chain_hash(prev_hash: str, record: Mapping[str, Any], key: bytes | None) -> str:
+    """HMAC-SHA256 under `key` of prev_hash + the canonical record, in lowercase hex; plain
+    SHA-256 when `key` is None (records chained before the chain was keyed)."""
+    message = (prev_hash + canonical_json(record)).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.digest(key, message, "sha256").hex()
 
 
 class AuditEvent(models.Model):
     """One access to, or change of, patient data. Append-only and hash-chained.
 
-    Never changed, never deleted: on PostgreSQL a trigger (migrations 0002 and 0004) refuses
-    DELETE on this table and every UPDATE but the one that chains a record; the actor and the
+    Never changed, never deleted: on PostgreSQL a trigger (migrations 0002, 0004 and 0005)
+    refuses DELETE and TRUNCATE on this table and every UPDATE but the one that chains a
+    record; the actor and the
     patient are PROTECTed foreign keys, so a user or a patient with audit records cannot be
     deleted (deactivate the account instead), and `actor_label` keeps a readable name for
     actors that are not users (platforms, system).
 
-    How to recompute `hash` (an auditor needs nothing but this paragraph):
+    How to recompute `hash` (an auditor needs nothing but this paragraph and the key):
 
-        hash = lowercase hex SHA-256 of the UTF-8 bytes of (prev_hash + C)
+        hash = lowercase hex HMAC-SHA256, under the key whose id is `key_id`, of the UTF-8
+               bytes of (prev_hash + C)
 
     where `prev_hash` is the `hash` of the record with the previous `seq` (64 "0" characters
-    for seq 1), and C is the JSON object of exactly these 13 members:
+    for seq 1), the key is the UTF-8 bytes of AUDIT_CHAIN_KEY or of one of
+    AUDIT_CHAIN_KEY_FALLBACKS (the one whose id, the first 16 hex digits of
+    HMAC-SHA256(key, "parcours audit chain key id"), is `key_id`), and C is the JSON object of
+    exactly these 13 members:
 
         seq             integer
         occurred_at     string, UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ" (six fractional digits)
@@ -367,13 +378,18 @@ class AuditEvent(models.Model):
     and ":"), non-ASCII characters written as themselves (not \\u escapes); that is Python's
     `json.dumps(C, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
 
-    `seq` starts at 1 and has no gaps. A record is inserted without `seq`, `prev_hash` and
-    `hash`, by the transaction it describes (recording takes no lock), and chained once
+    Records chained before the chain was keyed have an empty `key_id` and hash = lowercase
+    hex SHA-256 of the same bytes. They come first: the first keyed record's HMAC covers the
+    hash of the last of them, so they cannot be rewritten either without the key, and the
+    checkpoints kept outside the database (docs/audit.md) record where keyed hashing began.
+
+    `seq` starts at 1 and has no gaps. A record is inserted without `seq`, `prev_hash`, `hash`
+    and `key_id`, by the transaction it describes (recording takes no lock), and chained once
     committed by `patients.services.audit_chain_extend`, which holds AuditChainHead's row
     (the last seq and hash) while it chains, in id order, every committed record not chained
     yet: the relay runs it within a second of the commit, a periodic job behind it. Chaining
-    is the only UPDATE the table accepts (on PostgreSQL a trigger refuses every other), and
-    only once per record.
+    is the only UPDATE the table accepts (on PostgreSQL a trigger refuses every other, and
+    TRUNCATE), and only once per record.
     """
 
     class Action(models.TextChoices):
@@ -434,6 +450,9 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)  # "" until chained
     hash = models.CharField(max_length=64, blank=True)  # "" until chained
+    # The id of the key that hashed the record (patients.chain_keys); "" until chained, and
+    # for records chained before the chain was keyed.
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["id"]  # the order of recording; `seq` is the order of chaining
@@ -466,8 +485,9 @@ class AuditEvent(models.Model):
             "detail": self.detail,
         }
 
-    def compute_hash(self) -> str:
-        return chain_hash(self.prev_hash, self.canonical_record())
+    def compute_hash(self, key: bytes | None) -> str:
+        """The record's hash under `key` (None: the unkeyed SHA-256 of early records)."""
+        return chain_hash(self.prev_hash, self.canonical_record(), key)
 
 
 class AuditChainHead(models.Model):

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -16,3 +19,12 @@ def postgres_transactional(transactional_db: None) -> None:
     """As postgres_only, with committed transactions (tests of concurrent sessions)."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
+
+
+@pytest.fixture(autouse=True)
+def audit_checkpoint_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint directory of the test's own (not created until a checkpoint is written):
+    checkpoints of another test's chain would not match this one's."""
+    path = tmp_path_factory.getbasetemp() / "audit-checkpoints" / uuid.uuid4().hex
+    settings.AUDIT_CHECKPOINT_DIR = path
+    return path

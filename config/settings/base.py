@@ -413,6 +413,14 @@ SESSION_ABSOLUTE_TIMEOUT = dt.timedelta(hours=float(os.environ.get("SESSION_MAX_
 # A session nobody signed in to (a language choice) lasts as long as an idle one.
 SESSION_COOKIE_AGE = int(SESSION_IDLE_TIMEOUT.total_seconds())
 
+# The access audit trail (docs/audit.md). AUDIT_CHAIN_KEY (set by local.py / production.py)
+# keys the hash chain; keys that chained older records stay listed here, comma-separated, so
+# those records can still be verified after a rotation.
+AUDIT_CHAIN_KEY_FALLBACKS = env_list("AUDIT_CHAIN_KEY_FALLBACKS", [])
+# The backstop job anchors the chain head outside the database (a signed checkpoint appended
+# to AUDIT_CHECKPOINT_DIR) at most this often, in seconds, when the chain has grown.
+AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("AUDIT_CHECKPOINT_SECONDS", "60"))
+
 # How long a break-the-glass grant opens a record for (read-only, audited).
 BREAK_GLASS_DURATION = dt.timedelta(hours=float(os.environ.get("BREAK_GLASS_HOURS", "4")))
 

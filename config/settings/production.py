@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK, env_bool
+from .base import AUDIT_CHAIN_KEY_FALLBACKS, REST_FRAMEWORK, env_bool
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -15,6 +16,31 @@ try:
     SECRET_KEY = os.environ["SECRET_KEY"]
 except KeyError as exc:
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment in production") from exc
+
+# The audit chain's key (docs/audit.md): kept out of the database, so that whoever can write
+# the database cannot recompute the chain. Older keys are in AUDIT_CHAIN_KEY_FALLBACKS.
+AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "")
+if not AUDIT_CHAIN_KEY:
+    raise ImproperlyConfigured(
+        "AUDIT_CHAIN_KEY must be set in the environment in production (docs/audit.md)"
+    )
+for _name, _key in [("AUDIT_CHAIN_KEY", AUDIT_CHAIN_KEY)] + [
+    ("AUDIT_CHAIN_KEY_FALLBACKS", key) for key in AUDIT_CHAIN_KEY_FALLBACKS
+]:
+    if len(_key) < 32:
+        raise ImproperlyConfigured(
+            f"{_name}: a key must be at least 32 characters long (docs/audit.md)"
+        )
+# Where the backstop job and verify_audit append the signed checkpoints of the chain head, to
+# be shipped to write-once storage (docs/audit.md). No default: a checkpoint must not land in
+# a throwaway directory of the container.
+_checkpoint_dir = os.environ.get("AUDIT_CHECKPOINT_DIR", "")
+if not os.path.isabs(_checkpoint_dir):
+    raise ImproperlyConfigured(
+        "AUDIT_CHECKPOINT_DIR must be set in the environment in production, to an absolute "
+        f"path (docs/audit.md), not {_checkpoint_dir!r}"
+    )
+AUDIT_CHECKPOINT_DIR = Path(_checkpoint_dir)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -18,3 +18,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # throttled unless it sets its own rates (tests/api/test_security_throttling.py).
 API_THROTTLE_RATES = {"platform": "1000000/minute", "user": "1000000/minute",
                       "anonymous": "1000000/minute"}  # fmt: skip
+
+# A fixed audit chain key, whatever the environment says, so that every process a test starts
+# chains and verifies alike (tests point AUDIT_CHECKPOINT_DIR at a directory of their own).
+AUDIT_CHAIN_KEY = "parcours-tests-audit-chain-key-not-a-secret"
+AUDIT_CHAIN_KEY_FALLBACKS = []

@@ -5,7 +5,13 @@ from patients.services.access import (
     patient_access_revoke,
     patient_break_glass,
 )
-from patients.services.audit import audit_chain_extend, audit_read_record, audit_record
+from patients.services.audit import (
+    audit_chain_anchor,
+    audit_chain_extend,
+    audit_checkpoint_write,
+    audit_read_record,
+    audit_record,
+)
 from patients.services.consents import consent_record, consent_withdraw
 from patients.services.devices import device_deactivate, device_register
 from patients.services.observations import (
@@ -19,7 +25,9 @@ from patients.services.portal import patient_portal_account_create
 __all__ = [
     "ObservationItem",
     "PatientChanges",
+    "audit_chain_anchor",
     "audit_chain_extend",
+    "audit_checkpoint_write",
     "audit_read_record",
     "audit_record",
     "consent_record",

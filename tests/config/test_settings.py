@@ -18,6 +18,8 @@ def test_production_settings_pass_check_deploy_with_no_warning():
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
+        "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
+        "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
         "ALLOWED_HOSTS": "parcours.example.org",
     }
 
@@ -49,6 +51,49 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set in the environment in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"AUDIT_CHAIN_KEY": None}, "AUDIT_CHAIN_KEY must be set in the environment in"),
+        ({"AUDIT_CHECKPOINT_DIR": None}, "AUDIT_CHECKPOINT_DIR must be set in the environment"),
+        ({"AUDIT_CHECKPOINT_DIR": "var/audit"}, "AUDIT_CHECKPOINT_DIR must be set in the"),
+        ({"AUDIT_CHAIN_KEY": "short"}, "AUDIT_CHAIN_KEY: a key must be at least 32 characters"),
+        (
+            {"AUDIT_CHAIN_KEY_FALLBACKS": "z" * 40 + ",short"},
+            "AUDIT_CHAIN_KEY_FALLBACKS: a key must be at least 32 characters",
+        ),
+    ],
+    ids=["no key", "no checkpoint directory", "a relative one", "a short key", "a short one"],
+)
+def test_production_settings_refuse_to_start_without_a_usable_audit_chain_key_or_checkpoints(
+    changes, message
+):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
+        "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
+        "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
+    }
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_database_url_selects_postgresql():

@@ -52,6 +52,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             "DATABASE_URL": database.url,
             "PARCOURS_VAR_DIR": str(tmp_path / "var"),
             "STATIC_ROOT": str(tmp_path / "static"),
+            "AUDIT_CHAIN_KEY": "synthetic-outage-test-audit-key-" + "k" * 32,
+            "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
             "LIVE_RELAY_EMBEDDED": "false",
             "LOG_LEVEL": "WARNING",
         }

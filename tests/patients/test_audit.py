@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
@@ -46,6 +48,25 @@ def verify(*args: str) -> tuple[int, str]:
     except SystemExit as exc:
         return int(str(exc.code)), out.getvalue()
     return 0, out.getvalue()
+
+
+@pytest.fixture
+def intact(audit_checkpoint_dir):
+    """What verify_audit prints for an intact chain of `records` records verified for the
+    first time: no checkpoint yet, and one written (when there is a record to anchor)."""
+
+    def output(records: int) -> str:
+        lines = [
+            f"audit chain intact: {records} records",
+            f"no checkpoint in {audit_checkpoint_dir} yet: nothing outside the database "
+            "vouches for the chain",
+        ]
+        if records:
+            written = audit_checkpoint_dir / "audit-checkpoints.jsonl"
+            lines.append(f"checkpoint written: seq {records} in {written}")
+        return "\n".join(lines) + "\n"
+
+    return output
 
 
 @contextmanager
@@ -107,7 +128,7 @@ def test_records_are_chained_by_seq_and_prev_hash(three_records):
 
 
 @pytest.mark.django_db
-def test_an_auditor_can_recompute_the_hash_from_the_documented_recipe(patient, nurse):
+def test_an_auditor_with_the_key_can_recompute_the_hash_from_the_documented_recipe(patient, nurse):
     record = audit_record(
         actor=nurse,
         action=Action.READ,
@@ -138,27 +159,30 @@ def test_an_auditor_can_recompute_the_hash_from_the_documented_recipe(patient, n
         "detail": {"fields": ["city", "phone"], "n": 2, "reason": "visite à domicile"},
     }
     text = json.dumps(members, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert stored.hash == hashlib.sha256(("0" * 64 + text).encode("utf-8")).hexdigest()
+    key = settings.AUDIT_CHAIN_KEY.encode("utf-8")
+    key_id = hmac.new(key, b"parcours audit chain key id", hashlib.sha256).hexdigest()[:16]
+    assert stored.key_id == key_id
+    assert stored.hash == hmac.new(key, ("0" * 64 + text).encode("utf-8"), "sha256").hexdigest()
     assert tuple(stored.canonical_record()) == HASHED_FIELDS
     assert stored.client_address == "2001:db8::1"
 
 
 @pytest.mark.django_db
-def test_verify_audit_reports_an_intact_chain(three_records):
-    assert verify() == (0, "audit chain intact: 3 records\n")
+def test_verify_audit_reports_an_intact_chain(three_records, intact):
+    assert verify() == (0, intact(3))
 
 
 @pytest.mark.django_db
-def test_verify_audit_on_an_empty_trail_is_intact(db):
-    assert verify() == (0, "audit chain intact: 0 records\n")
+def test_verify_audit_on_an_empty_trail_is_intact(db, intact):
+    assert verify() == (0, intact(0))
 
 
 @pytest.mark.django_db
-def test_verify_audit_chains_the_records_waiting_for_it_first(patient, nurse):
+def test_verify_audit_chains_the_records_waiting_for_it_first(patient, nurse, intact):
     read(nurse, patient)
     read(nurse, patient)
 
-    assert verify() == (0, "audit chain intact: 2 records\n")
+    assert verify() == (0, intact(2))
     assert list(AuditEvent.objects.values_list("seq", flat=True)) == [1, 2]
 
 
@@ -221,7 +245,7 @@ def test_a_rehashed_forgery_breaks_the_next_link(three_records):
     with append_only_lifted(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {TABLE} SET resource_id = %s, hash = %s WHERE seq = %s",
-            ["999", forged.compute_hash(), 2],
+            ["999", forged.compute_hash(settings.AUDIT_CHAIN_KEY.encode()), 2],
         )
 
     code, output = verify()
@@ -253,7 +277,7 @@ def test_a_cut_tail_is_reported_against_the_chain_head(three_records):
 
 
 @pytest.mark.django_db
-def test_postgresql_refuses_to_update_or_delete_audit_records(postgres_only, three_records):
+def test_postgresql_refuses_to_update_or_delete_audit_records(postgres_only, three_records, intact):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(seq=2).update(resource_id="999")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
@@ -262,7 +286,7 @@ def test_postgresql_refuses_to_update_or_delete_audit_records(postgres_only, thr
         AuditEvent.objects.filter(seq=2).delete()
 
     assert AuditEvent.objects.get(seq=2).resource_id == str(three_records[1].resource_id)
-    assert verify() == (0, "audit chain intact: 3 records\n")
+    assert verify() == (0, intact(3))
 
 
 @pytest.mark.django_db
@@ -282,7 +306,7 @@ def test_postgresql_lets_chaining_set_nothing_but_the_chain(postgres_only, patie
 
 
 @pytest.mark.django_db
-def test_the_audit_of_a_rolled_back_change_is_not_written(nurse):
+def test_the_audit_of_a_rolled_back_change_is_not_written(nurse, intact):
     def change_then_fail() -> None:
         with transaction.atomic():
             patient_create(
@@ -302,11 +326,11 @@ def test_the_audit_of_a_rolled_back_change_is_not_written(nurse):
     assert Patient.objects.count() == 0
     assert AuditEvent.objects.count() == 0
     assert AuditChainHead.objects.filter(last_seq__gt=0).count() == 0
-    assert verify() == (0, "audit chain intact: 0 records\n")
+    assert verify() == (0, intact(0))
 
 
 @pytest.mark.django_db
-def test_a_refusal_recorded_after_the_rollback_continues_the_chain(patient, nurse):
+def test_a_refusal_recorded_after_the_rollback_continues_the_chain(patient, nurse, intact):
     read(nurse, patient)
 
     def read_then_fail() -> None:
@@ -320,7 +344,7 @@ def test_a_refusal_recorded_after_the_rollback_continues_the_chain(patient, nurs
     (refusal,) = chained([read(nurse, patient, outcome=AuditEvent.Outcome.DENIED)])
 
     assert (refusal.seq, refusal.outcome) == (2, "denied")
-    assert verify() == (0, "audit chain intact: 2 records\n")
+    assert verify() == (0, intact(2))
 
 
 @pytest.mark.django_db
@@ -403,14 +427,14 @@ def test_a_large_detail_is_refused(nurse):
 
 
 @pytest.mark.django_db
-def test_a_user_with_audit_records_cannot_be_deleted(patient):
+def test_a_user_with_audit_records_cannot_be_deleted(patient, intact):
     user = UserFactory.create()
     read(user, patient)
 
     with pytest.raises(ProtectedError), transaction.atomic():
         user.delete()
 
-    assert verify() == (0, "audit chain intact: 1 records\n")
+    assert verify() == (0, intact(1))
 
 
 @pytest.mark.django_db
