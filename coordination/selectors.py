@@ -436,6 +436,17 @@ def webhook_delivery_list(
     return deliveries.filter(status=status) if status else deliveries
 
 
+def webhook_delivery_get(*, owner: User, subscription_id: int, delivery_id: int) -> WebhookDelivery:
+    """A delivery of one of `owner`'s subscriptions (NotFound for anyone else's)."""
+    delivery = webhook_delivery_list(owner=owner, subscription_id=subscription_id).filter(
+        pk=delivery_id
+    )
+    found = delivery.first()
+    if found is None:
+        raise NotFound("webhook delivery", delivery_id)
+    return found
+
+
 # --- the event outbox -----------------------------------------------------------------------
 
 
