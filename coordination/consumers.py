@@ -88,6 +88,11 @@ ACCESS_READ_DEBOUNCE = 0.005
 # The periodic bulk read runs every half cache delay, but not more often than this.
 ACCESS_READ_MIN_PERIOD = 0.5
 
+try:  # what the ASGI server raises when sending to a client that left
+    from uvicorn.protocols.utils import ClientDisconnected as ClientGone
+except ImportError:  # pragma: no cover - another ASGI server
+    ClientGone = ConnectionError  # type: ignore[misc,assignment]
+
 _opening = Outage(logger, "live updates: opening a connection", "closing them with 1011")
 _sending = Outage(logger, "live updates: sending on a connection", "closing them with 1011")
 
@@ -115,6 +120,9 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
         self.pump_task, self.closing, self.accepted = None, False, False
         try:
             await self.open()
+        except ClientGone:
+            self.closing = True  # the client left while opening: its disconnect follows
+            self.leave()
         except Exception as error:
             _opening.failed(error)
             await self.fail()
@@ -202,7 +210,7 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
     async def pump(self) -> None:
         """Send the events handed on, in order; when there is none for
         LIVE_HEARTBEAT_SECONDS, a heartbeat (it keeps idle connections alive through
-        proxies). A failure closes the connection with 1011."""
+        proxies). A failure of the server closes the connection with 1011."""
         interval = _setting("LIVE_HEARTBEAT_SECONDS", 25.0)
         try:
             while not self.closing:
@@ -228,11 +236,12 @@ class UpdatesConsumer(AsyncJsonWebsocketConsumer):
                     await self.shut(CLOSE_FORBIDDEN)
                     return
                 await self.send_event(event)
+                _sending.recovered()
+        except ClientGone:
+            return  # the client left while an event was on its way: its disconnect follows
         except Exception as error:
             _sending.failed(error)
             await self.fail()
-        else:
-            _sending.recovered()
 
     async def heartbeat(self) -> None:
         # Nothing waits to be sent: every event the dispatcher handed on so far was sent or
@@ -317,6 +326,10 @@ class _Dispatcher:
     on."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the state of a previous event loop is of no use in a new one."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
@@ -342,7 +355,7 @@ class _Dispatcher:
         The first connection of a quiet process starts from the table's last position."""
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # a new event loop (a test, a restarted server)
-            self.__init__()  # type: ignore[misc]
+            self.reset()
             self.loop = loop
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self.listen())

@@ -186,6 +186,7 @@ class DeliveryListView(ListAPIView[WebhookDelivery]):
 
 class DeliveryReplayView(APIView):
     @extend_schema(
+        operation_id="v1_webhooks_delivery_replay",
         request=None,
         responses=DeliverySerializer,
         description="Sends a failed delivery again: due at once, with the whole retry schedule "
@@ -202,6 +203,7 @@ class DeliveryReplayView(APIView):
 
 class FailedDeliveriesReplayView(APIView):
     @extend_schema(
+        operation_id="v1_webhooks_deliveries_replay_failed",
         request=None,
         responses=ReplayedSerializer,
         description="Replays every failed delivery of the subscription (after an outage of "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -126,10 +127,10 @@ def outbox_relay_run_once(
     Another relay holding the publication lock is waited for (see the module docstring), at
     most twice LIVE_RELAY_STALL_SECONDS: it either finishes or is ended by then, otherwise
     the database's lock timeout error is raised. If `publish` raises, nothing is marked and
-    the rows are claimed again by the next run. `older_than`: publish only if the lowest
-    unpublished event was sequenced before it (the periodic backstop job, which takes over
-    only when the web processes' relays left events behind); the run still starts at the
-    lowest unpublished position.
+    the rows are claimed again by the next run. `older_than`: publish only events that
+    occurred before it (the periodic backstop job, which takes over only what the web
+    processes' relays left behind): the run still starts at the lowest unpublished position
+    and stops before the first event that is too recent, so it stays unbroken.
     """
     outbox_sequence(limit=max(limit, 500))
     sql = _sql()
@@ -143,6 +144,8 @@ def outbox_relay_run_once(
     with transaction.atomic():
         _publication_lock()
         claimed = instances(OutboxEvent, sql.claim, [limit])
+        if older_than is not None:
+            claimed = list(itertools.takewhile(lambda e: e.occurred_at < older_than, claimed))
         if not claimed:
             return []
         publish(claimed)
@@ -178,9 +181,8 @@ class _Statements:
 
     def __init__(self) -> None:
         model = OutboxEvent
-        pk, position, published, sequenced = (
-            f"o.{column(model, name)}"
-            for name in ("pk", "position", "published_at", "sequenced_at")
+        pk, position, published, occurred = (
+            f"o.{column(model, name)}" for name in ("pk", "position", "published_at", "occurred_at")
         )
         rows = f"FROM {table(model)} o WHERE"
         unpublished = f"{position} IS NOT NULL AND {published} IS NULL"
@@ -190,9 +192,9 @@ class _Statements:
         self.unsequenced_ids = f"SELECT {pk} {rows} {position} IS NULL ORDER BY {pk} LIMIT %s"
         self.last_position = f"SELECT MAX({position}) FROM {table(model)} o"  # noqa: S608
         self.unpublished_any = f"SELECT 1 {rows} {unpublished} LIMIT 1"
-        lowest = f"SELECT {sequenced} AS sequenced_at {rows} {unpublished} ORDER BY {position}"
+        lowest = f"SELECT {occurred} AS occurred_at {rows} {unpublished} ORDER BY {position}"
         self.lowest_unpublished_before = (
-            f"SELECT 1 FROM ({lowest} LIMIT 1) lowest WHERE lowest.sequenced_at < %s"  # noqa: S608
+            f"SELECT 1 FROM ({lowest} LIMIT 1) lowest WHERE lowest.occurred_at < %s"  # noqa: S608
         )
         # No SKIP LOCKED: rows another relay holds are waited for, never jumped over.
         self.claim = f"{claim} {unpublished} ORDER BY {position} LIMIT %s{locking()}"

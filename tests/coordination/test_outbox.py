@@ -278,6 +278,28 @@ def test_a_failed_publish_marks_nothing_and_is_published_again(db):
     ]
 
 
+def test_the_backstop_publishes_an_unbroken_run_of_events_left_behind(db):
+    # Positions 1 and 3 are old, 2 is recent: publishing 1 and 3 would send 3 before 2.
+    now = timezone.now()
+    old = now - dt.timedelta(minutes=5)
+    with transaction.atomic():
+        for occurred_at in (old, now, old):
+            event_record(
+                type=events.TASK_CHANGED, patient=None, payload={}, occurred_at=occurred_at
+            )
+    published: list[list[int | None]] = []
+
+    outbox_relay_run_once(
+        publish=lambda batch: published.append([e.position for e in batch]),
+        older_than=now - dt.timedelta(seconds=30),
+    )
+
+    assert published == [[1]]
+    assert list(
+        OutboxEvent.objects.filter(published_at__isnull=False).values_list("position", flat=True)
+    ) == [1]
+
+
 def test_positions_continue_gap_free_across_runs(db):
     record(2)
     outbox_sequence()
