@@ -409,7 +409,6 @@ class _Dispatcher:
                 if not subscribed:
                     await layer.group_add(LIVE_GROUP, channel)
                     subscribed = True
-                    self.channel_outage.recovered()
                 message = await layer.receive(channel)
             except Exception as error:
                 self.channel_outage.failed(error)
@@ -417,7 +416,7 @@ class _Dispatcher:
                 attempts = min(self.channel_outage.attempts, 5)
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempts))
                 continue
-            self.channel_outage.recovered()
+            self.channel_outage.recovered()  # a message came: it works (not merely answers)
             if not isinstance(message, dict) or message.get("type") != BATCH_TYPE:
                 continue
             try:
