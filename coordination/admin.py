@@ -34,6 +34,7 @@ from coordination.models import (
     PlatformAccount,
     Practitioner,
     ServiceTeam,
+    WebhookDelivery,
 )
 from coordination.services import care_team_member_remove
 from coordination.services.accounts import (
@@ -43,6 +44,7 @@ from coordination.services.accounts import (
 )
 from coordination.services.jobs import dead_letter_requeue
 from coordination.services.platforms import platform_client_disable
+from coordination.services.webhooks import REPLAY_PERMISSION, webhook_delivery_replay
 from patients.selectors import visible_patients
 
 # knox registers its default token model, which is swapped out here (its table does not
@@ -255,5 +257,48 @@ class DeadLetterAdmin(ReadOnlyAdmin):
             request,
             ngettext("%(count)d job re-queued.", "%(count)d jobs re-queued.", sent)
             % {"count": sent},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The deliveries to platforms, for operations staff to find the failed ones and replay
+    them once the receiver works again. Neither the body nor the patient is shown: staff
+    need the outcome, not the data."""
+
+    list_display = (
+        "pk", "subscription", "event_type", "status", "attempts", "last_status_code",
+        "last_attempt_at", "replays",
+    )  # fmt: skip
+    list_filter = ("status", "event_type")
+    list_select_related = ("subscription",)
+    search_fields = ("subscription__url", "last_error")
+    ordering = ("-created_at",)
+    fields = (
+        "subscription", "event_id", "position", "event_type", "status", "attempts",
+        "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "created_at",
+        "replays", "replayed_at", "replayed_by",
+    )  # fmt: skip
+    readonly_fields = fields
+    actions = ["replay"]
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(REPLAY_PERMISSION))
+
+    @admin.action(description=_("Replay the selected failed deliveries"), permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        replayed = 0
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                webhook_delivery_replay(delivery_id=pk, actor=request.user)  # type: ignore[arg-type]
+            except (Conflict, NotFound) as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                replayed += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d delivery replayed.", "%(count)d deliveries replayed.", replayed)
+            % {"count": replayed},
             messages.SUCCESS,
         )

@@ -39,8 +39,8 @@ TYPES = frozenset(
     }
 )
 
-# Types whose delivery depends on who may see the patient: a client seeing one of them
-# refreshes its subscriptions and forgets its cached permissions at once.
+# Types that change who may see the patient: before handing one on, a web process re-reads
+# the access of the users it concerns (coordination.consumers).
 ACCESS_CHANGING = frozenset({CONSENT_CHANGED, CARE_TEAM_CHANGED})
 
 # Which events a patient's own account receives about its record: the pathway, its consents,

@@ -404,7 +404,10 @@ class WebhookDelivery(models.Model):
 
     `body` is frozen when the delivery is queued, so every retry sends the same bytes;
     `(subscription, event_id)` is unique, so queueing an event twice delivers it once.
-    A delivery is a row with a due time (`next_attempt_at`), swept by a periodic job.
+    `event_id` is the outbox row id (internal); `position` is the event's commit-order
+    position, the id receivers see (the `Parcours-Event-Id` header, the body's `id`), as live
+    clients do. A delivery is a row with a due time (`next_attempt_at`), swept by a periodic
+    job. A failed delivery can be replayed (`replays`, `replayed_at`, `replayed_by`).
     """
 
     class Status(models.TextChoices):
@@ -417,6 +420,8 @@ class WebhookDelivery(models.Model):
         WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
     )
     event_id = models.BigIntegerField()
+    # Null only for deliveries queued before positions were sent: those carry `event_id`.
+    position = models.BigIntegerField(null=True, blank=True)
     event_type = models.CharField(max_length=64)
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -429,6 +434,9 @@ class WebhookDelivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
+    replays = models.PositiveSmallIntegerField(default=0)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         constraints = [

@@ -1,10 +1,11 @@
-"""The outbox relay: publishes committed events to the channel layer groups of the live
-WebSocket connections (coordination.consumers).
+"""The outbox relay: publishes committed events to the web processes, which hand them to
+their live WebSocket connections (coordination.consumers).
 
 It runs as `python manage.py run_relay` (one or several processes) and, in the embedded
 default, inside each web process (config.asgi starts it on ASGI lifespan startup), so that
 events written by the Celery worker still reach that process's clients through its
-in-memory channel layer. Several relays at once are safe: see coordination.services.outbox.
+in-memory channel layer. Several relays at once are safe: one publishes at a time, always
+the unbroken run from the lowest unpublished position (coordination.services.outbox).
 
 On PostgreSQL one relay at a time leads: it holds a session advisory lock on its LISTEN
 connection and is woken by every commit that writes events. The others stand by, looking
@@ -15,10 +16,14 @@ one, it waits the rest of that time, so that under load one pass publishes the e
 all the commits of that moment (a pass per commit would cost more than the requests that
 wrote the events), while a commit after a quiet moment is published at once.
 
-Routing: an event about a patient goes to that patient's group; a care-team change also goes
-to the member's user group (or service team group) so that a newly added member's
-connections pick up the patient. Each connection re-checks every event against current
-permissions before sending it: a group is an address, not an authorisation.
+Routing: a pass is one message, its events in position order, sent to the channel-layer
+group that every web process's dispatcher listens on (LIVE_GROUP); each process then gives
+each event to its connections allowed to see it. One message per pass and per process,
+whatever the number of connections, and a process that sees the positions it receives jump
+knows that a message was lost or is late, and reads the missing events from the table.
+
+A failure (the channel layer or the database down) is logged once when it starts and once
+when publishing works again, not at each retry.
 """
 
 from __future__ import annotations
@@ -29,48 +34,36 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
+from django.db import utils as db_utils
 from psycopg.conninfo import make_conninfo
 
-from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.outbox import Publisher, outbox_relay_run_once
 from patients.services import audit_chain_extend
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_TYPE = "outbox.event"  # handled by UpdatesConsumer.outbox_event
+# The channel-layer group of the web processes' dispatchers (coordination.consumers).
+LIVE_GROUP = "live.processes"
+BATCH_TYPE = "outbox.batch"  # a pass's events: {"type": BATCH_TYPE, "events": [[...], ...]}
 
 
-def patient_group(patient_id: int) -> str:
-    return f"live.patient.{patient_id}"
+class LiveEvent(NamedTuple):
+    """One event as the web processes pass it around: what routing needs, and `text`, the
+    message clients receive, encoded once by whoever read the event."""
 
-
-def user_group(user_id: int) -> str:
-    return f"live.user.{user_id}"
-
-
-def team_group(team_id: int) -> str:
-    return f"live.team.{team_id}"
-
-
-def groups_for(event: OutboxEvent) -> list[str]:
-    groups = []
-    if event.patient_id is not None:
-        groups.append(patient_group(event.patient_id))
-    if event.type == events.CARE_TEAM_CHANGED:
-        user_id, team_id = event.payload.get("user"), event.payload.get("service_team")
-        if isinstance(user_id, int):
-            groups.append(user_group(user_id))
-        if isinstance(team_id, int):
-            groups.append(team_group(team_id))
-    return groups
+    position: int
+    type: str
+    patient: int | None
+    payload: dict[str, Any]
+    text: str
 
 
 def event_message(event: OutboxEvent) -> dict[str, Any]:
@@ -85,30 +78,96 @@ def event_message(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
+def live_event(event: OutboxEvent) -> LiveEvent:
+    assert event.position is not None, "only sequenced events go live"
+    text = json.dumps(event_message(event))
+    return LiveEvent(event.position, event.type, event.patient_id, dict(event.payload), text)
+
+
+def batch_message(batch: Sequence[OutboxEvent]) -> dict[str, Any]:
+    return {"type": BATCH_TYPE, "events": [list(live_event(event)) for event in batch]}
+
+
 def channel_layer_publisher(layer: Any = None) -> Publisher:
-    """A publisher sending each event to its groups, in order. Meant to run in a thread
-    (the relay's database work is synchronous); `async_to_sync` sends on the event loop
-    that started that thread when there is one, which the in-memory layer needs."""
+    """A publisher sending each batch, as one message, to every web process. Meant to run in
+    a thread (the relay's database work is synchronous); `async_to_sync` sends on the event
+    loop that started that thread when there is one, which the in-memory layer needs."""
     layer = layer or get_channel_layer()
-
-    async def send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
-        for group, message in messages:
-            await layer.group_send(group, message)
-
-    # One hop to the event loop per batch, not per message.
-    send = async_to_sync(send_all)
+    send = async_to_sync(layer.group_send)
 
     def publish(batch: Sequence[OutboxEvent]) -> None:
-        messages = []
-        for event in batch:
-            body = event_message(event)
-            # `text`: the event encoded once here rather than by each receiving connection.
-            message = {"type": MESSAGE_TYPE, "event": body, "text": json.dumps(body)}
-            messages += [(group, message) for group in groups_for(event)]
-        if messages:
-            send(messages)
+        if batch:
+            send(LIVE_GROUP, batch_message(batch))
 
     return publish
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [
+        OSError,  # ConnectionError, TimeoutError
+        db_utils.OperationalError,
+        db_utils.InterfaceError,
+        psycopg.OperationalError,
+    ]
+    try:
+        import redis.exceptions
+    except ImportError:  # pragma: no cover - redis is installed with channels_redis
+        pass
+    else:
+        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    return tuple(errors)
+
+
+OUTAGE_ERRORS = _outage_errors()
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` says a server is unreachable or ended our session (the database ends
+    the session of a relay stalled past LIVE_RELAY_STALL_SECONDS), rather than a bug."""
+    cause = error.__cause__
+    return isinstance(error, OUTAGE_ERRORS) or isinstance(
+        cause, (psycopg.errors.IdleInTransactionSessionTimeout, psycopg.errors.AdminShutdown)
+    )
+
+
+class Outage:
+    """A dependency that fails and is retried (the channel layer, the database): logs one
+    line when it starts failing and one when it works again, never one per retry. An error
+    that is not an outage (a bug) is logged with its traceback, still once."""
+
+    def __init__(self, log: logging.Logger, what: str, meanwhile: str) -> None:
+        self.log, self.what, self.meanwhile = log, what, meanwhile
+        self.since: float | None = None
+        self.attempts = 0
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None
+
+    def failed(self, error: BaseException) -> None:
+        self.attempts += 1
+        if self.since is not None:
+            return
+        self.since = time.monotonic()
+        reason = f"{type(error).__name__}: {error}".replace("\n", " ")
+        self.log.error(
+            "%s failed (%s); %s",
+            self.what,
+            reason,
+            self.meanwhile,
+            exc_info=None if is_outage(error) else error,
+        )
+
+    def recovered(self) -> None:
+        if self.since is None:
+            return
+        self.log.warning(
+            "%s works again, after %.1f s and %d failed attempts",
+            self.what,
+            time.monotonic() - self.since,
+            self.attempts,
+        )
+        self.since, self.attempts = None, 0
 
 
 def relay_once(publish: Publisher, limit: int) -> int:
@@ -139,6 +198,7 @@ class _Listener:
         self.connection: psycopg.AsyncConnection[Any] | None = None
         self.leading = False
         self.retry_at = 0.0
+        self.outage = Outage(logger, "outbox relay: LISTEN", "polling instead")
 
     async def open(self) -> None:
         database = settings.DATABASES["default"]
@@ -160,9 +220,11 @@ class _Listener:
         try:
             self.connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
             await self.lead()
-        except psycopg.Error:
-            logger.warning("outbox relay: cannot LISTEN, polling instead", exc_info=True)
+        except psycopg.Error as error:
+            self.outage.failed(error)
             await self.close()
+        else:
+            self.outage.recovered()
 
     async def lead(self) -> None:
         """Take the leader's lock if it is free, and then LISTEN."""
@@ -193,8 +255,8 @@ class _Listener:
                     return True
             if not self.leading and not stop.is_set():
                 await self.lead()
-        except psycopg.Error:
-            logger.warning("outbox relay: LISTEN connection lost, polling", exc_info=True)
+        except psycopg.Error as error:
+            self.outage.failed(error)
             await self.close()
             return False
         return True
@@ -211,8 +273,8 @@ class _Listener:
         try:
             async for _ in self.connection.notifies(timeout=0.0):
                 pass
-        except psycopg.Error:
-            logger.warning("outbox relay: LISTEN connection lost, polling", exc_info=True)
+        except psycopg.Error as error:
+            self.outage.failed(error)
             await self.close()
 
     async def close(self) -> None:
@@ -230,8 +292,9 @@ async def relay_forever(
     """Publish until `stop` is set: at once while there is a backlog; otherwise, on
     PostgreSQL, as soon as a transaction writing events commits (LISTEN/NOTIFY), with a poll
     every LIVE_RELAY_LISTEN_FALLBACK_SECONDS as a safety net; without notifications, every
-    `poll_seconds`. A failure (database or channel layer down) is logged and retried with a
-    growing pause (at most 5 s): nothing is marked published until it was sent."""
+    `poll_seconds`. A failure (database or channel layer down) is retried with a growing
+    pause (at most 5 s), logged when it starts and when publishing works again: nothing is
+    marked published until it was sent."""
     poll = (
         poll_seconds
         if poll_seconds is not None
@@ -243,7 +306,7 @@ async def relay_forever(
     # Its own thread, not the thread shared by Django's sync views.
     run = sync_to_async(relay_once, thread_sensitive=False)
     listener = _Listener()
-    failures = 0
+    outage = Outage(logger, "outbox relay: publishing", "retrying until it works")
     try:
         while not stop.is_set():
             if listener.connection is None:
@@ -251,18 +314,18 @@ async def relay_forever(
             started = time.monotonic()
             try:
                 sent = await run(publish, limit)
-                failures = 0
-            except Exception:
-                failures += 1
-                logger.exception("outbox relay: publishing failed (attempt %s); retrying", failures)
+            except Exception as error:
+                outage.failed(error)
                 sent = 0
+            else:
+                outage.recovered()
             if sent >= limit:
                 continue
-            if failures == 0 and await listener.wait(fallback, stop):
+            if not outage.down and await listener.wait(fallback, stop):
                 if listener.leading:  # at most one pass per `gather` seconds
                     await listener.gather(gather - (time.monotonic() - started), stop)
                 continue
-            pause = poll if failures == 0 else min(5.0, poll * 2**failures)
+            pause = poll if not outage.down else min(5.0, poll * 2 ** min(outage.attempts, 10))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
     finally:

@@ -436,6 +436,17 @@ def webhook_delivery_list(
     return deliveries.filter(status=status) if status else deliveries
 
 
+def webhook_delivery_get(*, owner: User, subscription_id: int, delivery_id: int) -> WebhookDelivery:
+    """A delivery of one of `owner`'s subscriptions (NotFound for anyone else's)."""
+    delivery = webhook_delivery_list(owner=owner, subscription_id=subscription_id).filter(
+        pk=delivery_id
+    )
+    found = delivery.first()
+    if found is None:
+        raise NotFound("webhook delivery", delivery_id)
+    return found
+
+
 # --- the event outbox -----------------------------------------------------------------------
 
 
@@ -544,29 +555,30 @@ def live_users_active(*, user_ids: set[int]) -> dict[int, str]:
     return {int(user.pk): user.get_session_auth_hash() for user in users.only("pk", "password")}
 
 
-def outbox_settled_position(*, after: int, published_before: dt.datetime) -> int:
-    """The largest position p >= `after` such that every event in (after, p] was published
-    before `published_before`: by then each has reached, or been lost by, the channel layer.
-    A live connection sends what it missed below that bound from this table."""
-    pending = (
-        OutboxEvent.objects.filter(position__gt=after)
-        .filter(Q(published_at__isnull=True) | Q(published_at__gte=published_before))
-        .order_by("position")
-        .values_list("position", flat=True)
-        .first()
-    )
-    if pending is not None:
-        return max(after, pending - 1)
-    return max(after, outbox_last_position())
+def outbox_between(*, after: int, through: int, limit: int) -> QuerySet[OutboxEvent]:
+    """Sequenced events with a position in (after, through], in position order (at most
+    `limit`): what a web process did not receive from the channel layer. Not filtered by
+    user, like `outbox_published_after`."""
+    return OutboxEvent.objects.filter(position__gt=after, position__lte=through).order_by(
+        "position"
+    )[:limit]
 
 
-def outbox_for_patients(
-    *, after: int, through: int, patient_ids: frozenset[int]
-) -> QuerySet[OutboxEvent]:
-    """Events of these patients with a position in (after, through], in order."""
-    return OutboxEvent.objects.filter(
-        position__gt=after, position__lte=through, patient_id__in=patient_ids
-    ).order_by("position")
+def outbox_settled_after(
+    *, position: int, sequenced_before: dt.datetime, limit: int
+) -> list[OutboxEvent]:
+    """The events after `position`, in position order (at most `limit`), up to the first one
+    sequenced at or after `sequenced_before`: by then the relay has had time to publish them,
+    and a web process that has not received them reads them here (a lost message, a channel
+    layer down, no relay running). Every position below a sequenced one is sequenced, so the
+    answer has no gap."""
+    rows = list(outbox_published_after(position=position, limit=limit))
+    settled = []
+    for row in rows:
+        if row.sequenced_at is None or row.sequenced_at >= sequenced_before:
+            break
+        settled.append(row)
+    return settled
 
 
 def platform_account_for_user(*, user_id: int | None) -> PlatformAccount | None:

@@ -12,6 +12,7 @@ FR = {
     "French": "Français",
     "English": "Anglais",
     "Re-queue the selected jobs": "Remettre en file les tâches de fond sélectionnées",
+    "Replay the selected failed deliveries": "Renvoyer les livraisons échouées sélectionnées",
     "hospital": "hôpital",
     "medical practice": "cabinet médical",
     "health centre": "centre de santé",
@@ -374,6 +375,10 @@ PLURALS = {
     "%(count)d job re-queued.": (
         "%(count)d tâche de fond remise en file.",
         "%(count)d tâches de fond remises en file.",
+    ),
+    "%(count)d delivery replayed.": (
+        "%(count)d livraison renvoyée.",
+        "%(count)d livraisons renvoyées.",
     ),
 }
 

@@ -3,7 +3,8 @@
 A user sees and manages only the subscriptions they made; anyone else's answers 404.
 Creating one needs the model permission `coordination.add_webhooksubscription` (given to
 platform service accounts and operations staff). The signing secret is in the creation
-response only. docs/webhooks.md tells receivers how to check signatures.
+response only. A failed delivery can be replayed by the subscription's owner here (and by
+operations staff in the admin). docs/webhooks.md tells receivers how to check signatures.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from coordination.models import WebhookDelivery, WebhookSubscription
 from coordination.selectors import (
+    webhook_delivery_get,
     webhook_delivery_list,
     webhook_subscription_get,
     webhook_subscription_list,
 )
 from coordination.services.webhooks import (
     ALL_EVENTS,
+    event_id,
+    webhook_deliveries_replay_failed,
+    webhook_delivery_replay,
     webhook_subscription_create,
     webhook_subscription_deactivate,
 )
@@ -83,6 +88,9 @@ class SubscriptionCreateSerializer(serializers.Serializer[Any]):
 
 class DeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
     subscription = serializers.IntegerField(source="subscription_id", read_only=True)
+    event_id = serializers.SerializerMethodField(
+        help_text="The event's id as sent in Parcours-Event-Id: its position, in commit order."
+    )
     patient = serializers.IntegerField(source="patient_id", allow_null=True, read_only=True)
 
     class Meta:
@@ -90,8 +98,16 @@ class DeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
         fields = [
             "id", "subscription", "event_id", "event_type", "patient", "status", "attempts",
             "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "created_at",
+            "replays", "replayed_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_event_id(self, delivery: WebhookDelivery) -> int:
+        return event_id(delivery)
+
+
+class ReplayedSerializer(serializers.Serializer[Any]):
+    replayed = serializers.IntegerField(help_text="How many failed deliveries were replayed.")
 
 
 def _owner(request: Request) -> AbstractBaseUser:
@@ -168,8 +184,49 @@ class DeliveryListView(ListAPIView[WebhookDelivery]):
         return super().get(request, *args, **kwargs)
 
 
+class DeliveryReplayView(APIView):
+    @extend_schema(
+        operation_id="v1_webhooks_delivery_replay",
+        request=None,
+        responses=DeliverySerializer,
+        description="Sends a failed delivery again: due at once, with the whole retry schedule "
+        "again, the same body and event id. 409 if it is not failed or the subscription was "
+        "deactivated.",
+    )
+    def post(self, request: Request, pk: int, delivery_pk: int) -> Response:
+        delivery = webhook_delivery_get(
+            owner=request.user, subscription_id=pk, delivery_id=delivery_pk
+        )
+        replayed = webhook_delivery_replay(delivery_id=delivery.pk, actor=_owner(request))
+        return Response(DeliverySerializer(replayed).data)
+
+
+class FailedDeliveriesReplayView(APIView):
+    @extend_schema(
+        operation_id="v1_webhooks_deliveries_replay_failed",
+        request=None,
+        responses=ReplayedSerializer,
+        description="Replays every failed delivery of the subscription (after an outage of "
+        "the receiver). 409 if the subscription was deactivated.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        webhook_subscription_get(owner=request.user, subscription_id=pk)
+        count = webhook_deliveries_replay_failed(subscription_id=pk, actor=_owner(request))
+        return Response(ReplayedSerializer({"replayed": count}).data)
+
+
 urlpatterns: list[URLPattern] = [
     path("webhooks/", SubscriptionListView.as_view(), name="webhooks"),
     path("webhooks/<int:pk>/", SubscriptionDetailView.as_view(), name="webhook-detail"),
     path("webhooks/<int:pk>/deliveries/", DeliveryListView.as_view(), name="webhook-deliveries"),
+    path(
+        "webhooks/<int:pk>/deliveries/replay/",
+        FailedDeliveriesReplayView.as_view(),
+        name="webhook-deliveries-replay",
+    ),
+    path(
+        "webhooks/<int:pk>/deliveries/<int:delivery_pk>/replay/",
+        DeliveryReplayView.as_view(),
+        name="webhook-delivery-replay",
+    ),
 ]

@@ -512,6 +512,9 @@ LIVE_RELAY_LISTEN_FALLBACK_SECONDS = float(
 # The least time between two passes of the leading relay: commits that come sooner after a
 # pass are gathered into the next one; a commit after a quiet moment is published at once.
 LIVE_RELAY_GATHER_SECONDS = float(os.environ.get("LIVE_RELAY_GATHER_SECONDS", "0.05"))
+# One relay publishes at a time (in position order); one stalled in the middle of a pass for
+# longer than this has its database session ended by PostgreSQL, and another takes over.
+LIVE_RELAY_STALL_SECONDS = float(os.environ.get("LIVE_RELAY_STALL_SECONDS", "10"))
 LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
 # How long a connection trusts what it read of the user's permissions: losing access to a
 # patient stops that patient's events within this delay (at most 5 s is the promise).

@@ -9,21 +9,32 @@ positions are gap-free and every position becomes visible before any larger one.
 commits late simply gets a later position: a client resuming "after position p" still
 receives it.
 
-Publishing. `outbox_relay_run_once` claims sequenced, unpublished rows with
-`SELECT ... FOR UPDATE SKIP LOCKED` (several relays share the work, none takes a row another
-holds), publishes them, and marks them published in the same transaction. A relay killed
-half-way rolls back its claim and the rows are published again later: delivery is at least
-once, receivers de-duplicate by position.
+Publishing. One relay publishes at a time, and always the unbroken run that starts at the
+lowest unpublished position: `outbox_relay_run_once` takes a transaction-level lock (a
+PostgreSQL advisory lock; on SQLite the IMMEDIATE transaction), claims the lowest
+unpublished rows in position order, publishes them, and marks them published in the same
+transaction. Another relay waits for that transaction to end, then goes on from where it
+stopped: relays never overtake one another, whatever their number and timing, so batches
+leave in position order (several relays taking rows side by side with SKIP LOCKED once let
+a standby send positions 201-400 while the leader, stalled, still held 1-200).
+
+A relay stalled in the middle of its pass (a pause of its process, a slow channel layer)
+holds up the others, but not for ever: its transaction may stay idle at most
+LIVE_RELAY_STALL_SECONDS, after which PostgreSQL ends its session, its claim rolls back and
+the next relay publishes the same rows again. Delivery is therefore at least once, and
+receivers de-duplicate by position (each web process hands every position on once:
+coordination.consumers).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -46,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 # Key of the PostgreSQL advisory lock serialising position assignment ("parcours outbox").
 SEQUENCE_LOCK_KEY = 0x7061726F7574
+# Key of the PostgreSQL advisory lock held by the relay that is publishing ("parcours publi").
+PUBLISH_LOCK_KEY = 0x7061727075626C69
 
 Publisher = Callable[[Sequence[OutboxEvent]], None]
 
@@ -106,26 +119,33 @@ def outbox_sequence(*, limit: int = 500, now: dt.datetime | None = None) -> int:
 def outbox_relay_run_once(
     *, publish: Publisher, limit: int = 200, older_than: dt.datetime | None = None
 ) -> list[OutboxEvent]:
-    """Sequence what committed since last time, then claim up to `limit` unpublished rows
-    (skipping rows another relay holds), hand them to `publish` in position order, queue
-    their webhook deliveries and mark them published, all in one transaction. Returns the
-    published rows.
+    """Sequence what committed since last time, then, holding the publication lock, claim the
+    (at most `limit`) lowest unpublished rows, hand them to `publish` in position order,
+    queue their webhook deliveries and mark them published, all in one transaction. Returns
+    the published rows.
 
-    If `publish` raises, nothing is marked and the rows are claimed again by the next run.
-    `older_than` limits the claim to events that occurred before it (the periodic backstop
-    job, which only takes over what the web processes' relays left behind).
+    Another relay holding the publication lock is waited for (see the module docstring), at
+    most twice LIVE_RELAY_STALL_SECONDS: it either finishes or is ended by then, otherwise
+    the database's lock timeout error is raised. If `publish` raises, nothing is marked and
+    the rows are claimed again by the next run. `older_than`: publish only events that
+    occurred before it (the periodic backstop job, which takes over only what the web
+    processes' relays left behind): the run still starts at the lowest unpublished position
+    and stops before the first event that is too recent, so it stays unbroken.
     """
     outbox_sequence(limit=max(limit, 500))
     sql = _sql()
-    before: list[Any] = []
-    any_sql, claim_sql = sql.unpublished_any, sql.claim
-    if older_than is not None:
-        any_sql, claim_sql = sql.unpublished_any_before, sql.claim_before
-        before = [connection.ops.adapt_datetimefield_value(older_than)]
-    if not any_row(any_sql, before):
-        return []
+    if older_than is None:
+        if not any_row(sql.unpublished_any):
+            return []
+    else:
+        first = connection.ops.adapt_datetimefield_value(older_than)
+        if not any_row(sql.lowest_unpublished_before, [first]):
+            return []
     with transaction.atomic():
-        claimed = instances(OutboxEvent, claim_sql, [*before, limit])
+        _publication_lock()
+        claimed = instances(OutboxEvent, sql.claim, [limit])
+        if older_than is not None:
+            claimed = list(itertools.takewhile(lambda e: e.occurred_at < older_than, claimed))
         if not claimed:
             return []
         publish(claimed)
@@ -138,6 +158,24 @@ def outbox_relay_run_once(
     return claimed
 
 
+def _publication_lock() -> None:
+    """Make this transaction the only one publishing, until it ends (PostgreSQL; SQLite's
+    IMMEDIATE transaction already holds the database's write lock). Bounded both ways: this
+    transaction may stay idle (publishing, between two statements) at most
+    LIVE_RELAY_STALL_SECONDS before PostgreSQL ends its session, and it waits for a lock at
+    most twice that (by then the holder has finished or been ended)."""
+    if connection.vendor != "postgresql":
+        return
+    stall_ms = int(float(getattr(settings, "LIVE_RELAY_STALL_SECONDS", 10.0)) * 1000)
+    with kept_cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, true),"
+            " set_config('lock_timeout', %s, true)",
+            [str(stall_ms), str(2 * stall_ms)],
+        )
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PUBLISH_LOCK_KEY])
+
+
 class _Statements:
     """The relay's statements, written once per process: it runs them on every pass."""
 
@@ -148,17 +186,18 @@ class _Statements:
         )
         rows = f"FROM {table(model)} o WHERE"
         unpublished = f"{position} IS NOT NULL AND {published} IS NULL"
-        before = f"{unpublished} AND {occurred} < %s"
         claim = f"SELECT {select_list(model, 'o')} {rows}"
-        order = f"ORDER BY {position} LIMIT %s{locking(skip_locked=True)}"
         # Only quoted names from the model's metadata go into the text (hence noqa: S608).
         self.unsequenced_any = f"SELECT 1 {rows} {position} IS NULL LIMIT 1"
         self.unsequenced_ids = f"SELECT {pk} {rows} {position} IS NULL ORDER BY {pk} LIMIT %s"
         self.last_position = f"SELECT MAX({position}) FROM {table(model)} o"  # noqa: S608
         self.unpublished_any = f"SELECT 1 {rows} {unpublished} LIMIT 1"
-        self.unpublished_any_before = f"SELECT 1 {rows} {before} LIMIT 1"
-        self.claim = f"{claim} {unpublished} {order}"
-        self.claim_before = f"{claim} {before} {order}"
+        lowest = f"SELECT {occurred} AS occurred_at {rows} {unpublished} ORDER BY {position}"
+        self.lowest_unpublished_before = (
+            f"SELECT 1 FROM ({lowest} LIMIT 1) lowest WHERE lowest.occurred_at < %s"  # noqa: S608
+        )
+        # No SKIP LOCKED: rows another relay holds are waited for, never jumped over.
+        self.claim = f"{claim} {unpublished} ORDER BY {position} LIMIT %s{locking()}"
 
 
 @functools.cache

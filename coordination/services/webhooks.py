@@ -7,7 +7,9 @@ subscription's secret:
 
 Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare in constant
 time, refuse timestamps older than a few minutes (replays), and de-duplicate by
-`Parcours-Event-Id` (delivery is at least once). docs/webhooks.md is the receiver's guide.
+`Parcours-Event-Id` (delivery is at least once). That id, and the body's `id`, is the event's
+position, in commit order, as on the live WebSocket (the outbox row id is not: a transaction
+holding a smaller row id can commit later). docs/webhooks.md is the receiver's guide.
 
 Lifecycle and locks:
 - `webhook_deliveries_queue` runs after an event committed (the outbox relay calls it): one
@@ -19,7 +21,9 @@ Lifecycle and locks:
   that dies mid-send leaves the row due again when the lease ends. The outcome is recorded
   in a second short transaction, only if the row is still at the attempt this worker claimed.
 - Failures are retried on `RETRY_DELAYS`; after the last one the delivery is `failed`, kept
-  with its last status code and error for the platform and operations staff to see.
+  with its last status code and error for the platform and operations staff to see, who can
+  replay it (`webhook_delivery_replay`) once the receiver works again: it is due at once and
+  gets the whole retry schedule again.
 """
 
 from __future__ import annotations
@@ -41,10 +45,10 @@ import requests
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from coordination.errors import InvalidInput, NotFound, Problem
+from coordination.errors import Conflict, InvalidInput, NotFound, Problem
 from coordination.events import TYPES as EVENT_TYPES
 from coordination.models import WebhookDelivery, WebhookSubscription
 from patients.models import AuditEvent, Patient
@@ -69,10 +73,12 @@ USER_AGENT = "Parcours-Webhooks/1"
 
 
 class DeliverableEvent(Protocol):
-    """What the relay hands over: a committed outbox event."""
+    """What the relay hands over: a committed, sequenced outbox event."""
 
     @property
     def id(self) -> int: ...
+    @property
+    def position(self) -> int | None: ...
     @property
     def type(self) -> str: ...
     @property
@@ -235,6 +241,7 @@ def webhook_deliveries_queue(
         WebhookDelivery(
             subscription=subscription,
             event_id=event.id,
+            position=event.position,
             event_type=event.type,
             patient_id=event.patient_id,
             body=_body(event),
@@ -293,13 +300,104 @@ def _visible_patient_ids(
 
 def _body(event: DeliverableEvent) -> str:
     document = {
-        "id": event.id,
+        "id": event.position,
         "type": event.type,
         "patient": event.patient_id,
         "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "payload": dict(event.payload),
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_id(delivery: WebhookDelivery) -> int:
+    """The id receivers see for the delivery's event: its position (the row id for a
+    delivery queued before positions were sent, whose body carries that id)."""
+    return delivery.position if delivery.position is not None else delivery.event_id
+
+
+# Replaying failed deliveries.
+
+
+def webhook_delivery_replay(
+    *, delivery_id: int, actor: AbstractBaseUser, now: dt.datetime | None = None
+) -> WebhookDelivery:
+    """Send a failed delivery again: due at once, with the whole retry schedule again, the
+    same body and the same event id (receivers that got it after all drop the copy). Who
+    replayed it, and when, is kept on the row.
+
+    Only the subscription's owner or operations staff (the permission
+    `coordination.change_webhookdelivery`) may: for anyone else the delivery is NotFound.
+    Conflict if it is not failed (still pending, succeeded, dropped) or the subscription was
+    deactivated. The owner's access to the patient is checked again at sending, as always.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("subscription")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or not _may_replay(actor, delivery.subscription):
+            raise NotFound("webhook delivery", delivery_id)
+        if delivery.status != WebhookDelivery.Status.FAILED:
+            raise Conflict(f"only a failed delivery can be replayed; this one is {delivery.status}")
+        if not delivery.subscription.active:
+            raise Conflict("the subscription was deactivated: its deliveries are not sent")
+        delivery.status = WebhookDelivery.Status.PENDING
+        delivery.attempts = 0
+        delivery.next_attempt_at = now
+        delivery.replays += 1
+        delivery.replayed_at = now
+        delivery.replayed_by = _label(actor)
+        delivery.save(
+            update_fields=[
+                "status", "attempts", "next_attempt_at", "replays", "replayed_at", "replayed_by"
+            ]
+        )  # fmt: skip
+    return delivery
+
+
+def webhook_deliveries_replay_failed(
+    *, subscription_id: int, actor: AbstractBaseUser, now: dt.datetime | None = None
+) -> int:
+    """Replay every failed delivery of a subscription (after a receiver's long outage), as
+    `webhook_delivery_replay` does each. Returns how many. NotFound for anyone but the
+    owner or operations staff; Conflict if the subscription was deactivated."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscription = (
+            WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).first()
+        )
+        if subscription is None or not _may_replay(actor, subscription):
+            raise NotFound("webhook subscription", subscription_id)
+        if not subscription.active:
+            raise Conflict("the subscription was deactivated: its deliveries are not sent")
+        # Failed rows are left alone by the sending job (it claims pending ones only).
+        return subscription.deliveries.filter(status=WebhookDelivery.Status.FAILED).update(
+            status=WebhookDelivery.Status.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            replays=F("replays") + 1,
+            replayed_at=now,
+            replayed_by=_label(actor),
+        )
+
+
+REPLAY_PERMISSION = "coordination.change_webhookdelivery"
+
+
+def _label(actor: AbstractBaseUser) -> str:
+    return (getattr(actor, "username", "") or str(actor.pk))[:150]
+
+
+def _may_replay(actor: AbstractBaseUser, subscription: WebhookSubscription) -> bool:
+    if not actor.is_active:
+        return False
+    if subscription.owner_id == actor.pk:
+        return True
+    has_perm = getattr(actor, "has_perm", None)  # PermissionsMixin
+    return callable(has_perm) and bool(has_perm(REPLAY_PERMISSION))
 
 
 # Sending.
@@ -343,7 +441,7 @@ def webhook_deliveries_send_due(
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "Parcours-Event-Id": str(delivery.event_id),
+            "Parcours-Event-Id": str(event_id(delivery)),
             "Parcours-Event-Type": delivery.event_type,
             "Parcours-Delivery-Id": str(delivery.pk),
             "Parcours-Signature": signature_header(

@@ -51,6 +51,7 @@ from coordination.models import (
     Practitioner,
     ServiceTeam,
     Task,
+    WebhookDelivery,
     WebhookSubscription,
 )
 from coordination.services import (
@@ -152,6 +153,7 @@ class Side:
     visit: Task
     member: CareTeamMember  # the coordinator's membership: the one a DELETE targets
     webhook: WebhookSubscription  # the GP's subscription to this patient's events
+    delivery: WebhookDelivery  # a delivery of it that failed: the one a replay targets
 
 
 @dataclass
@@ -195,7 +197,11 @@ def _side(name: str) -> tuple[Side, AbstractBaseUser, AbstractBaseUser]:
     webhook, _ = webhook_subscription_create(
         owner=gp.user, url="https://platform.invalid/", event_types=["*"], patient_id=patient.pk
     )
-    side = Side(patient, account, pathway, visit, member, webhook)
+    delivery = WebhookDelivery.objects.create(
+        subscription=webhook, event_id=0, position=0, event_type="task.changed", patient=patient,
+        body="{}", status=WebhookDelivery.Status.FAILED, attempts=7, created_at=timezone.now(),
+    )  # fmt: skip
+    side = Side(patient, account, pathway, visit, member, webhook, delivery)
     return side, gp.user, nurse.user
 
 
@@ -271,6 +277,7 @@ PARAMETERS: dict[str, Callable[[World, Side], object]] = {
     "key": lambda w, s: "care-test",
     "version": lambda w, s: 1,
     "token_id": lambda w, s: w.gp_token_id,
+    "delivery_pk": lambda w, s: s.delivery.pk,
 }
 
 
@@ -337,6 +344,7 @@ def snapshot() -> dict[str, object]:
         "patients": sorted(Patient.objects.values_list("pk", "version", "user_id")),
         "teams": sorted(ServiceTeam.objects.values_list("pk", "memberships__practitioner_id")),
         "webhooks": sorted(WebhookSubscription.objects.values_list("pk", "active", "version")),
+        "deliveries": sorted(WebhookDelivery.objects.values_list("pk", "status", "replays")),
         "tokens": sorted(ApiToken.objects.values_list("digest", flat=True)),
         "break_glass": sorted(BreakGlassGrant.objects.values_list("pk", flat=True)),
     }
@@ -399,7 +407,10 @@ def expected(route: Route, method: str, actor: str) -> set[int] | None:
     if actor in STRANGERS:
         return {404} if is_patient_data(route) else {200, 403, 405}
     if route.path.startswith(OWNED_BY_THEIR_USER):
-        return ({200} if read else {204}) if actor == "owner" else {404}
+        if actor != "owner":
+            return {404}
+        # A replay answers what it replayed; other writes (a deactivation) answer nothing.
+        return {200} if read or route.path.endswith("/replay/") else {204}
     if not is_patient_data(route):
         return None
     if actor in ("member", "owner") and read:

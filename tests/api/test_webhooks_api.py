@@ -7,8 +7,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from coordination.models import WebhookDelivery, WebhookSubscription
-from coordination.services.webhooks import webhook_deliveries_queue
+from coordination.models import Organization, WebhookDelivery, WebhookSubscription
+from coordination.services import care_team_member_add, organization_create
+from coordination.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent
 
@@ -117,3 +118,91 @@ def test_a_bad_status_filter_is_a_400(platform: Any) -> None:
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "status"
+
+
+# Replaying failed deliveries.
+
+
+def _failed(scene: Scene, owner: Any) -> WebhookDelivery:
+    """A delivery of `owner`'s subscription that failed on every attempt."""
+    subscription, _ = webhook_subscription_create(
+        owner=owner, url="https://platform.example.org/hooks", event_types=["*"]
+    )
+    webhook_deliveries_queue(
+        events=[FakeEvent(id=3, type="task.created", patient_id=scene.patient.pk, position=2)]
+    )
+    WebhookDelivery.objects.filter(subscription=subscription).update(
+        status="failed", attempts=7, next_attempt_at=None, last_error="answered HTTP 503"
+    )
+    return WebhookDelivery.objects.get(subscription=subscription)
+
+
+def test_a_platform_replays_its_failed_delivery_with_its_oauth_token(scene: Scene) -> None:
+    from tests.api.test_platform_oauth import make_platform, obtain_token
+
+    organization = organization_create(
+        name="Synthetic regional platform", kind=Organization.Kind.PLATFORM, actor=None
+    )
+    platform = make_platform(organization, ["webhooks:read", "webhooks:write"])
+    care_team_member_add(
+        patient=scene.patient, role="platform", practitioner=platform.practitioner, actor=None
+    )
+    failed = _failed(scene, platform.account.user)
+    api = obtain_token(platform)
+    url = f"{URL}{failed.subscription_id}/deliveries/{failed.pk}/replay/"
+
+    replayed = api.post(url)
+    again = api.post(url)
+
+    assert replayed.status_code == 200, replayed.content
+    body = replayed.json()
+    assert (body["id"], body["event_id"], body["status"], body["attempts"]) == (
+        failed.pk,
+        2,
+        "pending",
+        0,
+    )
+    assert (body["replays"], body["last_error"]) == (1, "answered HTTP 503")
+    assert again.status_code == 409
+    assert again["Content-Type"] == "application/problem+json"
+    assert "only a failed delivery can be replayed" in again.json()["detail"]
+
+
+def test_replaying_someone_else_s_delivery_answers_404_and_changes_nothing(
+    platform: Any, scene: Scene
+) -> None:
+    failed = _failed(scene, platform)
+    nurse = client_for(scene.nurse.user)
+
+    one = nurse.post(f"{URL}{failed.subscription_id}/deliveries/{failed.pk}/replay/")
+    every = nurse.post(f"{URL}{failed.subscription_id}/deliveries/replay/")
+    anonymous = APIClient().post(f"{URL}{failed.subscription_id}/deliveries/replay/")
+
+    assert (one.status_code, every.status_code) == (404, 404)
+    assert anonymous.status_code in (401, 403)
+    assert WebhookDelivery.objects.get().status == "failed"
+
+
+def test_a_delivery_of_another_subscription_answers_404(platform: Any, scene: Scene) -> None:
+    failed = _failed(scene, platform)
+    other_id = _create(platform).json()["id"]
+
+    response = client_for(platform).post(f"{URL}{other_id}/deliveries/{failed.pk}/replay/")
+
+    assert response.status_code == 404
+    assert WebhookDelivery.objects.get(pk=failed.pk).status == "failed"
+
+
+def test_the_owner_replays_every_failed_delivery_of_a_subscription(
+    platform: Any, scene: Scene
+) -> None:
+    failed = _failed(scene, platform)
+
+    response = client_for(platform).post(f"{URL}{failed.subscription_id}/deliveries/replay/")
+    log = client_for(platform).get(f"{URL}{failed.subscription_id}/deliveries/")
+
+    assert response.status_code == 200
+    assert response.json() == {"replayed": 1}
+    assert [(e["id"], e["status"], e["replays"]) for e in log.json()["results"]] == [
+        (failed.pk, "pending", 1)
+    ]

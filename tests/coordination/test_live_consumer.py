@@ -461,3 +461,107 @@ def test_an_access_changing_event_costs_one_access_read_for_all_its_receivers(
         assert reads == [{user.pk for user in users}]
 
     run(body)
+
+
+def test_a_batch_that_arrives_late_is_sent_in_position_order_once(live_scene: Scene):
+    # A relay's message overtaken by the next one (lost, or from a machine whose clock is
+    # behind): the connection must not send the later event first, or a client resuming
+    # from it would never get the earlier one.
+    visit = visit_of(live_scene)
+    cookie = session_cookie(live_scene.nurse.user)
+    held: list[Any] = []
+
+    async def body():
+        nurse = socket(cookie)
+        await connected(nurse)
+
+        await act(visit, live_scene.nurse.user, "start")
+        await database_sync_to_async(relay_once)(lambda batch: held.append(list(batch)), 500)
+        await act(visit, live_scene.nurse.user, "hold")
+        await relay()
+        received = [await nurse.receive_json_from(timeout=3) for _ in range(2)]
+        await database_sync_to_async(channel_layer_publisher())(held[0])  # the late copy
+        nothing_more = await nurse.receive_nothing(timeout=0.3)
+        await nurse.disconnect()
+
+        expected = await database_sync_to_async(
+            lambda: list(
+                OutboxEvent.objects.filter(type=events.TASK_CHANGED)
+                .order_by("position")
+                .values_list("position", "payload__action")
+            )
+        )()
+        assert [(m["id"], m["payload"]["action"]) for m in received] == expected
+        assert [a for _, a in expected] == ["start", "hold"]
+        assert nothing_more
+
+    run(body)
+
+
+def test_a_connection_too_far_behind_reads_what_it_missed_from_the_table(
+    live_scene: Scene, monkeypatch
+):
+    from coordination import consumers
+
+    monkeypatch.setattr(consumers, "MAX_PENDING", 1)
+    visit = visit_of(live_scene)
+    cookie = session_cookie(live_scene.nurse.user)
+
+    async def body():
+        nurse = socket(cookie)
+        await connected(nurse)
+
+        for action in ("start", "hold", "resume", "complete"):
+            await act(visit, live_scene.nurse.user, action)
+        await relay()  # one batch of four: more than the connection may hold
+        received = []
+        while not await nurse.receive_nothing(timeout=0.3):
+            received.append(await nurse.receive_json_from())
+        await nurse.disconnect()
+
+        changed = [m for m in received if m.get("event") == events.TASK_CHANGED]
+        assert [m["payload"]["action"] for m in changed] == ["start", "hold", "resume", "complete"]
+        ids = [m["id"] for m in received]
+        assert ids == sorted(set(ids))
+
+    run(body)
+
+
+def test_a_server_failure_closes_with_the_documented_code(live_scene: Scene, monkeypatch):
+    from django.db import OperationalError
+
+    from coordination import consumers
+
+    def database_down() -> int:
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(consumers, "outbox_last_position", database_down)
+    cookie = session_cookie(live_scene.nurse.user)
+
+    async def body():
+        nurse = socket(cookie)
+        ok, _ = await nurse.connect()
+        closed = await nurse.receive_output()
+        await nurse.disconnect()
+        assert ok
+        assert closed == {"type": "websocket.close", "code": 1011}
+
+    run(body)
+
+
+def test_the_close_codes_documented_are_the_ones_sent():
+    from pathlib import Path
+
+    from coordination import consumers
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "live-updates.md").read_text()
+    section = doc.split("### Close codes", 1)[1].split("\n#", 1)[0]
+    documented = {int(line.split("|")[1]) for line in section.splitlines() if line[:3] == "| 4"}
+    documented |= {int(line.split("|")[1]) for line in section.splitlines() if line[:3] == "| 1"}
+
+    sent = {
+        value
+        for name, value in vars(consumers).items()
+        if name.startswith("CLOSE_") and isinstance(value, int)
+    }
+    assert documented == sent

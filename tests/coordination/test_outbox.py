@@ -278,6 +278,28 @@ def test_a_failed_publish_marks_nothing_and_is_published_again(db):
     ]
 
 
+def test_the_backstop_publishes_an_unbroken_run_of_events_left_behind(db):
+    # Positions 1 and 3 are old, 2 is recent: publishing 1 and 3 would send 3 before 2.
+    now = timezone.now()
+    old = now - dt.timedelta(minutes=5)
+    with transaction.atomic():
+        for occurred_at in (old, now, old):
+            event_record(
+                type=events.TASK_CHANGED, patient=None, payload={}, occurred_at=occurred_at
+            )
+    published: list[list[int | None]] = []
+
+    outbox_relay_run_once(
+        publish=lambda batch: published.append([e.position for e in batch]),
+        older_than=now - dt.timedelta(seconds=30),
+    )
+
+    assert published == [[1]]
+    assert list(
+        OutboxEvent.objects.filter(published_at__isnull=False).values_list("position", flat=True)
+    ) == [1]
+
+
 def test_positions_continue_gap_free_across_runs(db):
     record(2)
     outbox_sequence()
@@ -322,36 +344,89 @@ def test_an_event_committed_late_gets_a_later_position_and_is_resumed(postgres_t
     ]
 
 
-def test_two_relays_at_once_never_publish_the_same_event(postgres_transactional):
-    record(4)
-    outbox_sequence()
-    in_publish = threading.Event()
-    release = threading.Event()
-    first: list[int] = []
+def _relay_in_thread(
+    published: list[list[int]], *, limit: int, stall: threading.Event | None = None
+) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    """A relay pass in a thread of its own (its own database session). Its publisher records
+    the positions it sends and, given `stall`, waits for it before returning (a relay paused
+    in the middle of its pass). Returns the thread, an event set once it has published, and
+    the error it ended with, if any."""
+    sent = threading.Event()
+    errors: list[BaseException] = []
 
-    def slow_relay() -> None:
-        def publish(batch):
-            first.extend(e.pk for e in batch)
-            in_publish.set()
-            release.wait(timeout=30)
+    def publish(batch):
+        published.append([e.position for e in batch])
+        sent.set()
+        if stall is not None:
+            stall.wait(timeout=30)
 
+    def run() -> None:
         try:
-            outbox_relay_run_once(publish=publish, limit=2)
+            outbox_relay_run_once(publish=publish, limit=limit)
+        except BaseException as error:  # handed to the test
+            errors.append(error)
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=slow_relay)
+    thread = threading.Thread(target=run)
     thread.start()
-    assert in_publish.wait(timeout=30)
-    second: list[int] = []
-    outbox_relay_run_once(publish=lambda batch: second.extend(e.pk for e in batch), limit=10)
-    release.set()
-    thread.join(timeout=30)
+    return thread, sent, errors
 
-    assert len(first) == 2
-    assert len(second) == 2
-    assert set(first).isdisjoint(second)
+
+def test_a_relay_never_publishes_past_a_batch_another_relay_is_still_publishing(
+    postgres_transactional,
+):
+    # The leader claims positions 1-2 and stalls before marking them; a second relay must
+    # not send 3-4 first (a client would see 3 before 1, and resuming from 4 lose 1-2).
+    record(4)
+    outbox_sequence()
+    published: list[list[int]] = []
+    stall = threading.Event()
+    leader, leader_sent, leader_errors = _relay_in_thread(published, limit=2, stall=stall)
+    assert leader_sent.wait(timeout=30)
+    standby, standby_sent, standby_errors = _relay_in_thread(published, limit=10)
+
+    standby_went_first = standby_sent.wait(timeout=1.0)
+    stall.set()
+    leader.join(timeout=30)
+    standby.join(timeout=30)
+
+    assert not standby_went_first
+    assert (leader_errors, standby_errors) == ([], [])
+    assert published == [[1, 2], [3, 4]]
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+
+
+def test_a_relay_stalled_past_the_limit_is_taken_over_in_order(postgres_transactional, settings):
+    settings.LIVE_RELAY_STALL_SECONDS = 1.0
+    record(4)
+    outbox_sequence()
+    published: list[list[int]] = []
+    stall = threading.Event()
+    leader, leader_sent, leader_errors = _relay_in_thread(published, limit=2, stall=stall)
+    assert leader_sent.wait(timeout=30)
+    started = time.monotonic()
+    standby, standby_sent, standby_errors = _relay_in_thread(published, limit=10)
+
+    assert standby_sent.wait(timeout=30)
+    took_over_after = time.monotonic() - started
+    stall.set()
+    leader.join(timeout=30)
+    standby.join(timeout=30)
+
+    # PostgreSQL ended the stalled pass's session: its claim rolled back, and the standby
+    # published the whole run again, from the lowest position (receivers drop the copies).
+    assert 0.5 < took_over_after < 10
+    assert published == [[1, 2], [1, 2, 3, 4]]
+    assert len(leader_errors) == 1
+    assert "idle-in-transaction" in str(leader_errors[0])
+    assert standby_errors == []
+    assert list(OutboxEvent.objects.order_by("position").values_list("position", "attempts")) == [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 1),
+    ]
 
 
 def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, settings, monkeypatch):

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import connections, transaction
 from django.test import override_settings
+from django.utils import timezone
 
-from coordination.errors import InvalidInput, NotFound
+from coordination.errors import Conflict, InvalidInput, NotFound
 from coordination.models import CareTeamMember, Task, WebhookDelivery, WebhookSubscription
 from coordination.services import (
     TaskActionInput,
@@ -38,7 +41,9 @@ from coordination.services.webhooks import (
     _record,
     signature_header,
     webhook_deliveries_queue,
+    webhook_deliveries_replay_failed,
     webhook_deliveries_send_due,
+    webhook_delivery_replay,
     webhook_subscription_create,
     webhook_subscription_deactivate,
 )
@@ -56,6 +61,7 @@ class FakeEvent:
     patient_id: int | None
     occurred_at: dt.datetime = NOW
     payload: dict[str, object] = field(default_factory=lambda: {"task": 7, "version": 2})
+    position: int | None = None
 
 
 @dataclass
@@ -179,20 +185,21 @@ def test_only_the_owner_can_deactivate_a_subscription(scene: Scene) -> None:
 def test_an_event_is_queued_once_per_matching_subscription(scene: Scene) -> None:
     mine, _ = _subscribe(scene, "https://a.example.org/")
     _subscribe(scene, "https://b.example.org/", event_types=["pathway.moved"])
-    event = FakeEvent(id=41, type="task.changed", patient_id=scene.patient.pk)
+    event = FakeEvent(id=41, type="task.changed", patient_id=scene.patient.pk, position=17)
 
     first = webhook_deliveries_queue(events=[event], now=NOW)
     again = webhook_deliveries_queue(events=[event], now=NOW)
 
     assert (first, again) == (1, 0)
     delivery = WebhookDelivery.objects.get()
-    assert (delivery.subscription_id, delivery.event_id, delivery.status) == (
+    assert (delivery.subscription_id, delivery.event_id, delivery.position, delivery.status) == (
         mine.pk,
         41,
+        17,
         "pending",
     )
     assert delivery.body == (
-        f'{{"id":41,"occurred_at":"2026-11-02T09:00:00Z","patient":{scene.patient.pk},'
+        f'{{"id":17,"occurred_at":"2026-11-02T09:00:00Z","patient":{scene.patient.pk},'
         '"payload":{"task":7,"version":2},"type":"task.changed"}'
     )
 
@@ -245,7 +252,8 @@ def test_events_about_no_patient_go_to_staff_subscriptions_only(scene: Scene) ->
 def test_a_delivery_is_posted_signed_and_recorded(scene: Scene, receiver: Receiver) -> None:
     subscription, secret = _subscribe(scene, receiver.url)
     webhook_deliveries_queue(
-        events=[FakeEvent(id=9, type="task.changed", patient_id=scene.patient.pk)], now=NOW
+        events=[FakeEvent(id=9, type="task.changed", patient_id=scene.patient.pk, position=4)],
+        now=NOW,
     )
     audit_before = AuditEvent.objects.count()
 
@@ -255,7 +263,9 @@ def test_a_delivery_is_posted_signed_and_recorded(scene: Scene, receiver: Receiv
     [received] = receiver.received
     delivery = WebhookDelivery.objects.get()
     assert received.body == delivery.body.encode()
-    assert received.headers["Parcours-Event-Id"] == "9"
+    # The event's position (commit order, as on the live WebSocket), not its row id.
+    assert received.headers["Parcours-Event-Id"] == "4"
+    assert json.loads(received.body)["id"] == 4
     assert received.headers["Parcours-Event-Type"] == "task.changed"
     assert received.headers["Parcours-Delivery-Id"] == str(delivery.pk)
     timestamp = int(NOW.timestamp())
@@ -412,5 +422,174 @@ def test_a_task_change_reaches_the_platform_through_relay_and_job(
     [event] = [e for e in published if e.type == "task.changed"]
     assert result == {"succeeded": 1, "retried": 0, "failed": 0, "dropped": 0}
     [received] = receiver.received
-    assert received.headers["Parcours-Event-Id"] == str(event.pk)
+    assert received.headers["Parcours-Event-Id"] == str(event.position)
     assert json.loads(received.body)["payload"] == event.payload
+
+
+def test_the_event_id_a_platform_receives_is_its_commit_order(
+    postgres_transactional, receiver: Receiver
+) -> None:
+    # Transaction A takes the smaller row id but commits after B: a platform ordering or
+    # resuming by Parcours-Event-Id must see B first.
+    from coordination.services.outbox import event_record
+
+    scene_patient = make_patient()
+    gp = make_practitioner("gp")
+    care_team_member_add(patient=scene_patient, role="gp", practitioner=gp, actor=None)
+    webhook_subscription_create(owner=gp.user, url=receiver.url, event_types=["consent.changed"])
+    holding, release = threading.Event(), threading.Event()
+    ids: dict[str, int] = {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                ids["a"] = event_record(
+                    type="consent.changed", patient=scene_patient, payload={"given": True}
+                ).pk
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert holding.wait(timeout=30)
+    with transaction.atomic():
+        ids["b"] = event_record(
+            type="consent.changed", patient=scene_patient, payload={"given": False}
+        ).pk
+    outbox_relay_run_once(publish=lambda events: None)
+    release.set()
+    thread.join(timeout=30)
+    outbox_relay_run_once(publish=lambda events: None)
+
+    webhook_deliveries_send_due(now=timezone.now() + dt.timedelta(seconds=1))
+
+    received = sorted(receiver.received, key=lambda r: int(r.headers["Parcours-Event-Id"]))
+    assert ids["a"] < ids["b"]
+    assert [json.loads(r.body)["payload"]["given"] for r in received] == [False, True]
+    assert [r.headers["Parcours-Event-Id"] for r in received] == [
+        str(json.loads(r.body)["id"]) for r in received
+    ]
+
+
+# Replaying failed deliveries.
+
+
+def _failed_delivery(scene: Scene, url: str = "https://a.example.org/") -> WebhookDelivery:
+    """A delivery that failed on every attempt (the receiver was down for a day)."""
+    _subscribe(scene, url)
+    webhook_deliveries_queue(
+        events=[FakeEvent(id=9, type="task.changed", patient_id=scene.patient.pk, position=5)],
+        now=NOW,
+    )
+    moment = NOW
+    for wait in (dt.timedelta(0), *RETRY_DELAYS):
+        moment += wait
+        webhook_deliveries_send_due(
+            now=moment, sender=lambda *a: SendOutcome(None, "ConnectionError: refused")
+        )
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "failed"
+    return delivery
+
+
+def test_the_owner_replays_a_failed_delivery_and_it_is_sent_again(
+    scene: Scene, receiver: Receiver
+) -> None:
+    failed = _failed_delivery(scene, receiver.url)
+    later = NOW + dt.timedelta(days=2)
+
+    replayed = webhook_delivery_replay(delivery_id=failed.pk, actor=scene.gp.user, now=later)
+    report = webhook_deliveries_send_due(now=later)
+
+    delivery = WebhookDelivery.objects.get()
+    assert (replayed.status, replayed.attempts, replayed.next_attempt_at) == ("pending", 0, later)
+    assert report.succeeded == 1
+    assert (delivery.status, delivery.attempts, delivery.replays) == ("succeeded", 1, 1)
+    assert (delivery.replayed_at, delivery.replayed_by) == (later, scene.gp.user.username)
+    [received] = receiver.received
+    assert received.body == delivery.body.encode()
+    assert received.headers["Parcours-Event-Id"] == "5"
+
+
+def test_a_replayed_delivery_that_fails_again_gets_the_whole_retry_schedule(scene: Scene) -> None:
+    failed = _failed_delivery(scene)
+    later = NOW + dt.timedelta(days=2)
+    webhook_delivery_replay(delivery_id=failed.pk, actor=scene.gp.user, now=later)
+
+    webhook_deliveries_send_due(now=later, sender=lambda *a: SendOutcome(503, ""))
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert delivery.next_attempt_at == later + RETRY_DELAYS[0]
+
+
+@pytest.mark.parametrize("who", ["nurse", "outsider", "staff without the permission"])
+def test_only_the_owner_or_operations_staff_may_replay(scene: Scene, who: str) -> None:
+    failed = _failed_delivery(scene)
+    user = {
+        "nurse": scene.nurse.user,
+        "outsider": scene.outsider.user,
+        "staff without the permission": get_user_model().objects.create_user(
+            username="synthetic-staff", is_staff=True
+        ),
+    }[who]
+
+    with pytest.raises(NotFound):
+        webhook_delivery_replay(delivery_id=failed.pk, actor=user)
+    with pytest.raises(NotFound):
+        webhook_deliveries_replay_failed(subscription_id=failed.subscription_id, actor=user)
+
+    assert WebhookDelivery.objects.get().status == "failed"
+
+
+def test_operations_staff_with_the_permission_may_replay(scene: Scene) -> None:
+    failed = _failed_delivery(scene)
+    staff = get_user_model().objects.create_user(username="synthetic-ops", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="change_webhookdelivery"))
+    staff = get_user_model().objects.get(pk=staff.pk)  # fresh permission cache
+
+    replayed = webhook_delivery_replay(delivery_id=failed.pk, actor=staff)
+
+    assert (replayed.status, replayed.replayed_by) == ("pending", "synthetic-ops")
+
+
+def test_only_a_failed_delivery_is_replayed(scene: Scene) -> None:
+    _subscribe(scene, "https://a.example.org/")
+    webhook_deliveries_queue(
+        events=[FakeEvent(id=9, type="task.changed", patient_id=scene.patient.pk)], now=NOW
+    )
+    pending = WebhookDelivery.objects.get()
+
+    with pytest.raises(Conflict, match="only a failed delivery can be replayed; this one is"):
+        webhook_delivery_replay(delivery_id=pending.pk, actor=scene.gp.user)
+
+    assert WebhookDelivery.objects.get().replays == 0
+
+
+def test_a_deactivated_subscription_s_deliveries_are_not_replayed(scene: Scene) -> None:
+    failed = _failed_delivery(scene)
+    webhook_subscription_deactivate(owner=scene.gp.user, subscription_id=failed.subscription_id)
+
+    with pytest.raises(Conflict, match="deactivated"):
+        webhook_delivery_replay(delivery_id=failed.pk, actor=scene.gp.user)
+
+    assert WebhookDelivery.objects.get().status == "failed"
+
+
+def test_replaying_a_subscription_s_failed_deliveries_leaves_the_others(scene: Scene) -> None:
+    failed = _failed_delivery(scene)
+    webhook_deliveries_queue(
+        events=[FakeEvent(id=10, type="task.changed", patient_id=scene.patient.pk)], now=NOW
+    )
+    later = NOW + dt.timedelta(days=2)
+
+    count = webhook_deliveries_replay_failed(
+        subscription_id=failed.subscription_id, actor=scene.gp.user, now=later
+    )
+
+    assert count == 1
+    assert sorted(
+        WebhookDelivery.objects.values_list("event_id", "status", "attempts", "replays")
+    ) == [(9, "pending", 0, 1), (10, "pending", 0, 0)]

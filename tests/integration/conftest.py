@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,6 +83,61 @@ class RedisServer:
             self.process = None
 
 
+class PausableProxy:
+    """A TCP proxy to 127.0.0.1:`target` on a free port that the test can pause: while
+    paused it forwards nothing either way (bytes wait in the kernel's buffers), as a network
+    or a server that stalls. Every connection through it ends with `stop`."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, free_port()
+        self.paused, self.stopping = threading.Event(), threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.listener.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while not self.stopping.is_set():
+                if self.paused.is_set():
+                    time.sleep(0.01)
+                    continue
+                ready, _, _ = select.select([source], [], [], 0.05)
+                if not ready:
+                    continue
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.listener.close()
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.close()
+
+
 @dataclass
 class AsgiServer:
     port: int
@@ -125,11 +182,15 @@ def redis_server(postgres_servers: None, tmp_path: Path) -> Iterator[RedisServer
 
 @pytest.fixture
 def asgi_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., AsgiServer]]:
-    """Start uvicorn processes: `start(relay=True)`; all are stopped at the end."""
+    """Start uvicorn processes: `start(relay=True)`, optionally with another Redis address
+    (a proxy in front of the private Redis) and more environment; all are stopped at the
+    end."""
     started: list[AsgiServer] = []
     db = connection.settings_dict
 
-    def start(*, relay: bool = True) -> AsgiServer:
+    def start(
+        *, relay: bool = True, redis_url: str | None = None, env: dict[str, str] | None = None
+    ) -> AsgiServer:
         port = free_port()
         log = tmp_path / f"uvicorn-{port}.log"
         env = {
@@ -139,13 +200,14 @@ def asgi_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable
                 f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
                 f"/{db['NAME']}"
             ),
-            "REDIS_URL": redis_server.url,
+            "REDIS_URL": redis_url or redis_server.url,
             "SECRET_KEY": settings.SECRET_KEY,
             "LIVE_RELAY_EMBEDDED": "true" if relay else "false",
             "LIVE_RELAY_POLL_SECONDS": "0.02",
             "LIVE_ACCESS_CACHE_SECONDS": "1",
             "LIVE_SESSION_CHECK_SECONDS": "1",
             "LOG_LEVEL": "WARNING",
+            **(env or {}),
         }
         with log.open("wb") as out:
             process = subprocess.Popen(

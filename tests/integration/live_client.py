@@ -1,6 +1,7 @@
 """A WebSocket client for /ws/updates/ behaving as a real one should: it records the events
 it receives and, whenever the connection drops, reconnects with `last_event_id` set to the
-last event it got (resume)."""
+last event it got (resume). With `reconnect_every`, it also drops the connection itself that
+often and resumes, as a client on a flaky network does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ from websockets.sync.client import connect
 
 
 class LiveClient(threading.Thread):
-    def __init__(self, url: str, cookie: str, origin: str = "http://127.0.0.1") -> None:
+    def __init__(
+        self,
+        url: str,
+        cookie: str,
+        origin: str = "http://127.0.0.1",
+        reconnect_every: float | None = None,
+    ) -> None:
         super().__init__(daemon=True)
+        self.reconnect_every = reconnect_every
         self.url, self.headers = url, {"Cookie": cookie, "Origin": origin}
         self.events: list[dict[str, Any]] = []
         self.last_id: int | None = None
@@ -38,7 +46,13 @@ class LiveClient(threading.Thread):
             try:
                 with connect(self.url + query, additional_headers=self.headers) as ws:
                     self.connections += 1
+                    opened = time.monotonic()
                     while not self.stopping.is_set() and not self.paused.is_set():
+                        if (
+                            self.reconnect_every is not None
+                            and time.monotonic() - opened > self.reconnect_every
+                        ):
+                            break
                         try:
                             raw = ws.recv(timeout=0.1)
                         except TimeoutError:
@@ -57,7 +71,8 @@ class LiveClient(threading.Thread):
         elif message["type"] == "event":
             with self._lock:
                 self.events.append(message)
-            self.last_id = message["id"]
+            # The largest id received, as docs/live-updates.md tells clients (and live.js).
+            self.last_id = max(self.last_id or 0, message["id"])
 
     def stop(self) -> None:
         self.stopping.set()

@@ -1,7 +1,8 @@
 """`python manage.py run_relay`: publish outbox events until stopped (SIGTERM or Ctrl-C).
 
 Run one or several next to the web processes when LIVE_RELAY_EMBEDDED is off; several at
-once share the work (coordination.services.outbox).
+once are safe: one publishes at a time, in position order, and another takes over if it stops
+or stalls (coordination.services.outbox).
 """
 
 from __future__ import annotations
