@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
@@ -93,6 +94,7 @@ class DeliverableEvent(Protocol):
 class SendOutcome:
     status_code: int | None
     error: str
+    dropped: bool = False  # not sent and never to be: the address is not a public one
 
 
 Sender = Callable[[str, bytes, Mapping[str, str]], SendOutcome]
@@ -178,29 +180,13 @@ def _url_problems(url: str) -> list[Problem]:
     if len(url) > 500:
         return [Problem("url", "at most 500 characters")]
     if not allow_private:
-        reason = _private_address_reason(parts.hostname, port or 443, unresolvable=True)
-        if reason:
-            return [Problem("url", reason)]
+        try:
+            _checked_address(parts.hostname, port or 443)
+        except _NotPublic as refused:
+            return [Problem("url", str(refused))]
+        except (OSError, UnicodeError) as exc:
+            return [Problem("url", f"{parts.hostname} does not resolve: {exc}")]
     return []
-
-
-def _private_address_reason(host: str, port: int, *, unresolvable: bool) -> str:
-    """Why `host` must not be called (it resolves inside private networks), or ''.
-
-    Webhooks must not become a way to reach the hosting network (SSRF). Checked at
-    subscription and again before each send, since DNS answers change. A name that does not
-    resolve is a problem at subscription (`unresolvable`), not before a send: there it is
-    likely a passing DNS failure, and the send fails and is retried.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        return f"{host} does not resolve: {exc}" if unresolvable else ""
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return f"{host} resolves to {address}, which is not a public address"
-    return ""
 
 
 def _event_type_problems(event_types: Sequence[str]) -> list[Problem]:
@@ -481,17 +467,13 @@ def _drop_reason(delivery: WebhookDelivery) -> str:
         return "the subscription's owner was deactivated"
     if delivery.patient_id is not None and not (patient_visible(owner, delivery.patient_id)):
         return "the subscription's owner no longer has access to this patient"
-    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        parts = urlsplit(subscription.url)
-        reason = _private_address_reason(
-            parts.hostname or "", parts.port or 443, unresolvable=False
-        )
-        if reason:
-            return reason
     return ""
 
 
 def _record(delivery: WebhookDelivery, outcome: SendOutcome, *, now: dt.datetime) -> str:
+    if outcome.dropped:
+        _finish(delivery, status=WebhookDelivery.Status.DROPPED, error=outcome.error)
+        return "dropped"
     ok = outcome.status_code is not None and 200 <= outcome.status_code < 300
     if ok:
         status, next_at, kind = WebhookDelivery.Status.SUCCEEDED, None, "succeeded"
@@ -535,11 +517,59 @@ def _finish(delivery: WebhookDelivery, *, status: str, error: str) -> None:
 
 
 def _http_send(url: str, body: bytes, headers: Mapping[str, str]) -> SendOutcome:
+    """POST `body` to `url`, connecting to the address its host name resolved to when it was
+    checked, not to a second resolution: a DNS answer that changes between the check and the
+    connection (rebinding) cannot turn a public name into a private address. TLS still
+    verifies the certificate against the host name, and the Host header carries it."""
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    host, port = parts.hostname or "", parts.port or (443 if https else 80)
     try:
-        response = requests.post(
-            url, data=body, headers=dict(headers), timeout=SEND_TIMEOUT, allow_redirects=False
-        )
-    except requests.RequestException as exc:
+        address = _checked_address(host, port)
+    except _NotPublic as refused:
+        return SendOutcome(status_code=None, error=str(refused), dropped=True)
+    except (OSError, UnicodeError) as exc:  # a DNS failure: likely passing, retried
+        return SendOutcome(status_code=None, error=f"{host} does not resolve: {exc}")
+    timeout = urllib3.Timeout(connect=SEND_TIMEOUT[0], read=SEND_TIMEOUT[1])
+    pool: urllib3.HTTPConnectionPool
+    if https:
+        pool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False, maxsize=1,
+            server_hostname=host, assert_hostname=host,
+            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+        )  # fmt: skip
+    else:  # development only (WEBHOOK_ALLOW_PRIVATE_ADDRESSES)
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    try:
+        response = pool.urlopen(
+            "POST", target, body=body, headers={**headers, "Host": host_header},
+            redirect=False, retries=False,
+        )  # fmt: skip
+    except urllib3.exceptions.HTTPError as exc:
         return SendOutcome(status_code=None, error=f"{type(exc).__name__}: {exc}")
-    response.close()
-    return SendOutcome(status_code=response.status_code, error="")
+    finally:
+        pool.close()
+    return SendOutcome(status_code=response.status, error="")
+
+
+class _NotPublic(Exception):
+    pass
+
+
+def _checked_address(host: str, port: int) -> str:
+    """The address to connect to for `host`, resolved once: every address the name resolves
+    to must be a public one (unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES), else _NotPublic.
+
+    Webhooks must not become a way to reach the hosting network (SSRF). Checked at
+    subscription, and at each send on the very address the send then connects to, since DNS
+    answers change. A name that does not resolve (OSError) is a problem at subscription; at a
+    send it is likely a passing DNS failure, and the send is retried."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        for address in addresses:
+            if not address.is_global:
+                raise _NotPublic(f"{host} resolves to {address}, which is not a public address")
+    return str(addresses[0])
