@@ -203,6 +203,12 @@ def patient_get(*, patient_id: int) -> Patient:
         raise PatientNotFound(patient_id) from None
 
 
+def patient_exists(*, patient_id: int) -> bool:
+    """Whether there is such a patient, whoever may see it: for the audit trail of a refused
+    access (not_found or denied), never for answering a user."""
+    return Patient.objects.filter(pk=patient_id).exists()
+
+
 def lock_patient(*, patient_id: int) -> Patient:
     """The patient row, locked FOR UPDATE until the end of the caller's transaction."""
     try:

@@ -178,14 +178,29 @@ def test_openapi_schema_and_docs_are_served(db):
     assert docs.status_code == 200
 
 
-def test_a_refused_read_is_written_to_the_audit_trail(scene: Scene):
+def test_a_refused_read_is_written_to_the_audit_trail_under_its_patient(scene: Scene):
     client_for(scene.outsider.user).get(f"/api/v1/pathways/{scene.pathway.pk}/")
 
     refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
-    assert (refused.action, refused.outcome, refused.resource_id) == (
+    # The pathway exists but is not the outsider's: denied, in its patient's trail.
+    assert (refused.action, refused.outcome, refused.resource_id, refused.patient_id) == (
         "read",
-        "not_found",
+        "denied",
         str(scene.pathway.pk),
+        scene.patient.pk,
+    )
+
+
+def test_a_read_of_a_missing_pathway_is_recorded_as_not_found_under_no_patient(scene: Scene):
+    missing = scene.pathway.pk + 1000
+
+    client_for(scene.outsider.user).get(f"/api/v1/pathways/{missing}/")
+
+    refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
+    assert (refused.outcome, refused.resource_id, refused.patient_id) == (
+        "not_found",
+        str(missing),
+        None,
     )
 
 
