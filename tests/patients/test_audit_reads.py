@@ -21,9 +21,7 @@ REST = AuditEvent.EntryPoint.REST
 
 def records(**filters: object) -> list[tuple[object, ...]]:
     rows = AuditEvent.objects.filter(action="search", **filters).order_by("id")
-    return [
-        (e.patient_id, e.outcome, e.purpose, e.resource_id, e.detail.get("ids")) for e in rows
-    ]
+    return [(e.patient_id, e.outcome, e.purpose, e.resource_id, e.detail.get("ids")) for e in rows]
 
 
 @pytest.mark.django_db
