@@ -6,8 +6,9 @@ One record per patient keeps the trail queryable per patient: each lands in that
 trail (`GET /api/v1/patients/<id>/audit-events/`, the `(patient, occurred_at)` index) like
 the record of a read of one row. Writing them together keeps the cost of a list bounded
 whatever its length (a page holds at most 200 rows): one query for the reader's
-break-the-glass grants on the patients read, one INSERT, taking no lock, in the caller's
-transaction, as `audit_record` does. The records are chained after commit like any other
+break-the-glass grants on the patients read, one INSERT whose text does not depend on the
+number of records (patients.services.rows.rows_insert_columns), taking no lock, in the
+caller's transaction, as `audit_record` does. The records are chained after commit like any other
 (patients.services.audit_chain_extend).
 """
 
@@ -22,13 +23,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from patients.errors import InvalidAuditRecord, PatientNotFound, Problem
-from patients.models import AuditEvent, BreakGlassGrant, canonical_address
+from patients.models import AuditEvent, BreakGlassGrant, canonical_address, canonical_json
 from patients.selectors import access_patient
-from patients.services.audit import _check
-from patients.services.rows import rows_insert
+from patients.services.audit import MAX_DETAIL_BYTES, _check
+from patients.services.rows import rows_insert_columns
 
-# Records per INSERT statement: SQLite caps the parameters of one statement.
-_CHUNK = 500
+MAX_RESOURCE_ID = 64
 # Row ids kept in one record's detail (a page holds at most 200 rows).
 MAX_IDS = 200
 
@@ -49,11 +49,12 @@ def audit_reads_record(
     client_address: str | None = None,
     detail: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
-) -> list[AuditEvent]:
+) -> int:
     """Record that `actor` read `rows`, given as (patient id, row id) pairs: one record per
     patient, naming it, with the ids of its rows read in `detail["ids"]` (and in
     `resource_id` when there is one row); rows of no patient are not patient data and are
-    left out. Returns the records, in the order their patients first appear in `rows`.
+    left out. Returns how many records were written, in the order their patients first
+    appear in `rows`.
 
     `searched_patient_id` is the patient a search was restricted to (`?patient=`): when none
     of its rows were read it gets a record of its own, `success` if the actor may see the
@@ -70,7 +71,12 @@ def audit_reads_record(
     """
     now = now or timezone.now()
     label = actor.get_username() if actor is not None else "anonymous"
-    problems: set[Problem] = set()
+    shared_detail = dict(detail or {})
+    # Checked once for the page: what every record shares; then each record's own detail.
+    problems = set(
+        _check(label, action, resource_type, "", purpose or Purpose.CARE_COORDINATION,
+               Outcome.SUCCESS, entry_point, shared_detail)
+    )  # fmt: skip
     address: str | None = None
     if client_address is not None:
         try:
@@ -92,38 +98,43 @@ def audit_reads_record(
         targets.append((None, Outcome.SUCCESS, {}))
     named = [patient_id for patient_id, _, _ in targets if patient_id is not None]
     grants = _grants(actor, named, now) if purpose is None else {}
-    events: list[AuditEvent] = []
+    varying: dict[str, list[Any]] = {
+        "patient_id": [], "resource_id": [], "purpose": [], "outcome": [], "detail": [],
+    }  # fmt: skip
     for patient_id, outcome, own in targets:
-        record_detail = {**(detail or {}), **own}
+        record_detail = {**shared_detail, **own}
         grant = grants.get(patient_id) if patient_id is not None else None
         if grant is not None:
             record_detail["break_glass_grant"] = grant
         ids = own.get("ids", [])
-        event = AuditEvent(
-            occurred_at=now,
-            actor_id=actor.pk if actor is not None else None,
-            actor_label=label,
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(ids[0]) if len(ids) == 1 else "",
-            patient_id=patient_id,
-            purpose=purpose
-            or (Purpose.EMERGENCY if grant is not None else Purpose.CARE_COORDINATION),
-            outcome=outcome,
-            entry_point=entry_point,
-            client_address=address,
-            detail=record_detail,
+        resource_id = str(ids[0]) if len(ids) == 1 else ""
+        if len(resource_id) > MAX_RESOURCE_ID:
+            problems.add(Problem("resource_id", f"longer than {MAX_RESOURCE_ID} characters"))
+        size = len(canonical_json(record_detail).encode("utf-8"))
+        if size > MAX_DETAIL_BYTES:
+            problems.add(Problem("detail", f"{size} bytes; at most {MAX_DETAIL_BYTES}"))
+        varying["patient_id"].append(patient_id)
+        varying["resource_id"].append(resource_id)
+        varying["purpose"].append(
+            purpose or (Purpose.EMERGENCY if grant is not None else Purpose.CARE_COORDINATION)
         )
-        problems.update(
-            _check(label, action, resource_type, event.resource_id, event.purpose, outcome,
-                   entry_point, record_detail)
-        )  # fmt: skip
-        events.append(event)
+        varying["outcome"].append(outcome)
+        varying["detail"].append(record_detail)
     if problems:
         raise InvalidAuditRecord(sorted(problems))
-    for start in range(0, len(events), _CHUNK):
-        rows_insert(events[start : start + _CHUNK])
-    return events
+    return rows_insert_columns(
+        AuditEvent,
+        shared={
+            "occurred_at": now,
+            "actor_id": actor.pk if actor is not None else None,
+            "actor_label": label,
+            "action": action,
+            "resource_type": resource_type,
+            "entry_point": entry_point,
+            "client_address": address,
+        },
+        varying=varying,
+    )
 
 
 def _ids_detail(ids: list[int | str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ models written this way has receivers.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -45,6 +45,78 @@ def rows_insert(objs: Sequence[Model]) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def rows_insert_columns(
+    model: type[Model], *, shared: Mapping[str, Any], varying: Mapping[str, Sequence[Any]]
+) -> int:
+    """Insert rows of `model` that differ only in the fields of `varying` (a list of values
+    each, one per row, all of one length) in one statement, in the caller's transaction;
+    every other field takes its value in `shared`, else its default. Returns the number of
+    rows; their keys are not read.
+
+    On PostgreSQL the statement's text does not depend on the number of rows: each varying
+    field is sent as one array and the rows are `unnest`ed from them, so the statement is
+    parsed and planned once per process (prepared after DATABASE_PREPARE_THRESHOLD uses),
+    where a VALUES list of a hundred rows is a new statement of a thousand parameters every
+    time, which costs more than the rows (a page of the worklist writes one audit record
+    per patient: about 25 ms for 100 rows that way, 3 ms this way). Elsewhere, rows_insert.
+    Fields are prepared as on save (`auto_now_add` and `auto_now` set, values adapted)."""
+    counts = {len(values) for values in varying.values()}
+    if len(counts) != 1:
+        raise ValueError("rows_insert_columns takes varying lists of one length")
+    (count,) = counts
+    if count == 0:
+        return 0
+    fields = _insert_fields(model)
+    names = {f.name for f in fields} | {f.attname for f in fields}
+    unknown = (set(shared) | set(varying)) - names
+    if unknown or set(shared) & set(varying):
+        raise ValueError(f"{model._meta.label}: unknown or repeated fields {sorted(unknown)}")
+    if connection.vendor != "postgresql":
+        objs = [
+            model(**shared, **{name: values[i] for name, values in varying.items()})
+            for i in range(count)
+        ]
+        for start in range(0, count, _VALUES_CHUNK):
+            rows_insert(objs[start : start + _VALUES_CHUNK])
+        return count
+    probe = model(**shared, **{name: values[0] for name, values in varying.items()})
+    varies = [f for f in fields if f.name in varying or f.attname in varying]
+    params: list[Any] = [
+        field.get_db_prep_save(field.pre_save(probe, True), connection)
+        for field in fields
+        if field not in varies
+    ]
+    for field in varies:
+        values = varying[field.name if field.name in varying else field.attname]
+        params.append([field.get_db_prep_save(value, connection) for value in values])
+    with kept_cursor() as cursor:
+        cursor.execute(_unnest_sql(model, tuple(f.attname for f in varies)), params)
+    return count
+
+
+# Rows per VALUES statement where rows_insert_columns falls back on rows_insert: SQLite caps
+# the parameters of one statement.
+_VALUES_CHUNK = 500
+
+
+@functools.cache
+def _unnest_sql(model: type[Model], varying: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    fields = _insert_fields(model)
+    varies = [f for f in fields if f.attname in varying]
+    columns = ", ".join(quote(f.column) for f in fields)
+    # Every value cast to its column's type: an untyped NULL would be taken for text.
+    selected = ", ".join(
+        f"v.{quote(f.column)}" if f in varies else f"%s::{f.db_type(connection)}" for f in fields
+    )
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in varies)
+    names = ", ".join(quote(f.column) for f in varies)
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 (quoted names)
+        f"SELECT {selected} FROM unnest({arrays}) AS v({names})"
+    )
 
 
 @functools.cache
