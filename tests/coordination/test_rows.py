@@ -173,6 +173,19 @@ def test_an_insert_by_columns_refuses_unknown_fields_and_uneven_columns(scene: S
         rows_insert_columns(AuditEvent, shared={}, varying={"detail": [{}], "resource_id": []})
 
 
+def test_an_insert_by_columns_takes_text_integers_or_none_outside_json_fields(
+    postgres_only, scene: Scene
+):
+    count = AuditEvent.objects.count()
+    with pytest.raises(ValueError, match="text, integers or None"):
+        rows_insert_columns(
+            AuditEvent, shared={"actor_label": "x"}, varying={"occurred_at": [timezone.now()]}
+        )
+    with pytest.raises(ValueError, match="text, integers or None"):
+        rows_insert_columns(AuditEvent, shared={"actor_label": "x"}, varying={"patient_id": [True]})
+    assert AuditEvent.objects.count() == count
+
+
 def test_updated_rows_change_only_the_given_columns(scene: Scene):
     tasks = list(Task.objects.filter(care_pathway=scene.pathway).order_by("pk"))
     for n, task in enumerate(tasks):

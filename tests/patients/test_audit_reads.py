@@ -215,3 +215,17 @@ def test_invalid_arguments_are_refused_before_anything_is_written(nurse, patient
 
     assert [p.location for p in refused.value.problems] == ["entry_point"]
     assert not AuditEvent.objects.filter(action="search").exists()
+
+
+@pytest.mark.django_db
+def test_a_detail_too_long_for_a_record_is_refused_before_anything_is_written(nurse, patient):
+    with pytest.raises(InvalidAuditRecord) as refused:
+        audit_reads_record(
+            actor=nurse,
+            entry_point=REST,
+            resource_type="Task",
+            rows=[(patient.pk, "é" * 1500), (patient.pk, "x" * 1500)],  # 4,500 bytes
+        )
+
+    assert [p.location for p in refused.value.problems] == ["detail"]
+    assert not AuditEvent.objects.filter(action="search").exists()
