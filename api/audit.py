@@ -88,14 +88,14 @@ def query_detail(request: Request, *names: str) -> dict[str, object]:
 
 
 def patient_id_param(value: object) -> int | None:
-    """A patient id given by a client (a path, a query, a body), if it is one."""
-    if isinstance(value, bool):
+    """An id given by a client (a path, a query, a body), if it is one a row may have: a
+    positive integer within the 64-bit range of the keys (a longer one is no row's, and
+    SQLite refuses it in a query)."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) < 19:
-        return int(value)
-    return None
+    return value if 0 < value < 2**63 else None
 
 
 def refused_patient_id(exc: Exception, route: str, kwargs: Mapping[str, object]) -> int | None:

@@ -323,3 +323,24 @@ def test_a_list_asked_with_many_long_query_parameters_is_answered_and_recorded(
     assert response.status_code == 200
     recorded = AuditEvent.objects.filter(actor=scene.nurse.user, action="search").get()
     assert recorded.patient_id == scene.patient.pk
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/patients/{id}/consents/",
+        "/api/v1/patients/{id}/care-team/",
+        "/api/v1/pathways/{id}/history/",
+        "/api/v1/tasks/{id}/",
+    ],
+)
+def test_a_refused_read_of_an_id_no_key_can_hold_is_a_404_recorded_under_no_patient(
+    scene: Scene, path: str
+):
+    huge = 2**70  # beyond 64 bits: SQLite refuses it in a query
+
+    response = client_for(scene.outsider.user).get(path.format(id=huge))
+
+    assert response.status_code == 404
+    refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
+    assert (refused.outcome, refused.patient_id) == ("not_found", None)
