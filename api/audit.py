@@ -19,6 +19,7 @@ from coordination.errors import NotFound
 from coordination.selectors import pathway_patient_id, task_patient_id
 from patients.errors import PatientNotFound
 from patients.models import AuditEvent
+from patients.selectors.patients import patient_key
 from patients.services import audit_read_record
 from patients.services.audit_reads import audit_reads_record
 
@@ -43,8 +44,8 @@ def audit_read(
         actor=request.user if request.user.is_authenticated else None,
         entry_point=AuditEvent.EntryPoint.REST,
         resource_type=resource_type,
-        resource_id=resource_id,
-        patient_id=patient_id,
+        resource_id=str(resource_id)[:64],  # an id from the address may be any length
+        patient_id=patient_key(patient_id),
         action=action,
         outcome=outcome,
         client_address=client_address(request),
@@ -89,13 +90,9 @@ def query_detail(request: Request, *names: str) -> dict[str, object]:
 
 def patient_id_param(value: object) -> int | None:
     """An id given by a client (a path, a query, a body), if it is one a row may have: a
-    positive integer within the 64-bit range of the keys (a longer one is no row's, and
-    SQLite refuses it in a query)."""
-    if isinstance(value, str) and value.isdigit() and len(value) < 20:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if 0 < value < 2**63 else None
+    positive integer within the range of the keys (a longer one is no row's, and SQLite
+    refuses it in a query)."""
+    return patient_key(value)
 
 
 def refused_patient_id(exc: Exception, route: str, kwargs: Mapping[str, object]) -> int | None:

@@ -381,8 +381,8 @@ def care_roles(*, user: User, patient_id: int) -> frozenset[str]:
     """The pathway roles `user` plays in the patient's care team (active memberships, in
     person or through a service team), plus `patient` for the patient's own account. Read
     from the memberships themselves: it holds even when the patient objected to sharing."""
-    if not user.is_authenticated or not user.is_active:
-        return frozenset()
+    if not user.is_authenticated or not user.is_active or not key_in_range(Patient, patient_id):
+        return frozenset()  # (an id beyond the keys' range is no patient's)
     members = CareTeamMember.objects.filter(care_team__patient_id=patient_id, active=True)
     direct = members.filter(practitioner__user__id=user.pk).values_list("role", flat=True)
     via_team = members.filter(service_team__group__user__id=user.pk).values_list("role", flat=True)

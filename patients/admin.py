@@ -31,6 +31,7 @@ from patients.models import (
     Patient,
 )
 from patients.selectors import visible_patient_ids, visible_patients
+from patients.selectors.rows import key_in_range
 from patients.services import audit_record
 from patients.services.audit_reads import audit_reads_record
 
@@ -179,6 +180,8 @@ class AuditedReadsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         refusal only."""
         try:
             pk = self.model._meta.pk.to_python(unquote(object_id))
+            if isinstance(pk, int) and not key_in_range(self.model, pk):
+                return None  # no row's (and SQLite refuses it in a query)
             obj = self.model._default_manager.filter(pk=pk).first()
         except (ValidationError, ValueError):
             return None

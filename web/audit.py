@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.http import HttpRequest
 
 from patients.models import AuditEvent
+from patients.selectors.patients import patient_key
 from patients.services import audit_read_record
 from patients.services.audit_reads import audit_reads_record
 
@@ -27,14 +28,14 @@ def audit_read(
     detail: dict[str, object] | None = None,
 ) -> None:
     """One read, or a refused access: a refusal names the patient it targeted (a patient
-    that does not exist is kept in the detail, see audit_record), the answer to the user
-    being the same 404 either way."""
+    that does not exist is kept in the detail, see audit_record; an id no patient row can
+    have names none), the answer to the user being the same 404 either way."""
     audit_read_record(
         actor=request.user if request.user.is_authenticated else None,
         entry_point=AuditEvent.EntryPoint.WEB,
         resource_type=resource_type,
-        resource_id=resource_id,
-        patient_id=patient_id,
+        resource_id=str(resource_id)[:64],  # an id from the address may be any length
+        patient_id=patient_key(patient_id),
         action=action,
         outcome=outcome,
         client_address=client_address(request),

@@ -124,7 +124,9 @@ class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
         rows = visible_care_pathways(self.request.user)
         patient = self.request.query_params.get("patient")
         if patient is not None and patient.isdigit():
-            rows = rows.filter(patient_id=int(patient))
+            # An id beyond the keys' range is no patient's (and SQLite refuses it in a query).
+            key = patient_id_param(patient)
+            rows = rows.filter(patient_id=key) if key is not None else rows.none()
         return rows.order_by("-id")
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -150,7 +150,10 @@ class TaskListView(ListAPIView[Task]):
         # The serializer reads only the related rows' ids: no joins.
         rows = (VIEWS[view](user) if view in VIEWS else visible_tasks(user)).select_related(None)
         if patient is not None:
-            rows = rows.filter(pk__in=tasks_for_patient(user, int(patient)).values("pk"))
+            # An id beyond the keys' range is no patient's (and SQLite refuses it in a query).
+            key = patient_id_param(patient)
+            tasks = tasks_for_patient(user, key) if key is not None else Task.objects.none()
+            rows = rows.filter(pk__in=tasks.values("pk"))
         if (status := params.get("status")) is not None:
             rows = rows.filter(status=status)
         return rows

@@ -489,9 +489,12 @@ PARAMETERS: dict[str, Getter] = {
     "member_id": lambda w: w.member.pk,
 }
 MISSING = 10**9  # an id no row has
+BEYOND = 10**30  # an id no key can hold (SQLite refuses it in a query)
 
 
-def fill(route: Route, world: World, *, missing: bool = False, obj: Any = None) -> str:
+def fill(
+    route: Route, world: World, *, missing: bool = False, obj: Any = None, absent: int = MISSING
+) -> str:
     """The route's address for P's data (or for a record that does not exist)."""
     url = "/" + route.pattern
     while "<" in url:
@@ -505,7 +508,7 @@ def fill(route: Route, world: World, *, missing: bool = False, obj: Any = None) 
         else:
             value = PARAMETERS[name](world)
         if missing and name in ("pk", "patient_id", "task_id", "object_id", "id"):
-            value = MISSING
+            value = absent
         url = url[:start] + str(value) + url[end + 1 :]
     return url
 
@@ -710,9 +713,19 @@ def test_each_read_of_patient_data_is_recorded_under_its_patient(world: World, c
         f"{case}: the refusal is not recorded under the patient it targeted: "
         f"{[(e.resource_type, e.patient_id, e.outcome) for e in records]}"
     )
-    if status == 404:  # the same answer as for a record that does not exist
-        absent = _send(client, case.method, fill(route, world, missing=True), data, api=api)
-        assert (absent.status_code, absent.content) == (response.status_code, response.content)
+    if status == 404:  # the same answer as for a record that does not exist, or cannot
+        for absent_id in (MISSING, BEYOND):
+            url = fill(route, world, missing=True, absent=absent_id)
+            absent = _send(client, case.method, url, data, api=api)
+            assert (absent.status_code, absent.content) == (
+                response.status_code,
+                response.content,
+            ), url
+    elif isinstance(spec, Read) and spec.refused_query is not None:  # a list restricted to P
+        beyond = {key: str(BEYOND) for key in spec.refused_query(world)}
+        absent = _send(client, case.method, fill(route, world), beyond, api=api)
+        assert absent.status_code == response.status_code
+        assert absent.json()["results"] == response.json()["results"] == []
 
 
 # --- the admin -----------------------------------------------------------------------------
@@ -812,6 +825,9 @@ def test_each_admin_page_of_patient_data_is_recorded_under_its_patient(
     assert response.status_code in (200, 302, 404), f"{case}: {response.status_code}"
     if listing:
         assert list(response.context["cl"].result_list) == []
+    else:  # an id no key can hold is answered as missing too
+        beyond = _client(user).get(fill(route, world, missing=True, obj=obj, absent=BEYOND))
+        assert beyond.status_code == response.status_code
     assert world.p.pk in _named(records, user, "denied"), (
         f"{case}: {[(e.resource_type, e.patient_id, e.outcome) for e in records]}"
     )
