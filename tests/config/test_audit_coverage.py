@@ -887,3 +887,29 @@ def test_a_script_searching_the_tasks_of_a_patient_it_may_not_see_is_recorded_un
         (e.patient_id, e.outcome, e.detail.get("requested_patient_id"))
         for e in _records_since(before)
     ] == [(world.p.pk, "denied", None), (None, "not_found", str(MISSING))]
+
+
+@pytest.mark.django_db
+def test_a_refused_read_shows_in_the_patients_trail_to_those_who_may_read_it(world: World):
+    refused = _client(world.outsider).get(f"/api/v1/tasks/{world.task.pk}/")
+    trail = f"/api/v1/patients/{world.p.pk}/audit-events/"
+
+    seen = {
+        name: _client(user).get(trail, _since_until(world))
+        for name, user in (
+            ("nurse", world.nurse),
+            ("patient", world.p_account),
+            ("outsider", world.outsider),
+        )
+    }
+
+    assert refused.status_code == 404
+    assert seen["outsider"].status_code == 404
+    for name in ("nurse", "patient"):
+        assert seen[name].status_code == 200, name
+        found = [
+            (e["actor"], e["action"], e["resource_id"], e["outcome"])
+            for e in seen[name].json()["results"]
+            if e["actor"] == world.outsider.pk
+        ]
+        assert found == [(world.outsider.pk, "read", str(world.task.pk), "denied")], name
