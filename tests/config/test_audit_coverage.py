@@ -848,11 +848,12 @@ def _request_for(user: Any) -> Any:
 def test_a_nurse_logged_in_through_the_form_leaves_a_record_per_patient_of_her_worklist(
     world: World,
 ):
-    world.nurse.set_password("synthetic-password-1")
-    world.nurse.save(update_fields=["password"])
+    nurse = User.objects.get(pk=world.nurse.pk)  # the world's own stays as it is stored
+    nurse.set_password("synthetic-password-1")
+    nurse.save(update_fields=["password"])
     client = Client(REMOTE_ADDR="192.0.2.7")
     login = client.post(
-        "/login/", {"username": world.nurse.get_username(), "password": "synthetic-password-1"}
+        "/login/", {"username": nurse.get_username(), "password": "synthetic-password-1"}
     )
     before = _last_id()
 
