@@ -54,8 +54,10 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
 
 
 def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> None:
-    """A refused access to patient data is part of the trail too (who tried what)."""
-    from api.audit import audit_read
+    """A refused access to patient data is part of the trail too (who tried what), recorded
+    under the patient it targeted when there is one (api.audit.refused_patient_id), so that
+    it shows in that patient's trail; the answer stays the same 404."""
+    from api.audit import audit_read, refused_patient_id
     from patients.models import AuditEvent
 
     request = context.get("request")
@@ -63,7 +65,9 @@ def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> Non
     if request is None or view is None:
         return
     kwargs = context.get("kwargs") or {}
-    resource_id = kwargs.get("pk") or kwargs.get("patient_id") or ""
+    resource_id = str(kwargs.get("pk") or kwargs.get("patient_id") or "")[:64]
+    match = request.resolver_match
+    patient_id = refused_patient_id(exc, match.route if match is not None else "", kwargs)
     method_action = {
         "GET": AuditEvent.Action.READ,
         "HEAD": AuditEvent.Action.READ,
@@ -74,6 +78,7 @@ def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> Non
         request,
         resource_type=type(view).__name__.removesuffix("View")[:64],
         resource_id=resource_id,
+        patient_id=patient_id,
         action=method_action,
         outcome=outcome,
         detail={"path": request.path[:200]},
@@ -85,7 +90,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # The trail keeps what the answer hides: the record existed but was not the caller's.
         _audit_refusal(exc, context, getattr(exc, "outcome", "not_found"))
     elif isinstance(exc, coordination_errors.NotFound):
-        _audit_refusal(exc, context, "not_found")
+        _audit_refusal(exc, context, exc.outcome)
     elif isinstance(exc, coordination_errors.NotAllowed | patients_errors.NotAllowed):
         _audit_refusal(exc, context, "denied")
     if isinstance(exc, InvalidDefinition):

@@ -1,7 +1,7 @@
 """Admin pages for operations staff. Read-only: every change goes through the services, as
 admin actions calling them (their validation, locks and audit records), never through the
-admin's own forms. Care-team memberships are patient data and are listed with the same
-object permissions as everywhere else."""
+admin's own forms. Care-team memberships are patient data: listed with the same object
+permissions as everywhere else, and every page of them written to the audit trail."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from coordination.services.accounts import (
 from coordination.services.jobs import dead_letter_requeue
 from coordination.services.platforms import platform_client_disable
 from coordination.services.webhooks import REPLAY_PERMISSION, webhook_delivery_replay
+from patients.admin import AuditedReadsAdmin
 from patients.selectors import visible_patients
 
 # knox registers its default token model, which is swapped out here (its table does not
@@ -202,7 +203,11 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CareTeamMember)
-class CareTeamMemberAdmin(ReadOnlyAdmin):
+class CareTeamMemberAdmin(AuditedReadsAdmin, ReadOnlyAdmin):
+    """A patient's care team is patient data: listed with the patient's object permissions,
+    and every page of it audited (patients.admin.AuditedReadsAdmin)."""
+
+    patient_path = "care_team__patient"
     list_display = ("pk", "care_team", "practitioner", "service_team", "role", "active", "since")
     list_filter = ("role", "active")
     list_select_related = ("care_team", "practitioner__user", "service_team")

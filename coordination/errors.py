@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 
 class CoordinationError(Exception):
@@ -11,10 +12,24 @@ class CoordinationError(Exception):
 
 
 class NotFound(CoordinationError):
-    """Does not exist, or the user may not see it: callers cannot tell which."""
+    """Does not exist, or the user may not see it: callers cannot tell which.
 
-    def __init__(self, kind: str, object_id: object) -> None:
+    `patient_id` (the patient the object belongs to, when it exists) and `outcome`
+    ("not_found", or "denied" for an object that exists but is not the user's) are for the
+    audit trail only, which records a refused access under the patient it targeted; they
+    must never reach the user, who gets the same answer either way.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        object_id: object,
+        *,
+        patient_id: int | None = None,
+        outcome: Literal["not_found", "denied"] = "not_found",
+    ) -> None:
         self.kind, self.object_id = kind, object_id
+        self.patient_id, self.outcome = patient_id, outcome
         super().__init__(f"no {kind} with id {object_id}")
 
 

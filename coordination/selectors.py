@@ -106,8 +106,10 @@ def access_task(*, user: User, task_id: int) -> Task:
         .filter(pk=task_id)
         .first()
     )
-    if task is None or not _task_visible(user, task):
+    if task is None:
         raise NotFound("task", task_id)
+    if not _task_visible(user, task):
+        raise NotFound("task", task_id, patient_id=task.patient_id, outcome="denied")
     return task
 
 
@@ -143,6 +145,7 @@ def access_task_keys(*, user: User, task_id: int) -> TaskKeys:
         practitioner = from_row(Practitioner, row, 6)[0]
         if visible if practitioner is not None else for_patient and patient_user_id == user.pk:
             return TaskKeys(patient_id, pathway_id, instance_id, practitioner)
+        raise NotFound("task", task_id, patient_id=patient_id, outcome="denied")
     raise NotFound("task", task_id)
 
 
@@ -208,6 +211,14 @@ def _step_open_sql() -> str:
         f"WHERE t.{column(Task, 'care_pathway')} = %s AND t.{column(Task, 'pathway_state')} = %s "
         f"AND t.{column(Task, 'status')} IN ({statuses}) ORDER BY t.{column(Task, 'pk')}{lock}"
     )
+
+
+def task_patient_id(*, task_id: int) -> int | None:
+    """The patient of the task, or None if there is no such task: unfiltered, for the audit
+    trail of a refused access (which names the patient it targeted), never for answering."""
+    if not key_in_range(Task, task_id):
+        return None
+    return Task.objects.filter(pk=task_id).values_list("patient_id", flat=True).first()
 
 
 def pathway_patient_id(*, pathway_id: int) -> int | None:
@@ -347,9 +358,19 @@ def visible_care_pathways(user: User) -> QuerySet[CarePathway]:
 
 
 def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:
+    """The care pathway, if `user` may see it (the rule of `visible_care_pathways`);
+    NotFound alike when it does not exist and when it is not theirs (the error names its
+    patient for the audit trail only)."""
     pathway = visible_care_pathways(user).filter(pk=pathway_id).first()
     if pathway is None:
-        raise NotFound("care pathway", pathway_id)
+        patient_id = (
+            pathway_patient_id(pathway_id=pathway_id)
+            if key_in_range(CarePathway, pathway_id)
+            else None
+        )
+        if patient_id is None:
+            raise NotFound("care pathway", pathway_id)
+        raise NotFound("care pathway", pathway_id, patient_id=patient_id, outcome="denied")
     return pathway
 
 
@@ -360,8 +381,8 @@ def care_roles(*, user: User, patient_id: int) -> frozenset[str]:
     """The pathway roles `user` plays in the patient's care team (active memberships, in
     person or through a service team), plus `patient` for the patient's own account. Read
     from the memberships themselves: it holds even when the patient objected to sharing."""
-    if not user.is_authenticated or not user.is_active:
-        return frozenset()
+    if not user.is_authenticated or not user.is_active or not key_in_range(Patient, patient_id):
+        return frozenset()  # (an id beyond the keys' range is no patient's)
     members = CareTeamMember.objects.filter(care_team__patient_id=patient_id, active=True)
     direct = members.filter(practitioner__user__id=user.pk).values_list("role", flat=True)
     via_team = members.filter(service_team__group__user__id=user.pk).values_list("role", flat=True)

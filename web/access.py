@@ -12,8 +12,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
 from coordination.models import Practitioner
-from coordination.selectors import portal_patient, practitioner_of
-from patients.models import Patient
+from coordination.selectors import portal_patient, practitioner_of, task_patient_id
+from patients.models import AuditEvent, Patient
+from patients.selectors.patients import patient_exists
+from web.audit import audit_read
 
 View = Callable[..., HttpResponse]
 
@@ -24,11 +26,35 @@ def practitioner_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         practitioner = practitioner_of(request.user)
         if practitioner is None:
+            _audit_refused_page(request, kwargs)
             raise Http404
         request.practitioner = practitioner  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _audit_refused_page(request: HttpRequest, kwargs: dict[str, object]) -> None:
+    """A care-team page about a patient (`<patient_id>`) or a task (`<task_id>`), refused to
+    an account that is no practitioner (a patient's): recorded under the patient it
+    targeted, like any refused access; the answer is the same 404 whether it exists or not."""
+    patient_id, task_id = kwargs.get("patient_id"), kwargs.get("task_id")
+    if isinstance(patient_id, int):
+        resource_type, resource_id = "Patient", patient_id
+    elif isinstance(task_id, int):
+        resource_type, resource_id = "Task", task_id
+        patient_id = task_patient_id(task_id=task_id)
+    else:
+        return
+    exists = isinstance(patient_id, int) and patient_exists(patient_id=patient_id)
+    audit_read(
+        request,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id if isinstance(patient_id, int) else None,
+        action=AuditEvent.Action.READ if request.method == "GET" else AuditEvent.Action.UPDATE,
+        outcome=AuditEvent.Outcome.DENIED if exists else AuditEvent.Outcome.NOT_FOUND,
+    )
 
 
 def patient_account_required(view: View) -> View:

@@ -46,9 +46,10 @@ from patients.selectors import (
     may_break_glass,
     observation_list,
 )
+from patients.selectors.patients import patient_exists
 from patients.services import patient_break_glass
 from web.access import practitioner_required
-from web.audit import audit_read, client_address
+from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
 from workflows.definition import localized
 from workflows.selectors import definition_list, instance_history
@@ -99,7 +100,15 @@ def worklist(request: HttpRequest) -> HttpResponse:
             ("overdue", _("Overdue"), overdue_rows),
         )
     ]
-    audit_read(request, resource_type="Task", action=AuditEvent.Action.SEARCH)
+    # What the page shows (the overdue tasks are among the other two lists' rows read):
+    # one record per patient whose tasks are on it.
+    shown = {row["task"].pk: row["task"] for _, _, rows, _ in sections for row in rows}
+    audit_rows_read(
+        request,
+        resource_type="Task",
+        rows=[(task.patient_id, task.pk) for task in shown.values()],
+        detail={"priority": priority[:64]} if priority else None,
+    )
     context = {
         "sections": sections,
         "priority": priority,
@@ -111,12 +120,13 @@ def worklist(request: HttpRequest) -> HttpResponse:
 def _task_or_404(request: HttpRequest, task_id: int) -> Task:
     try:
         task = access_task(user=request.user, task_id=task_id)
-    except TaskNotFound:
+    except TaskNotFound as refused:
         audit_read(
             request,
             resource_type="Task",
             resource_id=task_id,
-            outcome=AuditEvent.Outcome.NOT_FOUND,
+            patient_id=refused.patient_id,
+            outcome=refused.outcome,
         )
         raise Http404 from None
     return task
@@ -168,7 +178,16 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
             entry_point=AuditEvent.EntryPoint.WEB,
             client_address=client_address(request),
         )
-    except TaskNotFound:
+    except TaskNotFound as refused:
+        audit_read(
+            request,
+            resource_type="Task",
+            resource_id=task_id,
+            patient_id=refused.patient_id,
+            action=AuditEvent.Action.UPDATE,
+            outcome=refused.outcome,
+            detail={"action": action},
+        )
         raise Http404 from None
     except CoordinationError as error:
         messages.error(request, _("Not done: %(reason)s") % {"reason": str(error)})
@@ -299,6 +318,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
             request,
             resource_type="Patient",
             resource_id=patient_id,
+            patient_id=patient_id,
             outcome=error.outcome,
         )
         raise Http404 from None
@@ -316,6 +336,10 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
     read during it is audited as an emergency access). Someone who may not break the glass
     gets the same 404 whether the patient exists or not, as from the API."""
     if not may_break_glass(request.user):
+        if request.method == "POST":
+            exists = patient_exists(patient_id=patient_id)
+            outcome = AuditEvent.Outcome.DENIED if exists else AuditEvent.Outcome.NOT_FOUND
+            _refused_break_glass(request, patient_id, outcome)
         raise Http404
     if request.method == "POST":
         try:
@@ -326,7 +350,11 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
                 entry_point=AuditEvent.EntryPoint.WEB,
                 client_address=client_address(request),
             )
-        except (PatientNotFound, PatientsNotAllowed):
+        except PatientNotFound as refused:
+            _refused_break_glass(request, patient_id, refused.outcome)
+            raise Http404 from None
+        except PatientsNotAllowed:
+            _refused_break_glass(request, patient_id, AuditEvent.Outcome.DENIED)
             raise Http404 from None
         except PatientsError as error:
             messages.error(request, _("Not opened: %(reason)s") % {"reason": str(error)})
@@ -343,9 +371,24 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(request, "web/break_glass.html", {"patient_id": patient_id})
 
 
+def _refused_break_glass(request: HttpRequest, patient_id: int, outcome: str) -> None:
+    """A refused attempt to break the glass, recorded under the patient it targeted (the
+    answer is the same 404 whether the patient exists or not)."""
+    audit_read(
+        request,
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        action=AuditEvent.Action.BREAK_GLASS,
+        outcome=outcome,
+    )
+
+
 @practitioner_required
 @require_GET
 def alert_inbox(request: HttpRequest) -> HttpResponse:
     alerts = list(visible_alerts(request.user)[:WORKLIST_LIMIT])
-    audit_read(request, resource_type="AlertRecord", action=AuditEvent.Action.SEARCH)
+    audit_rows_read(
+        request, resource_type="AlertRecord", rows=[(a.patient_id, a.pk) for a in alerts]
+    )
     return render(request, "web/alert_inbox.html", {"alerts": alerts})

@@ -23,7 +23,7 @@ from django.db import connection, connections
 
 logger = logging.getLogger(__name__)
 
-DEADLINE_SECONDS = 1.5
+DEADLINE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from patients.errors import PatientNotFound
 from patients.models import AuditEvent
 from patients.selectors import access_patient
 from web.access import library_editor_required, practitioner_required
+from web.audit import audit_read
 from workflows.actors import Actor
 from workflows.definition.problems import Problem
 from workflows.errors import DefinitionConflict, InvalidDefinition, WorkflowError
@@ -89,11 +90,19 @@ def pathway_upload(request: HttpRequest) -> HttpResponse:
 @practitioner_required
 @require_POST
 def pathway_start(request: HttpRequest, patient_id: int) -> HttpResponse:
+    key = request.POST.get("key", "")
     try:
         patient = access_patient(user=request.user, patient_id=patient_id)
-    except PatientNotFound:
+    except PatientNotFound as refused:
+        audit_read(
+            request,
+            resource_type="CarePathway",
+            patient_id=patient_id,
+            action=AuditEvent.Action.CREATE,
+            outcome=refused.outcome,
+            detail={"pathway": key[:64]},
+        )
         raise Http404 from None
-    key = request.POST.get("key", "")
     try:
         care_pathway_start(
             patient=patient,

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.audit import audit_read
+from api.audit import audit_read, audit_rows_read, page_rows, patient_id_param, query_detail
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
@@ -124,12 +124,22 @@ class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
         rows = visible_care_pathways(self.request.user)
         patient = self.request.query_params.get("patient")
         if patient is not None and patient.isdigit():
-            rows = rows.filter(patient_id=int(patient))
+            # An id beyond the keys' range is no patient's (and SQLite refuses it in a query).
+            key = patient_id_param(patient)
+            rows = rows.filter(patient_id=key) if key is not None else rows.none()
         return rows.order_by("-id")
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
-        audit_read(request, resource_type="CarePathway", action=AuditEvent.Action.SEARCH)
+        # One record per patient whose pathways the page holds, and one for the patient
+        # searched (?patient=) if it holds none of its pathways (refused or empty).
+        audit_rows_read(
+            request,
+            resource_type="CarePathway",
+            rows=[(pathway.patient_id, pathway.pk) for pathway in page_rows(self)],
+            searched_patient_id=patient_id_param(request.query_params.get("patient")),
+            detail=query_detail(request, "patient"),
+        )
         return response
 
     @extend_schema(
@@ -224,6 +234,12 @@ class CarePathwayAvailableEventsView(APIView):
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
         assert pathway.instance is not None
         actor = actor_for(request.user, pathway.patient_id)  # type: ignore[arg-type]
+        audit_read(
+            request,
+            resource_type="CarePathwayAvailableEvents",
+            resource_id=pk,
+            patient_id=pathway.patient_id,
+        )
         rows = [
             {"event": t.event, "to": t.target, "guarded": t.guard is not None}
             for t in available_transitions(pathway.instance, actor)

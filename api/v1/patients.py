@@ -31,7 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.audit import audit_read, client_address
+from api.audit import audit_read, audit_rows_read, client_address, page_rows, query_detail
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
@@ -278,11 +278,11 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
-        audit_read(
+        audit_rows_read(
             request,
             resource_type="Patient",
-            action=AuditEvent.Action.SEARCH,
-            detail={k: v[:64] for k, v in request.query_params.items()},
+            rows=[(patient.pk, patient.pk) for patient in page_rows(self)],
+            detail=query_detail(request, "page_size"),
         )
         return response
 

@@ -14,7 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.audit import audit_read, client_address
+from api.audit import (
+    audit_read,
+    audit_rows_read,
+    client_address,
+    page_rows,
+    patient_id_param,
+    query_detail,
+)
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
@@ -118,8 +125,15 @@ class TaskListView(ListAPIView[Task]):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
-        audit_read(request, resource_type="Task", action=AuditEvent.Action.SEARCH,
-                   detail={k: str(v)[:64] for k, v in request.query_params.items()})  # fmt: skip
+        # One record per patient whose tasks the page holds, and one for the patient
+        # searched (?patient=) if it holds none of its tasks (refused or empty).
+        audit_rows_read(
+            request,
+            resource_type="Task",
+            rows=[(task.patient_id, task.pk) for task in page_rows(self)],
+            searched_patient_id=patient_id_param(request.query_params.get("patient")),
+            detail=query_detail(request, "view", "patient", "status"),
+        )
         return response
 
     def get_queryset(self) -> Any:
@@ -136,7 +150,10 @@ class TaskListView(ListAPIView[Task]):
         # The serializer reads only the related rows' ids: no joins.
         rows = (VIEWS[view](user) if view in VIEWS else visible_tasks(user)).select_related(None)
         if patient is not None:
-            rows = rows.filter(pk__in=tasks_for_patient(user, int(patient)).values("pk"))
+            # An id beyond the keys' range is no patient's (and SQLite refuses it in a query).
+            key = patient_id_param(patient)
+            tasks = tasks_for_patient(user, key) if key is not None else Task.objects.none()
+            rows = rows.filter(pk__in=tasks.values("pk"))
         if (status := params.get("status")) is not None:
             rows = rows.filter(status=status)
         return rows

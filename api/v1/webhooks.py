@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.audit import audit_rows_read, page_rows, query_detail
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from coordination.models import WebhookDelivery, WebhookSubscription
@@ -181,7 +182,12 @@ class DeliveryListView(ListAPIView[WebhookDelivery]):
         ]
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        # The log names patients and what happened to them: recorded per patient.
+        rows = [(delivery.patient_id, delivery.pk) for delivery in page_rows(self)]
+        detail = {"subscription": kwargs["pk"], **query_detail(request, "status")}
+        audit_rows_read(request, resource_type="WebhookDelivery", rows=rows, detail=detail)
+        return response
 
 
 class DeliveryReplayView(APIView):

@@ -162,7 +162,7 @@ def database_settings(url: str | None) -> dict[str, object]:
     process forked, authenticated, its caches cold) for every request. A request borrows a
     connection on its first query and gives it back when it ends. DATABASE_POOL_MAX_SIZE
     (default 10) bounds the connections of a process: requests beyond it wait for one, at
-    most DATABASE_POOL_TIMEOUT seconds (default 1.5). The wait is short on purpose: with the
+    most DATABASE_POOL_TIMEOUT seconds (default 1). The wait is short on purpose: with the
     database unreachable, a request answers 503 (config.errors) within two seconds instead
     of hanging.
 
@@ -185,7 +185,7 @@ def database_settings(url: str | None) -> dict[str, object]:
                 "pool": {
                     "min_size": int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")),
                     "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
-                    "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "1.5")),
+                    "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "1")),
                     # The pool stops retrying in the background after this long; from then on
                     # each request that needs a connection tries one at once, so service comes
                     # back with the first request after the database does.

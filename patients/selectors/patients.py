@@ -33,7 +33,7 @@ from patients.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
-from patients.selectors.rows import kept_cursor
+from patients.selectors.rows import kept_cursor, key_in_range
 
 PatientPermission = Literal["view_patient", "change_patient"]
 User = AbstractBaseUser | AnonymousUser
@@ -201,6 +201,24 @@ def patient_get(*, patient_id: int) -> Patient:
         return Patient.objects.get(pk=patient_id)
     except Patient.DoesNotExist:
         raise PatientNotFound(patient_id) from None
+
+
+def patient_key(value: object) -> int | None:
+    """`value` (an id from a client: a path, a query, a body) as the key of a patient row,
+    if a row may have it: a positive integer within the key column's range. Anything else
+    names no patient (and SQLite refuses integers beyond 64 bits in a query)."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value if key_in_range(Patient, value) else None
+
+
+def patient_exists(*, patient_id: int) -> bool:
+    """Whether there is such a patient, whoever may see it: for the audit trail of a refused
+    access (not_found or denied), never for answering a user."""
+    key = patient_key(patient_id)
+    return key is not None and Patient.objects.filter(pk=key).exists()
 
 
 def lock_patient(*, patient_id: int) -> Patient:

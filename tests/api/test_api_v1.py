@@ -178,14 +178,29 @@ def test_openapi_schema_and_docs_are_served(db):
     assert docs.status_code == 200
 
 
-def test_a_refused_read_is_written_to_the_audit_trail(scene: Scene):
+def test_a_refused_read_is_written_to_the_audit_trail_under_its_patient(scene: Scene):
     client_for(scene.outsider.user).get(f"/api/v1/pathways/{scene.pathway.pk}/")
 
     refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
-    assert (refused.action, refused.outcome, refused.resource_id) == (
+    # The pathway exists but is not the outsider's: denied, in its patient's trail.
+    assert (refused.action, refused.outcome, refused.resource_id, refused.patient_id) == (
         "read",
-        "not_found",
+        "denied",
         str(scene.pathway.pk),
+        scene.patient.pk,
+    )
+
+
+def test_a_read_of_a_missing_pathway_is_recorded_as_not_found_under_no_patient(scene: Scene):
+    missing = scene.pathway.pk + 1000
+
+    client_for(scene.outsider.user).get(f"/api/v1/pathways/{missing}/")
+
+    refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
+    assert (refused.outcome, refused.resource_id, refused.patient_id) == (
+        "not_found",
+        str(missing),
+        None,
     )
 
 
@@ -293,3 +308,39 @@ def test_two_simultaneous_requests_with_one_key_run_once_and_both_get_its_answer
     assert json.loads(answers[0][2]) == json.loads(answers[1][2])  # stored as jsonb: same object
     assert TaskEvent.objects.filter(task=visit, to_status="completed").count() == 1
     assert IdempotencyRecord.objects.filter(key="same-key").count() == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tasks/", "/api/v1/patients/", "/api/v1/pathways/"])
+def test_a_list_asked_with_many_long_query_parameters_is_answered_and_recorded(
+    scene: Scene, path: str
+):
+    # The record keeps the list's own parameters only: noise in the query cannot make it
+    # too long to be written (the list was answered 400, about the audit record's detail).
+    noise = {f"x{n}": "y" * 200 for n in range(80)}
+
+    response = client_for(scene.nurse.user).get(path, noise)
+
+    assert response.status_code == 200
+    recorded = AuditEvent.objects.filter(actor=scene.nurse.user, action="search").get()
+    assert recorded.patient_id == scene.patient.pk
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/patients/{id}/consents/",
+        "/api/v1/patients/{id}/care-team/",
+        "/api/v1/pathways/{id}/history/",
+        "/api/v1/tasks/{id}/",
+    ],
+)
+def test_a_refused_read_of_an_id_no_key_can_hold_is_a_404_recorded_under_no_patient(
+    scene: Scene, path: str
+):
+    huge = 2**70  # beyond 64 bits: SQLite refuses it in a query
+
+    response = client_for(scene.outsider.user).get(path.format(id=huge))
+
+    assert response.status_code == 404
+    refused = AuditEvent.objects.filter(actor=scene.outsider.user).get()
+    assert (refused.outcome, refused.patient_id) == ("not_found", None)

@@ -21,7 +21,7 @@ from patients.selectors.rows import (
     select_list,
     table,
 )
-from patients.services.rows import rows_insert, rows_update
+from patients.services.rows import rows_insert, rows_insert_columns, rows_update
 from tests.coordination.conftest import Scene
 
 
@@ -118,6 +118,72 @@ def test_an_insert_is_refused_for_saved_rows_or_mixed_models(scene: Scene):
     with pytest.raises(ValueError, match="one model"):
         rows_insert([TaskEvent(), OutboxEvent()])
     assert TaskEvent.objects.count() == count
+
+
+def test_rows_inserted_by_columns_read_back_as_the_orm_writes_them(scene: Scene):
+    now = timezone.now()
+    shared = {
+        "occurred_at": now, "actor_id": scene.nurse.user.pk, "actor_label": "nurse",
+        "action": "search", "resource_type": "Task", "entry_point": "rest",
+        "client_address": None,
+    }  # fmt: skip
+    varying: dict[str, list[object]] = {
+        "patient_id": [scene.patient.pk, None],
+        "resource_id": ["7", ""],
+        "purpose": ["care_coordination", "emergency"],
+        "outcome": ["success", "denied"],
+        "detail": [{"ids": [7], "text": "é"}, {}],
+    }
+    expected = [
+        AuditEvent.objects.create(**shared, **{k: v[i] for k, v in varying.items()})
+        for i in range(2)
+    ]
+    last = expected[-1].pk
+
+    with CaptureQueriesContext(connection) as queries:
+        written = rows_insert_columns(AuditEvent, shared=shared, varying=varying)
+
+    assert written == 2
+    assert len(queries) == 1
+    stored = list(AuditEvent.objects.filter(pk__gt=last).order_by("pk"))
+    assert [values(e)[1:] for e in stored] == [values(e)[1:] for e in expected]  # but the id
+
+
+def test_the_text_of_an_insert_by_columns_does_not_grow_with_its_rows(postgres_only, scene: Scene):
+    def statement(rows: int) -> str:
+        with CaptureQueriesContext(connection) as queries:
+            rows_insert_columns(
+                AuditEvent,
+                shared={"occurred_at": timezone.now(), "actor_label": "x", "action": "search",
+                        "resource_type": "Task", "purpose": "audit", "outcome": "success",
+                        "entry_point": "rest"},
+                varying={"patient_id": [scene.patient.pk] * rows, "detail": [{}] * rows},
+            )  # fmt: skip
+        return str(queries[0]["sql"]).split(" SELECT ")[0]
+
+    assert statement(1) == statement(150)
+
+
+def test_an_insert_by_columns_refuses_unknown_fields_and_uneven_columns(scene: Scene):
+    with pytest.raises(ValueError, match="unknown or repeated"):
+        rows_insert_columns(AuditEvent, shared={"nonsense": 1}, varying={"detail": [{}]})
+    with pytest.raises(ValueError, match="unknown or repeated"):
+        rows_insert_columns(AuditEvent, shared={"detail": {}}, varying={"detail": [{}]})
+    with pytest.raises(ValueError, match="one length"):
+        rows_insert_columns(AuditEvent, shared={}, varying={"detail": [{}], "resource_id": []})
+
+
+def test_an_insert_by_columns_takes_text_integers_or_none_outside_json_fields(
+    postgres_only, scene: Scene
+):
+    count = AuditEvent.objects.count()
+    with pytest.raises(ValueError, match="text, integers or None"):
+        rows_insert_columns(
+            AuditEvent, shared={"actor_label": "x"}, varying={"occurred_at": [timezone.now()]}
+        )
+    with pytest.raises(ValueError, match="text, integers or None"):
+        rows_insert_columns(AuditEvent, shared={"actor_label": "x"}, varying={"patient_id": [True]})
+    assert AuditEvent.objects.count() == count
 
 
 def test_updated_rows_change_only_the_given_columns(scene: Scene):

@@ -284,7 +284,12 @@ def test_break_glass_without_the_permission_answers_an_existing_patient_as_a_mis
 
     assert existing.status_code == absent.status_code == 404
     assert existing.content == absent.content
-    assert not AuditEvent.objects.filter(action="break_glass").exists()
+    assert not AuditEvent.objects.filter(action="break_glass", outcome="success").exists()
+    # A refused attempt is in the trail, under the patient it targeted when it exists.
+    refused = AuditEvent.objects.filter(action="break_glass").order_by("id")
+    assert [(e.outcome, e.patient_id) for e in refused] == (
+        [("denied", scene.patient.pk), ("not_found", None)] if method == "post" else []
+    )
 
 
 def test_worklist_is_in_french_by_default(scene: Scene):
