@@ -9,9 +9,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -45,7 +44,7 @@ from coordination.services.accounts import (
 from coordination.services.jobs import dead_letter_requeue
 from coordination.services.platforms import platform_client_disable
 from coordination.services.webhooks import REPLAY_PERMISSION, webhook_delivery_replay
-from patients.admin import AuditedReadsAdmin
+from patients.admin import AuditedReadsAdmin, AuditedUserAdmin
 from patients.selectors import visible_patients
 
 # knox registers its default token model, which is swapped out here (its table does not
@@ -90,10 +89,11 @@ class AccountPasswordForm(AdminPasswordChangeForm):  # type: ignore[type-arg]
 
 
 @admin.register(get_user_model())
-class AccountAdmin(UserAdmin):  # type: ignore[type-arg]
-    """Django's user pages, except that an account is deactivated or reactivated by the
-    actions (never by the "active" box, which would leave its tokens working) and its
-    password is changed through the service."""
+class AccountAdmin(AuditedUserAdmin):
+    """Django's user pages, read as patients.admin.AuditedUserAdmin says (a patient's portal
+    account only to those who may see the patient, every page audited), except that an
+    account is deactivated or reactivated by the actions (never by the "active" box, which
+    would leave its tokens working) and its password is changed through the service."""
 
     readonly_fields = ("is_active", "last_login", "date_joined")
     change_password_form = AccountPasswordForm
@@ -267,10 +267,16 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(AuditedReadsAdmin, ReadOnlyAdmin):
     """The deliveries to platforms, for operations staff to find the failed ones and replay
     them once the receiver works again. Neither the body nor the patient is shown: staff
-    need the outcome, not the data."""
+    need the outcome, not the data. Still, a delivery about a patient says that a platform
+    was told something about them: like every admin page of patient data, deliveries about
+    a patient are listed only to those who may see the patient, and every page is audited
+    (patients.admin.AuditedReadsAdmin). The subscription's owner replays its own deliveries
+    through the API whoever they concern."""
+
+    patient_path = "patient"
 
     list_display = (
         "pk", "subscription", "event_type", "status", "attempts", "last_status_code",
@@ -287,6 +293,12 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     )  # fmt: skip
     readonly_fields = fields
     actions = ["replay"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
+        visible = visible_patients(request.user).values("pk")
+        return (
+            super().get_queryset(request).filter(Q(patient__isnull=True) | Q(patient__in=visible))
+        )
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm(REPLAY_PERMISSION))

@@ -305,6 +305,9 @@ class PatientAccountsUserAdmin(UserAdmin):  # type: ignore[type-arg]
 
 
 class AuditedUserAdmin(AuditedReadsAdmin, PatientAccountsUserAdmin):
+    """The user pages' reading rules; registered with the account actions by
+    coordination.admin.AccountAdmin."""
+
     patient_path = "patient_record"
 
     def patient_id_of(self, obj: Any) -> int | None:
@@ -329,8 +332,3 @@ class AuditedUserAdmin(AuditedReadsAdmin, PatientAccountsUserAdmin):
             raise
         self._audit_object(request, id, response, "password")
         return response
-
-
-if admin.site.is_registered(User):
-    admin.site.unregister(User)
-admin.site.register(User, AuditedUserAdmin)

@@ -149,6 +149,7 @@ class World:
     device: Device
     grant: BreakGlassGrant
     subscription: WebhookSubscription
+    delivery: WebhookDelivery  # a delivery to the GP's subscription about P
     audit_event: AuditEvent  # a record naming P
 
 
@@ -208,9 +209,16 @@ def _build_world() -> World:
     subscription, _ = webhook_subscription_create(
         owner=gp.user, url="https://platform.invalid/", event_types=["*"], patient_id=p.pk
     )
-    WebhookDelivery.objects.create(
+    delivery = WebhookDelivery.objects.create(
         subscription=subscription, event_id=1, event_type="task.updated", patient=p, body="{}",
         created_at=timezone.now(),
+    )  # fmt: skip
+    other_subscription, _ = webhook_subscription_create(
+        owner=gp.user, url="https://platform.invalid/", event_types=["*"], patient_id=p2.pk
+    )
+    WebhookDelivery.objects.create(
+        subscription=other_subscription, event_id=2, event_type="task.updated", patient=p2,
+        body="{}", created_at=timezone.now(),
     )  # fmt: skip
     assert p.user is not None
     assert p2.user is not None
@@ -232,6 +240,7 @@ def _build_world() -> World:
         device=Device.objects.get(patient=p),
         grant=grant,
         subscription=subscription,
+        delivery=delivery,
         audit_event=AuditEvent.objects.filter(patient=p).first(),  # type: ignore[arg-type]
     )
 
@@ -376,6 +385,14 @@ TABLE: dict[tuple[str, str], Spec] = {
     ("api/v1/webhooks/<int:pk>/", "delete"): NoPatientData(
         "ends one of the caller's own subscriptions"
     ),
+    ("api/v1/webhooks/<int:pk>/deliveries/replay/", "post"): NoPatientData(
+        "sends the failed deliveries of the caller's own subscription again; answers their "
+        "count (another's subscription: 404, tests/api/test_webhooks_api.py)"
+    ),
+    ("api/v1/webhooks/<int:pk>/deliveries/<int:delivery_pk>/replay/", "post"): NoPatientData(
+        "sends one failed delivery of the caller's own subscription again; answers its status "
+        "(another's: 404, tests/api/test_webhooks_api.py)"
+    ),
     # Web UI and portal
     ("worklist/", "get"): Read(NURSE, named=BOTH, no_refusal=UNFILTERED),
     ("tasks/<int:task_id>/", "get"): Read(NURSE, refused=(OUTSIDER, OTHER_PATIENT)),
@@ -405,6 +422,7 @@ NO_PATIENT_DATA: dict[str, str] = {
     "health/": "readiness of the database, the broker and the channel layer",
     "login/": "the login form",
     "logout/": "logs out",
+    "password/": "changes the user's own password",
     "i18n/setlang/": "sets the language",
     "pathways/": "the pathway library: definitions, no patient",
     "pathways/upload/": "uploads a pathway definition",
@@ -451,6 +469,7 @@ PATIENT_DATA_MODELS: dict[type[models.Model], tuple[Getter, str | None]] = {
     AuditEvent: (lambda w: w.audit_event, None),
     CareTeamMember: (lambda w: w.member, None),
     User: (lambda w: w.p_account, "patient_record"),
+    WebhookDelivery: (lambda w: w.delivery, "patient"),
 }
 NO_LIST_REFUSAL = {
     AuditEvent: "the trail is listed whole to staff holding view_auditevent (its pages are "
@@ -461,9 +480,9 @@ NOT_PATIENT_DATA_MODELS: dict[str, str] = {
     "auth.Group": "groups of users and their permissions",
     "oauth2_provider.Application": "OAuth2 clients (platforms)",
     "oauth2_provider.AccessToken": "OAuth2 credentials: a token, its scopes, its user",
-    "oauth2_provider.Grant": "OAuth2 credentials",
-    "oauth2_provider.IDToken": "OAuth2 credentials",
-    "oauth2_provider.RefreshToken": "OAuth2 credentials",
+    "axes.AccessAttempt": "failed logins counted for lockouts: usernames and addresses",
+    "axes.AccessLog": "logins (not kept: the audit trail records them)",
+    "axes.AccessFailureLog": "failed logins (not kept: the audit trail records them)",
     "patients.AuditChainHead": "the hash chain's last seq and hash",
     "coordination.Organization": "the professional directory",
     "coordination.Practitioner": "the professional directory",
@@ -623,7 +642,8 @@ def test_no_patient_data_model_has_a_public_address() -> None:
 
 
 def _records_since(last_id: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(pk__gt=last_id).order_by("pk"))
+    """The records of reads since `last_id` (the test clients' logins are recorded too)."""
+    return list(AuditEvent.objects.filter(pk__gt=last_id).exclude(action="login").order_by("pk"))
 
 
 def _last_id() -> int:

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from coordination.models import WebhookDelivery
+from patients.services import patient_access_grant
 from coordination.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent
@@ -19,6 +20,10 @@ CHANGELIST = "admin:coordination_webhookdelivery_changelist"
 
 
 def failed(scene: Scene) -> WebhookDelivery:
+    # The admin lists a delivery about a patient only to those who may see the patient:
+    # every staff member of these tests may (coordination.admin.WebhookDeliveryAdmin).
+    for user in get_user_model().objects.filter(is_staff=True):
+        patient_access_grant(patient=scene.patient, perms=["view_patient"], user=user, actor=None)
     webhook_subscription_create(
         owner=scene.gp.user, url="https://platform.example.org/hooks", event_types=["*"]
     )
@@ -29,11 +34,13 @@ def failed(scene: Scene) -> WebhookDelivery:
     return WebhookDelivery.objects.get()
 
 
-def staff(*codenames: str) -> Any:
+def staff(scene: Scene, *codenames: str) -> Any:
+    """A staff member holding `codenames`, who may see the scene's patient."""
     user = get_user_model().objects.create_user(
         username="synthetic-ops", password="synthetic-pass-9f2", is_staff=True
     )
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    patient_access_grant(patient=scene.patient, perms=["view_patient"], user=user, actor=None)
     return user
 
 
@@ -65,7 +72,7 @@ def test_deliveries_are_listed_read_only_without_their_body(scene: Scene, admin_
 
 def test_operations_staff_replay_a_failed_delivery(scene: Scene) -> None:
     delivery = failed(scene)
-    client = logged_in(staff("view_webhookdelivery", "change_webhookdelivery"))
+    client = logged_in(staff(scene, "view_webhookdelivery", "change_webhookdelivery"))
 
     response = client.post(
         reverse(CHANGELIST), {"action": "replay", "_selected_action": [delivery.pk]}
@@ -83,7 +90,7 @@ def test_operations_staff_replay_a_failed_delivery(scene: Scene) -> None:
 
 def test_staff_without_the_permission_cannot_replay(scene: Scene) -> None:
     delivery = failed(scene)
-    client = logged_in(staff("view_webhookdelivery"))
+    client = logged_in(staff(scene, "view_webhookdelivery"))
 
     listing = client.get(reverse(CHANGELIST))
     response = client.post(
@@ -113,3 +120,23 @@ def test_a_delivery_that_did_not_fail_is_left_alone_with_a_warning(
     assert f"only a failed delivery can be replayed; this one is {status}" in messages
     delivery.refresh_from_db()
     assert (delivery.status, delivery.replays) == (status, 0)
+
+
+def test_a_delivery_about_a_patient_the_staff_member_may_not_see_is_not_listed(
+    scene: Scene,
+) -> None:
+    webhook_subscription_create(
+        owner=scene.gp.user, url="https://platform.example.org/hooks", event_types=["*"]
+    )
+    webhook_deliveries_queue(
+        events=[FakeEvent(id=3, type="task.created", patient_id=scene.patient.pk, position=2)]
+    )
+    stranger = get_user_model().objects.create_user(
+        username="synthetic-ops-2", password="synthetic-pass-9f2", is_staff=True
+    )
+    stranger.user_permissions.add(*Permission.objects.filter(codename="view_webhookdelivery"))
+
+    listing = logged_in(stranger).get(reverse(CHANGELIST))
+
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == []
