@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from coordination.models import WebhookDelivery
-from patients.services import patient_access_grant
 from coordination.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
+from patients.services import patient_access_grant
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent
 
