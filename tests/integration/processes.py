@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.integration.conftest import ROOT, free_port, wait_until
 
@@ -129,14 +131,32 @@ class PrivatePostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def answers(url: str, timeout: float = 2.0) -> bool:
-    import requests
+def log_in(url: str, username: str, password: str = PASSWORD) -> requests.Session:
+    """A session logged in through the login form, as a browser does, carrying the CSRF
+    token (header and Referer) for the unsafe requests that follow."""
+    session = requests.Session()
+    form = session.get(url + "/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = session.post(
+        url + "/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token[1]},
+        headers={"Referer": url + "/login/"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.status_code
+    csrf = session.cookies.get("csrftoken")
+    assert csrf is not None
+    session.headers.update({"X-CSRFToken": csrf, "Referer": url + "/"})
+    return session
 
+
+def answers(url: str, timeout: float = 2.0) -> bool:
     with contextlib.suppress(requests.RequestException):
         requests.get(url, timeout=timeout)
         return True
     return False
 
 
-__all__ = ["PASSWORD", "Practice", "PrivatePostgres", "answers", "prepare", "start", "stop",
-           "wait_until"]  # fmt: skip
+__all__ = ["PASSWORD", "Practice", "PrivatePostgres", "answers", "log_in", "prepare", "start",
+           "stop", "wait_until"]  # fmt: skip

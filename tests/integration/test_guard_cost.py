@@ -7,18 +7,17 @@ past the bounds is a 400 and changes nothing. (Before the limits, one nested gua
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
-import requests
 from django.contrib.auth.models import Permission
 
 from coordination.services import care_pathway_start
 from tests.coordination.conftest import Scene
 from tests.integration.conftest import AsgiServer
+from tests.integration.processes import log_in
 from tests.workflows.test_expression_cost import ISSUE_GUARD, WORST_DATA, WORST_EXPRESSIONS
 from workflows.actors import Actor
 from workflows.definition.expressions import GUARD_SCOPE, check_expression
@@ -47,24 +46,6 @@ states:
 """
 
 
-def log_in(url: str, username: str) -> requests.Session:
-    session = requests.Session()
-    form = session.get(url + "/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
-    assert token is not None
-    answer = session.post(
-        url + "/login/",
-        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token[1]},
-        headers={"Referer": url + "/login/"},
-        timeout=10,
-    )
-    assert answer.status_code == 200
-    csrf = session.cookies.get("csrftoken")
-    assert csrf is not None
-    session.headers.update({"X-CSRFToken": csrf, "Referer": url + "/"})
-    return session
-
-
 @pytest.mark.slow
 def test_the_costliest_guard_allowed_does_not_stall_a_real_server(
     postgres_servers, scene: Scene, asgi_servers: Callable[..., AsgiServer]
@@ -75,9 +56,9 @@ def test_the_costliest_guard_allowed_does_not_stall_a_real_server(
     scene.gp.user.set_password(PASSWORD)
     scene.gp.user.save(update_fields=["password"])
     server = asgi_servers(relay=False)
-    gp = log_in(server.http, scene.gp.user.username)
+    gp = log_in(server.http, scene.gp.user.username, PASSWORD)
     events = f"{server.http}/api/v1/pathways/{pathway.pk}/events/"
-    reader = log_in(server.http, scene.gp.user.username)
+    reader = log_in(server.http, scene.gp.user.username, PASSWORD)
     waits: list[tuple[int, float]] = []
     done = threading.Event()
 
@@ -134,7 +115,7 @@ def test_a_real_server_refuses_the_nested_guard_of_the_issue_at_upload(
     scene.gp.user.save(update_fields=["password"])
     scene.gp.user.user_permissions.add(Permission.objects.get(codename="add_pathwaydefinition"))
     server = asgi_servers(relay=False)
-    gp = log_in(server.http, scene.gp.user.username)
+    gp = log_in(server.http, scene.gp.user.username, PASSWORD)
     nested = GUARDED.replace(json.dumps(WORST_GUARD), json.dumps(ISSUE_GUARD), 1)
 
     response = gp.post(
