@@ -362,6 +362,16 @@ FR = {
         "plusieurs échecs, pour protéger le compte. Patientez quelques minutes avant de "
         "réessayer ; si vous avez oublié votre mot de passe, demandez à votre coordinateur·rice."
     ),
+    "Emergency": "Urgence",
+    "Parcours is not an emergency service.": "Parcours n’est pas un service d’urgence.",
+    "Your care team does not watch your readings around the clock, and a reading sent here "
+    "may be read only hours later.": (
+        "Votre équipe de soins ne surveille pas vos mesures jour et nuit, et une mesure envoyée "
+        "ici peut n’être lue que plusieurs heures après."
+    ),
+    "In an emergency, call 15 (SAMU), or 112 from any phone.": (
+        "En cas d’urgence, appelez le 15 (SAMU), ou le 112 depuis n’importe quel téléphone."
+    ),
 }
 PLURALS = {
     "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),

@@ -64,3 +64,18 @@ def test_portal_lists_the_patients_own_next_task(scene: Scene):
     response = client.get("/portal/")
 
     assert "Fill in the diary" in response.content.decode()
+
+
+def test_every_portal_page_says_it_is_not_an_emergency_service_and_what_to_call(scene: Scene):
+    client = portal_client(scene.patient, "portal-notice")
+
+    french = client.get("/portal/").content.decode()
+    client.cookies["django_language"] = "en"
+    english = client.get("/portal/").content.decode()
+
+    assert "Parcours n’est pas un service d’urgence." in french
+    assert "appelez le 15 (SAMU), ou le 112" in french
+    assert "Parcours is not an emergency service." in english
+    assert "call 15 (SAMU), or 112" in english
+    # before the page's own content
+    assert french.index("service d’urgence") < french.index("<main")
