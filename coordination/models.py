@@ -188,6 +188,15 @@ class CareTeamMember(models.Model):
             return self.role
 
 
+class RiskBand(models.TextChoices):
+    LOW = "low", _("low")
+    MEDIUM = "medium", _("medium")
+    HIGH = "high", _("high")
+
+
+BAND_RANK = {RiskBand.HIGH: 0, RiskBand.MEDIUM: 1, RiskBand.LOW: 2}
+
+
 class CarePathway(models.Model):
     """A patient following a pathway: the engine instance plus who looks after it."""
 
@@ -202,6 +211,11 @@ class CarePathway(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField()
+    # Triage: the sum of the scores of the pathway's open alerts (one per alert name), and
+    # its band per the pathway's `monitoring.triage.bands`. Kept by coordination.services.alerts.
+    risk_score = models.PositiveSmallIntegerField(default=0)
+    risk_band = models.CharField(max_length=8, choices=RiskBand.choices, default=RiskBand.LOW)
+    risk_updated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"pathway {self.pk} of patient {self.patient_id}"
@@ -572,6 +586,11 @@ class AlertRecord(models.Model):
     raised_at = models.DateTimeField()
     repeats = models.PositiveIntegerField(default=0)
     last_seen_at = models.DateTimeField()
+    # Triage points of this alert (its first score rule that held, at the worst reading).
+    score = models.PositiveSmallIntegerField(default=0)
+    # The pathway's band when the alert was raised or last escalated.
+    band = models.CharField(max_length=8, choices=RiskBand.choices, default=RiskBand.LOW)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

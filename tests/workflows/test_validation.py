@@ -251,7 +251,7 @@ def test_merge_key_is_an_unknown_key_not_a_merge():
     assert found == [
         (
             "<<",
-            "unknown key '<<' (allowed: description, initial, key, roles, states, title, version)",
+            "unknown key '<<' (allowed: description, initial, key, monitoring, references, roles, states, title, version)",
             4,
         )
     ]
@@ -368,7 +368,7 @@ def test_unknown_key_without_close_match_lists_the_allowed_keys():
         (
             "states.closed.colour",
             "unknown key 'colour' "
-            "(allowed: alerts, description, expects, final, on, on_enter, title)",
+            "(allowed: alerts, description, expects, final, on, on_enter, suspends, title)",
             33,
         )
     ]
@@ -901,7 +901,7 @@ def test_alert_condition_may_not_use_payload():
     assert found == [
         (
             "states.intake.alerts.0.when",
-            "unknown variable 'payload' (available here: observation)",
+            "unknown variable 'payload' (available here: observation, params)",
             19,
         )
     ]
@@ -915,7 +915,7 @@ def test_alert_condition_with_unknown_function_lists_the_available_ones():
     assert found == [
         (
             "states.intake.alerts.0.when",
-            "unknown function 'average'; available here: delta, last",
+            "unknown function 'average'; available here: delta, fall, last, news2, news2_partial, rise",
             19,
         )
     ]

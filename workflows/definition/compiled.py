@@ -7,9 +7,10 @@ checksum and shared by every instance on that version.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.definition.expressions import measurement_codes
 from workflows.definition.validation import TASKS_COMPLETED
 
 Text = str | Mapping[str, str]
@@ -49,13 +50,26 @@ Action = TaskAction | TimerAction
 
 
 @dataclass(frozen=True)
+class ScoreRule:
+    """`points` when `when` holds (always, without `when`)."""
+
+    points: int
+    when: str | None = None
+    title: Text | None = None
+
+
+@dataclass(frozen=True)
 class AlertSpec:
     name: str
     when: str
-    event: str
+    event: str | None
     priority: str
     title: Text | None
-    role: str | None = None  # who gets the alert's own task, if the event opens none
+    role: str | None = None  # who gets the alert's own task, if the event opens none for it
+    # Triage points: the first rule that holds gives the alert's score (none: 0).
+    score: tuple[ScoreRule, ...] = ()
+    pathway_level: bool = False  # declared under `monitoring`: watched in every state
+    codes: frozenset[str] = frozenset()  # the measurements its condition reads
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,61 @@ class ExpectationSpec:
     role: str
     priority: str = "urgent"
     title: Text | None = None
+    name: str = ""  # default: missing-<code>
+    score: tuple[ScoreRule, ...] = ()
+    pathway_level: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.name or f"missing-{self.code}"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A per-patient setting that alert and score conditions read as `params.<name>`."""
+
+    name: str
+    default: float
+    minimum: float
+    maximum: float
+    unit: str | None = None
+    title: Text | None = None
+    description: Text | None = None
+    # Care-team roles that may set it for a patient (empty: every role but the patient's).
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Bands:
+    """A pathway's risk score to band: >= high is high, >= medium is medium, else low."""
+
+    medium: int = 3
+    high: int = 5
+
+    def band(self, score: int) -> str:
+        if score >= self.high:
+            return "high"
+        return "medium" if score >= self.medium else "low"
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    """What the pathway watches in every non-final state (`monitoring` in the document)."""
+
+    measurements: tuple[str, ...] = ()
+    parameters: Mapping[str, ParameterSpec] = field(default_factory=dict)
+    alerts: tuple[AlertSpec, ...] = ()
+    expects: tuple[ExpectationSpec, ...] = ()
+    bands: Bands = Bands()
+
+
+@dataclass(frozen=True)
+class Reference:
+    title: Text
+    publisher: str = ""
+    year: int | None = None
+    url: str = ""
+    used_for: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +162,8 @@ class StateSpec:
     alerts: tuple[AlertSpec, ...]
     transitions: Mapping[str, TransitionSpec]
     expects: tuple[ExpectationSpec, ...] = ()
+    # Pathway alerts and expectations this state does not watch: name -> the reason shown.
+    suspends: Mapping[str, Text] = field(default_factory=dict)
 
     @property
     def tasks(self) -> tuple[TaskAction, ...]:
@@ -111,9 +182,33 @@ class CompiledDefinition:
     roles: frozenset[str]
     initial: str
     states: Mapping[str, StateSpec]
+    monitoring: MonitoringSpec = MonitoringSpec()
+    references: tuple[Reference, ...] = ()
 
     def state(self, name: str) -> StateSpec:
         return self.states[name]
+
+    def alerts_in(self, state: StateSpec) -> tuple[AlertSpec, ...]:
+        """The alerts watched in `state`: its own, then the pathway's that it does not
+        suspend. None in a final state."""
+        if state.final:
+            return ()
+        shared = tuple(a for a in self.monitoring.alerts if a.name not in state.suspends)
+        return state.alerts + shared
+
+    def expects_in(self, state: StateSpec) -> tuple[ExpectationSpec, ...]:
+        """The expectations checked in `state`: its own, then the pathway's it does not
+        suspend (a state's own expectation of the same code wins)."""
+        if state.final:
+            return ()
+        own = {e.code for e in state.expects}
+        shared = tuple(
+            e for e in self.monitoring.expects if e.key not in state.suspends and e.code not in own
+        )
+        return state.expects + shared
+
+    def parameter_defaults(self) -> dict[str, float]:
+        return {name: p.default for name, p in self.monitoring.parameters.items()}
 
 
 def compile_document(document: Mapping[str, Any]) -> CompiledDefinition:
@@ -126,6 +221,80 @@ def compile_document(document: Mapping[str, Any]) -> CompiledDefinition:
         roles=frozenset(document.get("roles", ())),
         initial=document["initial"],
         states=states,
+        monitoring=_monitoring(document.get("monitoring") or {}),
+        references=tuple(
+            Reference(
+                title=r["title"],
+                publisher=r.get("publisher", ""),
+                year=r.get("year"),
+                url=r.get("url", ""),
+                used_for=r.get("used_for"),
+            )
+            for r in document.get("references", ())
+        ),
+    )
+
+
+def _score(raw: Any) -> tuple[ScoreRule, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, int):
+        return (ScoreRule(points=raw),)
+    return tuple(
+        ScoreRule(points=int(r["points"]), when=r.get("when"), title=r.get("title")) for r in raw
+    )
+
+
+def _alert(a: Mapping[str, Any], *, pathway_level: bool = False) -> AlertSpec:
+    return AlertSpec(
+        name=a["name"],
+        when=a["when"],
+        event=a.get("event"),
+        priority=a.get("priority", "urgent"),
+        title=a.get("title"),
+        role=a.get("role"),
+        score=_score(a.get("score")),
+        pathway_level=pathway_level,
+        codes=measurement_codes(a["when"]),
+    )
+
+
+def _expectation(e: Mapping[str, Any], *, pathway_level: bool = False) -> ExpectationSpec:
+    return ExpectationSpec(
+        code=e["code"],
+        every=e["every"],
+        role=e["role"],
+        priority=e.get("priority", "urgent"),
+        title=e.get("title"),
+        name=e.get("name", ""),
+        score=_score(e.get("score")),
+        pathway_level=pathway_level,
+    )
+
+
+def _monitoring(spec: Mapping[str, Any]) -> MonitoringSpec:
+    parameters = {
+        name: ParameterSpec(
+            name=name,
+            default=float(p["default"]),
+            minimum=float(p["minimum"]),
+            maximum=float(p["maximum"]),
+            unit=p.get("unit"),
+            title=p.get("title"),
+            description=p.get("description"),
+            roles=frozenset(p.get("roles", ())),
+        )
+        for name, p in (spec.get("parameters") or {}).items()
+    }
+    alerts = tuple(_alert(a, pathway_level=True) for a in spec.get("alerts", ()))
+    expects = tuple(_expectation(e, pathway_level=True) for e in spec.get("expects", ()))
+    bands = (spec.get("triage") or {}).get("bands")
+    return MonitoringSpec(
+        measurements=tuple(spec.get("measurements", ())),
+        parameters=parameters,
+        alerts=alerts,
+        expects=expects,
+        bands=Bands(medium=bands["medium"], high=bands["high"]) if bands else Bands(),
     )
 
 
@@ -148,27 +317,8 @@ def _state(name: str, spec: Mapping[str, Any]) -> StateSpec:
         else:
             timer = action["timer"]
             actions.append(TimerAction(event=timer["event"], after=timer["after"]))
-    alerts = tuple(
-        AlertSpec(
-            name=a["name"],
-            when=a["when"],
-            event=a["event"],
-            priority=a.get("priority", "urgent"),
-            title=a.get("title"),
-            role=a.get("role"),
-        )
-        for a in spec.get("alerts", ())
-    )
-    expects = tuple(
-        ExpectationSpec(
-            code=e["code"],
-            every=e["every"],
-            role=e["role"],
-            priority=e.get("priority", "urgent"),
-            title=e.get("title"),
-        )
-        for e in spec.get("expects", ())
-    )
+    alerts = tuple(_alert(a) for a in spec.get("alerts", ()))
+    expects = tuple(_expectation(e) for e in spec.get("expects", ()))
     transitions = {}
     for event, raw in (spec.get("on") or {}).items():
         target = {"to": raw} if isinstance(raw, str) else raw
@@ -188,6 +338,7 @@ def _state(name: str, spec: Mapping[str, Any]) -> StateSpec:
         alerts=alerts,
         transitions=transitions,
         expects=expects,
+        suspends={s["name"]: s["reason"] for s in spec.get("suspends", ())},
     )
 
 
@@ -195,8 +346,13 @@ __all__ = [
     "TASKS_COMPLETED",
     "Action",
     "AlertSpec",
+    "Bands",
     "CompiledDefinition",
     "ExpectationSpec",
+    "MonitoringSpec",
+    "ParameterSpec",
+    "Reference",
+    "ScoreRule",
     "StateSpec",
     "TaskAction",
     "TimerAction",

@@ -25,6 +25,7 @@ from workflows.definition.cel_syntax import (
     Comprehension,
     Ident,
     Index,
+    Literal,
     Node,
     Operation,
     Select,
@@ -60,8 +61,15 @@ class ExpressionScope:
 
 
 GUARD_SCOPE = ExpressionScope(variables=frozenset({"payload", "context"}))
+# Measurement functions: the first argument is a measurement code, read from the patient's
+# series in the code's canonical unit.
+SERIES_FUNCTIONS = frozenset({"last", "delta", "rise", "fall"})
+# The vital signs a NEWS2 score reads that devices send: respiratory rate, SpO2, systolic
+# pressure, pulse, temperature (consciousness and supplemental oxygen are observations too).
+NEWS2_CODES = frozenset({"9279-1", "59408-5", "8480-6", "8867-4", "8310-5"})
 ALERT_SCOPE = ExpressionScope(
-    variables=frozenset({"observation"}), functions=frozenset({"last", "delta"})
+    variables=frozenset({"observation", "params"}),
+    functions=SERIES_FUNCTIONS | {"news2", "news2_partial"},
 )
 
 
@@ -108,6 +116,69 @@ def check_expression(source: str, scope: ExpressionScope) -> list[str]:
         extra = f"; available here: {', '.join(sorted(scope.functions))}" if scope.functions else ""
         out.append(f"unknown function {name!r}{extra}")
     return out + list(problems)
+
+
+@lru_cache(maxsize=4096)
+def measurement_codes(source: str) -> frozenset[str]:
+    """The measurement codes an alert condition reads: compared with `observation.code`, or
+    the first argument of a series function (`last('29463-7')`). Empty when it cannot be
+    analysed (validation reports why)."""
+    try:
+        compile_expression(source)
+    except ExpressionError:
+        return frozenset()
+    tree, _ = _analysis(source)
+    if tree is None:
+        return frozenset()
+    codes: set[str] = set()
+    for node in tree.walk():
+        if isinstance(node, Call) and node.name in SERIES_FUNCTIONS and node.args:
+            codes.update(_string(node.args[0]))
+        elif isinstance(node, Call) and node.name in ("news2", "news2_partial"):
+            codes.update(NEWS2_CODES)
+        elif isinstance(node, Operation) and node.operator in ("==", "in"):
+            left, *right = node.operands
+            if _is_observation_code(left):
+                for part in right:
+                    codes.update(_string(part))
+                    if isinstance(part, Operation) and part.operator == "[]":
+                        for item in part.operands:
+                            codes.update(_string(item))
+    return frozenset(codes)
+
+
+@lru_cache(maxsize=4096)
+def parameter_names(source: str) -> frozenset[str]:
+    """The names an expression reads from `params` (`params.spo2_floor`)."""
+    try:
+        compile_expression(source)
+    except ExpressionError:
+        return frozenset()
+    tree, _ = _analysis(source)
+    if tree is None:
+        return frozenset()
+    return frozenset(
+        node.name
+        for node in tree.walk()
+        if isinstance(node, Select)
+        and isinstance(node.operand, Ident)
+        and node.operand.name == "params"
+    )
+
+
+def _is_observation_code(node: Node) -> bool:
+    return (
+        isinstance(node, Select)
+        and node.name == "code"
+        and isinstance(node.operand, Ident)
+        and node.operand.name == "observation"
+    )
+
+
+def _string(node: Node) -> list[str]:
+    if isinstance(node, Literal) and len(node.text) >= 2 and node.text[0] in "'\"":
+        return [node.text[1:-1]]
+    return []
 
 
 def cost_problems(source: str) -> list[str]:

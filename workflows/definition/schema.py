@@ -11,6 +11,7 @@ TASK_CODE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 PATHWAY_KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
 PRIORITIES = ["routine", "urgent", "asap", "stat"]
 LOINC_CODE = r"^[0-9]{1,7}-[0-9]$"
+PARAMETER_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 
 _text: dict[str, Any] = {
     "oneOf": [
@@ -52,6 +53,12 @@ PATHWAY_SCHEMA: dict[str, Any] = {
             "uniqueItems": True,
         },
         "initial": {"type": "string"},
+        "monitoring": {"$ref": "#/$defs/monitoring"},
+        "references": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {"$ref": "#/$defs/reference"},
+        },
         "states": {
             "type": "object",
             "minProperties": 1,
@@ -70,6 +77,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                 "on_enter": {"type": "array", "items": {"$ref": "#/$defs/action"}},
                 "alerts": {"type": "array", "items": {"$ref": "#/$defs/alert"}},
                 "expects": {"type": "array", "items": {"$ref": "#/$defs/expectation"}},
+                "suspends": {"type": "array", "items": {"$ref": "#/$defs/suspension"}},
                 "on": {
                     "type": "object",
                     "propertyNames": {"pattern": EVENT_NAME},
@@ -112,7 +120,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
         },
         "alert": {
             "type": "object",
-            "required": ["name", "when", "event"],
+            "required": ["name", "when"],
             "additionalProperties": False,
             "properties": {
                 "name": {"type": "string", "pattern": TASK_CODE},
@@ -121,6 +129,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                 "event": {"type": "string", "pattern": EVENT_NAME},
                 "priority": {"enum": PRIORITIES},
                 "role": {"type": "string", "pattern": ROLE_NAME},
+                "score": {"$ref": "#/$defs/score"},
             },
         },
         "expectation": {
@@ -128,11 +137,108 @@ PATHWAY_SCHEMA: dict[str, Any] = {
             "required": ["code", "every", "role"],
             "additionalProperties": False,
             "properties": {
+                "name": {"type": "string", "pattern": TASK_CODE},
                 "code": {"type": "string", "pattern": LOINC_CODE},
                 "every": _duration,
                 "role": {"type": "string", "pattern": ROLE_NAME},
                 "title": _text,
                 "priority": {"enum": PRIORITIES},
+                "score": {"$ref": "#/$defs/score"},
+            },
+        },
+        "score": {
+            "oneOf": [
+                {"type": "integer", "minimum": 0, "maximum": 100},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 20,
+                    "items": {
+                        "type": "object",
+                        "required": ["points"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "when": _expression,
+                            "points": {"type": "integer", "minimum": 0, "maximum": 100},
+                            "title": _text,
+                        },
+                    },
+                },
+            ]
+        },
+        "suspension": {
+            "type": "object",
+            "required": ["name", "reason"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": TASK_CODE},
+                "reason": _text,
+            },
+        },
+        "parameter": {
+            "type": "object",
+            "required": ["default", "minimum", "maximum"],
+            "additionalProperties": False,
+            "properties": {
+                "title": _text,
+                "description": _long_text,
+                "default": {"type": "number"},
+                "minimum": {"type": "number"},
+                "maximum": {"type": "number"},
+                "unit": {"type": "string", "minLength": 1, "maxLength": 20},
+                "roles": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "pattern": ROLE_NAME},
+                    "uniqueItems": True,
+                },
+            },
+        },
+        "monitoring": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "measurements": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": LOINC_CODE},
+                    "uniqueItems": True,
+                },
+                "parameters": {
+                    "type": "object",
+                    "maxProperties": 50,
+                    "propertyNames": {"pattern": PARAMETER_NAME},
+                    "additionalProperties": {"$ref": "#/$defs/parameter"},
+                },
+                "alerts": {"type": "array", "items": {"$ref": "#/$defs/alert"}},
+                "expects": {"type": "array", "items": {"$ref": "#/$defs/expectation"}},
+                "triage": {
+                    "type": "object",
+                    "required": ["bands"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "bands": {
+                            "type": "object",
+                            "required": ["medium", "high"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "medium": {"type": "integer", "minimum": 1, "maximum": 1000},
+                                "high": {"type": "integer", "minimum": 1, "maximum": 1000},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "reference": {
+            "type": "object",
+            "required": ["title"],
+            "additionalProperties": False,
+            "properties": {
+                "title": _text,
+                "publisher": {"type": "string", "maxLength": 200},
+                "year": {"type": "integer", "minimum": 1900, "maximum": 2100},
+                "url": {"type": "string", "maxLength": 500},
+                "used_for": _long_text,
             },
         },
         "transition": {

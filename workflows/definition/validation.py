@@ -19,7 +19,12 @@ import jsonschema_rs
 from jsonschema.exceptions import ValidationError
 
 from workflows.definition.durations import BadDuration, parse_duration
-from workflows.definition.expressions import ALERT_SCOPE, GUARD_SCOPE, check_expression
+from workflows.definition.expressions import (
+    ALERT_SCOPE,
+    GUARD_SCOPE,
+    check_expression,
+    parameter_names,
+)
 from workflows.definition.parsing import Format, ParsedSource, guess_format, parse_source
 from workflows.definition.problems import Problem, dotted
 from workflows.definition.schema import PATHWAY_SCHEMA
@@ -36,6 +41,8 @@ _NAME_RULES = {
 class ValidationResult:
     document: Any
     problems: list[Problem] = field(default_factory=list)
+    # Valid, but worth a second look (a state that leaves a monitored measurement unwatched).
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -51,7 +58,8 @@ def validate_source(
         return ValidationResult(None, parsed.problems)
     problems = list(parsed.problems)
     problems.extend(validate_document(parsed.document))
-    return ValidationResult(parsed.document, _locate(problems, parsed))
+    warnings = monitoring_warnings(parsed.document) if not problems else []
+    return ValidationResult(parsed.document, _locate(problems, parsed), _locate(warnings, parsed))
 
 
 def validate_document(document: Any) -> list[Problem]:
@@ -232,9 +240,133 @@ class _Semantics:
     def problems(self) -> list[Problem]:
         edges = list(self._edges())
         self._check_initial()
+        self._check_monitoring()
         self._check_states(edges)
         self._check_graph(edges)
         return self.out
+
+    def _monitoring(self) -> Mapping[str, Any]:
+        monitoring = self.doc.get("monitoring")
+        return monitoring if isinstance(monitoring, Mapping) else {}
+
+    def _monitored_names(self) -> set[str]:
+        monitoring = self._monitoring()
+        names: set[str] = set()
+        for key in ("alerts", "expects"):
+            items = monitoring.get(key)
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, Mapping):
+                    name = _item_name(key, item)
+                    if name:
+                        names.add(name)
+        return names
+
+    def _check_monitoring(self) -> None:
+        monitoring = self._monitoring()
+        base: list[str | int] = ["monitoring"]
+        parameters = monitoring.get("parameters")
+        for name, spec in parameters.items() if isinstance(parameters, Mapping) else []:
+            if not isinstance(spec, Mapping):
+                continue
+            path: list[str | int] = [*base, "parameters", str(name)]
+            low, high, default = spec.get("minimum"), spec.get("maximum"), spec.get("default")
+            if (
+                isinstance(low, (int, float))
+                and isinstance(high, (int, float))
+                and isinstance(default, (int, float))
+            ):
+                if low > high:
+                    self.add([*path, "minimum"], f"minimum {low} is above maximum {high}")
+                elif not low <= default <= high:
+                    self.add(
+                        [*path, "default"],
+                        f"default {default} is outside the bounds [{low}, {high}]",
+                    )
+            roles = spec.get("roles")
+            for j, role in enumerate(roles if isinstance(roles, list) else []):
+                self._check_role([*path, "roles", j], role)
+        triage = monitoring.get("triage")
+        bands = triage.get("bands") if isinstance(triage, Mapping) else None
+        if isinstance(bands, Mapping):
+            medium, high = bands.get("medium"), bands.get("high")
+            if isinstance(medium, int) and isinstance(high, int) and medium >= high:
+                self.add(
+                    [*base, "triage", "bands"],
+                    f"the medium band ({medium}) must start below the high band ({high})",
+                )
+        names: dict[str, str] = {}
+        for key in ("alerts", "expects"):
+            items = monitoring.get(key)
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                if not isinstance(item, Mapping):
+                    continue
+                path = [*base, key, i]
+                name = _item_name(key, item)
+                if name and name in names:
+                    self.add(
+                        [*path, "name" if key == "alerts" else "code"],
+                        f"{name!r} is already the name of {names[name]}",
+                    )
+                if name:
+                    names.setdefault(name, dotted(path))
+                if key == "alerts":
+                    self._check_alert(path, item, on=None)
+                    if "role" not in item:
+                        self.add(
+                            path,
+                            "a pathway alert needs a 'role': who is told when the current "
+                            "state does not handle its event",
+                        )
+                else:
+                    self._check_expectation(path, item)
+
+    def _check_alert(
+        self, path: list[str | int], alert: Mapping[str, Any], on: Mapping[str, Any] | None
+    ) -> None:
+        when = alert.get("when")
+        if isinstance(when, str):
+            self._check_condition([*path, "when"], when)
+        if "role" in alert:
+            self._check_role([*path, "role"], alert.get("role"))
+        event = alert.get("event")
+        if on is not None and isinstance(event, str) and event not in on:
+            self.add([*path, "event"], f"alert event {event!r} is not handled by this state's 'on'")
+        if on is None and path[0] == "monitoring" and isinstance(event, str):
+            handled = any(
+                isinstance(state.get("on"), Mapping) and event in state["on"]
+                for state in self.states.values()
+            )
+            if not handled:
+                self.add([*path, "event"], f"alert event {event!r} is not handled by any state")
+        self._check_score([*path, "score"], alert.get("score"))
+
+    def _check_expectation(self, path: list[str | int], expectation: Mapping[str, Any]) -> None:
+        self._check_duration([*path, "every"], expectation.get("every"))
+        self._check_role([*path, "role"], expectation.get("role"))
+        self._check_score([*path, "score"], expectation.get("score"))
+
+    def _check_score(self, path: list[str | int], score: Any) -> None:
+        for i, rule in enumerate(score if isinstance(score, list) else []):
+            if isinstance(rule, Mapping) and isinstance(rule.get("when"), str):
+                self._check_condition([*path, i, "when"], rule["when"])
+
+    def _check_condition(self, path: list[str | int], source: str) -> None:
+        problems = check_expression(source, ALERT_SCOPE)
+        for message in problems:
+            self.add(path, message)
+        if problems:
+            return
+        declared = self._parameter_names()
+        for name in sorted(parameter_names(source) - declared):
+            listed = ", ".join(sorted(declared)) or "none"
+            self.add(
+                path,
+                f"unknown parameter params.{name} (declared under monitoring.parameters: {listed})",
+            )
+
+    def _parameter_names(self) -> set[str]:
+        parameters = self._monitoring().get("parameters")
+        return set(parameters) if isinstance(parameters, Mapping) else set()
 
     def add(self, path: Iterable[str | int], message: str) -> None:
         self.out.append(Problem(dotted(list(path)), message))
@@ -329,6 +461,7 @@ class _Semantics:
                     )
         self._check_alerts(base, state.get("alerts"), on, final)
         self._check_expects(base, state.get("expects"), final)
+        self._check_suspends(base, state.get("suspends"), final)
         for event, spec in on.items():
             path = [*base, "on", str(event)]
             if isinstance(spec, Mapping):
@@ -361,17 +494,13 @@ class _Semantics:
                 if name in names:
                     self.add([*path, "name"], f"duplicate alert name {name!r} in this state")
                 names.add(name)
-            when = alert.get("when")
-            if isinstance(when, str):
-                for message in check_expression(when, ALERT_SCOPE):
-                    self.add([*path, "when"], message)
-            if "role" in alert:
-                self._check_role([*path, "role"], alert.get("role"))
-            event = alert.get("event")
-            if isinstance(event, str) and event not in on and not final:
+            if isinstance(name, str) and name in self._monitored_names():
                 self.add(
-                    [*path, "event"], f"alert event {event!r} is not handled by this state's 'on'"
+                    [*path, "name"],
+                    f"{name!r} is already a pathway alert under 'monitoring'; give this one "
+                    "another name",
                 )
+            self._check_alert(path, alert, on=None if final else on)
 
     def _check_expects(self, base: list[str | int], expects: Any, final: bool) -> None:
         if final and expects:
@@ -387,8 +516,29 @@ class _Semantics:
                 if code in codes:
                     self.add([*path, "code"], f"measurement {code!r} is already expected here")
                 codes.add(code)
-            self._check_duration([*path, "every"], expectation.get("every"))
-            self._check_role([*path, "role"], expectation.get("role"))
+            self._check_expectation(path, expectation)
+
+    def _check_suspends(self, base: list[str | int], suspends: Any, final: bool) -> None:
+        if final and suspends:
+            self.add([*base, "suspends"], "a final state watches nothing: nothing to suspend")
+            return
+        known = self._monitored_names()
+        seen: set[str] = set()
+        for i, item in enumerate(suspends if isinstance(suspends, list) else []):
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                continue
+            name = item["name"]
+            if name in seen:
+                self.add([*base, "suspends", i, "name"], f"{name!r} is already suspended here")
+            seen.add(name)
+            if name not in known:
+                hint = difflib.get_close_matches(name, sorted(known), n=1)
+                listed = ", ".join(sorted(known)) or "none"
+                suffix = f"; did you mean {hint[0]!r}?" if hint else f" (declared: {listed})"
+                self.add(
+                    [*base, "suspends", i, "name"],
+                    f"{name!r} is not a pathway alert or expectation under 'monitoring'{suffix}",
+                )
 
     def _check_graph(self, edges: list[_Edge]) -> None:
         initial = self.doc.get("initial")
@@ -422,6 +572,61 @@ class _Semantics:
                 else "no state is final: mark at least one with 'final: true'"
             )
             self.add(["states"], what)
+
+
+def _item_name(key: str, item: Mapping[str, Any]) -> str:
+    """The name of a `monitoring` alert, or of an expectation (`missing-<code>` by default)."""
+    if key == "alerts":
+        name = item.get("name")
+        return name if isinstance(name, str) else ""
+    name, code = item.get("name"), item.get("code")
+    if isinstance(name, str):
+        return name
+    return f"missing-{code}" if isinstance(code, str) else ""
+
+
+# --- warnings -------------------------------------------------------------------------------
+
+
+def monitoring_warnings(document: Any) -> list[Problem]:
+    """For a valid document: each non-final state that leaves a monitored measurement without
+    an alert, unless it suspends the pathway alerts of that measurement with a reason.
+
+    The monitored measurements are `monitoring.measurements`, or else every measurement read
+    by an alert of the pathway (under `monitoring` or in any state)."""
+    from workflows.definition.compiled import compile_document  # compiled imports this module
+
+    definition = compile_document(document)
+    monitored = set(definition.monitoring.measurements)
+    every_alert = [a for s in definition.states.values() for a in s.alerts]
+    every_alert += list(definition.monitoring.alerts)
+    if not monitored:
+        for alert in every_alert:
+            monitored |= alert.codes
+    warnings = []
+    for name, state in definition.states.items():
+        if state.final:
+            continue
+        watched: set[str] = set()
+        for alert in definition.alerts_in(state):
+            watched |= alert.codes
+        for alert in definition.monitoring.alerts:
+            if alert.name in state.suspends:
+                watched |= alert.codes  # declared silence, with its reason
+        unwatched = sorted(monitored - watched)
+        if unwatched:
+            some = "measurement " if len(unwatched) == 1 else "measurements "
+            warnings.append(
+                Problem(
+                    dotted(["states", name]),
+                    f"{some}{', '.join(unwatched)} monitored by this pathway but no alert "
+                    "watches "
+                    f"{'it' if len(unwatched) == 1 else 'them'} in this state: add a pathway "
+                    "alert under 'monitoring' or an alert here, or suspend the pathway alert "
+                    "with a reason",
+                )
+            )
+    return warnings
 
 
 def _closure(start: Iterable[str], graph: Mapping[str, set[str]]) -> set[str]:
