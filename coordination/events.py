@@ -22,6 +22,8 @@ CARE_TEAM_CHANGED = "care_team.changed"
 # Written by the observation and alert services.
 OBSERVATION_RECEIVED = "observation.received"
 ALERT_RAISED = "alert.raised"
+# Written by coordination.services.triage when a pathway's risk score or band changes.
+PATHWAY_RISK_CHANGED = "pathway.risk_changed"
 
 TYPES = frozenset(
     {
@@ -36,6 +38,7 @@ TYPES = frozenset(
         CARE_TEAM_CHANGED,
         OBSERVATION_RECEIVED,
         ALERT_RAISED,
+        PATHWAY_RISK_CHANGED,
     }
 )
 
@@ -213,3 +216,13 @@ def alert_payload(
         "task": task_id,
         "kind": kind,
     }
+
+
+class RiskPayload(TypedDict):
+    pathway: int
+
+
+def risk_payload(*, pathway_id: int) -> RiskPayload:
+    """The care pathway whose triage score or band changed; not the values (clinical
+    content): a client reads them through the API."""
+    return {"pathway": pathway_id}
