@@ -66,6 +66,14 @@ User = AbstractBaseUser | AnonymousUser
 # Triage order: the patient's band then score (Task.risk_rank, kept by
 # coordination.services.triage), then priority, then due time (NULLs last), then id.
 WORKLIST_ORDER = ("risk_rank", "priority_rank", "due_at", "id")
+# The same, NULL due times last on every database (PostgreSQL's default, which its indexes
+# hold; SQLite puts NULLs first unless told).
+WORKLIST_ORDER_BY = (
+    F("risk_rank").asc(),
+    F("priority_rank").asc(),
+    F("due_at").asc(nulls_last=True),
+    F("id").asc(),
+)
 
 
 def practitioner_of(user: User) -> Practitioner | None:
@@ -310,7 +318,7 @@ def _worklist(user: User) -> QuerySet[Task]:
     return (
         Task.objects.filter(visible, status__in=sorted(task_states.OPEN))
         .select_related("patient", "owner__user", "offered_team")
-        .order_by(*WORKLIST_ORDER)
+        .order_by(*WORKLIST_ORDER_BY)
     )
 
 
@@ -350,7 +358,7 @@ def _offered(user: User, practitioner: Practitioner) -> Q:
 
 
 def tasks_for_patient(user: User, patient_id: int) -> QuerySet[Task]:
-    return visible_tasks(user).filter(patient_id=patient_id).order_by(*WORKLIST_ORDER)
+    return visible_tasks(user).filter(patient_id=patient_id).order_by(*WORKLIST_ORDER_BY)
 
 
 def visible_care_pathways(user: User) -> QuerySet[CarePathway]:

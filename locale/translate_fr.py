@@ -372,8 +372,19 @@ FR = {
     "In an emergency, call 15 (SAMU), or 112 from any phone.": (
         "En cas d’urgence, appelez le 15 (SAMU), ou le 112 depuis n’importe quel téléphone."
     ),
+    # Triage
+    "low": "faible",
+    "medium": "modéré",
+    "high": "élevé",
+    "High risk": "Risque élevé",
+    "Moderate risk": "Risque modéré",
+    "Low risk": "Risque faible",
+    "score %(score)s": "score %(score)s",
+    "Risk": "Risque",
+    "Measurement": "Mesure",
 }
 PLURALS = {
+    "%(points)s point": ("%(points)s point", "%(points)s points"),
     "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),
     "%(n)d account reactivated.": ("%(n)d compte réactivé.", "%(n)d comptes réactivés."),
     "%(n)d platform disabled.": ("%(n)d plateforme désactivée.", "%(n)d plateformes désactivées."),
