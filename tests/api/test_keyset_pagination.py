@@ -179,7 +179,8 @@ def inbox(scene: Scene) -> APIClient:
     for (_, pathway), (band, score) in zip(patients, [("medium", 4), ("high", 6), ("low", 0)],
                                            strict=True):  # fmt: skip
         pathway_risk_apply(pathway.pk, score, band, now)
-    tasks = list(Task.objects.filter(patient__in=[p for p, _ in patients]))
+    tasks = list(Task.objects.filter(patient__in=[p for p, _ in patients]).order_by("pk"))
+    first_task = {p.pk: next(t for t in tasks if t.patient_id == p.pk) for p, _ in patients}
     AlertRecord.objects.bulk_create(
         AlertRecord(
             care_pathway=patients[i % 3][1],
@@ -188,9 +189,7 @@ def inbox(scene: Scene) -> APIClient:
             kind="condition",
             state="assessment",
             priority=list(task_states.PRIORITY_RANK)[i % 4],
-            task=None
-            if i % 3 == 1
-            else next(t for t in tasks if t.patient_id == patients[i % 3][0].pk),  # fmt: skip
+            task=None if i % 3 == 1 else first_task[patients[i % 3][0].pk],
             raised_at=now,
             last_seen_at=now,
         )

@@ -25,7 +25,7 @@ from coordination.selectors import (
 )
 from coordination.services import care_pathway_start, task_act
 from coordination.services.tasks import TaskActionInput
-from coordination.services.triage import patient_risk_sync, pathway_risk_apply
+from coordination.services.triage import pathway_risk_apply, patient_risk_sync
 from tests.coordination.conftest import Scene
 from tests.coordination.triage_scene import build_triage_scene
 from workflows.models import PathwayInstance

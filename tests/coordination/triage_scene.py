@@ -4,11 +4,13 @@ worklist and the alert inbox must show them in.
 Patients (each on a `care-test` pathway, the nurse their only nurse, so the nurse's tasks
 are hers):
 
-    D  high 8    visit urgent +48h, extra routine +1h                alerts: a7 urgent (D.visit), a4 routine
-    B  high 6    visit urgent +48h, stat +72h, urgent +24h, urgent -   alerts: a2 urgent (B.visit), a3 urgent (B.urgent24)
-    E  high 6    visit urgent +30h                                   alerts: a6 stat
-    C  medium 3  visit urgent +48h                                   alerts: a5 asap (C.visit), SpO2 85 %
-    A  low 0     visit urgent +48h                                   alerts: a1 stat
+    D  high 8    tasks: visit urgent +48h, extra routine +1h
+                 alerts: a7 urgent (task D.visit), a4 routine (no task)
+    B  high 6    tasks: visit urgent +48h, stat +72h, urgent +24h, urgent (no due time)
+                 alerts: a2 urgent (task B.visit), a3 urgent (task B.urgent24)
+    E  high 6    tasks: visit urgent +30h; alerts: a6 stat
+    C  medium 3  tasks: visit urgent +48h; alerts: a5 asap (task C.visit), SpO2 85 %
+    A  low 0     tasks: visit urgent +48h; alerts: a1 stat
 
 Band first (high, medium, low), then score (8 before 6), then priority, then due time
 (NULLs last), then id: B and E tie on risk, so their tasks interleave by priority and due.
