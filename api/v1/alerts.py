@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from api.audit import audit_rows_read, page_rows, patient_id_param, query_detail
 from api.pagination import Cursor
-from coordination.models import AlertRecord, risk_of_rank
+from coordination.models import AlertRecord, RiskBand, risk_of_rank
 from coordination.selectors import ALERT_ORDER, alert_observations, visible_alerts
 from patients.models import Observation
 
@@ -22,7 +22,7 @@ _STAMP = serializers.DateTimeField()
 
 
 class RiskSerializer(serializers.Serializer[Any]):
-    band = serializers.ChoiceField(choices=["low", "medium", "high"])
+    band = serializers.ChoiceField(choices=RiskBand.choices)
     score = serializers.IntegerField(min_value=0)
 
 

@@ -38,7 +38,7 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
 from api.schema import etag_header
-from coordination.models import risk_of_rank
+from coordination.models import RiskBand, risk_of_rank
 from coordination.selectors import patient_risk_rank, patient_risk_rank_subquery
 from coordination.services import consent_set
 from coordination.services.observations import observations_ingest
@@ -105,7 +105,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             obj.current_risk_rank = rank  # type: ignore[attr-defined]
         return risk_of_rank(rank)
 
-    @extend_schema_field(serializers.ChoiceField(choices=["low", "medium", "high"]))
+    @extend_schema_field(serializers.ChoiceField(choices=RiskBand.choices))
     def get_risk_band(self, obj: Patient) -> str:
         return self._risk(obj)[0]
 

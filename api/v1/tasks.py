@@ -28,7 +28,7 @@ from api.preconditions import PreconditionFailed, etag, expected_version
 from api.schema import IF_MATCH, etag_header
 from coordination import task_states
 from coordination.errors import Conflict
-from coordination.models import Task, risk_of_rank
+from coordination.models import RiskBand, Task, risk_of_rank
 from coordination.selectors import (
     WORKLIST_ORDER,
     access_task,
@@ -73,9 +73,7 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(
-        serializers.ChoiceField(choices=["low", "medium", "high"], allow_null=True)
-    )
+    @extend_schema_field(serializers.ChoiceField(choices=RiskBand.choices, allow_null=True))
     def get_risk_band(self, obj: Task) -> str | None:
         return _risk(obj)[0]
 
@@ -152,7 +150,10 @@ class TaskListView(ListAPIView[Task]):
             OpenApiParameter("view", str, enum=["all", *VIEWS]),
             OpenApiParameter("patient", int),
             OpenApiParameter("status", str),
-        ]
+        ],
+        description="The caller's tasks, most pressing first: the patient's risk band (high "
+        "first) and score (highest first), then priority (stat, asap, urgent, routine), then "
+        "due time (earliest first, none last), then id.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
