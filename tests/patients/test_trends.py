@@ -109,7 +109,10 @@ def test_rise_and_fall_need_two_measurements_in_the_window(patient, nurse):
 def test_two_equal_readings_neither_rise_nor_fall(patient, nurse):
     weights(patient, nurse, ("80", 1), ("80", 0))
 
-    assert (rise(patient.pk, WEIGHT, "P2D", T0), fall(patient.pk, WEIGHT, "P2D", T0)) == (0, 0)
+    assert (rise(patient.pk, WEIGHT, "P2D", T0), fall(patient.pk, WEIGHT, "P2D", T0)) == (
+        Decimal(0),
+        Decimal(0),
+    )
 
 
 @pytest.mark.django_db
