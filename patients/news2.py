@@ -153,7 +153,8 @@ class News2Inputs:
 
 @dataclass(frozen=True)
 class News2Result:
-    """`total` sums the parameters scored; `score` is it only when all seven were."""
+    """`total` sums the parameters scored; `score` is it only when all seven were, `partial`
+    when at least one was."""
 
     total: int
     sub_scores: Mapping[Parameter, int] = field(hash=False)
@@ -167,7 +168,13 @@ class News2Result:
 
     @property
     def score(self) -> int | None:
+        """The NEWS2 score, only when every parameter was scored (`news2(window)`)."""
         return self.total if self.complete else None
+
+    @property
+    def partial(self) -> int | None:
+        """The total over the parameters scored; None when none was (`news2_partial`)."""
+        return self.total if self.sub_scores else None
 
 
 def news2_score(inputs: News2Inputs, *, spo2_scale: Literal[1, 2] = 1) -> News2Result:

@@ -204,6 +204,7 @@ def test_all_normal_is_zero_low_and_complete():
 
     assert result.total == 0
     assert result.score == 0
+    assert result.partial == 0
     assert result.complete is True
     assert result.missing == ()
     assert result.risk is Risk.LOW
@@ -266,6 +267,7 @@ def test_a_partial_score_sums_what_is_present_and_names_what_is_missing():
     )
     assert result.complete is False
     assert result.score is None
+    assert result.partial == 6
     assert result.risk is Risk.MEDIUM
 
 
@@ -276,6 +278,7 @@ def test_nothing_present_is_an_empty_partial_score():
     assert result.sub_scores == {}
     assert result.missing == tuple(Parameter)
     assert result.score is None
+    assert result.partial is None
 
 
 def test_inputs_from_measurement_codes():

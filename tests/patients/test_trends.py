@@ -327,3 +327,12 @@ def test_readings_posted_through_the_api_after_a_login_feed_the_trends(scene: Sc
     assert delta(scene.patient.pk, WEIGHT, "P3D", now) == Decimal("1")
     assert rise(scene.patient.pk, WEIGHT, "P3D", now) == Decimal("2.5")
     assert fall(scene.patient.pk, WEIGHT, "P3D", now) == Decimal("0")
+
+
+@pytest.mark.django_db
+def test_news2_without_any_vital_sign_in_the_window_is_neither_score_nor_partial(patient, nurse):
+    store(patient, nurse, *vitals(T0 - 3 * DAY), (WEIGHT, "80", T0))
+
+    result = news2_at(patient.pk, T0, "PT24H")
+
+    assert (result.score, result.partial, result.missing) == (None, None, tuple(Parameter))
