@@ -322,3 +322,20 @@ def test_codes_given_as_none_are_missing():
 
     assert result.sub_scores == {Parameter.PULSE: 3}
     assert Parameter.RESPIRATION_RATE in result.missing
+
+
+def test_every_parameter_is_read_from_an_accepted_measurement_in_the_charts_unit():
+    from patients.measurements import MEASUREMENTS
+    from patients.news2 import NEWS2_CODES
+
+    units = {p: MEASUREMENTS[code].canonical_unit for p, code in NEWS2_CODES.items()}
+
+    assert units == {
+        Parameter.RESPIRATION_RATE: "/min",
+        Parameter.SPO2: "%",
+        Parameter.AIR_OR_OXYGEN: "L/min",
+        Parameter.SYSTOLIC_BP: "mm[Hg]",
+        Parameter.PULSE: "/min",
+        Parameter.CONSCIOUSNESS: "{ACVPU}",
+        Parameter.TEMPERATURE: "Cel",
+    }
