@@ -50,7 +50,15 @@ from patients.durations import parse_window
 from patients.measurements import MEASUREMENTS, to_canonical
 from patients.models import Observation
 from patients.selectors import delta as stored_delta
-from patients.selectors import last_value, observation_list
+from patients.selectors import fall as stored_fall
+from patients.selectors import (
+    last_value,
+    news2_at,
+    observation_list,
+    trend_fall,
+    trend_rise,
+)
+from patients.selectors import rise as stored_rise
 from workflows.definition.compiled import (
     AlertSpec,
     CompiledDefinition,
@@ -159,38 +167,33 @@ class SeriesCache:
         return float(window_values[-1] - window_values[0])
 
     def news2(self, window: str, at: dt.datetime, *, complete: bool) -> int | None:
-        """The NEWS2 total from the latest vital signs within the window; None when one is
-        missing and `complete` is asked for."""
-        return None  # wired to patients.news2 when it lands
+        """The NEWS2 total from the latest vital signs within the window (one query); when
+        `complete`, None unless every parameter is present (`news2_partial` sums those that
+        are)."""
+        result = news2_at(self.patient_id, at, window)
+        return result.score if complete else result.partial
 
     def rise(self, code: str, window: str, at: dt.datetime) -> float | None:
         """The last value minus the lowest in the window: a gain, even after a dip."""
-        values = self._trend_values(code, window, at)
-        return float(values[-1] - min(values)) if values else None
+        return self._trend(code, window, at, trend_rise, stored_rise)
 
     def fall(self, code: str, window: str, at: dt.datetime) -> float | None:
         """The highest value in the window minus the last: a loss, even after a peak."""
-        values = self._trend_values(code, window, at)
-        return float(max(values) - values[-1]) if values else None
+        return self._trend(code, window, at, trend_fall, stored_fall)
 
-    def _trend_values(self, code: str, window: str, at: dt.datetime) -> list[Decimal] | None:
+    def _trend(
+        self,
+        code: str,
+        window: str,
+        at: dt.datetime,
+        over: Callable[[list[Decimal]], Decimal | None],
+        stored: Callable[[int, str, str, dt.datetime], Decimal | None],
+    ) -> float | None:
         if code not in MEASUREMENTS:
             return None
-        start = parse_window(window).before(at)
-        values = self._window(code, start, at)
-        if values is None:  # reaches before the batch's lookback: read it directly
-            values = [
-                to_canonical(code, value, unit)
-                for value, unit in observation_list(
-                    patient_id=self.patient_id,
-                    since=start,
-                    until=at + dt.timedelta(microseconds=1),
-                    code=code,
-                )
-                .order_by("effective_at", "pk")
-                .values_list("value", "unit")
-            ]
-        return values if len(values) >= 2 else None
+        values = self._window(code, parse_window(window).before(at), at)
+        change = stored(self.patient_id, code, window, at) if values is None else over(values)
+        return float(change) if change is not None else None
 
     def _window(self, code: str, start: dt.datetime, at: dt.datetime) -> list[Decimal] | None:
         """The values from `start` to `at` (inclusive), or None when the range is not loaded."""

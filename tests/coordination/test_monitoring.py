@@ -373,3 +373,67 @@ def test_a_pathway_alert_without_a_role_or_with_an_unknown_parameter_is_refused(
             "unknown parameter params.spo2_flor (declared under monitoring.parameters: spo2_floor)",
         ),
     }
+
+
+EARLY_WARNING = textwrap.dedent(
+    """
+    key: early-warning
+    version: 1
+    title: Early warning
+    roles: [gp, nurse]
+    initial: watching
+    monitoring:
+      alerts:
+        - name: news2-high
+          when: "news2('PT4H') >= 7"
+          role: nurse
+          priority: stat
+        - name: news2-partial-high
+          when: "news2('PT4H') == null && news2_partial('PT4H') >= 5"
+          role: nurse
+          priority: urgent
+    states:
+      watching:
+        on:
+          stop: {to: closed, roles: [gp]}
+      closed: {final: true}
+    """
+)
+VITALS = {  # RCP NEWS2 chart: 3 + 0 + 2 + 0 + 1 + 0 + 1 = 7 when complete
+    "9279-1": (26, "/min"),  # respiration >= 25: 3
+    "59408-5": (96, "%"),  # scale 1, >= 96: 0
+    "3151-8": (2, "L/min"),  # on oxygen: 2
+    "8480-6": (120, "mm[Hg]"),  # 111-219: 0
+    "8867-4": (95, "/min"),  # 91-110: 1
+    "67775-7": (0, "{ACVPU}"),  # alert: 0
+    "8310-5": ("38.5", "Cel"),  # 38.1-39.0: 1
+}
+
+
+@pytest.fixture
+def early(db: None, frozen) -> Scene:
+    definition_publish(source=EARLY_WARNING, actor=Actor(id="test"), fmt="yaml")
+    patient = make_patient()
+    gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+    pathway = care_pathway_start(patient=patient, key="early-warning", user=gp.user)
+    return Scene(patient, gp, nurse, gp, nurse, pathway)
+
+
+def test_news2_with_every_vital_sign_raises_the_complete_score_alert(early: Scene):
+    items = [item(code, value, unit, T0) for code, (value, unit) in VITALS.items()]
+
+    raised = ingest(early.patient, items)
+
+    assert [a.name for a in raised] == ["news2-high"]
+    assert Task.objects.get(code="alert-news2-high").priority == "stat"
+
+
+def test_news2_without_every_vital_sign_is_partial(early: Scene):
+    present = {c: v for c, v in VITALS.items() if c not in ("3151-8", "67775-7")}
+    items = [item(code, value, unit, T0) for code, (value, unit) in present.items()]
+
+    raised = ingest(early.patient, items)  # partial total: 3 + 0 + 0 + 1 + 1 = 5
+
+    assert [a.name for a in raised] == ["news2-partial-high"]
