@@ -22,6 +22,8 @@ CARE_TEAM_CHANGED = "care_team.changed"
 # Written by the observation and alert services.
 OBSERVATION_RECEIVED = "observation.received"
 ALERT_RAISED = "alert.raised"
+# Written by coordination.services.parameters.
+PARAMETER_CHANGED = "parameter.changed"
 
 TYPES = frozenset(
     {
@@ -36,6 +38,7 @@ TYPES = frozenset(
         CARE_TEAM_CHANGED,
         OBSERVATION_RECEIVED,
         ALERT_RAISED,
+        PARAMETER_CHANGED,
     }
 )
 
@@ -213,3 +216,15 @@ def alert_payload(
         "task": task_id,
         "kind": kind,
     }
+
+
+class ParameterPayload(TypedDict):
+    pathway: int
+    name: str
+    parameter: int
+
+
+def parameter_payload(*, pathway_id: int, name: str, parameter_id: int) -> ParameterPayload:
+    """A per-patient parameter of the pathway was set: its name and the id of the new
+    history row; never the value."""
+    return {"pathway": pathway_id, "name": name, "parameter": parameter_id}
