@@ -357,6 +357,11 @@ TABLE: dict[tuple[str, str], Spec] = {
     ),
     ("api/v1/pathways/<int:pk>/history/", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/pathways/<int:pk>/available-events/", "get"): Read(NURSE, refused=(OUTSIDER,)),
+    ("api/v1/pathways/<int:pk>/parameters/", "get"): Read(NURSE, refused=(OUTSIDER, OTHER_PATIENT)),
+    ("api/v1/pathways/<int:pk>/parameters/", "post"): RefusedWrite(
+        OUTSIDER, lambda w: {"name": "spo2_floor", "value": 88, "reason": "COPD"}
+    ),
+    ("api/v1/pathways/<int:pk>/parameters/history/", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/pathways/<int:pk>/diagram.svg", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/tasks/", "get"): Read(
         NURSE, named=BOTH, refused=(OUTSIDER,), refused_query=ONLY_P, missing_status=200
