@@ -3,6 +3,8 @@ one, and their history."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.test import APIClient
@@ -94,7 +96,8 @@ def test_a_pulmonologist_sets_the_spo2_floor_with_a_reason(copd):
         "spo2_floor", 88.0, False, REASON,
     )  # fmt: skip
     [row] = PathwayParameter.objects.all()
-    assert (row.value, row.previous_value, row.set_by_id) == (88, 90, copd.pulmonologist.user.pk)
+    assert (row.value, row.previous_value) == (Decimal(88), Decimal(90))
+    assert row.set_by_id == copd.pulmonologist.user.pk
     assert _records(before) == [("update", "PathwayParameter", copd.patient.pk, "success", "rest")]
     assert OutboxEvent.objects.filter(type="parameter.changed").count() == 1
 
