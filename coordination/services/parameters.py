@@ -163,10 +163,18 @@ def parameter_history(
     """The pathway (NotFound as `parameter_list`) and every setting of its parameters, the
     newest first (of `name` only, when given). The caller records the read."""
     pathway = access_care_pathway(user=user, pathway_id=care_pathway_id)
+    return pathway, pathway_parameter_history(pathway=pathway, name=name)
+
+
+def pathway_parameter_history(
+    *, pathway: CarePathway, name: str | None = None
+) -> QuerySet[PathwayParameter]:
+    """Every setting of the pathway's parameters (of `name` only, when given), the newest
+    first. The caller has checked that the user may see the pathway, and records the read."""
     rows = PathwayParameter.objects.filter(care_pathway_id=pathway.pk)
     if name is not None:
         rows = rows.filter(name=name)
-    return pathway, rows.order_by("-id")
+    return rows.order_by("-id")
 
 
 # --- the write -----------------------------------------------------------------------------
