@@ -384,6 +384,10 @@ FR = {
     "Parameter history": "Historique des paramètres",
     "Not changed: %(reason)s": "Non modifié : %(reason)s",
     "Parameter changed.": "Paramètre modifié.",
+    # Triage bands (coordination.models.RiskBand)
+    "low": "faible",
+    "medium": "moyen",
+    "high": "élevé",
 }
 PLURALS = {
     "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),
