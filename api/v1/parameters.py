@@ -29,7 +29,6 @@ from coordination.services.parameters import (
     pathway_parameters,
 )
 from patients.models import AuditEvent
-from workflows.definition.schema import PARAMETER_NAME
 
 
 class ParameterSerializer(serializers.Serializer[ParameterValue]):
@@ -61,7 +60,9 @@ class ParametersSerializer(serializers.Serializer[Any]):
 
 
 class ParameterSetSerializer(serializers.Serializer[Any]):
-    name = serializers.RegexField(PARAMETER_NAME, max_length=63)
+    # Any text: a name the pathway does not declare is refused by the service, naming the
+    # declared ones.
+    name = serializers.CharField(max_length=63)
     value = serializers.DecimalField(
         max_digits=12,
         decimal_places=4,

@@ -125,6 +125,15 @@ def test_an_unknown_name_answers_a_problem_naming_the_declared_ones(copd):
     ]
 
 
+def test_a_malformed_name_is_an_unknown_one_too(copd):
+    response = _refused_post(
+        copd, copd.pulmonologist.user, {"name": "SpO2 floor", "value": 88, "reason": REASON}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith("unknown parameter 'SpO2 floor'")
+
+
 def test_a_value_outside_the_bounds_answers_a_problem_naming_them_and_the_unit(copd):
     response = _refused_post(
         copd, copd.pulmonologist.user, {"name": "spo2_floor", "value": 75, "reason": REASON}
