@@ -9,8 +9,9 @@ its latest row, the definition's default when it has none. A stored value outsid
 of the definition the instance now runs (after a migration to a version that narrowed them)
 is read as the nearest bound.
 
-Locks (`parameter_set`): the pathway's engine instance first (`lock_instance`), as every
-pathway service and the alert engine take it, then the parameter rows, then the audit head.
+Locks (`parameter_set`): the pathway's engine instance (`lock_instance`), first, as every
+pathway service and the alert engine take it; nothing else (the history row, the outbox
+event and the audit record are inserts).
 Holding the instance lock orders a change of a parameter with the evaluation of the pathway's
 alerts, which read the parameters under the same lock, and with any other change of it: the
 `previous_value` a row records is the value the alerts were using.

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from coordination.models import PathwayParameter
@@ -164,6 +165,23 @@ def test_someone_who_may_not_see_the_patient_gets_the_404_of_a_missing_pathway(c
     assert PathwayParameter.objects.count() == 0
     assert AuditEvent.objects.filter(
         resource_type="PathwayParameter", outcome="denied", patient_id=copd.patient.pk
+    ).exists()
+
+
+def test_the_patients_own_account_is_refused_as_on_every_care_team_page(db):
+    copd_publish()
+    account = get_user_model().objects.create_user(username="portal-copd")
+    scene = copd_scene(user=account)
+    client = _logged_in(account)
+    body = {"name": "heart_rate_ceiling", "value": "130", "reason": "test"}
+
+    refused = client.post(f"/care-pathways/{scene.pathway.pk}/parameters/", body)
+    beyond = client.post(f"/care-pathways/{10**30}/parameters/", body)
+
+    assert refused.status_code == beyond.status_code == 404
+    assert PathwayParameter.objects.count() == 0
+    assert AuditEvent.objects.filter(
+        actor=account, action="update", outcome="denied", patient_id=scene.patient.pk
     ).exists()
 
 
