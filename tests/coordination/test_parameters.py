@@ -5,10 +5,12 @@ read the value as `params.<name>`."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
@@ -393,3 +395,36 @@ def test_the_listing_shows_each_declared_parameter_its_value_and_who_may_set_it(
 
 def test_a_pathway_declaring_no_parameter_lists_none(scene: Scene):
     assert pathway_parameters(pathway=scene.pathway, user=scene.gp.user) == []
+
+
+# --- concurrency (PostgreSQL) ---------------------------------------------------------------
+
+
+def test_concurrent_settings_chain_each_previous_value_to_the_one_before(postgres_transactional):
+    copd_publish()
+    scene = copd_scene()
+    values = [Decimal(80 + i) for i in range(8)]
+    barrier = threading.Barrier(len(values))
+    failures: list[BaseException] = []
+
+    def worker(value: Decimal) -> None:
+        try:
+            barrier.wait()
+            _set(scene, value=value, reason=f"set to {value}")
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(v,)) for v in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    rows = list(PathwayParameter.objects.order_by("id"))
+    assert failures == []
+    assert sorted(r.value for r in rows) == values
+    # Each setting saw the one committed before it: no two read the same previous value.
+    assert [r.previous_value for r in rows] == [Decimal(90)] + [r.value for r in rows[:-1]]
+    assert _values(scene)["spo2_floor"] == float(rows[-1].value)
