@@ -15,6 +15,7 @@ from coordination.models import AlertRecord, CarePathway, OutboxEvent, Task, Tas
 from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
 from coordination.services.alerts import missing_measurements_check
 from coordination.services.observations import observations_ingest
+from coordination.services.parameters import parameter_set
 from coordination.services.tasks import TaskActionInput, task_act
 from patients.models import Patient
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
@@ -437,3 +438,18 @@ def test_news2_without_every_vital_sign_is_partial(early: Scene):
     raised = ingest(early.patient, items)  # partial total: 3 + 0 + 0 + 1 + 1 = 5
 
     assert [a.name for a in raised] == ["news2-partial-high"]
+
+
+def test_a_patients_own_parameter_is_read_by_the_condition(watched: Scene):
+    # A COPD patient: SpO2 floor 88 % for this patient, same pathway version.
+    parameter_set(
+        user=watched.gp.user,
+        care_pathway_id=watched.pathway.pk,
+        name="spo2_floor",
+        value=88,
+        reason="COPD: chronic hypoxaemia, target 88-92 %",
+    )
+
+    assert ingest(watched.patient, item(SPO2, 89, "%", T0)) == []
+    [alert] = ingest(watched.patient, item(SPO2, 87, "%", T0 + HOUR), now=T0 + HOUR)
+    assert alert.name == "low-spo2"
