@@ -24,6 +24,9 @@ OBSERVATION_RECEIVED = "observation.received"
 ALERT_RAISED = "alert.raised"
 # Written by coordination.services.triage when a pathway's risk score or band changes.
 PATHWAY_RISK_CHANGED = "pathway.risk_changed"
+ALERT_ESCALATED = "alert.escalated"
+# Written by coordination.services.parameters.
+PARAMETER_CHANGED = "parameter.changed"
 
 TYPES = frozenset(
     {
@@ -39,6 +42,8 @@ TYPES = frozenset(
         OBSERVATION_RECEIVED,
         ALERT_RAISED,
         PATHWAY_RISK_CHANGED,
+        ALERT_ESCALATED,
+        PARAMETER_CHANGED,
     }
 )
 
@@ -192,6 +197,8 @@ class AlertPayload(TypedDict):
     fired: bool
     task: int | None
     kind: str
+    score: int
+    band: str
 
 
 def alert_payload(
@@ -203,6 +210,8 @@ def alert_payload(
     fired: bool,
     task_id: int | None,
     kind: str,
+    score: int = 0,
+    band: str = "low",
 ) -> AlertPayload:
     """`kind` is "condition" (a measurement crossed a threshold or trend) or "missing" (a
     measurement did not arrive in time); `fired` whether the alert's pathway event moved the
@@ -215,6 +224,8 @@ def alert_payload(
         "fired": fired,
         "task": task_id,
         "kind": kind,
+        "score": score,
+        "band": band,
     }
 
 
@@ -226,3 +237,15 @@ def risk_payload(*, pathway_id: int) -> RiskPayload:
     """The care pathway whose triage score or band changed; not the values (clinical
     content): a client reads them through the API."""
     return {"pathway": pathway_id}
+
+
+class ParameterPayload(TypedDict):
+    pathway: int
+    name: str
+    parameter: int
+
+
+def parameter_payload(*, pathway_id: int, name: str, parameter_id: int) -> ParameterPayload:
+    """A per-patient parameter of the pathway was set: its name and the id of the new
+    history row; never the value."""
+    return {"pathway": pathway_id, "name": name, "parameter": parameter_id}

@@ -195,6 +195,8 @@ class RiskBand(models.TextChoices):
 
 
 BAND_RANK = {RiskBand.HIGH: 0, RiskBand.MEDIUM: 1, RiskBand.LOW: 2}
+# The least priority the work of an alert gets when its pathway is in a band.
+PRIORITY_FOR_BAND = {RiskBand.HIGH: "asap", RiskBand.MEDIUM: "urgent"}
 
 # Triage order in one number, smallest first: the band (high first), then the score
 # (highest first), as `band rank * RISK_SCORES + (RISK_SCORES - 1 - score)`. Scores above
@@ -349,6 +351,8 @@ class TaskEvent(models.Model):
         FAIL = "fail", _("failure")
         CANCEL = "cancel", _("cancellation")
         REASSIGN = "reassign", _("reassignment")
+        # By the system: an overdue task escalated, or an alert raising the task's priority.
+        ESCALATE = "escalate", _("escalation")
 
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="events")
     version = models.PositiveIntegerField()
@@ -627,6 +631,41 @@ class AlertRecord(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.name} on pathway {self.care_pathway_id}"
+
+
+class PathwayParameter(models.Model):
+    """One setting of a per-patient parameter of a care pathway (`monitoring.parameters` of
+    its definition, read as `params.<name>` by alert and score conditions). Append-only: the
+    current value of a name is its latest row (highest id; rows of a pathway are written
+    under its instance lock, so id order is the order they were set), the definition's
+    `default` when it has none. Written by coordination.services.parameters only."""
+
+    care_pathway = models.ForeignKey(
+        CarePathway, on_delete=models.PROTECT, related_name="parameters"
+    )
+    name = models.CharField(max_length=63)
+    value = models.DecimalField(max_digits=12, decimal_places=4)
+    # The value in effect before this one (the definition's default if none was set).
+    previous_value = models.DecimalField(max_digits=12, decimal_places=4)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_by_label = models.CharField(max_length=150)
+    # The care-team roles the user held when setting it (sorted, comma-separated).
+    set_by_roles = models.CharField(max_length=200, blank=True)
+    set_at = models.DateTimeField()
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="pathway_parameter_has_reason")
+        ]
+        indexes = [
+            models.Index(fields=["care_pathway", "name", "-id"], name="pathway_parameter_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} on pathway {self.care_pathway_id}"
 
 
 class PlatformAccount(models.Model):

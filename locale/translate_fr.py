@@ -372,10 +372,23 @@ FR = {
     "In an emergency, call 15 (SAMU), or 112 from any phone.": (
         "En cas d’urgence, appelez le 15 (SAMU), ou le 112 depuis n’importe quel téléphone."
     ),
-    # Triage
+    # Per-patient monitoring parameters (web/templates/web/_parameters.html, web/parameters.py)
+    "Monitoring parameters": "Paramètres de surveillance",
+    "Parameter": "Paramètre",
+    "Default": "Valeur par défaut",
+    "default": "par défaut",
+    "Bounds": "Bornes",
+    "Set by": "Modifié par",
+    "New value": "Nouvelle valeur",
+    "Reason": "Motif",
+    "Parameter history": "Historique des paramètres",
+    "Not changed: %(reason)s": "Non modifié : %(reason)s",
+    "Parameter changed.": "Paramètre modifié.",
+    # Triage bands (coordination.models.RiskBand)
     "low": "faible",
-    "medium": "modéré",
+    "medium": "moyen",
     "high": "élevé",
+    # Triage
     "High risk": "Risque élevé",
     "Moderate risk": "Risque modéré",
     "Low risk": "Risque faible",

@@ -53,6 +53,7 @@ from patients.services import patient_break_glass
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
+from web.parameters import parameters_context
 from workflows.definition import localized
 from workflows.selectors import definition_list, instance_history
 
@@ -327,6 +328,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     language=language,
                 ),
                 "history": history,
+                **parameters_context(pathway, request.user, language),
             }
         )
     series = measurement_series(patient, now)

@@ -6,16 +6,21 @@ to the patient's current rank: the highest band, then score, over their active p
 (coordination.models.risk_rank). The worklists order by that column first, through the
 open-task indexes, rather than joining every candidate task to its pathways.
 
-Locks: the patient's care pathway rows (in id order), then their open tasks (the UPDATE).
-Concurrent applies on two pathways of one patient are serialised by the pathway locks, so the
-rank written last is computed from both pathways' committed risks.
+Locks: the patient's care pathway rows (in id order); never waits for a task row. The
+callers already hold task rows (a nurse completing an alert's task locks it, then the risk is
+refreshed): two such changes on two pathways of one patient would each wait for the other's
+task if the rank UPDATE waited. So the UPDATE skips the rows another transaction holds, and
+when it skipped some, the patient's ranks are brought in step again right after commit
+(`patient_risk_sync`, then holding nothing else). Concurrent applies on one patient are
+serialised by the pathway locks, so the rank written last is computed from every pathway's
+committed risk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from coordination import events, task_states
 from coordination.models import (
@@ -26,6 +31,7 @@ from coordination.models import (
     risk_rank,
 )
 from coordination.services.outbox import event_record
+from patients.selectors.rows import any_row, column, locking, table
 from workflows.models import PathwayInstance
 
 
@@ -63,7 +69,8 @@ def pathway_risk_apply(care_pathway_id: int, score: int, band: str, now: dt.date
 
 def patient_risk_sync(*, patient_id: int) -> int:
     """Bring the patient's open tasks to the patient's current rank (after a pathway ended,
-    say: its risk no longer counts). Returns the rank."""
+    say: its risk no longer counts). Waits for task rows other transactions hold: call it
+    holding no task lock. Returns the rank."""
     with transaction.atomic():
         pathways = list(
             CarePathway.objects.select_for_update(of=("self",))
@@ -73,7 +80,7 @@ def patient_risk_sync(*, patient_id: int) -> int:
             .order_by("pk")
         )
         rank = _patient_rank(pathways)
-        _tasks_rank_set(patient_id, rank)
+        _tasks_rank_set(patient_id, rank, wait=True)
         return rank
 
 
@@ -98,11 +105,26 @@ def _patient_rank(pathways: list[CarePathway]) -> int:
     return min(ranks, default=RISK_RANK_NONE)
 
 
-def _tasks_rank_set(patient_id: int, rank: int) -> int:
+def _tasks_rank_set(patient_id: int, rank: int, *, wait: bool = False) -> int:
     """The open tasks' rank, in one UPDATE (not a task change: version and updated_at stay,
-    so nobody's optimistic check fails because a pathway's risk moved)."""
-    return (
-        Task.objects.filter(patient_id=patient_id, status__in=sorted(task_states.OPEN))
-        .exclude(risk_rank=rank)
-        .update(risk_rank=rank)
+    so nobody's optimistic check fails because a pathway's risk moved). Rows locked by
+    another transaction are skipped unless `wait`; then, if any open task is left behind,
+    the ranks are synced again after commit."""
+    opened = sorted(task_states.OPEN)
+    status = ", ".join(["%s"] * len(opened))
+    t, key = table(Task), column(Task, "id")
+    where = (
+        f"{column(Task, 'patient')} = %s AND {column(Task, 'status')} IN ({status}) "
+        f"AND {column(Task, 'risk_rank')} <> %s"
     )
+    sql = (
+        f"UPDATE {t} SET {column(Task, 'risk_rank')} = %s WHERE {key} IN "  # noqa: S608
+        f"(SELECT {key} FROM {t} WHERE {where}{locking(skip_locked=not wait)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [rank, patient_id, *opened, rank])
+        updated = int(cursor.rowcount)
+    left_behind = f"SELECT 1 FROM {t} WHERE {where} LIMIT 1"  # noqa: S608
+    if not wait and any_row(left_behind, [patient_id, *opened, rank]):
+        transaction.on_commit(lambda: patient_risk_sync(patient_id=patient_id))
+    return updated

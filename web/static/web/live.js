@@ -72,7 +72,7 @@
       fire("parcours-alerts");
     } else if (kind.indexOf("pathway.") === 0) {
       fire("parcours-tasks");
-    } else if (kind === "alert.raised") {
+    } else if (kind === "alert.raised" || kind === "alert.escalated") {
       fire("parcours-alerts");
     }
   }
