@@ -4,8 +4,11 @@ selectors in triage order."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from coordination import events
@@ -23,12 +26,17 @@ from coordination.selectors import (
     worklist_mine,
     worklist_overdue,
 )
-from coordination.services import care_pathway_start, task_act
+from coordination.services import care_pathway_start, care_team_member_add, task_act
 from coordination.services.tasks import TaskActionInput
 from coordination.services.triage import pathway_risk_apply, patient_risk_sync
-from tests.coordination.conftest import Scene
+from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
+from tests.coordination.test_monitoring import SPO2, T0, frozen, ingest, item, watched
 from tests.coordination.triage_scene import build_triage_scene
+from workflows.actors import Actor
 from workflows.models import PathwayInstance
+from workflows.services import definition_publish
+
+__all__ = ["frozen", "watched"]  # fixtures of the alert engine's tests
 
 
 @pytest.mark.parametrize(
@@ -170,3 +178,79 @@ def test_the_inbox_orders_by_the_patients_band_and_score_then_priority_and_due_t
     inbox = list(visible_alerts(triage.nurse.user).values_list("pk", flat=True))
 
     assert inbox == triage.alert_order()
+
+
+# --- with the alert engine ----------------------------------------------------------------
+
+
+def test_an_alert_raised_by_a_reading_ranks_the_patients_open_tasks(watched: Scene):
+    ingest(watched.patient, item(SPO2, "85", "%", T0))
+
+    pathway = CarePathway.objects.get(pk=watched.pathway.pk)
+    opened = Task.objects.filter(patient=watched.patient, status__in=["ready", "requested"])
+    assert (pathway.risk_band, pathway.risk_score) == ("medium", 3)
+    assert {t.risk_rank for t in opened} == {risk_rank("medium", 3)}
+    assert OutboxEvent.objects.filter(
+        type=events.PATHWAY_RISK_CHANGED, payload={"pathway": pathway.pk}
+    ).exists()
+
+
+def test_closing_the_alerts_task_brings_the_patients_rank_back(watched: Scene):
+    (alert,) = ingest(watched.patient, item(SPO2, "85", "%", T0))
+    assert alert.task is not None
+
+    task_act(
+        task_id=alert.task.pk,
+        user=watched.nurse.user,
+        data=TaskActionInput(action="complete"),
+    )
+
+    others = Task.objects.filter(patient=watched.patient, status__in=["ready", "requested"])
+    assert CarePathway.objects.get(pk=watched.pathway.pk).risk_band == "low"
+    assert {t.risk_rank for t in others} <= {RISK_RANK_NONE}
+
+
+def test_a_task_another_transaction_holds_is_ranked_after_commit_without_waiting(
+    postgres_transactional: None,
+):
+    """A nurse's action holds one of the patient's tasks while the risk changes: the
+    rank UPDATE does not wait for it (two such changes would wait for each other), and the
+    task is ranked right after the change commits."""
+    definition_publish(source=CARE_TEST, actor=Actor(id="test"), fmt="yaml")
+    patient, nurse, gp = make_patient(), make_practitioner("nurse"), make_practitioner("gp")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+    pathway = care_pathway_start(patient=patient, key="care-test", user=gp.user)
+    held, free = Task.objects.filter(care_pathway=pathway).order_by("pk")
+    locked, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                Task.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(timeout=20)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert locked.wait(timeout=20)
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '5s'")
+            started = time.monotonic()
+            pathway_risk_apply(pathway.pk, 6, "high", timezone.now())
+            elapsed = time.monotonic() - started
+            ranks = dict(Task.objects.filter(care_pathway=pathway).values_list("pk", "risk_rank"))
+            release.set()  # the holder commits; the sync after this commit then gets the row
+    finally:
+        release.set()
+        thread.join(timeout=20)
+
+    assert elapsed < 2
+    assert ranks == {held.pk: RISK_RANK_NONE, free.pk: risk_rank("high", 6)}
+    assert set(Task.objects.filter(care_pathway=pathway).values_list("risk_rank", flat=True)) == {
+        risk_rank("high", 6)
+    }
