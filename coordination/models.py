@@ -239,8 +239,10 @@ class CarePathway(models.Model):
     created_at = models.DateTimeField()
     # Triage: the sum of the scores of the pathway's open alerts (one per alert name), and
     # its band per the pathway's `monitoring.triage.bands`. Kept by coordination.services.alerts.
-    risk_score = models.PositiveSmallIntegerField(default=0)
-    risk_band = models.CharField(max_length=8, choices=RiskBand.choices, default=RiskBand.LOW)
+    risk_score = models.PositiveSmallIntegerField(default=0, db_default=0)
+    risk_band = models.CharField(
+        max_length=8, choices=RiskBand.choices, default=RiskBand.LOW, db_default=RiskBand.LOW
+    )
     risk_updated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -619,9 +621,11 @@ class AlertRecord(models.Model):
     repeats = models.PositiveIntegerField(default=0)
     last_seen_at = models.DateTimeField()
     # Triage points of this alert (its first score rule that held, at the worst reading).
-    score = models.PositiveSmallIntegerField(default=0)
+    score = models.PositiveSmallIntegerField(default=0, db_default=0)
     # The pathway's band when the alert was raised or last escalated.
-    band = models.CharField(max_length=8, choices=RiskBand.choices, default=RiskBand.LOW)
+    band = models.CharField(
+        max_length=8, choices=RiskBand.choices, default=RiskBand.LOW, db_default=RiskBand.LOW
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

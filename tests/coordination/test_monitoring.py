@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+import threading
 from typing import Any
 
 import pytest
 import time_machine
+from django.db import connections
 
 from coordination.models import AlertRecord, CarePathway, OutboxEvent, Task, TaskEvent
 from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
@@ -453,3 +455,39 @@ def test_a_patients_own_parameter_is_read_by_the_condition(watched: Scene):
     assert ingest(watched.patient, item(SPO2, 89, "%", T0)) == []
     [alert] = ingest(watched.patient, item(SPO2, 87, "%", T0 + HOUR), now=T0 + HOUR)
     assert alert.name == "low-spo2"
+
+
+def test_concurrent_critical_readings_raise_one_alert_and_count_the_repeats(
+    postgres_transactional, frozen
+):
+    definition_publish(source=WATCHED, actor=Actor(id="test"), fmt="yaml")
+    patient = make_patient()
+    gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+    pathway = care_pathway_start(patient=patient, key="watched", user=gp.user)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def post(minute: int) -> None:
+        try:
+            barrier.wait()
+            at = T0 + dt.timedelta(minutes=minute)
+            ingest(patient, item(SPO2, 85, "%", at), now=at)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    record = AlertRecord.objects.get()
+    assert record.repeats == workers - 1
+    assert Task.objects.filter(code="alert-low-spo2").count() == 1
+    assert risk(pathway) == (3, "medium")

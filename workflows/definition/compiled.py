@@ -223,6 +223,15 @@ class CompiledDefinition:
         )
         return state.expects + shared
 
+    @property
+    def raises_alerts(self) -> bool:
+        """Whether any state or the pathway declares alerts or expected measurements."""
+        return bool(
+            self.monitoring.alerts
+            or self.monitoring.expects
+            or any(s.alerts or s.expects for s in self.states.values())
+        )
+
     def parameter_defaults(self) -> dict[str, float]:
         return {name: p.default for name, p in self.monitoring.parameters.items()}
 
