@@ -219,8 +219,10 @@ def risk_rank(band: str, score: int) -> int:
 def risk_of_rank(rank: int) -> tuple[str, int]:
     """The (band, score) a rank stands for (the inverse of `risk_rank`)."""
     band_rank, rest = divmod(rank, RISK_SCORES)
-    band = next(b for b, r in BAND_RANK.items() if r == band_rank)
-    return str(band), RISK_SCORES - 1 - rest
+    return _BAND_OF_RANK[band_rank], RISK_SCORES - 1 - rest
+
+
+_BAND_OF_RANK = {r: str(b.value) for b, r in BAND_RANK.items()}
 
 
 class CarePathway(models.Model):
