@@ -64,6 +64,13 @@ MEASUREMENTS: dict[str, Measurement] = {
         Measurement("4548-4", "HbA1c", (_range("%", "3", "20"),)),
         Measurement("8310-5", "Body temperature", (_range("Cel", "25", "45"),)),
         Measurement("9279-1", "Respiratory rate", (_range("/min", "2", "80"),)),
+        # Heart-failure daily symptom questionnaire (HAS 2022 remote-monitoring referential):
+        # one item each, 0 none, 1 mild, 2 moderate, 3 severe. No LOINC code exists for these
+        # daily items, so they have local codes (not LOINC-shaped, so they cannot collide).
+        Measurement("hf-dyspnoea", "Breathlessness (0-3)", (_range("{score}", "0", "3"),)),
+        Measurement("hf-oedema", "Swelling (0-3)", (_range("{score}", "0", "3"),)),
+        Measurement("hf-fatigue", "Fatigue (0-3)", (_range("{score}", "0", "3"),)),
+        Measurement("hf-orthopnoea", "Orthopnoea (0-3)", (_range("{score}", "0", "3"),)),
     )
 }
 
