@@ -123,8 +123,8 @@ STORIES: dict[str, tuple[tuple[str, StoryTraits], ...]] = {
         ("enrolment-under-way", StoryTraits(portal=True, consent=True)),
         ("monitoring", StoryTraits(portal=True, monitoring="hf", consent=True)),
         ("monitoring-overdue-review", StoryTraits(portal=True, monitoring="hf", consent=True)),
-        ("nurse-review", StoryTraits(portal=True, monitoring="hf-weight-gain", consent=True)),
-        ("cardiology-review", StoryTraits(portal=True, monitoring="hf-low-spo2", consent=True)),
+        ("weight-alert", StoryTraits(portal=True, monitoring="hf-weight-gain", consent=True)),
+        ("renewal-decision", StoryTraits(portal=True, monitoring="hf-low-spo2", consent=True)),
         ("hospitalised", StoryTraits(portal=True, monitoring="hf", consent=True)),
         ("declined", StoryTraits()),
     ),
@@ -268,7 +268,7 @@ def _observations(profile: str, rng: random.Random) -> tuple[ObservationSpec, ..
     """Two weeks of device readings, most recent last.
 
     hf: a morning weight, SpO2 and heart rate each day; hf-weight-gain ends with +2.6 kg over
-    three days, hf-low-spo2 with a SpO2 of 87 % (the two alerts of hf-telemonitoring).
+    three days, hf-low-spo2 with a SpO2 of 87 % (two of the alerts of hf-telemonitoring).
     t2d: fasting capillary glucose in g/L each morning (French meters), after lunch every
     other day; t2d-hypo ends with 0.48 g/L (level 2 hypoglycaemia).
     """
