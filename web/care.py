@@ -48,11 +48,12 @@ from patients.selectors import (
 )
 from patients.selectors.patients import patient_exists
 from patients.services import patient_break_glass
+from web import monitoring_notes
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
 from workflows.definition import localized
-from workflows.selectors import definition_list, instance_history
+from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
@@ -291,6 +292,10 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     language=language,
                 ),
                 "history": history,
+                # Declared silences of the current step, with the pathway's reason.
+                "suspended": monitoring_notes.suspensions(
+                    instance_definition(instance), language, state=instance.state
+                ),
             }
         )
     series = measurement_series(patient, now)
