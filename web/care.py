@@ -200,31 +200,37 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- the patient page ---------------------------------------------------------------------
 
 
-_THRESHOLD = re.compile(r"observation\.value\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)")
+_THRESHOLD = re.compile(
+    r"observation\.value\s*([<>]=?)\s*(-?\d+(?:\.\d+)?|params\.([a-z][a-z0-9_]*))"
+)
 _CODE = re.compile(r"observation\.code\s*==\s*'([^']+)'")
 
 
 def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
-    """Thresholds of the alerts of the pathways' current states, by measurement code, read
-    from conditions of the form `observation.value < N` (other conditions, such as a change
-    over a window, have no single line to draw)."""
+    """Thresholds of the alerts watched in the pathways' current states (their own and the
+    pathway's), by measurement code, read from conditions of the form `observation.value < N`
+    or `observation.value < params.name` (drawn at the parameter's default). Other conditions,
+    such as a change over a window, have no single line to draw."""
     found: dict[str, list[dict[str, Any]]] = {}
     for pathway in pathways:
         instance = pathway.instance
         if instance is None:
             continue
-        state = pathway_document(instance.definition).get("states", {}).get(instance.state)
-        for alert in (state or {}).get("alerts", []) or []:
-            when = str(alert.get("when", ""))
-            code = _CODE.search(when)
+        definition = instance_definition(instance)
+        defaults = definition.parameter_defaults()
+        for alert in definition.alerts_in(definition.state(instance.state)):
+            code = _CODE.search(alert.when)
             if code is None:
                 continue
-            for op, value in _THRESHOLD.findall(when):
+            for op, value, parameter in _THRESHOLD.findall(alert.when):
+                level = defaults.get(parameter) if parameter else float(value)
+                if level is None:
+                    continue
                 found.setdefault(code.group(1), []).append(
                     {
-                        "value": float(value),
+                        "value": float(level),
                         "op": op,
-                        "label": localized(alert.get("title"), language) or alert.get("name", ""),
+                        "label": localized(alert.title, language) or alert.name,
                     }
                 )
     return found

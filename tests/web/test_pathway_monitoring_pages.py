@@ -3,15 +3,18 @@ cites, its validation warnings, and the alerts a step suspends with the pathway'
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from coordination.models import CarePathway, Practitioner
 from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
+from coordination.services.observations import observations_ingest
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.services import definition_publish
@@ -164,3 +167,24 @@ def test_uploading_a_pathway_that_leaves_a_step_unwatched_stores_it_and_warns(db
     assert response.redirect_chain[-1] == ("/pathways/unwatched-test/1/", 302)
     assert "unwatched-test version 1 is stored as a draft." in page
     assert "Monitoring warning: states.review: measurement 59408-5" in page
+
+
+def test_patient_chart_draws_the_pathway_alert_thresholds_at_their_defaults(library: None):
+    nurse = make_practitioner("nurse")
+    client = log_in(nurse)
+    pathway = _heart_failure_patient(nurse)
+    observations_ingest(
+        patient=pathway.patient,
+        observations=[
+            {"code": "59408-5", "value": 95, "unit": "%", "effective_at": timezone.now()},
+            {"code": "8867-4", "value": 70, "unit": "/min", "effective_at": timezone.now()},
+        ],
+        actor=None,
+        source="device",
+    )
+
+    page = client.get(f"/patients/{pathway.patient_id}/").content.decode()
+
+    data = json.loads(page.split('id="chart-data" type="application/json">')[1].split("<")[0])
+    thresholds = {c["code"]: [(t["op"], t["value"]) for t in c["thresholds"]] for c in data}
+    assert thresholds == {"59408-5": [("<", 90.0)], "8867-4": [(">", 120.0), ("<", 50.0)]}
