@@ -22,6 +22,7 @@ CARE_TEAM_CHANGED = "care_team.changed"
 # Written by the observation and alert services.
 OBSERVATION_RECEIVED = "observation.received"
 ALERT_RAISED = "alert.raised"
+ALERT_ESCALATED = "alert.escalated"
 
 TYPES = frozenset(
     {
@@ -36,6 +37,7 @@ TYPES = frozenset(
         CARE_TEAM_CHANGED,
         OBSERVATION_RECEIVED,
         ALERT_RAISED,
+        ALERT_ESCALATED,
     }
 )
 
@@ -189,6 +191,8 @@ class AlertPayload(TypedDict):
     fired: bool
     task: int | None
     kind: str
+    score: int
+    band: str
 
 
 def alert_payload(
@@ -200,6 +204,8 @@ def alert_payload(
     fired: bool,
     task_id: int | None,
     kind: str,
+    score: int = 0,
+    band: str = "low",
 ) -> AlertPayload:
     """`kind` is "condition" (a measurement crossed a threshold or trend) or "missing" (a
     measurement did not arrive in time); `fired` whether the alert's pathway event moved the
@@ -212,4 +218,6 @@ def alert_payload(
         "fired": fired,
         "task": task_id,
         "kind": kind,
+        "score": score,
+        "band": band,
     }

@@ -195,6 +195,8 @@ class RiskBand(models.TextChoices):
 
 
 BAND_RANK = {RiskBand.HIGH: 0, RiskBand.MEDIUM: 1, RiskBand.LOW: 2}
+# The least priority the work of an alert gets when its pathway is in a band.
+PRIORITY_FOR_BAND = {RiskBand.HIGH: "asap", RiskBand.MEDIUM: "urgent"}
 
 
 class CarePathway(models.Model):
@@ -321,6 +323,8 @@ class TaskEvent(models.Model):
         FAIL = "fail", _("failure")
         CANCEL = "cancel", _("cancellation")
         REASSIGN = "reassign", _("reassignment")
+        # By the system: an overdue task escalated, or an alert raising the task's priority.
+        ESCALATE = "escalate", _("escalation")
 
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="events")
     version = models.PositiveIntegerField()

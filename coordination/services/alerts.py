@@ -1,11 +1,22 @@
-"""Device alerts: the `alerts` of a pathway's current state evaluated on incoming observations,
-and the `expects` rules (a measurement that should arrive every so often) checked by a job.
+"""Device alerts: the alerts watched in a pathway's current state (its own `alerts` and the
+pathway's `monitoring.alerts` it does not suspend) evaluated on incoming observations, and the
+`expects` rules (a measurement that should arrive every so often) checked by a job.
 
-A triggered alert fires its event on the care pathway as the system (the state's tasks open
-through the engine), and opens a task of its own for the alert's `role` when it names one, or
-for the coordinator when the event opened none. Repeats of the same alert on the same pathway
-within the debounce window (PARCOURS_ALERT_DEBOUNCE, PT12H) open nothing: they are counted on
-the alert's record.
+A triggered alert fires its event on the care pathway as the system when the current state
+handles it (the state's tasks open through the engine), and opens a task of its own for the
+alert's `role` when the event opened none for that role (for the coordinator, when the alert
+names no role and the event opened nothing). The alert's priority carries to every task it
+opened: raised when higher than the task's own, and the due time brought within the
+priority's limit (stat PT1H, asap PT2H, urgent PT4H).
+
+A repeat of an alert whose work (its task) is still open opens nothing: it is counted on the
+alert's record, and when it is worse (a higher score, priority or band) the open work is
+escalated (its task's priority raised, its due time shortened). Once the work is done or
+cancelled, the next reading that meets the condition raises the alert again. Alerts recorded
+without a task fall back to the debounce window (PARCOURS_ALERT_DEBOUNCE).
+
+Each alert carries triage points (its `score` rules) and the pathway's risk is recomputed
+(coordination.services.risk) whenever an alert is raised or escalated.
 
 Locks: the pathway instances first (in id order), then the rows of this app, then the audit
 head — the order of every pathway service. `observations_ingest` takes the instance locks
@@ -18,7 +29,7 @@ import bisect
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -28,20 +39,31 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from coordination import events
-from coordination.models import AlertRecord, CarePathway, Task
+from coordination import events, task_states
+from coordination.models import BAND_RANK, AlertRecord, CarePathway, RiskBand, Task
 from coordination.services.outbox import event_record
 from coordination.services.pathways import SUBJECT_PREFIX, care_pathway_fire
+from coordination.services.risk import band_priority, open_alert_scores, pathway_risk_refresh
 from coordination.services.system_tasks import open_system_task
+from coordination.services.tasks import task_priority_raise
 from patients.durations import parse_window
 from patients.measurements import MEASUREMENTS, to_canonical
 from patients.models import Observation
 from patients.selectors import delta as stored_delta
-from patients.selectors import last_value, observation_list
+from patients.selectors import fall as stored_fall
+from patients.selectors import (
+    last_value,
+    news2_at,
+    observation_list,
+    trend_fall,
+    trend_rise,
+)
+from patients.selectors import rise as stored_rise
 from workflows.definition.compiled import (
     AlertSpec,
     CompiledDefinition,
     ExpectationSpec,
+    ScoreRule,
     StateSpec,
 )
 from workflows.definition.durations import add_duration, parse_duration
@@ -63,14 +85,14 @@ LOOKBACK = dt.timedelta(days=31)
 
 @dataclass(frozen=True)
 class Listener:
-    """An active care pathway of the patient whose current state has alerts."""
+    """An active care pathway of the patient whose current state watches alerts."""
 
     pathway_id: int
     instance_id: int
 
 
 def alert_listeners(*, patient_id: int) -> list[Listener]:
-    """The patient's active pathways whose current state has alerts, in instance id order
+    """The patient's active pathways whose current state watches alerts, in instance id order
     (the order their locks are taken). Reads no definition document: compiled definitions
     are cached by checksum."""
     rows = (
@@ -86,7 +108,7 @@ def alert_listeners(*, patient_id: int) -> list[Listener]:
     listeners = []
     for pathway_id, instance_id, state, definition_id, checksum in rows:
         definition = compiled_definition_by_id(definition_id, checksum)
-        if definition.states[state].alerts:
+        if definition.alerts_in(definition.states[state]):
             listeners.append(Listener(pathway_id, instance_id))
     return listeners
 
@@ -139,12 +161,48 @@ class SeriesCache:
         if start < self.since or at > self.until:
             change = stored_delta(self.patient_id, code, window, at)
             return float(change) if change is not None else None
+        window_values = self._window(code, start, at)
+        if window_values is None or len(window_values) < 2:
+            return None
+        return float(window_values[-1] - window_values[0])
+
+    def news2(self, window: str, at: dt.datetime, *, complete: bool) -> int | None:
+        """The NEWS2 total from the latest vital signs within the window (one query); when
+        `complete`, None unless every parameter is present (`news2_partial` sums those that
+        are)."""
+        result = news2_at(self.patient_id, at, window)
+        return result.score if complete else result.partial
+
+    def rise(self, code: str, window: str, at: dt.datetime) -> float | None:
+        """The last value minus the lowest in the window: a gain, even after a dip."""
+        return self._trend(code, window, at, trend_rise, stored_rise)
+
+    def fall(self, code: str, window: str, at: dt.datetime) -> float | None:
+        """The highest value in the window minus the last: a loss, even after a peak."""
+        return self._trend(code, window, at, trend_fall, stored_fall)
+
+    def _trend(
+        self,
+        code: str,
+        window: str,
+        at: dt.datetime,
+        over: Callable[[list[Decimal]], Decimal | None],
+        stored: Callable[[int, str, str, dt.datetime], Decimal | None],
+    ) -> float | None:
+        if code not in MEASUREMENTS:
+            return None
+        values = self._window(code, parse_window(window).before(at), at)
+        change = stored(self.patient_id, code, window, at) if values is None else over(values)
+        return float(change) if change is not None else None
+
+    def _window(self, code: str, start: dt.datetime, at: dt.datetime) -> list[Decimal] | None:
+        """The values from `start` to `at` (inclusive), or None when the range is not loaded."""
+        if start < self.since or at > self.until:
+            return None
         keys, values = self._load(code)
         low = bisect.bisect_left(keys, (start, -1))
         high = bisect.bisect_right(keys, (at, float("inf")))
-        if high - low < 2:
-            return None
-        return float(values[high - 1] - values[low])
+        return values[low:high]
 
 
 # --- evaluating a state's alerts --------------------------------------------------------------
@@ -152,6 +210,11 @@ class SeriesCache:
 # `observation.code == 'X' && ...`: false for every other code, whatever follows (CEL's `&&`
 # is false as soon as one side is), so rows of other codes are not evaluated at all.
 _CODE_FIRST = re.compile(r"^\s*observation\.code\s*==\s*['\"]([^'\"]+)['\"]\s*&&")
+
+# The longest an alert's work may wait, by the alert's priority: a `stat` alert cannot open a
+# task due in 4 hours.
+PRIORITY_DUE_WITHIN = {"stat": "PT1H", "asap": "PT2H", "urgent": "PT4H"}
+SYSTEM_LABEL = "system:alerts"
 
 
 @dataclass(frozen=True)
@@ -170,17 +233,22 @@ def alert_plan(when: str) -> AlertPlan:
     )
 
 
-def alert_holds(
-    alert: AlertSpec, series: SeriesCache, at: dt.datetime, observation: Observation | None
+def _condition_holds(
+    source: str,
+    series: SeriesCache,
+    at: dt.datetime,
+    observation: Observation | None,
+    params: Mapping[str, float],
 ) -> bool:
-    """Whether the alert's condition holds at `at` (for `observation`, when it reads it).
-    A condition that cannot be evaluated (no measurement yet for `last`, a type mismatch)
-    does not hold."""
     functions: dict[str, Callable[..., Any]] = {
         "last": lambda code: series.last(code, at),
         "delta": lambda code, window: series.delta(code, window, at),
+        "rise": lambda code, window: series.rise(code, window, at),
+        "fall": lambda code, window: series.fall(code, window, at),
+        "news2": lambda window: series.news2(window, at, complete=True),
+        "news2_partial": lambda window: series.news2(window, at, complete=False),
     }
-    variables: dict[str, Any] = {}
+    variables: dict[str, Any] = {"params": dict(params)}
     if observation is not None:
         variables["observation"] = {
             "code": observation.code,
@@ -189,10 +257,40 @@ def alert_holds(
             "effective": observation.effective_at,
         }
     try:
-        return evaluate(alert.when, variables, functions) is True
+        return evaluate(source, variables, functions) is True
     except ExpressionError as exc:
-        logger.debug("alert %s not evaluated: %s", alert.name, exc)
+        logger.debug("condition not evaluated: %s", exc)
         return False
+
+
+def alert_holds(
+    alert: AlertSpec,
+    series: SeriesCache,
+    at: dt.datetime,
+    observation: Observation | None,
+    params: Mapping[str, float] | None = None,
+) -> bool:
+    """Whether the alert's condition holds at `at` (for `observation`, when it reads it).
+    A condition that cannot be evaluated (no measurement yet for `last`, a type mismatch)
+    does not hold."""
+    return _condition_holds(alert.when, series, at, observation, params or {})
+
+
+def score_of(
+    rules: Sequence[ScoreRule],
+    series: SeriesCache | None,
+    at: dt.datetime,
+    observation: Observation | None,
+    params: Mapping[str, float],
+) -> int:
+    """The points of the first rule that holds (a rule without `when` always does); 0 if
+    none. Rules with a condition need the series; without it only unconditional rules count."""
+    for rule in rules:
+        if rule.when is None:
+            return rule.points
+        if series is not None and _condition_holds(rule.when, series, at, observation, params):
+            return rule.points
+    return 0
 
 
 def alerts_evaluate(
@@ -231,30 +329,33 @@ def _evaluate_for(
 ) -> list[AlertRecord]:
     raised: list[AlertRecord] = []
     instance = lock_instance(instance_id=listener.instance_id)
-    state = instance_definition(instance).state(instance.state)
+    definition = instance_definition(instance)
+    state = definition.state(instance.state)
+    params = pathway_parameters(care_pathway_id=listener.pathway_id, definition=definition)
     done_once: set[tuple[str, str]] = set()
     for observation in ordered:
         if instance.status != PathwayInstance.Status.ACTIVE:
             break
-        for alert in state.alerts:
+        for alert in definition.alerts_in(state):
             plan = alert_plan(alert.when)
             if plan.only_code is not None and plan.only_code != observation.code:
                 continue
+            at: dt.datetime = observation.effective_at
+            seen: Observation | None = observation
             if not plan.needs_observation:
                 if (state.name, alert.name) in done_once:
                     continue
                 done_once.add((state.name, alert.name))
-                holds = alert_holds(alert, series, ordered[-1].effective_at, None)
-            else:
-                holds = alert_holds(alert, series, observation.effective_at, observation)
-            if not holds:
+                at, seen = ordered[-1].effective_at, None
+            if not alert_holds(alert, series, at, seen, params):
                 continue
             record = alert_raise(
                 pathway_id=listener.pathway_id,
                 instance_id=listener.instance_id,
                 alert=alert,
-                observation=observation if plan.needs_observation else None,
+                observation=seen,
                 now=now,
+                score=score_of(alert.score, series, at, seen, params),
             )
             if record is not None:
                 raised.append(record)
@@ -266,6 +367,13 @@ def _evaluate_for(
     return raised
 
 
+def pathway_parameters(*, care_pathway_id: int, definition: CompiledDefinition) -> dict[str, float]:
+    """The values of the pathway's parameters for this patient (`params` in conditions)."""
+    if not definition.monitoring.parameters:
+        return {}
+    return definition.parameter_defaults()
+
+
 def alert_raise(
     *,
     pathway_id: int,
@@ -273,19 +381,24 @@ def alert_raise(
     alert: AlertSpec,
     observation: Observation | None,
     now: dt.datetime | None = None,
+    score: int | None = None,
 ) -> AlertRecord | None:
-    """Raise `alert` on the pathway: fire its event (as the system), open its task, record it.
-    Returns None, and only counts the repeat, when the same alert was raised on this pathway
-    within the debounce window, or when the pathway is no longer in a state with this alert."""
+    """Raise `alert` on the pathway: fire its event (as the system) when the current state
+    handles it, open its task, carry its priority, record it, refresh the pathway's risk.
+    Returns None when the alert's earlier work is still open (the repeat is counted, and
+    escalates that work when worse), or when the pathway no longer watches this alert."""
     now = now or timezone.now()
-    window = parse_duration(settings.PARCOURS_ALERT_DEBOUNCE)
+    if score is None:
+        score = score_of(alert.score, None, now, observation, {})
     with transaction.atomic():
         instance = lock_instance(instance_id=instance_id)
         definition = instance_definition(instance)
         state = definition.state(instance.state)
-        if instance.status != PathwayInstance.Status.ACTIVE or alert not in state.alerts:
+        if instance.status != PathwayInstance.Status.ACTIVE or alert not in definition.alerts_in(
+            state
+        ):
             return None
-        if _debounced(pathway_id, alert.name, now - window, now):
+        if _absorbed(pathway_id, alert.name, alert.priority, score, definition, now):
             return None
         pathway = CarePathway.objects.get(pk=pathway_id)
         payload: dict[str, Any] = {"alert": alert.name}
@@ -296,63 +409,144 @@ def alert_raise(
                 "value": float(observation.value),
                 "unit": observation.unit,
             }
-        refusal, opened = "", []
-        try:
-            result = care_pathway_fire(
-                pathway=pathway, event=alert.event, user=None, payload=payload
-            )
-        except TransitionRefused as exc:  # e.g. a guard on the alert's event said no
-            refusal = exc.message[:500]
-        else:
-            opened = list(
-                Task.objects.filter(
-                    care_pathway_id=pathway_id, pathway_revision=result.entry.revision
-                ).order_by("priority_rank", "id")
-            )
+        refusal, opened, fired = "", [], False
+        if alert.event is not None and alert.event in state.transitions:
+            try:
+                result = care_pathway_fire(
+                    pathway=pathway, event=alert.event, user=None, payload=payload
+                )
+            except TransitionRefused as exc:  # e.g. a guard on the alert's event said no
+                refusal = exc.message[:500]
+            else:
+                fired = True
+                opened = list(
+                    Task.objects.filter(
+                        care_pathway_id=pathway_id, pathway_revision=result.entry.revision
+                    ).order_by("priority_rank", "id")
+                )
         instance = lock_instance(instance_id=instance_id)
-        task = opened[0] if opened else None
-        if instance.status == PathwayInstance.Status.ACTIVE and (alert.role or not opened):
-            definition = instance_definition(instance)
-            task = open_system_task(
-                instance=instance,
-                definition=definition,
-                state=definition.state(instance.state),
-                code=f"alert-{alert.name}"[:63],
-                title=alert.title or {"en": f"Alert: {alert.name}", "fr": f"Alerte : {alert.name}"},
-                role=alert.role or DEFAULT_ALERT_ROLE,
+        task = _work_of(opened, alert.role)
+        if instance.status == PathwayInstance.Status.ACTIVE and task is None:
+            if alert.role or not opened:
+                current = instance_definition(instance)
+                task = open_system_task(
+                    instance=instance,
+                    definition=current,
+                    state=current.state(instance.state),
+                    code=f"alert-{alert.name}"[:63],
+                    title=alert.title
+                    or {"en": f"Alert: {alert.name}", "fr": f"Alerte : {alert.name}"},
+                    role=alert.role or DEFAULT_ALERT_ROLE,
+                    priority=alert.priority,
+                    due=PRIORITY_DUE_WITHIN.get(alert.priority),
+                    now=now,
+                )
+                opened.append(task)
+            else:
+                task = opened[0]
+        for work in opened:
+            task_priority_raise(
+                work,
                 priority=alert.priority,
-                due=None,
+                due_within=PRIORITY_DUE_WITHIN.get(alert.priority),
+                actor_label=SYSTEM_LABEL,
                 now=now,
+                detail={"alert": alert.name},
             )
-        return _alert_create(
+        record = _alert_create(
             care_pathway_id=pathway_id,
             patient_id=pathway.patient_id,
             name=alert.name,
             kind=AlertRecord.Kind.CONDITION,
             state=state.name,
-            event=alert.event,
+            event=alert.event if fired or refusal else "",
             priority=alert.priority,
             observation_id=observation.pk if observation is not None else None,
-            fired=not refusal,
+            fired=fired,
             refusal=refusal,
             task=task,
             raised_at=now,
             last_seen_at=now,
+            score=score,
+            definition=definition,
         )
+        return record
 
 
-def _debounced(pathway_id: int, name: str, since: dt.datetime, now: dt.datetime) -> bool:
+def _work_of(opened: Sequence[Task], role: str | None) -> Task | None:
+    """The task that is the alert's work among those its event opened: the first for the
+    alert's role, or (no role named) the first of all."""
+    if role is None:
+        return opened[0] if opened else None
+    return next((t for t in opened if t.offered_role == role), None)
+
+
+def _absorbed(
+    pathway_id: int,
+    name: str,
+    priority: str,
+    score: int,
+    definition: CompiledDefinition,
+    now: dt.datetime,
+) -> bool:
+    """Whether a repeat of the alert is absorbed by its earlier, still open work; counts it,
+    and escalates that work when the repeat is worse."""
     recent = (
-        AlertRecord.objects.select_for_update()
-        .filter(care_pathway_id=pathway_id, name=name, raised_at__gt=since)
-        .order_by("-raised_at")
+        AlertRecord.objects.select_for_update(of=("self",))
+        .filter(care_pathway_id=pathway_id, name=name)
+        .select_related("task")
+        .order_by("-raised_at", "-id")
         .first()
     )
     if recent is None:
         return False
+    if recent.task is not None:
+        if recent.task.status not in task_states.OPEN:
+            return False  # the work is done: a new reading is a new alert
+    else:
+        window = parse_duration(settings.PARCOURS_ALERT_DEBOUNCE)
+        if recent.raised_at <= now - window:
+            return False
     recent.repeats += 1
     recent.last_seen_at = now
-    recent.save(update_fields=["repeats", "last_seen_at"])
+    fields = ["repeats", "last_seen_at"]
+    bands = definition.monitoring.bands
+    band = recent.band
+    if score > recent.score:
+        others = sum(open_alert_scores(care_pathway_id=pathway_id).values()) - recent.score
+        band = bands.band(max(others, 0) + score)
+    rank = task_states.PRIORITY_RANK
+    worse = (
+        rank[priority] < rank[recent.priority]
+        or score > recent.score
+        or BAND_RANK[RiskBand(band)] < BAND_RANK[RiskBand(recent.band)]
+    )
+    if worse:
+        if rank[priority] < rank[recent.priority]:
+            recent.priority = priority
+        recent.score = max(recent.score, score)
+        recent.escalated_at = now
+        fields += ["priority", "score", "escalated_at"]
+    recent.save(update_fields=fields)
+    if worse:
+        risk = pathway_risk_refresh(care_pathway_id=pathway_id, bands=bands, now=now)
+        recent.band = risk.band
+        recent.save(update_fields=["band"])
+        if recent.task_id is not None:
+            wanted = recent.priority
+            least = band_priority(risk.band)
+            if least is not None and rank[least] < rank[wanted]:
+                wanted = least
+            task = Task.objects.select_for_update().get(pk=recent.task_id)  # open: checked
+            task_priority_raise(
+                task,
+                priority=wanted,
+                due_within=PRIORITY_DUE_WITHIN.get(wanted),
+                actor_label=SYSTEM_LABEL,
+                now=now,
+                detail={"alert": name, "escalated": True},
+            )
+        _alert_event(recent, events.ALERT_ESCALATED)
     return True
 
 
@@ -385,7 +579,7 @@ def missing_measurements_check(*, now: dt.datetime | None = None) -> list[AlertR
     for instance_id, state_name, definition_id, checksum in rows.iterator():
         definition = compiled_definition_by_id(definition_id, checksum)
         state = definition.states[state_name]
-        for expectation in state.expects:
+        for expectation in definition.expects_in(state):
             try:
                 record = _check_expectation(instance_id, definition, state, expectation, now)
             except NotFound:
@@ -417,9 +611,11 @@ def _check_expectation(
         since = max(entered, latest.effective_at) if latest is not None else entered
         if add_duration(since, expectation.every) > now:
             return None
-        name = f"missing:{expectation.code}"
+        name = expectation.key
         if AlertRecord.objects.filter(
-            care_pathway_id=pathway.pk, name=name, raised_at__gte=since
+            care_pathway_id=pathway.pk,
+            name__in=(name, f"missing:{expectation.code}"),  # the latter: records before names
+            raised_at__gte=since,
         ).exists():
             return None
         display = (
@@ -439,9 +635,10 @@ def _check_expectation(
             title=title,
             role=expectation.role,
             priority=expectation.priority,
-            due=None,
+            due=PRIORITY_DUE_WITHIN.get(expectation.priority),
             now=now,
         )
+        params = pathway_parameters(care_pathway_id=pathway.pk, definition=definition)
         return _alert_create(
             care_pathway_id=pathway.pk,
             patient_id=pathway.patient_id,
@@ -452,6 +649,8 @@ def _check_expectation(
             task=task,
             raised_at=now,
             last_seen_at=now,
+            score=score_of(expectation.score, None, now, None, params),
+            definition=definition,
         )
 
 
@@ -466,14 +665,30 @@ __all__ = [
     "alerts_evaluate",
     "lock_listeners",
     "missing_measurements_check",
+    "pathway_parameters",
+    "score_of",
 ]
 
 
-def _alert_create(**fields: Any) -> AlertRecord:
-    """Store an alert and its outbox event, in the caller's transaction."""
+def _alert_create(*, definition: CompiledDefinition, **fields: Any) -> AlertRecord:
+    """Store an alert, refresh its pathway's risk (the band is stored on the alert) and
+    record its outbox event, in the caller's transaction."""
     record = AlertRecord.objects.create(**fields)
+    risk = pathway_risk_refresh(
+        care_pathway_id=record.care_pathway_id,
+        bands=definition.monitoring.bands,
+        now=record.raised_at,
+    )
+    if risk.band != record.band:
+        record.band = risk.band
+        record.save(update_fields=["band"])
+    _alert_event(record, events.ALERT_RAISED)
+    return record
+
+
+def _alert_event(record: AlertRecord, type: str) -> None:
     event_record(
-        type=events.ALERT_RAISED,
+        type=type,
         patient=record.patient_id,
         payload=events.alert_payload(
             alert_id=record.pk,
@@ -483,7 +698,8 @@ def _alert_create(**fields: Any) -> AlertRecord:
             fired=record.fired,
             task_id=record.task_id,
             kind=record.kind,
+            score=record.score,
+            band=record.band,
         ),
-        occurred_at=record.raised_at,
+        occurred_at=record.last_seen_at,
     )
-    return record

@@ -42,6 +42,7 @@ from coordination.selectors import (
 )
 from coordination.services.outbox import event_record
 from coordination.services.pathways import pathway_id_from_subject
+from coordination.services.risk import alert_task_closed
 from patients.models import AuditEvent
 from patients.selectors import visible_patients
 from patients.services import audit_record
@@ -122,6 +123,7 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
     pathway_id = pathway_id_from_subject(change.instance.subject)
     if pathway_id is None:
         return
+    cancelled: list[int] = []
     for task in step_tasks_open_locked(pathway_id=pathway_id, state=left.name):
         _record(
             task,
@@ -134,6 +136,50 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
         )
         rows_update([task], ["status", "version", "updated_at", "ended_at"])
         task_event_record(task, events.TASK_CHANGED, "cancel")
+        cancelled.append(task.pk)
+    if cancelled:
+        alert_task_closed(
+            task_ids=cancelled,
+            care_pathway_id=pathway_id,
+            bands=change.definition.monitoring.bands,
+            now=change.at,
+        )
+
+
+def task_priority_raise(
+    task: Task,
+    *,
+    priority: str,
+    due_within: str | None,
+    actor_label: str,
+    now: dt.datetime,
+    detail: Mapping[str, Any],
+) -> bool:
+    """Raise an open task's priority to `priority` when that is higher, and bring its due time
+    to at most `now + due_within`; one history entry and one live event when anything
+    changed. The caller holds the task's lock (or created it in this transaction). Returns
+    whether the task changed."""
+    if task.status not in task_states.OPEN:
+        return False
+    changed: dict[str, Any] = {}
+    rank = task_states.PRIORITY_RANK[priority]
+    if rank < task.priority_rank:
+        changed["priority"] = [task.priority, priority]
+        task.priority, task.priority_rank = priority, rank
+    if due_within is not None:
+        latest = add_duration(now, due_within)
+        if task.due_at is None or task.due_at > latest:
+            changed["due_at"] = [
+                task.due_at.isoformat() if task.due_at else None,
+                latest.isoformat(),
+            ]
+            task.due_at = latest
+    if not changed:
+        return False
+    _record(task, "escalate", [], None, actor_label, now, {**detail, **changed})
+    rows_update([task], ["priority", "priority_rank", "due_at", "version", "updated_at"])
+    task_event_record(task, events.TASK_CHANGED, "escalate")
+    return True
 
 
 # --- actions by people --------------------------------------------------------------------
@@ -195,6 +241,13 @@ def task_act(
             if task.owner is not None:
                 assign_perm("coordination.change_task", task.owner.user, task)
         task_event_record(task, events.TASK_CHANGED, data.action)
+        if instance is not None and task.care_pathway_id and task.status in task_states.TERMINAL:
+            alert_task_closed(
+                task_ids=[task.pk],
+                care_pathway_id=task.care_pathway_id,
+                bands=instance_definition(instance).monitoring.bands,
+                now=now,
+            )
         if (
             instance is not None
             and task.care_pathway_id is not None

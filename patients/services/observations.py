@@ -2,8 +2,9 @@
 
 Every item is validated against `patients.measurements` before anything is written:
 - `code` is a known LOINC code, `unit` one of its UCUM units (the problem names the allowed
-  ones), `value` a finite number within the plausible range for that unit (stored with four
-  decimals, rounded half to even);
+  ones, and the code to use for a unit that belongs to another, such as glucose in mmol/L),
+  `value` a finite number within the plausible range for that unit (stored with four
+  decimals, rounded half to even), a whole one for a category recorded as a number;
 - `effective_at` is timezone-aware and at most five minutes in the future (clock skew of the
   device or phone that took it);
 - `device_id`, when given, is a device registered to this patient.
@@ -222,13 +223,17 @@ def _validate_item(
     unit_range = measurement.unit(unit) if measurement and isinstance(unit, str) else None
     if measurement is not None and "unit" in raw and unit_range is None:
         allowed = ", ".join(measurement.unit_names)
-        problems.append(
-            Problem(
-                f"{prefix}unit",
-                f"{unit!r} is not a unit of {measurement.code} ({measurement.display}); "
-                f"allowed: {allowed}",
-            )
+        wrong_unit = (
+            f"{unit!r} is not a unit of {measurement.code} ({measurement.display}); "
+            f"allowed: {allowed}"
         )
+        retired = measurement.stored_unit(unit) if isinstance(unit, str) else None
+        if retired is not None and retired.recorded_as is not None:
+            elsewhere = MEASUREMENTS[retired.recorded_as]
+            wrong_unit += (
+                f". A reading in {unit} is recorded as {elsewhere.code} ({elsewhere.display})"
+            )
+        problems.append(Problem(f"{prefix}unit", wrong_unit))
 
     value: Decimal | None = None
     if "value" in raw:
@@ -247,6 +252,20 @@ def _validate_item(
                     f"{_plain(value)} {unit_range.unit} is outside the plausible range for "
                     f"{measurement.display} ({_plain(unit_range.minimum)} to "
                     f"{_plain(unit_range.maximum)} {unit_range.unit})",
+                )
+            )
+        elif (
+            measurement is not None
+            and unit_range is not None
+            and unit_range.whole
+            and value is not None
+            and value != value.to_integral_value()
+        ):
+            problems.append(
+                Problem(
+                    f"{prefix}value",
+                    f"{_plain(value)} is not a whole number; {measurement.display} "
+                    f"takes whole numbers only",
                 )
             )
 

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -274,6 +275,45 @@ def test_observations_are_listed_filtered_and_the_read_audited(scene: Scene):
     assert [o["value"] for o in response.json()["results"]] == ["71.0000"]
     assert other_code.json()["results"] == []
     assert audit_count(resource_type="Observation", action="search") == before + 2
+
+
+def test_glucose_in_mmol_per_litre_under_the_mass_code_is_refused_naming_the_right_code(
+    scene: Scene,
+):
+    scene.nurse.user.set_password("synthetic-login-pass-42")
+    scene.nurse.user.save(update_fields=["password"])
+    client = Client()
+    login = client.post(
+        "/login/", {"username": scene.nurse.user.username, "password": "synthetic-login-pass-42"}
+    )
+    assert login.status_code == 302
+    moment = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    reading = {"value": "5.4", "unit": "mmol/L", "effective_at": moment}
+
+    refused = client.post(
+        f"/api/v1/patients/{scene.patient.pk}/observations/",
+        {"code": "41653-7", **reading},
+        content_type="application/json",
+    )
+    accepted = client.post(
+        f"/api/v1/patients/{scene.patient.pk}/observations/",
+        {"code": "14743-9", **reading},
+        content_type="application/json",
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == [
+        {
+            "field": "unit",
+            "message": "'mmol/L' is not a unit of 41653-7 (Glucose in capillary blood, "
+            "mass/volume); allowed: mg/dL, g/L. A reading in mmol/L is recorded as 14743-9 "
+            "(Glucose in capillary blood, moles/volume)",
+        }
+    ]
+    assert accepted.status_code == 201
+    assert list(Observation.objects.filter(patient=scene.patient).values_list("code", "unit")) == [
+        ("14743-9", "mmol/L")
+    ]
 
 
 def test_observations_of_an_unseen_patient_are_404(scene: Scene):

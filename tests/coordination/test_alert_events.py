@@ -47,6 +47,8 @@ def test_a_raised_alert_writes_its_event(monitored: Scene) -> None:
         "fired": True,
         "task": record.task_id,
         "kind": "condition",
+        "score": 0,
+        "band": "low",
     }
 
 

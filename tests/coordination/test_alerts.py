@@ -206,17 +206,20 @@ def test_a_repeat_within_the_debounce_window_opens_no_new_task(monitored: Scene)
     assert (record.repeats, record.last_seen_at) == (1, T0 + 2 * HOUR)
 
 
-def test_a_repeat_after_the_debounce_window_opens_a_new_task(monitored: Scene, settings):
+def test_a_repeat_while_the_work_is_still_open_opens_nothing_even_after_the_window(
+    monitored: Scene, settings
+):
+    # Debounce follows the work, not the clock: the nurse has not dealt with the first alert.
     settings.PARCOURS_ALERT_DEBOUNCE = "PT12H"
     ingest(monitored.patient, item(SPO2, 88, "%", T0))
     later = T0 + 13 * HOUR
 
-    raised = ingest(monitored.patient, item(SPO2, 87, "%", later), now=later)
+    raised = ingest(monitored.patient, item(SPO2, 88, "%", later), now=later)
 
-    assert [a.name for a in raised] == ["low-spo2"]
-    # Re-entering `monitoring` (the alert's event loops back) cancelled the first task.
-    codes = Task.objects.filter(code="alert-low-spo2").values_list("status", flat=True)
-    assert sorted(codes) == ["cancelled", "ready"]
+    assert raised == []
+    assert AlertRecord.objects.get().repeats == 1
+    statuses = Task.objects.filter(code="alert-low-spo2").values_list("status", flat=True)
+    assert list(statuses) == ["ready"]
 
 
 def test_a_batch_of_triggering_values_raises_the_alert_once(monitored: Scene):
@@ -281,7 +284,7 @@ def test_no_weight_for_three_days_opens_a_task_once(monitored: Scene):
     first = missing_measurements_check(now=later)
     second = missing_measurements_check(now=later + HOUR)
 
-    assert [(a.name, a.kind) for a in first] == [("missing:29463-7", "missing")]
+    assert [(a.name, a.kind) for a in first] == [("missing-29463-7", "missing")]
     assert second == []
     assert open_tasks(monitored.pathway) == [("missing-29463-7", "nurse", "urgent")]
 
@@ -301,7 +304,7 @@ def test_a_new_gap_after_a_measurement_opens_a_new_task(monitored: Scene):
 
     raised = missing_measurements_check(now=T0 + 7 * DAY + HOUR)
 
-    assert [a.name for a in raised] == ["missing:29463-7"]
+    assert [a.name for a in raised] == ["missing-29463-7"]
     assert AlertRecord.objects.filter(kind="missing").count() == 2
 
 

@@ -18,6 +18,7 @@ DEVICE = Observation.Source.DEVICE
 REST = AuditEvent.EntryPoint.REST
 WEIGHT = "29463-7"
 GLUCOSE = "41653-7"
+GLUCOSE_MMOL = "14743-9"
 DAY = dt.timedelta(days=1)
 
 
@@ -46,11 +47,14 @@ def test_the_table_covers_the_reference_measurements():
         "8480-6": ("mm[Hg]",),
         "8462-4": ("mm[Hg]",),
         "59408-5": ("%",),
-        "41653-7": ("mg/dL", "mmol/L", "g/L"),
+        "41653-7": ("mg/dL", "g/L"),
+        "14743-9": ("mmol/L",),
         "2339-0": ("mg/dL",),
         "4548-4": ("%",),
         "8310-5": ("Cel",),
         "9279-1": ("/min",),
+        "3151-8": ("L/min",),
+        "67775-7": ("{ACVPU}",),
         "hf-dyspnoea": ("{score}",),
         "hf-oedema": ("{score}",),
         "hf-fatigue": ("{score}",),
@@ -64,7 +68,12 @@ def test_a_valid_batch_is_stored_whole_with_one_audit_record(patient, nurse):
     items = [
         weight("72.35", T0 - DAY, device_id=device.pk),
         ObservationItem(code="8867-4", value=64, unit="/min", effective_at=T0),
-        {"code": GLUCOSE, "value": 5.4, "unit": "mmol/L", "effective_at": "2026-03-02T07:55:00Z"},
+        {
+            "code": GLUCOSE_MMOL,
+            "value": 5.4,
+            "unit": "mmol/L",
+            "effective_at": "2026-03-02T07:55:00Z",
+        },
     ]
 
     stored = record(patient, nurse, items)
@@ -78,7 +87,7 @@ def test_a_valid_batch_is_stored_whole_with_one_audit_record(patient, nurse):
         (WEIGHT, Decimal("72.3500"), "kg", T0 - DAY, device.pk, "device", nurse.pk),
         ("8867-4", Decimal("64.0000"), "/min", T0, None, "device", nurse.pk),
         (
-            GLUCOSE,
+            GLUCOSE_MMOL,
             Decimal("5.4000"),
             "mmol/L",
             T0 - dt.timedelta(minutes=5),
@@ -101,7 +110,7 @@ def test_a_valid_batch_is_stored_whole_with_one_audit_record(patient, nurse):
     assert event.detail == {
         "count": 3,
         "ids": f"{first}-{last}",
-        "codes": [WEIGHT, GLUCOSE, "8867-4"],
+        "codes": [GLUCOSE_MMOL, WEIGHT, "8867-4"],
     }
 
 
@@ -121,9 +130,9 @@ def test_a_batch_with_bad_items_reports_every_one_by_index_and_stores_nothing(pa
     assert problems == [
         "items.1.unit: 'lb' is not a unit of 29463-7 (Body weight); allowed: kg",
         "items.2.value: -3 kg is outside the plausible range for Body weight (0.2 to 500 kg)",
-        "items.3.code: unknown LOINC code '0000-0'; known: 2339-0, 29463-7, 41653-7, 4548-4, "
-        "59408-5, 8310-5, 8462-4, 8480-6, 8867-4, 9279-1, hf-dyspnoea, hf-fatigue, hf-oedema, "
-        "hf-orthopnoea",
+        "items.3.code: unknown LOINC code '0000-0'; known: 14743-9, 2339-0, 29463-7, 3151-8, "
+        "41653-7, 4548-4, 59408-5, 67775-7, 8310-5, 8462-4, 8480-6, 8867-4, 9279-1, hf-dyspnoea, "
+        "hf-fatigue, hf-oedema, hf-orthopnoea",
         "items.4.value: 900 kg is outside the plausible range for Body weight (0.2 to 500 kg)",
         "items.4.effective_at: must be timezone-aware (give an offset such as +01:00 or Z)",
     ]
@@ -140,6 +149,9 @@ def test_a_batch_with_bad_items_reports_every_one_by_index_and_stores_nothing(pa
         ("59408-5", "100", "%"),
         (GLUCOSE, "0.54", "g/L"),
         (GLUCOSE, "54", "mg/dL"),
+        (GLUCOSE_MMOL, "3.0", "mmol/L"),
+        ("3151-8", "0", "L/min"),
+        ("67775-7", "4", "{ACVPU}"),
         ("8480-6", "120", "mm[Hg]"),
     ],
 )
@@ -166,11 +178,24 @@ def test_plausible_values_and_their_bounds_are_accepted(patient, nurse, code, va
             "101 % is outside the plausible range for SpO2 by pulse oximetry (50 to 100 %)",
         ),
         (
-            GLUCOSE,
+            GLUCOSE_MMOL,
             "90",
             "mmol/L",
-            "90 mmol/L is outside the plausible range for Glucose in capillary blood "
-            "(0.5 to 55.5 mmol/L)",
+            "90 mmol/L is outside the plausible range for Glucose in capillary blood, "
+            "moles/volume (0.5 to 55.5 mmol/L)",
+        ),
+        (
+            "67775-7",
+            "5",
+            "{ACVPU}",
+            "5 {ACVPU} is outside the plausible range for Level of responsiveness (ACVPU) "
+            "(0 to 4 {ACVPU})",
+        ),
+        (
+            "67775-7",
+            "1.5",
+            "{ACVPU}",
+            "1.5 is not a whole number; Level of responsiveness (ACVPU) takes whole numbers only",
         ),
     ],
 )
@@ -376,8 +401,46 @@ def test_delta_converts_mixed_units_to_the_canonical_one(patient, nurse):
         nurse,
         [
             {"code": GLUCOSE, "value": "90", "unit": "mg/dL", "effective_at": T0 - DAY},
-            {"code": GLUCOSE, "value": "6", "unit": "mmol/L", "effective_at": T0},
+            {"code": GLUCOSE, "value": "1.08", "unit": "g/L", "effective_at": T0},
         ],
+    )
+
+    assert delta(patient.pk, GLUCOSE, "P2D", T0) == Decimal("18")
+    latest = last_value(patient.pk, GLUCOSE, T0)
+    assert latest is not None
+    assert (latest.value, latest.unit) == (Decimal("108"), "mg/dL")
+
+
+@pytest.mark.django_db
+def test_capillary_glucose_in_mmol_per_litre_under_the_mass_code_is_refused(patient, nurse):
+    item = {"code": GLUCOSE, "value": "5.4", "unit": "mmol/L", "effective_at": T0}
+
+    problems = problems_of(patient, nurse, [item])
+
+    assert problems == [
+        "items.0.unit: 'mmol/L' is not a unit of 41653-7 (Glucose in capillary blood, "
+        "mass/volume); allowed: mg/dL, g/L. A reading in mmol/L is recorded as 14743-9 "
+        "(Glucose in capillary blood, moles/volume)"
+    ]
+    assert Observation.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_glucose_stored_in_mmol_per_litre_under_the_mass_code_is_still_read(patient, nurse):
+    # Such rows were accepted before 14743-9 existed; they stay part of the series.
+    record(
+        patient,
+        nurse,
+        [{"code": GLUCOSE, "value": "90", "unit": "mg/dL", "effective_at": T0 - DAY}],
+    )
+    Observation.objects.create(
+        patient=patient,
+        code=GLUCOSE,
+        value=Decimal("6"),
+        unit="mmol/L",
+        effective_at=T0,
+        source=DEVICE,
+        received_at=T0,
     )
 
     assert delta(patient.pk, GLUCOSE, "P2D", T0) == Decimal("18.096")

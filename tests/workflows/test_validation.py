@@ -251,7 +251,8 @@ def test_merge_key_is_an_unknown_key_not_a_merge():
     assert found == [
         (
             "<<",
-            "unknown key '<<' (allowed: description, initial, key, monitoring, references, roles, states, title, version)",
+            "unknown key '<<' (allowed: description, initial, key, monitoring, references, "
+            "roles, states, title, version)",
             4,
         )
     ]
@@ -915,7 +916,8 @@ def test_alert_condition_with_unknown_function_lists_the_available_ones():
     assert found == [
         (
             "states.intake.alerts.0.when",
-            "unknown function 'average'; available here: delta, fall, last, news2, news2_partial, rise",
+            "unknown function 'average'; available here: delta, fall, last, news2, "
+            "news2_partial, rise",
             19,
         )
     ]

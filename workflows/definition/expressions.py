@@ -64,9 +64,10 @@ GUARD_SCOPE = ExpressionScope(variables=frozenset({"payload", "context"}))
 # Measurement functions: the first argument is a measurement code, read from the patient's
 # series in the code's canonical unit.
 SERIES_FUNCTIONS = frozenset({"last", "delta", "rise", "fall"})
-# The vital signs a NEWS2 score reads that devices send: respiratory rate, SpO2, systolic
-# pressure, pulse, temperature (consciousness and supplemental oxygen are observations too).
-NEWS2_CODES = frozenset({"9279-1", "59408-5", "8480-6", "8867-4", "8310-5"})
+# The measurements a NEWS2 score reads (patients.news2.NEWS2_CODES; the language cannot import
+# patients): respiratory rate, SpO2, inhaled oxygen flow (0: air), systolic pressure, pulse,
+# level of responsiveness (ACVPU), temperature.
+NEWS2_CODES = frozenset({"9279-1", "59408-5", "3151-8", "8480-6", "8867-4", "67775-7", "8310-5"})
 ALERT_SCOPE = ExpressionScope(
     variables=frozenset({"observation", "params"}),
     functions=SERIES_FUNCTIONS | {"news2", "news2_partial"},
