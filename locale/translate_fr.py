@@ -382,6 +382,10 @@ FR = {
     ),
     "Guidance cited": "Recommandations citées",
     "Monitoring warning: %(warning)s": "Avertissement de surveillance : %(warning)s",
+    # Risk bands (coordination.models.RiskBand), missing from the table on main.
+    "low": "faible",
+    "medium": "moyen",
+    "high": "élevé",
 }
 PLURALS = {
     "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),
