@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from coordination import task_states
 from coordination.identifiers import rpps_problem
+from coordination.management.demo import plan
 from coordination.models import CarePathway, CareTeamMember, Practitioner, Task
 from coordination.selectors import visible_tasks, worklist_mine, worklist_unclaimed
 from patients.identifiers import InsOid, check_nir
@@ -232,3 +233,18 @@ def test_a_demo_patient_sees_only_their_own_record_and_tasks(seeded: str):
     assert list(visible_patients(account)) == [patient]
     assert {t.patient_id for t in visible_tasks(account)} == {patient.pk}
     assert all(t.for_patient for t in visible_tasks(account))
+
+
+def test_demo_alerts_open_the_nurses_task_and_leave_the_pathway_where_it_was(seeded: str):
+    stories = {"weight-alert": "alert-weight-gain", "renewal-decision": "alert-low-spo2"}
+    for spec in plan.patient_plan():
+        if spec.pathway != plan.HF or spec.story not in stories:
+            continue
+        pathway = CarePathway.objects.get(patient__ins_nir=spec.ins_nir)
+        task = Task.objects.get(care_pathway=pathway, code=stories[spec.story])
+
+        assert instance(pathway).state == (
+            "monitoring" if spec.story == "weight-alert" else "renewal_decision"
+        )
+        assert (task.offered_role, task.status) == ("nurse", "ready")
+        assert task.priority in ("urgent", "asap")

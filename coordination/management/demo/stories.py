@@ -124,7 +124,7 @@ def hf_monitoring_overdue_review(s: Story) -> None:
 
 
 def hf_weight_alert(s: Story) -> None:
-    """In monitoring, the latest weight (+2.6 kg in 3 days) evaluated as on arrival: the
+    """In monitoring, the latest weight (+3.2 kg in 3 days) evaluated as on arrival: the
     nurse's alert task opens and the pathway stays in monitoring."""
     s.finish_step()
     s.evaluate(WEIGHT)
