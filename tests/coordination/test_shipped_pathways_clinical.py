@@ -5,11 +5,13 @@ sweep and escalation job."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import time_machine
+from django.core.management import call_command
 
 from coordination import task_states
 from coordination.models import AlertRecord, CarePathway, Task
@@ -17,6 +19,8 @@ from coordination.services.alerts import missing_measurements_check
 from coordination.services.jobs import due_timers_sweep, overdue_tasks_escalate
 from coordination.services.observations import observations_ingest
 from tests.coordination.test_shipped_monitoring import DEFINITIONS, T0, _pathway_in_state
+from workflows.definition import validate_source
+from workflows.definition.compiled import compile_document
 from workflows.selectors import instance_timers
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +77,7 @@ def test_a_heart_failure_alert_leaves_the_monthly_reviews_and_the_prescription_r
     assert alert.score == 3
     assert pathway.instance is not None
     [timer] = instance_timers(instance_id=pathway.instance.pk, status="scheduled")
-    assert timer.event == "prescription_end"
+    assert timer.event == "programme_end"
     assert timer.due_at.date() == dt.date(2027, 3, 2)  # one year after entering monitoring
 
 
@@ -233,3 +237,27 @@ def test_alert_records_are_tied_to_their_pathway():
     assert list(AlertRecord.objects.values_list("care_pathway_id", "name", "state")) == [
         (pathway.pk, "low-spo2", "renewal_decision")
     ]
+
+
+# --- upgrading running pathways -------------------------------------------------------------
+
+VERSION_1 = Path(__file__).resolve().parent / "fixtures" / "hf-telemonitoring-v1.yaml"
+
+
+def test_a_running_version_1_heart_failure_pathway_migrates_in_place_and_is_watched():
+    v1 = compile_document(validate_source(VERSION_1.read_text(encoding="utf-8")).document)
+    pathway = _pathway_in_state(VERSION_1, v1, "monitoring")
+    assert pathway.instance is not None
+    call_command("load_pathway", str(LIBRARY["hf-telemonitoring"]), stdout=io.StringIO())
+
+    call_command("migrate_pathway", "hf-telemonitoring", "1", "2", "--apply", stdout=io.StringIO())
+    [alert] = ingest(pathway, "59408-5", "80", "%")
+
+    pathway.instance.refresh_from_db()
+    assert (pathway.instance.definition.version, pathway.instance.state) == (2, "monitoring")
+    [timer] = instance_timers(instance_id=pathway.instance.pk, status="scheduled")
+    assert (timer.event, timer.due_at.date()) == ("programme_end", dt.date(2026, 9, 2))
+    assert {f"monthly-review-{n}" for n in range(1, 6)} | {"alert-low-spo2"} == set(
+        open_tasks(pathway)
+    )
+    assert alert.name == "low-spo2"
