@@ -10,6 +10,7 @@ from api.v1 import (
     directory,
     emergency,
     live,
+    parameters,
     pathways,
     patients,
     tasks,
@@ -66,6 +67,7 @@ v1 = [
         for name, view in tasks.ACTION_VIEWS.items()
     ],
     path("live/tokens/", live.LiveTokenView.as_view(), name="live-tokens"),
+    *parameters.urlpatterns,
     *directory.urlpatterns,
     *patients.urlpatterns,
     *webhooks.urlpatterns,

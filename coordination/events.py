@@ -23,6 +23,8 @@ CARE_TEAM_CHANGED = "care_team.changed"
 OBSERVATION_RECEIVED = "observation.received"
 ALERT_RAISED = "alert.raised"
 ALERT_ESCALATED = "alert.escalated"
+# Written by coordination.services.parameters.
+PARAMETER_CHANGED = "parameter.changed"
 
 TYPES = frozenset(
     {
@@ -38,6 +40,7 @@ TYPES = frozenset(
         OBSERVATION_RECEIVED,
         ALERT_RAISED,
         ALERT_ESCALATED,
+        PARAMETER_CHANGED,
     }
 )
 
@@ -221,3 +224,15 @@ def alert_payload(
         "score": score,
         "band": band,
     }
+
+
+class ParameterPayload(TypedDict):
+    pathway: int
+    name: str
+    parameter: int
+
+
+def parameter_payload(*, pathway_id: int, name: str, parameter_id: int) -> ParameterPayload:
+    """A per-patient parameter of the pathway was set: its name and the id of the new
+    history row; never the value."""
+    return {"pathway": pathway_id, "name": name, "parameter": parameter_id}

@@ -215,8 +215,10 @@ class CarePathway(models.Model):
     created_at = models.DateTimeField()
     # Triage: the sum of the scores of the pathway's open alerts (one per alert name), and
     # its band per the pathway's `monitoring.triage.bands`. Kept by coordination.services.alerts.
-    risk_score = models.PositiveSmallIntegerField(default=0)
-    risk_band = models.CharField(max_length=8, choices=RiskBand.choices, default=RiskBand.LOW)
+    risk_score = models.PositiveSmallIntegerField(default=0, db_default=0)
+    risk_band = models.CharField(
+        max_length=8, choices=RiskBand.choices, default=RiskBand.LOW, db_default=RiskBand.LOW
+    )
     risk_updated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -591,9 +593,11 @@ class AlertRecord(models.Model):
     repeats = models.PositiveIntegerField(default=0)
     last_seen_at = models.DateTimeField()
     # Triage points of this alert (its first score rule that held, at the worst reading).
-    score = models.PositiveSmallIntegerField(default=0)
+    score = models.PositiveSmallIntegerField(default=0, db_default=0)
     # The pathway's band when the alert was raised or last escalated.
-    band = models.CharField(max_length=8, choices=RiskBand.choices, default=RiskBand.LOW)
+    band = models.CharField(
+        max_length=8, choices=RiskBand.choices, default=RiskBand.LOW, db_default=RiskBand.LOW
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -603,6 +607,41 @@ class AlertRecord(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.name} on pathway {self.care_pathway_id}"
+
+
+class PathwayParameter(models.Model):
+    """One setting of a per-patient parameter of a care pathway (`monitoring.parameters` of
+    its definition, read as `params.<name>` by alert and score conditions). Append-only: the
+    current value of a name is its latest row (highest id; rows of a pathway are written
+    under its instance lock, so id order is the order they were set), the definition's
+    `default` when it has none. Written by coordination.services.parameters only."""
+
+    care_pathway = models.ForeignKey(
+        CarePathway, on_delete=models.PROTECT, related_name="parameters"
+    )
+    name = models.CharField(max_length=63)
+    value = models.DecimalField(max_digits=12, decimal_places=4)
+    # The value in effect before this one (the definition's default if none was set).
+    previous_value = models.DecimalField(max_digits=12, decimal_places=4)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_by_label = models.CharField(max_length=150)
+    # The care-team roles the user held when setting it (sorted, comma-separated).
+    set_by_roles = models.CharField(max_length=200, blank=True)
+    set_at = models.DateTimeField()
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="pathway_parameter_has_reason")
+        ]
+        indexes = [
+            models.Index(fields=["care_pathway", "name", "-id"], name="pathway_parameter_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} on pathway {self.care_pathway_id}"
 
 
 class PlatformAccount(models.Model):

@@ -372,6 +372,7 @@ FR = {
     "In an emergency, call 15 (SAMU), or 112 from any phone.": (
         "En cas d’urgence, appelez le 15 (SAMU), ou le 112 depuis n’importe quel téléphone."
     ),
+<<<<<<< HEAD
     # Pathway monitoring: cited guidance, warnings, declared suspensions.
     "Guidance and warnings": "Recommandations et avertissements",
     "Used for:": "Utilisé pour :",
@@ -383,6 +384,21 @@ FR = {
     "Guidance cited": "Recommandations citées",
     "Monitoring warning: %(warning)s": "Avertissement de surveillance : %(warning)s",
     # Risk bands (coordination.models.RiskBand), missing from the table on main.
+=======
+    # Per-patient monitoring parameters (web/templates/web/_parameters.html, web/parameters.py)
+    "Monitoring parameters": "Paramètres de surveillance",
+    "Parameter": "Paramètre",
+    "Default": "Valeur par défaut",
+    "default": "par défaut",
+    "Bounds": "Bornes",
+    "Set by": "Modifié par",
+    "New value": "Nouvelle valeur",
+    "Reason": "Motif",
+    "Parameter history": "Historique des paramètres",
+    "Not changed: %(reason)s": "Non modifié : %(reason)s",
+    "Parameter changed.": "Paramètre modifié.",
+    # Triage bands (coordination.models.RiskBand)
+>>>>>>> main
     "low": "faible",
     "medium": "moyen",
     "high": "élevé",

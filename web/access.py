@@ -11,10 +11,16 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
-from coordination.models import Practitioner
-from coordination.selectors import portal_patient, practitioner_of, task_patient_id
+from coordination.models import CarePathway, Practitioner
+from coordination.selectors import (
+    pathway_patient_id,
+    portal_patient,
+    practitioner_of,
+    task_patient_id,
+)
 from patients.models import AuditEvent, Patient
 from patients.selectors.patients import patient_exists
+from patients.selectors.rows import key_in_range
 from web.audit import audit_read
 
 View = Callable[..., HttpResponse]
@@ -35,15 +41,21 @@ def practitioner_required(view: View) -> View:
 
 
 def _audit_refused_page(request: HttpRequest, kwargs: dict[str, object]) -> None:
-    """A care-team page about a patient (`<patient_id>`) or a task (`<task_id>`), refused to
-    an account that is no practitioner (a patient's): recorded under the patient it
-    targeted, like any refused access; the answer is the same 404 whether it exists or not."""
+    """A care-team page about a patient (`<patient_id>`), a task (`<task_id>`) or a pathway
+    (`<pathway_id>`), refused to an account that is no practitioner (a patient's): recorded
+    under the patient it targeted, like any refused access; the answer is the same 404
+    whether it exists or not."""
     patient_id, task_id = kwargs.get("patient_id"), kwargs.get("task_id")
+    pathway_id = kwargs.get("pathway_id")
     if isinstance(patient_id, int):
         resource_type, resource_id = "Patient", patient_id
     elif isinstance(task_id, int):
         resource_type, resource_id = "Task", task_id
         patient_id = task_patient_id(task_id=task_id)
+    elif isinstance(pathway_id, int):
+        resource_type, resource_id = "CarePathway", pathway_id
+        in_range = key_in_range(CarePathway, pathway_id)
+        patient_id = pathway_patient_id(pathway_id=pathway_id) if in_range else None
     else:
         return
     exists = isinstance(patient_id, int) and patient_exists(patient_id=patient_id)

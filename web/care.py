@@ -35,6 +35,7 @@ from coordination.selectors import (
     worklist_unclaimed,
 )
 from coordination.services import TaskActionInput, task_act
+from coordination.services.parameters import parameter_values
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
 from patients.measurements import MEASUREMENTS
@@ -52,6 +53,7 @@ from web import monitoring_notes
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
+from web.parameters import parameters_context
 from workflows.definition import localized
 from workflows.selectors import definition_list, instance_definition, instance_history
 
@@ -209,21 +211,21 @@ _CODE = re.compile(r"observation\.code\s*==\s*'([^']+)'")
 def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
     """Thresholds of the alerts watched in the pathways' current states (their own and the
     pathway's), by measurement code, read from conditions of the form `observation.value < N`
-    or `observation.value < params.name` (drawn at the parameter's default). Other conditions,
-    such as a change over a window, have no single line to draw."""
+    or `observation.value < params.name` (drawn at the patient's value of the parameter). Other
+    conditions, such as a change over a window, have no single line to draw."""
     found: dict[str, list[dict[str, Any]]] = {}
     for pathway in pathways:
         instance = pathway.instance
         if instance is None:
             continue
         definition = instance_definition(instance)
-        defaults = definition.parameter_defaults()
+        values = parameter_values(care_pathway_id=pathway.pk, definition=definition)
         for alert in definition.alerts_in(definition.state(instance.state)):
             code = _CODE.search(alert.when)
             if code is None:
                 continue
             for op, value, parameter in _THRESHOLD.findall(alert.when):
-                level = defaults.get(parameter) if parameter else float(value)
+                level = values.get(parameter) if parameter else float(value)
                 if level is None:
                     continue
                 found.setdefault(code.group(1), []).append(
@@ -302,6 +304,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                 "suspended": monitoring_notes.suspensions(
                     instance_definition(instance), language, state=instance.state
                 ),
+                **parameters_context(pathway, request.user, language),
             }
         )
     series = measurement_series(patient, now)

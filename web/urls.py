@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import account, care, library, portal, views
+from web import account, care, library, parameters, portal, views
 
 app_name = "web"
 
@@ -22,6 +22,11 @@ urlpatterns = [
     path("tasks/<int:task_id>/act/", care.task_action, name="task-action"),
     path("patients/<int:patient_id>/", care.patient_detail, name="patient-detail"),
     path("patients/<int:patient_id>/break-glass/", care.break_glass, name="break-glass"),
+    path(
+        "care-pathways/<int:pathway_id>/parameters/",
+        parameters.parameter_set_view,
+        name="pathway-parameter-set",
+    ),
     path("alerts/", care.alert_inbox, name="alert-inbox"),
     path("portal/", portal.portal_home, name="portal"),
     path("pathways/", views.pathway_library, name="pathway-library"),

@@ -119,7 +119,11 @@ class HistoryEntry(models.Model):
 
 
 class Timer(models.Model):
-    """A timer scheduled on entering a state; cancelled when the instance leaves it."""
+    """A timer scheduled on entering a state; cancelled when the instance leaves it. A timer
+    of the whole pathway (the definition's top-level `timers`) has no state (`PATHWAY`) and
+    is cancelled only when the pathway ends."""
+
+    PATHWAY = ""  # `state` of a pathway timer
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", _("scheduled")

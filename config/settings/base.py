@@ -367,7 +367,7 @@ SPECTACULAR_SETTINGS = {
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "pathways:read": "Read pathway definitions and pathways",
-        "pathways:write": "Start pathways and fire events",
+        "pathways:write": "Start pathways, fire events and set per-patient monitoring parameters",
         "tasks:read": "Read tasks",
         "tasks:write": "Act on tasks",
         "patients:read": "Read patients, their care teams and consents",

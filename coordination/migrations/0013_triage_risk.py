@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alertrecord',
             name='band',
-            field=models.CharField(choices=[('low', 'low'), ('medium', 'medium'), ('high', 'high')], default='low', max_length=8),
+            field=models.CharField(choices=[('low', 'low'), ('medium', 'medium'), ('high', 'high')], db_default='low', default='low', max_length=8),
         ),
         migrations.AddField(
             model_name='alertrecord',
@@ -23,17 +23,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alertrecord',
             name='score',
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
             model_name='carepathway',
             name='risk_band',
-            field=models.CharField(choices=[('low', 'low'), ('medium', 'medium'), ('high', 'high')], default='low', max_length=8),
+            field=models.CharField(choices=[('low', 'low'), ('medium', 'medium'), ('high', 'high')], db_default='low', default='low', max_length=8),
         ),
         migrations.AddField(
             model_name='carepathway',
             name='risk_score',
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
             model_name='carepathway',

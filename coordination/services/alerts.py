@@ -42,6 +42,7 @@ from django.utils import timezone
 from coordination import events, task_states
 from coordination.models import BAND_RANK, AlertRecord, CarePathway, RiskBand, Task
 from coordination.services.outbox import event_record
+from coordination.services.parameters import parameter_values
 from coordination.services.pathways import SUBJECT_PREFIX, care_pathway_fire
 from coordination.services.risk import band_priority, open_alert_scores, pathway_risk_refresh
 from coordination.services.system_tasks import open_system_task
@@ -368,10 +369,9 @@ def _evaluate_for(
 
 
 def pathway_parameters(*, care_pathway_id: int, definition: CompiledDefinition) -> dict[str, float]:
-    """The values of the pathway's parameters for this patient (`params` in conditions)."""
-    if not definition.monitoring.parameters:
-        return {}
-    return definition.parameter_defaults()
+    """The values of the pathway's parameters for this patient (`params` in conditions):
+    each set value, or the definition's default."""
+    return parameter_values(care_pathway_id=care_pathway_id, definition=definition)
 
 
 def alert_raise(

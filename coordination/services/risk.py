@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from coordination import task_states
 from coordination.models import PRIORITY_FOR_BAND, AlertRecord, CarePathway, RiskBand
-from workflows.definition.compiled import Bands
+from workflows.definition.compiled import Bands, CompiledDefinition
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,13 @@ def band_priority(band: str) -> str | None:
 
 
 def alert_task_closed(
-    *, task_ids: list[int], care_pathway_id: int, bands: Bands, now: dt.datetime
+    *, task_ids: list[int], care_pathway_id: int, definition: CompiledDefinition, now: dt.datetime
 ) -> None:
-    """Called when tasks of the pathway close: refresh its risk if one was an alert's work."""
+    """Called when tasks of the pathway close: refresh its risk if one was an alert's work
+    (nothing to read for a pathway that raises no alert)."""
+    if not definition.raises_alerts:
+        return
     if AlertRecord.objects.filter(task_id__in=task_ids).exists():
-        pathway_risk_refresh(care_pathway_id=care_pathway_id, bands=bands, now=now)
+        pathway_risk_refresh(
+            care_pathway_id=care_pathway_id, bands=definition.monitoring.bands, now=now
+        )

@@ -141,7 +141,7 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
         alert_task_closed(
             task_ids=cancelled,
             care_pathway_id=pathway_id,
-            bands=change.definition.monitoring.bands,
+            definition=change.definition,
             now=change.at,
         )
 
@@ -245,7 +245,7 @@ def task_act(
             alert_task_closed(
                 task_ids=[task.pk],
                 care_pathway_id=task.care_pathway_id,
-                bands=instance_definition(instance).monitoring.bands,
+                definition=instance_definition(instance),
                 now=now,
             )
         if (

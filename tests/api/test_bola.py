@@ -308,6 +308,8 @@ def body_for(route: Route, world: World) -> dict[str, Any]:
     last = route.path.rstrip("/").rsplit("/", 1)[-1]
     if last == "events":
         return {"event": "stop"}
+    if last == "parameters":
+        return {"name": "spo2_floor", "value": 88, "reason": "COPD"}
     if last == "consents":
         return {"scope": "care_team_sharing", "given": False}
     if last == "observations":
@@ -415,6 +417,8 @@ def expected(route: Route, method: str, actor: str) -> set[int] | None:
         return None
     if actor in ("member", "owner") and read:
         return {200}
+    if actor == "owner" and route.path.endswith("/parameters/"):
+        return {400}  # after the access check: the world's pathway declares no parameter
     if actor == "owner":
         return {200, 201, 204, 409, 412, 428}  # business refusals come after access checks
     if actor == "patient" and read and route.path.startswith(("patients/", "pathways/")):

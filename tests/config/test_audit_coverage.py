@@ -357,6 +357,11 @@ TABLE: dict[tuple[str, str], Spec] = {
     ),
     ("api/v1/pathways/<int:pk>/history/", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/pathways/<int:pk>/available-events/", "get"): Read(NURSE, refused=(OUTSIDER,)),
+    ("api/v1/pathways/<int:pk>/parameters/", "get"): Read(NURSE, refused=(OUTSIDER, OTHER_PATIENT)),
+    ("api/v1/pathways/<int:pk>/parameters/", "post"): RefusedWrite(
+        OUTSIDER, lambda w: {"name": "spo2_floor", "value": 88, "reason": "COPD"}
+    ),
+    ("api/v1/pathways/<int:pk>/parameters/history/", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/pathways/<int:pk>/diagram.svg", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/tasks/", "get"): Read(
         NURSE, named=BOTH, refused=(OUTSIDER,), refused_query=ONLY_P, missing_status=200
@@ -408,6 +413,9 @@ TABLE: dict[tuple[str, str], Spec] = {
     ),
     ("patients/<int:patient_id>/start/", "post"): RefusedWrite(
         OUTSIDER, lambda w: {"key": "care-test"}
+    ),
+    ("care-pathways/<int:pathway_id>/parameters/", "post"): RefusedWrite(
+        OUTSIDER, lambda w: {"name": "spo2_floor", "value": "88", "reason": "COPD"}
     ),
     ("alerts/", "get"): Read(NURSE, named=BOTH, no_refusal=UNFILTERED),
     ("portal/", "get"): Read(
@@ -506,6 +514,7 @@ PARAMETERS: dict[str, Getter] = {
     "patient_id": lambda w: w.p.pk,
     "task_id": lambda w: w.task.pk,
     "member_id": lambda w: w.member.pk,
+    "pathway_id": lambda w: w.pathway.pk,
 }
 MISSING = 10**9  # an id no row has
 BEYOND = 10**30  # an id no key can hold (SQLite refuses it in a query)
@@ -526,7 +535,7 @@ def fill(
             value = PK_BY_PREFIX[prefix](world)
         else:
             value = PARAMETERS[name](world)
-        if missing and name in ("pk", "patient_id", "task_id", "object_id", "id"):
+        if missing and name in ("pk", "patient_id", "task_id", "pathway_id", "object_id", "id"):
             value = absent
         url = url[:start] + str(value) + url[end + 1 :]
     return url

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+import threading
 from typing import Any
 
 import pytest
 import time_machine
+from django.db import connections
 
 from coordination.models import AlertRecord, CarePathway, OutboxEvent, Task, TaskEvent
 from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
 from coordination.services.alerts import missing_measurements_check
 from coordination.services.observations import observations_ingest
+from coordination.services.parameters import parameter_set
 from coordination.services.tasks import TaskActionInput, task_act
 from patients.models import Patient
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
@@ -437,3 +440,54 @@ def test_news2_without_every_vital_sign_is_partial(early: Scene):
     raised = ingest(early.patient, items)  # partial total: 3 + 0 + 0 + 1 + 1 = 5
 
     assert [a.name for a in raised] == ["news2-partial-high"]
+
+
+def test_a_patients_own_parameter_is_read_by_the_condition(watched: Scene):
+    # A COPD patient: SpO2 floor 88 % for this patient, same pathway version.
+    parameter_set(
+        user=watched.gp.user,
+        care_pathway_id=watched.pathway.pk,
+        name="spo2_floor",
+        value=88,
+        reason="COPD: chronic hypoxaemia, target 88-92 %",
+    )
+
+    assert ingest(watched.patient, item(SPO2, 89, "%", T0)) == []
+    [alert] = ingest(watched.patient, item(SPO2, 87, "%", T0 + HOUR), now=T0 + HOUR)
+    assert alert.name == "low-spo2"
+
+
+def test_concurrent_critical_readings_raise_one_alert_and_count_the_repeats(
+    postgres_transactional, frozen
+):
+    definition_publish(source=WATCHED, actor=Actor(id="test"), fmt="yaml")
+    patient = make_patient()
+    gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
+    care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)
+    care_team_member_add(patient=patient, role="nurse", practitioner=nurse, actor=None)
+    pathway = care_pathway_start(patient=patient, key="watched", user=gp.user)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def post(minute: int) -> None:
+        try:
+            barrier.wait()
+            at = T0 + dt.timedelta(minutes=minute)
+            ingest(patient, item(SPO2, 85, "%", at), now=at)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    record = AlertRecord.objects.get()
+    assert record.repeats == workers - 1
+    assert Task.objects.filter(code="alert-low-spo2").count() == 1
+    assert risk(pathway) == (3, "medium")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from coordination.models import CarePathway, Practitioner
 from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
 from coordination.services.observations import observations_ingest
+from coordination.services.parameters import parameter_set
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.services import definition_publish
@@ -185,6 +186,39 @@ def test_patient_chart_draws_the_pathway_alert_thresholds_at_their_defaults(libr
 
     page = client.get(f"/patients/{pathway.patient_id}/").content.decode()
 
-    data = json.loads(page.split('id="chart-data" type="application/json">')[1].split("<")[0])
-    thresholds = {c["code"]: [(t["op"], t["value"]) for t in c["thresholds"]] for c in data}
-    assert thresholds == {"59408-5": [("<", 90.0)], "8867-4": [(">", 120.0), ("<", 50.0)]}
+    assert chart_thresholds(page) == {
+        "59408-5": [("<", 90.0)],
+        "8867-4": [(">", 120.0), ("<", 50.0)],
+    }
+
+
+def test_patient_chart_draws_the_patients_own_threshold(library: None):
+    nurse = make_practitioner("nurse")
+    client = log_in(nurse)
+    pathway = _heart_failure_patient(nurse)
+    observations_ingest(
+        patient=pathway.patient,
+        observations=[
+            {"code": "59408-5", "value": 95, "unit": "%", "effective_at": timezone.now()}
+        ],
+        actor=None,
+        source="device",
+    )
+    parameter_set(
+        user=nurse.user,
+        care_pathway_id=pathway.pk,
+        name="spo2_floor",
+        value=88,
+        reason="BPCO, SpO2 habituelle 89-91 %",
+    )
+
+    page = client.get(f"/patients/{pathway.patient_id}/").content.decode()
+
+    assert chart_thresholds(page) == {"59408-5": [("<", 88.0)]}
+
+
+def chart_thresholds(page: str) -> dict[str, list[tuple[str, float]]]:
+    data = json.loads(
+        page.partition('id="chart-data" type="application/json">')[2].partition("<")[0]
+    )
+    return {c["code"]: [(t["op"], t["value"]) for t in c["thresholds"]] for c in data}

@@ -252,7 +252,7 @@ def test_merge_key_is_an_unknown_key_not_a_merge():
         (
             "<<",
             "unknown key '<<' (allowed: description, initial, key, monitoring, references, "
-            "roles, states, title, version)",
+            "roles, states, timers, title, version)",
             4,
         )
     ]

@@ -130,6 +130,21 @@ class MonitoringSpec:
 
 
 @dataclass(frozen=True)
+class PathwayTimer:
+    """A timer of the whole pathway (top-level `timers`): started the first time the pathway
+    enters `start_on` (its initial state when not named), started again from now by each
+    event of `restart_on`, and not cancelled when a state is left: only when the pathway
+    ends. When due it fires `event` in whatever state the pathway is in; a state that does
+    not handle the event defers it (see workflows.services.timers)."""
+
+    event: str
+    after: str
+    start_on: str
+    restart_on: frozenset[str] = frozenset()
+    title: Text | None = None
+
+
+@dataclass(frozen=True)
 class Reference:
     title: Text
     publisher: str = ""
@@ -184,6 +199,7 @@ class CompiledDefinition:
     states: Mapping[str, StateSpec]
     monitoring: MonitoringSpec = MonitoringSpec()
     references: tuple[Reference, ...] = ()
+    timers: tuple[PathwayTimer, ...] = ()
 
     def state(self, name: str) -> StateSpec:
         return self.states[name]
@@ -207,6 +223,15 @@ class CompiledDefinition:
         )
         return state.expects + shared
 
+    @property
+    def raises_alerts(self) -> bool:
+        """Whether any state or the pathway declares alerts or expected measurements."""
+        return bool(
+            self.monitoring.alerts
+            or self.monitoring.expects
+            or any(s.alerts or s.expects for s in self.states.values())
+        )
+
     def parameter_defaults(self) -> dict[str, float]:
         return {name: p.default for name, p in self.monitoring.parameters.items()}
 
@@ -222,6 +247,16 @@ def compile_document(document: Mapping[str, Any]) -> CompiledDefinition:
         initial=document["initial"],
         states=states,
         monitoring=_monitoring(document.get("monitoring") or {}),
+        timers=tuple(
+            PathwayTimer(
+                event=t["event"],
+                after=t["after"],
+                start_on=t.get("start_on", document["initial"]),
+                restart_on=frozenset(t.get("restart_on", ())),
+                title=t.get("title"),
+            )
+            for t in document.get("timers", ())
+        ),
         references=tuple(
             Reference(
                 title=r["title"],
@@ -351,6 +386,7 @@ __all__ = [
     "ExpectationSpec",
     "MonitoringSpec",
     "ParameterSpec",
+    "PathwayTimer",
     "Reference",
     "ScoreRule",
     "StateSpec",

@@ -54,6 +54,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
         },
         "initial": {"type": "string"},
         "monitoring": {"$ref": "#/$defs/monitoring"},
+        "timers": {"type": "array", "maxItems": 20, "items": {"$ref": "#/$defs/pathway_timer"}},
         "references": {
             "type": "array",
             "maxItems": 50,
@@ -226,6 +227,23 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                             },
                         },
                     },
+                },
+            },
+        },
+        "pathway_timer": {
+            "type": "object",
+            "required": ["event", "after"],
+            "additionalProperties": False,
+            "properties": {
+                "event": {"type": "string", "pattern": EVENT_NAME},
+                "after": _duration,
+                "title": _text,
+                "start_on": {"type": "string", "pattern": STATE_NAME},
+                "restart_on": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "pattern": EVENT_NAME},
+                    "uniqueItems": True,
                 },
             },
         },

@@ -241,9 +241,36 @@ class _Semantics:
         edges = list(self._edges())
         self._check_initial()
         self._check_monitoring()
+        self._check_pathway_timers(edges)
         self._check_states(edges)
         self._check_graph(edges)
         return self.out
+
+    def _check_pathway_timers(self, edges: list[_Edge]) -> None:
+        timers = self.doc.get("timers")
+        handled = {edge.event for edge in edges}
+        seen: set[str] = set()
+        for i, timer in enumerate(timers if isinstance(timers, list) else []):
+            if not isinstance(timer, Mapping):
+                continue
+            path: list[str | int] = ["timers", i]
+            self._check_duration([*path, "after"], timer.get("after"))
+            event = timer.get("event")
+            if isinstance(event, str):
+                if event in seen:
+                    self.add([*path, "event"], f"a pathway timer for {event!r} is already declared")
+                seen.add(event)
+                if self.states and event not in handled:
+                    self.add([*path, "event"], f"timer event {event!r} is not handled by any state")
+            start = timer.get("start_on")
+            if isinstance(start, str) and self.states and start not in self.states:
+                self.add([*path, "start_on"], f"unknown state {start!r}{self._suggest(start)}")
+            restart = timer.get("restart_on")
+            for j, name in enumerate(restart if isinstance(restart, list) else []):
+                if isinstance(name, str) and self.states and name not in handled:
+                    self.add(
+                        [*path, "restart_on", j], f"event {name!r} is not handled by any state"
+                    )
 
     def _monitoring(self) -> Mapping[str, Any]:
         monitoring = self.doc.get("monitoring")

@@ -98,6 +98,8 @@ def instance_start(
             occurred_at=now,
         )
         _enter(instance, compiled, initial, entry, actor, now)
+        if compiled.timers:
+            _pathway_timers(instance, compiled, initial, None, now)
     return instance
 
 
@@ -265,9 +267,9 @@ def _move(
         )
         # Unconditionally: a timer kept by a version migration may belong to a state that
         # declares none itself.
-        Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).update(
-            status=Timer.Status.CANCELLED, resolved_at=now, note="left the state"
-        )
+        Timer.objects.filter(instance=instance, status=Timer.Status.SCHEDULED).exclude(
+            state=Timer.PATHWAY
+        ).update(status=Timer.Status.CANCELLED, resolved_at=now, note="left the state")
         instance.save(update_fields=["state", "revision", "updated_at", "status", "ended_at"])
         entry.save(force_insert=True)
         if timers:
@@ -275,9 +277,44 @@ def _move(
                 Timer(instance=instance, state=target.name, event=event, due_at=due, created_at=now)
                 for event, due in timers
             )
+    if compiled.timers:
+        _pathway_timers(instance, compiled, target, transition.event, now)
     actions.run_move_hooks(actions.StateChange(instance, compiled, target, entry, actor, now))
     _run_task_actions(instance, compiled, target, entry, actor, now)
     return entry
+
+
+def _pathway_timers(
+    instance: PathwayInstance,
+    compiled: CompiledDefinition,
+    entered: StateSpec,
+    event: str | None,
+    now: dt.datetime,
+) -> None:
+    """Start, restart or end the pathway's own timers after entering `entered` by `event`
+    (None: the pathway's start)."""
+    scheduled = Timer.objects.filter(
+        instance=instance, state=Timer.PATHWAY, status=Timer.Status.SCHEDULED
+    )
+    if entered.final:
+        scheduled.update(status=Timer.Status.CANCELLED, resolved_at=now, note="pathway ended")
+        return
+    for timer in compiled.timers:
+        if event is not None and event in timer.restart_on:
+            scheduled.filter(event=timer.event).update(
+                status=Timer.Status.CANCELLED, resolved_at=now, note=f"restarted by {event}"
+            )
+        elif entered.name != timer.start_on or (
+            Timer.objects.filter(instance=instance, state=Timer.PATHWAY, event=timer.event).exists()
+        ):
+            continue
+        Timer.objects.create(
+            instance=instance,
+            state=Timer.PATHWAY,
+            event=timer.event,
+            due_at=add_duration(now, timer.after),
+            created_at=now,
+        )
 
 
 # HistoryEntry's columns in their order, for `from_db`.

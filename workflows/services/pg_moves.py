@@ -43,12 +43,12 @@ def _statement(schedules: bool) -> str:
             else ""
         )
         # Unconditionally cancelled: a timer kept by a version migration may belong to a
-        # state that declares none itself.
+        # state that declares none itself. Pathway timers (state '') outlive the state.
         sql = _SQL[schedules] = f"""
         WITH cancelled AS (
             UPDATE {timer} SET status = 'cancelled', resolved_at = %(now)s,
                 note = 'left the state'
-            WHERE instance_id = %(id)s AND status = 'scheduled'
+            WHERE instance_id = %(id)s AND status = 'scheduled' AND state <> ''
             RETURNING 1
         ), moved AS (
             UPDATE {instance}

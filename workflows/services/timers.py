@@ -66,6 +66,9 @@ def fire_due_timers(*, now: dt.datetime | None = None, limit: int = 500) -> Time
     return sweep
 
 
+PATHWAY_TIMER_RETRY = dt.timedelta(hours=1)
+
+
 def _fire_one(timer_id: int, instance_id: int, now: dt.datetime) -> bool | None:
     """True: fired. False: skipped. None: someone else handled it, or it is not due anymore."""
     with transaction.atomic():
@@ -82,8 +85,18 @@ def _fire_one(timer_id: int, instance_id: int, now: dt.datetime) -> bool | None:
             return None
         payload = {"timer": timer.pk, "due_at": timer.due_at.isoformat()}
         compiled = instance_definition(instance)
+        if (
+            timer.state == Timer.PATHWAY
+            and timer.event not in compiled.state(instance.state).transitions
+        ):
+            # A pathway timer waits for a state that handles its event (the hospital stay
+            # does not end the prescription; it is decided on the way back).
+            timer.due_at = now + PATHWAY_TIMER_RETRY
+            timer.note = f"deferred: state {instance.state!r} does not handle {timer.event!r}"
+            timer.save(update_fields=["due_at", "note"])
+            return None
         try:
-            if timer.state != instance.state:
+            if timer.state not in (instance.state, Timer.PATHWAY):
                 raise TransitionRefused(
                     RefusalReason.NOT_AVAILABLE, f"the instance left state {timer.state!r}"
                 )
