@@ -372,7 +372,6 @@ FR = {
     "In an emergency, call 15 (SAMU), or 112 from any phone.": (
         "En cas d’urgence, appelez le 15 (SAMU), ou le 112 depuis n’importe quel téléphone."
     ),
-<<<<<<< HEAD
     # Pathway monitoring: cited guidance, warnings, declared suspensions.
     "Guidance and warnings": "Recommandations et avertissements",
     "Used for:": "Utilisé pour :",
@@ -383,8 +382,6 @@ FR = {
     ),
     "Guidance cited": "Recommandations citées",
     "Monitoring warning: %(warning)s": "Avertissement de surveillance : %(warning)s",
-    # Risk bands (coordination.models.RiskBand), missing from the table on main.
-=======
     # Per-patient monitoring parameters (web/templates/web/_parameters.html, web/parameters.py)
     "Monitoring parameters": "Paramètres de surveillance",
     "Parameter": "Paramètre",
@@ -398,7 +395,6 @@ FR = {
     "Not changed: %(reason)s": "Non modifié : %(reason)s",
     "Parameter changed.": "Paramètre modifié.",
     # Triage bands (coordination.models.RiskBand)
->>>>>>> main
     "low": "faible",
     "medium": "moyen",
     "high": "élevé",

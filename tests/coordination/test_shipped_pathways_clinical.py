@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from coordination import task_states
 from coordination.models import AlertRecord, CarePathway, Task
+from coordination.services import care_pathway_fire
 from coordination.services.alerts import missing_measurements_check
 from coordination.services.jobs import due_timers_sweep, overdue_tasks_escalate
 from coordination.services.observations import observations_ingest
@@ -145,6 +146,45 @@ def test_the_prescription_ends_after_one_year_with_the_renewal_decision():
 
     assert state_of(pathway) == "renewal_decision"
     assert {"period-summary", "renewal-review"} <= set(open_tasks(pathway))
+
+
+def fire(pathway: CarePathway, event: str, at: dt.datetime, **payload: object) -> None:
+    with time_machine.travel(at, tick=False):
+        care_pathway_fire(pathway=pathway, event=event, user=None, payload=payload)
+
+
+def test_a_hospital_stay_does_not_move_the_end_of_the_prescription():
+    pathway = pathway_in("hf-telemonitoring", "monitoring")
+    fire(pathway, "hospitalised", T0 + 300 * DAY)
+    fire(pathway, "back_home", T0 + 310 * DAY)
+
+    due_timers_sweep(now=T0 + 366 * DAY)
+
+    assert state_of(pathway) == "renewal_decision"
+
+
+def test_a_prescription_ending_in_hospital_comes_up_on_the_return_home():
+    pathway = pathway_in("hf-telemonitoring", "monitoring")
+    fire(pathway, "hospitalised", T0 + 360 * DAY)
+
+    due_timers_sweep(now=T0 + 366 * DAY)
+    assert state_of(pathway) == "hospitalisation"
+    fire(pathway, "back_home", T0 + 370 * DAY)
+    due_timers_sweep(now=T0 + 370 * DAY + dt.timedelta(hours=2))
+
+    assert state_of(pathway) == "renewal_decision"
+
+
+def test_renewing_starts_a_new_year_of_prescription():
+    pathway = pathway_in("hf-telemonitoring", "monitoring")
+    due_timers_sweep(now=T0 + 366 * DAY)
+    fire(pathway, "renew", T0 + 370 * DAY)
+
+    due_timers_sweep(now=T0 + 700 * DAY)
+    assert state_of(pathway) == "monitoring"
+    due_timers_sweep(now=T0 + 736 * DAY)
+
+    assert state_of(pathway) == "renewal_decision"
 
 
 # --- type 2 diabetes ------------------------------------------------------------------------
