@@ -355,8 +355,10 @@ class TaskEvent(models.Model):
         FAIL = "fail", _("failure")
         CANCEL = "cancel", _("cancellation")
         REASSIGN = "reassign", _("reassignment")
-        # By the system: an overdue task escalated, or an alert raising the task's priority.
+        # By the system: an overdue task escalated, or an alert raising the task's priority;
+        # a reminder before the due time.
         ESCALATE = "escalate", _("escalation")
+        REMIND = "remind", _("reminder")
 
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="events")
     version = models.PositiveIntegerField()

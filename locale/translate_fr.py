@@ -372,6 +372,16 @@ FR = {
     "In an emergency, call 15 (SAMU), or 112 from any phone.": (
         "En cas d’urgence, appelez le 15 (SAMU), ou le 112 depuis n’importe quel téléphone."
     ),
+    # Pathway monitoring: cited guidance, warnings, declared suspensions.
+    "Guidance and warnings": "Recommandations et avertissements",
+    "Used for:": "Utilisé pour :",
+    "Monitoring warnings": "Avertissements de surveillance",
+    "Monitoring suspended by step": "Surveillance suspendue, par étape",
+    "Monitoring suspended: %(alert)s — %(reason)s": (
+        "Surveillance suspendue : %(alert)s — %(reason)s"
+    ),
+    "Guidance cited": "Recommandations citées",
+    "Monitoring warning: %(warning)s": "Avertissement de surveillance : %(warning)s",
     # Per-patient monitoring parameters (web/templates/web/_parameters.html, web/parameters.py)
     "Monitoring parameters": "Paramètres de surveillance",
     "Parameter": "Paramètre",
@@ -414,6 +424,11 @@ PLURALS = {
         "%(count)d livraison renvoyée.",
         "%(count)d livraisons renvoyées.",
     ),
+    "%(counter)s monitoring warning": (
+        "%(counter)s avertissement de surveillance",
+        "%(counter)s avertissements de surveillance",
+    ),
+    "%(counter)s reference": ("%(counter)s référence", "%(counter)s références"),
 }
 
 ENTRY = re.compile(

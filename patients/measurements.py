@@ -114,6 +114,17 @@ MEASUREMENTS: dict[str, Measurement] = {
             "Level of responsiveness (ACVPU)",
             (_range("{ACVPU}", "0", "4", whole=True),),
         ),
+        # Heart-failure daily symptom questionnaire (HAS 2022 remote-monitoring referential):
+        # one item each, 0 none, 1 mild, 2 moderate, 3 severe. No LOINC code exists for these
+        # daily items, so they have local codes (not LOINC-shaped, so they cannot collide).
+        Measurement(
+            "hf-dyspnoea", "Breathlessness (0-3)", (_range("{score}", "0", "3", whole=True),)
+        ),
+        Measurement("hf-oedema", "Swelling (0-3)", (_range("{score}", "0", "3", whole=True),)),
+        Measurement("hf-fatigue", "Fatigue (0-3)", (_range("{score}", "0", "3", whole=True),)),
+        Measurement(
+            "hf-orthopnoea", "Orthopnoea (0-3)", (_range("{score}", "0", "3", whole=True),)
+        ),
     )
 }
 

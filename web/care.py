@@ -37,6 +37,7 @@ from coordination.selectors import (
     worklist_unclaimed,
 )
 from coordination.services import TaskActionInput, task_act
+from coordination.services.parameters import parameter_values
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
 from patients.measurements import MEASUREMENTS
@@ -50,12 +51,13 @@ from patients.selectors import (
 )
 from patients.selectors.patients import patient_exists
 from patients.services import patient_break_glass
+from web import monitoring_notes
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
 from web.parameters import parameters_context
 from workflows.definition import localized
-from workflows.selectors import definition_list, instance_history
+from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
@@ -236,31 +238,37 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- the patient page ---------------------------------------------------------------------
 
 
-_THRESHOLD = re.compile(r"observation\.value\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)")
+_THRESHOLD = re.compile(
+    r"observation\.value\s*([<>]=?)\s*(-?\d+(?:\.\d+)?|params\.([a-z][a-z0-9_]*))"
+)
 _CODE = re.compile(r"observation\.code\s*==\s*'([^']+)'")
 
 
 def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
-    """Thresholds of the alerts of the pathways' current states, by measurement code, read
-    from conditions of the form `observation.value < N` (other conditions, such as a change
-    over a window, have no single line to draw)."""
+    """Thresholds of the alerts watched in the pathways' current states (their own and the
+    pathway's), by measurement code, read from conditions of the form `observation.value < N`
+    or `observation.value < params.name` (drawn at the patient's value of the parameter). Other
+    conditions, such as a change over a window, have no single line to draw."""
     found: dict[str, list[dict[str, Any]]] = {}
     for pathway in pathways:
         instance = pathway.instance
         if instance is None:
             continue
-        state = pathway_document(instance.definition).get("states", {}).get(instance.state)
-        for alert in (state or {}).get("alerts", []) or []:
-            when = str(alert.get("when", ""))
-            code = _CODE.search(when)
+        definition = instance_definition(instance)
+        values = parameter_values(care_pathway_id=pathway.pk, definition=definition)
+        for alert in definition.alerts_in(definition.state(instance.state)):
+            code = _CODE.search(alert.when)
             if code is None:
                 continue
-            for op, value in _THRESHOLD.findall(when):
+            for op, value, parameter in _THRESHOLD.findall(alert.when):
+                level = values.get(parameter) if parameter else float(value)
+                if level is None:
+                    continue
                 found.setdefault(code.group(1), []).append(
                     {
-                        "value": float(value),
+                        "value": float(level),
                         "op": op,
-                        "label": localized(alert.get("title"), language) or alert.get("name", ""),
+                        "label": localized(alert.title, language) or alert.name,
                     }
                 )
     return found
@@ -328,6 +336,10 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     language=language,
                 ),
                 "history": history,
+                # Declared silences of the current step, with the pathway's reason.
+                "suspended": monitoring_notes.suspensions(
+                    instance_definition(instance), language, state=instance.state
+                ),
                 **parameters_context(pathway, request.user, language),
             }
         )

@@ -16,11 +16,13 @@ from coordination.services import care_pathway_start
 from patients.errors import PatientNotFound
 from patients.models import AuditEvent
 from patients.selectors import access_patient
+from web import monitoring_notes
 from web.access import library_editor_required, practitioner_required
 from web.audit import audit_read
 from workflows.actors import Actor
 from workflows.definition.problems import Problem
 from workflows.errors import DefinitionConflict, InvalidDefinition, WorkflowError
+from workflows.selectors import definition_document
 from workflows.services import definition_upload
 
 MAX_SOURCE = 1_000_000
@@ -83,6 +85,8 @@ def pathway_upload(request: HttpRequest) -> HttpResponse:
             _("%(key)s version %(version)s is stored as a draft.")
             % {"key": definition.key, "version": definition.version},
         )
+        for warning in monitoring_notes.warnings(definition_document(definition)):
+            messages.warning(request, _("Monitoring warning: %(warning)s") % {"warning": warning})
         return redirect("web:pathway-detail", key=definition.key, version=definition.version)
     return render(request, "web/pathway_upload.html", context)
 

@@ -7,12 +7,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from coordination.selectors import portal_patient, practitioner_of
+from web import monitoring_notes
 from web.access import library_reader_required
 from web.health import run_checks
 from workflows.definition import localized
 from workflows.diagrams import render_definition_svg
 from workflows.errors import NotFound
-from workflows.selectors import definition_document, definition_get, definition_list
+from workflows.selectors import (
+    compiled_definition,
+    definition_document,
+    definition_get,
+    definition_list,
+)
 
 
 @never_cache
@@ -32,8 +38,16 @@ def health(request: HttpRequest) -> HttpResponse:
 @require_GET
 @library_reader_required
 def pathway_library(request: HttpRequest) -> HttpResponse:
-    definitions = list(definition_list())
-    return render(request, "web/pathway_library.html", {"definitions": definitions})
+    language = get_language() or "fr"
+    rows = [
+        {
+            "definition": definition,
+            "references": monitoring_notes.references(compiled_definition(definition), language),
+            "warnings": monitoring_notes.warnings(definition_document(definition)),
+        }
+        for definition in definition_list()
+    ]
+    return render(request, "web/pathway_library.html", {"rows": rows})
 
 
 @require_GET
@@ -45,8 +59,12 @@ def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse
         raise Http404 from None
     document = definition_document(definition)
     language = get_language() or "fr"
+    compiled = compiled_definition(definition)
     context = {
         "definition": definition,
+        "references": monitoring_notes.references(compiled, language),
+        "warnings": monitoring_notes.warnings(document),
+        "suspensions": monitoring_notes.suspensions(compiled, language),
         "title": localized(document["title"], language),
         "description": localized(document.get("description"), language),
         "diagram": render_definition_svg(document, language=language),

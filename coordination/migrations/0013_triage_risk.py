@@ -43,6 +43,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='taskevent',
             name='action',
-            field=models.CharField(choices=[('open', 'creation'), ('claim', 'claim'), ('release', 'release'), ('start', 'start'), ('hold', 'put on hold'), ('resume', 'resumption'), ('complete', 'completion'), ('fail', 'failure'), ('cancel', 'cancellation'), ('reassign', 'reassignment'), ('escalate', 'escalation')], max_length=16),
+            field=models.CharField(choices=[('open', 'creation'), ('claim', 'claim'), ('release', 'release'), ('start', 'start'), ('hold', 'put on hold'), ('resume', 'resumption'), ('complete', 'completion'), ('fail', 'failure'), ('cancel', 'cancellation'), ('reassign', 'reassignment'), ('escalate', 'escalation'), ('remind', 'reminder')], max_length=16),
         ),
     ]

@@ -211,6 +211,10 @@ class SeriesCache:
 # `observation.code == 'X' && ...`: false for every other code, whatever follows (CEL's `&&`
 # is false as soon as one side is), so rows of other codes are not evaluated at all.
 _CODE_FIRST = re.compile(r"^\s*observation\.code\s*==\s*['\"]([^'\"]+)['\"]\s*&&")
+# `observation.code in ['X', 'Y'] && ...`: likewise, for a list of codes written out.
+_CODES_FIRST = re.compile(
+    r"^\s*observation\.code\s+in\s*\[\s*((?:['\"][^'\"]+['\"]\s*,?\s*)+)\]\s*&&"
+)
 
 # The longest an alert's work may wait, by the alert's priority: a `stat` alert cannot open a
 # task due in 4 hours.
@@ -221,17 +225,18 @@ SYSTEM_LABEL = "system:alerts"
 @dataclass(frozen=True)
 class AlertPlan:
     needs_observation: bool
-    only_code: str | None
+    only_codes: frozenset[str] | None  # the condition is false for every other code
 
 
 @lru_cache(maxsize=1024)
 def alert_plan(when: str) -> AlertPlan:
     program = compile_expression(when)
-    match = _CODE_FIRST.match(when)
-    return AlertPlan(
-        needs_observation="observation" in program.variables(),
-        only_code=match.group(1) if match else None,
-    )
+    only: frozenset[str] | None = None
+    if match := _CODE_FIRST.match(when):
+        only = frozenset({match.group(1)})
+    elif match := _CODES_FIRST.match(when):
+        only = frozenset(re.findall(r"['\"]([^'\"]+)['\"]", match.group(1)))
+    return AlertPlan(needs_observation="observation" in program.variables(), only_codes=only)
 
 
 def _condition_holds(
@@ -339,7 +344,7 @@ def _evaluate_for(
             break
         for alert in definition.alerts_in(state):
             plan = alert_plan(alert.when)
-            if plan.only_code is not None and plan.only_code != observation.code:
+            if plan.only_codes is not None and observation.code not in plan.only_codes:
                 continue
             at: dt.datetime = observation.effective_at
             seen: Observation | None = observation
@@ -433,7 +438,8 @@ def alert_raise(
                     instance=instance,
                     definition=current,
                     state=current.state(instance.state),
-                    code=f"alert-{alert.name}"[:63],
+                    code=alert.task_code,
+                    description=alert.description,
                     title=alert.title
                     or {"en": f"Alert: {alert.name}", "fr": f"Alerte : {alert.name}"},
                     role=alert.role or DEFAULT_ALERT_ROLE,

@@ -178,8 +178,11 @@ def _escalate_one(task_id: int, pathway_id: int, now: dt.datetime) -> bool:
             definition = instance_definition(instance)
             state = definition.state(instance.state)
             action = _task_action(state.tasks, task.code)
+            alert = next((a for a in definition.alerts_in(state) if a.task_code == task.code), None)
             if action is not None and action.escalate_to:
                 role = action.escalate_to
+            elif alert is not None and alert.escalate_to:
+                role = alert.escalate_to
             opened = open_system_task(
                 instance=instance,
                 definition=definition,

@@ -16,6 +16,7 @@ from django.db import connections
 from coordination.models import AlertRecord, CarePathway, OutboxEvent, Task, TaskEvent
 from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
 from coordination.services.alerts import missing_measurements_check
+from coordination.services.jobs import overdue_tasks_escalate
 from coordination.services.observations import observations_ingest
 from coordination.services.parameters import parameter_set
 from coordination.services.tasks import TaskActionInput, task_act
@@ -51,6 +52,8 @@ WATCHED = textwrap.dedent(
           role: nurse
           priority: urgent
           score: 3
+          description: {en: Call the patient and repeat the measurement, fr: Appeler le patient}
+          escalate_to: cardiologist
         - name: fast-heart
           when: "observation.code == '8867-4' && observation.value > 120.0"
           event: tachycardia
@@ -491,3 +494,17 @@ def test_concurrent_critical_readings_raise_one_alert_and_count_the_repeats(
     assert record.repeats == workers - 1
     assert Task.objects.filter(code="alert-low-spo2").count() == 1
     assert risk(pathway) == (3, "medium")
+
+
+def test_an_overdue_alert_task_escalates_to_the_alerts_role(watched: Scene):
+    [alert] = ingest(watched.patient, item(SPO2, 85, "%", T0))
+    task = Task.objects.get(pk=alert.task_id)
+    assert task.description == {
+        "en": "Call the patient and repeat the measurement",
+        "fr": "Appeler le patient",
+    }
+
+    escalated = overdue_tasks_escalate(now=T0 + 5 * HOUR)
+
+    assert escalated == [task.pk]
+    assert ("escalation-alert-low-spo2", "cardiologist", "urgent") in open_tasks(watched.pathway)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from coordination import task_states
 from coordination.identifiers import rpps_problem
+from coordination.management.demo import plan
 from coordination.models import CarePathway, CareTeamMember, Practitioner, Task
 from coordination.selectors import visible_tasks, worklist_mine, worklist_unclaimed
 from patients.identifiers import InsOid, check_nir
@@ -58,9 +59,9 @@ def instance(pathway: CarePathway) -> PathwayInstance:
 
 def test_first_run_reports_what_it_created(seeded: str):
     assert seeded.splitlines()[:10] == [
-        "pathway hf-telemonitoring@1: published",
-        "pathway return-home@1: published",
-        "pathway t2d-follow-up@1: published",
+        "pathway hf-telemonitoring@2: published",
+        "pathway return-home@2: published",
+        "pathway t2d-follow-up@2: published",
         "organisations: 5 created, 0 already present",
         "practitioners: 18 created, 0 already present",
         "service teams: 1 created, 0 already present",
@@ -141,8 +142,10 @@ def test_pathways_run_on_all_three_library_keys_in_varied_states(seeded: str):
     per_key = Counter(key for key, _ in states.elements())
 
     assert per_key == {"hf-telemonitoring": 17, "return-home": 17, "t2d-follow-up": 17}
+    # Heart failure has five non-final states since an alert no longer leaves monitoring.
+    least = {"hf-telemonitoring": 5, "return-home": 6, "t2d-follow-up": 6}
     for key in per_key:
-        assert len({state for k, state in states if k == key}) >= 6, key
+        assert len({state for k, state in states if k == key}) >= least[key], key
     assert Counter(instance(p).status for p in pathways) == {"active": 48, "completed": 3}
 
 
@@ -172,7 +175,7 @@ def test_tasks_are_left_in_several_statuses_some_overdue(seeded: str):
 def test_telemonitored_patients_have_consent_devices_and_readings(seeded: str):
     heart_failure = Patient.objects.filter(
         pathways__instance__definition__key="hf-telemonitoring",
-        pathways__instance__state__in=["monitoring", "nurse_review", "cardiology_review"],
+        pathways__instance__state__in=["monitoring", "renewal_decision"],
     )
     weights = Observation.objects.filter(patient__in=heart_failure, code="29463-7")
     glucose = Observation.objects.filter(
@@ -230,3 +233,18 @@ def test_a_demo_patient_sees_only_their_own_record_and_tasks(seeded: str):
     assert list(visible_patients(account)) == [patient]
     assert {t.patient_id for t in visible_tasks(account)} == {patient.pk}
     assert all(t.for_patient for t in visible_tasks(account))
+
+
+def test_demo_alerts_open_the_nurses_task_and_leave_the_pathway_where_it_was(seeded: str):
+    stories = {"weight-alert": "alert-weight-gain", "renewal-decision": "alert-low-spo2"}
+    for spec in plan.patient_plan():
+        if spec.pathway != plan.HF or spec.story not in stories:
+            continue
+        pathway = CarePathway.objects.get(patient__ins_nir=spec.ins_nir)
+        task = Task.objects.get(care_pathway=pathway, code=stories[spec.story])
+
+        assert instance(pathway).state == (
+            "monitoring" if spec.story == "weight-alert" else "renewal_decision"
+        )
+        assert (task.offered_role, task.status) == ("nurse", "ready")
+        assert task.priority in ("urgent", "asap")

@@ -55,6 +55,10 @@ def test_the_table_covers_the_reference_measurements():
         "9279-1": ("/min",),
         "3151-8": ("L/min",),
         "67775-7": ("{ACVPU}",),
+        "hf-dyspnoea": ("{score}",),
+        "hf-oedema": ("{score}",),
+        "hf-fatigue": ("{score}",),
+        "hf-orthopnoea": ("{score}",),
     }
 
 
@@ -127,7 +131,8 @@ def test_a_batch_with_bad_items_reports_every_one_by_index_and_stores_nothing(pa
         "items.1.unit: 'lb' is not a unit of 29463-7 (Body weight); allowed: kg",
         "items.2.value: -3 kg is outside the plausible range for Body weight (0.2 to 500 kg)",
         "items.3.code: unknown LOINC code '0000-0'; known: 14743-9, 2339-0, 29463-7, 3151-8, "
-        "41653-7, 4548-4, 59408-5, 67775-7, 8310-5, 8462-4, 8480-6, 8867-4, 9279-1",
+        "41653-7, 4548-4, 59408-5, 67775-7, 8310-5, 8462-4, 8480-6, 8867-4, 9279-1, hf-dyspnoea, "
+        "hf-fatigue, hf-oedema, hf-orthopnoea",
         "items.4.value: 900 kg is outside the plausible range for Body weight (0.2 to 500 kg)",
         "items.4.effective_at: must be timezone-aware (give an offset such as +01:00 or Z)",
     ]

@@ -166,7 +166,8 @@ def test_every_recorded_task_action_has_a_label():
     from coordination import task_states
     from coordination.models import TaskEvent
 
-    assert set(TaskEvent.Action.values) == {"open", *task_states.ACTIONS}
+    # People's actions, and what the system records: opening, escalating, reminding.
+    assert set(TaskEvent.Action.values) == {"open", "escalate", "remind", *task_states.ACTIONS}
 
 
 def test_completing_a_task_from_its_page_records_the_note(scene: Scene):

@@ -24,15 +24,15 @@ def test_library_page_lists_published_pathways(client):
     response = client.get("/pathways/")
 
     assert response.status_code == 200
-    assert b"/pathways/hf-telemonitoring/1/" in response.content
+    assert b"/pathways/hf-telemonitoring/2/" in response.content
 
 
 @pytest.mark.django_db
 def test_pathway_page_shows_its_diagram(client):
     call_command("load_pathway", *[str(p) for p in library_files()], stdout=None)
 
-    response = client.get("/pathways/return-home/1/")
-    diagram = client.get("/pathways/return-home/1/diagram.svg")
+    response = client.get("/pathways/return-home/2/")
+    diagram = client.get("/pathways/return-home/2/diagram.svg")
 
     assert response.status_code == 200
     assert b"<svg" in response.content

@@ -101,6 +101,45 @@ def test_validate_pathway_exits_0_silently_for_a_valid_file(tmp_path):
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, "", "")
 
 
+# A SpO2 alert in `intake` only: `review` leaves the measurement unwatched (a warning).
+UNWATCHED = """\
+key: unwatched-pathway
+version: 1
+title: Unwatched
+roles: [nurse]
+initial: intake
+states:
+  intake:
+    alerts:
+      - name: low-spo2
+        when: "observation.code == '59408-5' && observation.value < 90.0"
+        event: low
+    on: {low: review}
+  review:
+    on: {done: closed}
+  closed: {final: true}
+"""
+
+
+def test_validate_pathway_prints_warnings_and_exits_0_when_there_are_only_warnings(tmp_path):
+    path = write(tmp_path, "unwatched.yaml", UNWATCHED)
+
+    completed = run_validate_pathway(path)
+
+    assert completed.returncode == 0
+    assert completed.stdout.splitlines() == [
+        f"{path}: warning: states.review: measurement 59408-5 monitored by this pathway but no "
+        "alert watches it in this state: add a pathway alert under 'monitoring' or an alert "
+        "here, or suspend the pathway alert with a reason (line 13)"
+    ]
+
+
+def test_the_shipped_pathways_validate_without_problems_or_warnings():
+    library = sorted(str(p) for p in (ROOT / "workflows" / "library").glob("*.yaml"))
+
+    assert call("validate_pathway", *library) == (0, "", "")
+
+
 def test_validate_pathway_exits_1_with_one_line_per_problem_for_a_broken_file(tmp_path):
     path = write(tmp_path, "broken.yaml", BROKEN)
 

@@ -70,6 +70,13 @@ class AlertSpec:
     score: tuple[ScoreRule, ...] = ()
     pathway_level: bool = False  # declared under `monitoring`: watched in every state
     codes: frozenset[str] = frozenset()  # the measurements its condition reads
+    description: Text | None = None  # of the alert's own task
+    escalate_to: str | None = None  # who gets the alert's task when it is overdue
+
+    @property
+    def task_code(self) -> str:
+        """The code of the task the alert opens for its role."""
+        return f"alert-{self.name}"[:63]
 
 
 @dataclass(frozen=True)
@@ -291,6 +298,8 @@ def _alert(a: Mapping[str, Any], *, pathway_level: bool = False) -> AlertSpec:
         score=_score(a.get("score")),
         pathway_level=pathway_level,
         codes=measurement_codes(a["when"]),
+        description=a.get("description"),
+        escalate_to=a.get("escalate_to"),
     )
 
 

@@ -10,7 +10,9 @@ ROLE_NAME = r"^[a-z][a-z0-9_-]{0,62}$"
 TASK_CODE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 PATHWAY_KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
 PRIORITIES = ["routine", "urgent", "asap", "stat"]
-LOINC_CODE = r"^[0-9]{1,7}-[0-9]$"
+# A LOINC code, or a local code of patients.measurements: lower-case words joined by "-"
+# (hf-dyspnoea).
+LOINC_CODE = r"^([0-9]{1,7}-[0-9]|[a-z][a-z0-9]{0,19}(-[a-z0-9]{1,19}){1,3})$"
 PARAMETER_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 
 _text: dict[str, Any] = {
@@ -131,6 +133,8 @@ PATHWAY_SCHEMA: dict[str, Any] = {
                 "priority": {"enum": PRIORITIES},
                 "role": {"type": "string", "pattern": ROLE_NAME},
                 "score": {"$ref": "#/$defs/score"},
+                "description": _long_text,
+                "escalate_to": {"type": "string", "pattern": ROLE_NAME},
             },
         },
         "expectation": {

@@ -355,6 +355,8 @@ class _Semantics:
             self._check_condition([*path, "when"], when)
         if "role" in alert:
             self._check_role([*path, "role"], alert.get("role"))
+        if "escalate_to" in alert:
+            self._check_role([*path, "escalate_to"], alert.get("escalate_to"))
         event = alert.get("event")
         if on is not None and isinstance(event, str) and event not in on:
             self.add([*path, "event"], f"alert event {event!r} is not handled by this state's 'on'")

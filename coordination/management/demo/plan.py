@@ -123,8 +123,8 @@ STORIES: dict[str, tuple[tuple[str, StoryTraits], ...]] = {
         ("enrolment-under-way", StoryTraits(portal=True, consent=True)),
         ("monitoring", StoryTraits(portal=True, monitoring="hf", consent=True)),
         ("monitoring-overdue-review", StoryTraits(portal=True, monitoring="hf", consent=True)),
-        ("nurse-review", StoryTraits(portal=True, monitoring="hf-weight-gain", consent=True)),
-        ("cardiology-review", StoryTraits(portal=True, monitoring="hf-low-spo2", consent=True)),
+        ("weight-alert", StoryTraits(portal=True, monitoring="hf-weight-gain", consent=True)),
+        ("renewal-decision", StoryTraits(portal=True, monitoring="hf-low-spo2", consent=True)),
         ("hospitalised", StoryTraits(portal=True, monitoring="hf", consent=True)),
         ("declined", StoryTraits()),
     ),
@@ -267,15 +267,16 @@ DAYS_OF_READINGS = 14
 def _observations(profile: str, rng: random.Random) -> tuple[ObservationSpec, ...]:
     """Two weeks of device readings, most recent last.
 
-    hf: a morning weight, SpO2 and heart rate each day; hf-weight-gain ends with +2.6 kg over
-    three days, hf-low-spo2 with a SpO2 of 87 % (the two alerts of hf-telemonitoring).
+    hf: a morning weight, SpO2 and heart rate each day; hf-weight-gain ends with +3.2 kg over
+    three days (+2.8 kg over the last two, the least `rise` sees), hf-low-spo2 with a SpO2 of
+    87 % (two of the alerts of hf-telemonitoring).
     t2d: fasting capillary glucose in g/L each morning (French meters), after lunch every
     other day; t2d-hypo ends with 0.48 g/L (level 2 hypoglycaemia).
     """
     readings: list[ObservationSpec] = []
     if profile.startswith("hf"):
         weight = rng.uniform(62.0, 98.0)
-        gain = {2: 0.9, 1: 1.8, 0: 2.6} if profile == "hf-weight-gain" else {}
+        gain = {2: 0.4, 1: 1.6, 0: 3.2} if profile == "hf-weight-gain" else {}
         for day in range(DAYS_OF_READINGS - 1, -1, -1):
             at = day * DAY + rng.randrange(60, 180)
             weight += rng.uniform(-0.3, 0.3)

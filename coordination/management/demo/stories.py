@@ -20,10 +20,11 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from coordination import task_states
-from coordination.management.demo.plan import HF, RETURN_HOME, STORIES, T2D
+from coordination.management.demo.plan import HF, RETURN_HOME, SPO2, STORIES, T2D, WEIGHT
 from coordination.models import CarePathway, Task
 from coordination.services import TaskActionInput, care_pathway_fire, task_act
-from patients.models import AuditEvent, Patient
+from coordination.services.alerts import alerts_evaluate
+from patients.models import AuditEvent, Observation, Patient
 
 CLI = AuditEvent.EntryPoint.CLI
 # Actions only the owner may take: an offered task is claimed first.
@@ -79,6 +80,18 @@ class Story:
             entry_point=CLI,
         )
 
+    def evaluate(self, code: str) -> None:
+        """Evaluate the patient's latest reading of `code` against the alerts of their
+        pathways, as the ingestion does when a reading arrives (demo readings are stored
+        before the pathway starts)."""
+        latest = (
+            Observation.objects.filter(patient=self.patient, code=code)
+            .order_by("-effective_at", "-pk")
+            .first()
+        )
+        if latest is not None:
+            alerts_evaluate(patient_id=self.patient.pk, observations=[latest])
+
     def alert(self, event: str, alert: str) -> None:
         care_pathway_fire(
             pathway=self.pathway, event=event, user=None, payload={"alert": alert}, entry_point=CLI
@@ -110,18 +123,19 @@ def hf_monitoring_overdue_review(s: Story) -> None:
     s.finish_step(days_ago=40)  # monitoring began 40 days ago: the month-1 review is overdue
 
 
-def hf_nurse_review(s: Story) -> None:
+def hf_weight_alert(s: Story) -> None:
+    """In monitoring, the latest weight (+3.2 kg in 3 days) evaluated as on arrival: the
+    nurse's alert task opens and the pathway stays in monitoring."""
     s.finish_step()
-    s.alert("decompensation_risk", "weight-gain")
-    s.act("call-patient", "start")
+    s.evaluate(WEIGHT)
 
 
-def hf_cardiology_review(s: Story) -> None:
+def hf_renewal_decision(s: Story) -> None:
+    """The prescribed period is over; the latest SpO2 (87 %) is looked at all the same."""
     s.finish_step()
-    s.alert("hypoxaemia", "low-spo2")
-    s.act("call-patient", "complete", note="SpO2 87 % confirmée, dyspnée d'effort.")
-    s.fire("escalate", "nurse", reason="Désaturation persistante au contrôle.")
-    s.act("assess-and-adjust", "start")
+    s.fire("prescription_ended", "coordinator")
+    s.act("period-summary", "start")
+    s.evaluate(SPO2)
 
 
 def hf_hospitalised(s: Story) -> None:
@@ -237,8 +251,8 @@ SCRIPTS: dict[tuple[str, str], Callable[[Story], None]] = {
     (HF, "enrolment-under-way"): hf_enrolment_under_way,
     (HF, "monitoring"): hf_monitoring,
     (HF, "monitoring-overdue-review"): hf_monitoring_overdue_review,
-    (HF, "nurse-review"): hf_nurse_review,
-    (HF, "cardiology-review"): hf_cardiology_review,
+    (HF, "weight-alert"): hf_weight_alert,
+    (HF, "renewal-decision"): hf_renewal_decision,
     (HF, "hospitalised"): hf_hospitalised,
     (HF, "declined"): hf_declined,
     (RETURN_HOME, "planning-new"): _nothing_yet,
