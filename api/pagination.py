@@ -42,6 +42,9 @@ class Cursor(CursorPagination):
     # Read the page's sort keys first (an index-only walk where an index covers the
     # filters), then its rows by id: set on lists whose filters a covering index carries.
     keys_first = False
+    # Ordering names that are annotations of the list's queryset, not model fields: the
+    # field each one's values have (its nullability and how the cursor reads it back).
+    annotated: dict[str, Field[Any, Any]] = {}
 
     def paginate_queryset(
         self, queryset: QuerySet[Any], request: Request, view: Any = None
@@ -55,7 +58,7 @@ class Cursor(CursorPagination):
         self.ordering = self.get_ordering(request, queryset, view)
         self._fields = [(name.lstrip("-"), name.startswith("-")) for name in self.ordering]
         model = queryset.model
-        self._nullable = {name: model._meta.get_field(name).null for name, _ in self._fields}
+        self._nullable = {name: self._field(model, name).null for name, _ in self._fields}
         reverse, key = self._decode(request, model)
 
         rows = queryset.order_by(*self._order_by(reverse))
@@ -114,14 +117,17 @@ class Cursor(CursorPagination):
             if not isinstance(raw, list) or len(raw) != len(self._fields):
                 raise ValueError("wrong key length")
             key = [
-                None
-                if value is None
-                else cast("Field[Any, Any]", model._meta.get_field(name)).to_python(value)
+                None if value is None else self._field(model, name).to_python(value)
                 for (name, _), value in zip(self._fields, raw, strict=True)
             ]
         except Exception:  # any bad cursor: forged, from another key, not JSON, bad values
             raise NotFound(self.invalid_cursor_message) from None
         return reverse, key
+
+    def _field(self, model: type[Model], name: str) -> Field[Any, Any]:
+        if name in self.annotated:
+            return self.annotated[name]
+        return cast("Field[Any, Any]", model._meta.get_field(name))
 
     # The query.
 

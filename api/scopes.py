@@ -27,6 +27,7 @@ FAMILY_BY_FIRST_SEGMENT = {
     "pathway-definitions": "pathways",
     "pathways": "pathways",
     "tasks": "tasks",
+    "alerts": "tasks",  # the alert inbox: read with the worklists
     "patients": "patients",
     "organizations": "directory",
     "practitioners": "directory",

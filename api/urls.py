@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.v1 import (
+    alerts,
     definitions,
     directory,
     emergency,
@@ -66,6 +67,7 @@ v1 = [
         path(f"tasks/<int:pk>/{name}/", view.as_view(), name=f"task-{name}")
         for name, view in tasks.ACTION_VIEWS.items()
     ],
+    path("alerts/", alerts.AlertListView.as_view(), name="alerts"),
     path("live/tokens/", live.LiveTokenView.as_view(), name="live-tokens"),
     *parameters.urlpatterns,
     *directory.urlpatterns,

@@ -16,7 +16,10 @@ volume from INSERT ... SELECT generate_series in the shape the services give it:
   member (the care pathway tables mirror the patient's grants);
 - 10 tasks per patient: 5 finished (4 completed, 1 cancelled), 5 open (in progress, ready,
   requested), offered to the role of the care team, owned by a member playing that role when
-  claimed, due from 20 days ago to 40 days ahead, all priorities.
+  claimed, due from 20 days ago to 40 days ahead, all priorities;
+- triage risk on each pathway (5 % high, 10 % medium, the rest low, with scores), kept on
+  the patient's tasks as `risk_rank` the way coordination.services.triage keeps it: the
+  worklists order by it first (band, score, priority, due time).
 
 The measured nurse is in the care team of NURSE_PATIENTS patients in person, and of
 TEAM_PATIENTS more through her home-care service team. Her three worklists (mine, unclaimed
@@ -125,6 +128,32 @@ def _sql_role(i: str) -> str:
     return f"CASE WHEN {i} % 10 < 5 THEN 'nurse' WHEN {i} % 10 < 8 THEN 'gp' ELSE 'coordinator' END"
 
 
+def _sql_band(g: str) -> str:
+    """Triage band of patient number `g`'s pathway: 5 % high, 10 % medium, the rest low (an
+    inbox where most patients are stable)."""
+    return f"CASE WHEN {g} % 20 = 0 THEN 'high' WHEN {g} % 10 = 5 THEN 'medium' ELSE 'low' END"
+
+
+def _sql_score(g: str) -> str:
+    """Its score, consistent with the band's default thresholds (medium 3, high 5)."""
+    return (
+        f"CASE WHEN {g} % 20 = 0 THEN 5 + {g} % 5 WHEN {g} % 10 = 5 THEN 3 + {g} % 2 "
+        f"ELSE {g} % 3 END"
+    )
+
+
+def _sql_risk_rank(g: str) -> str:
+    """coordination.models.risk_rank of that band and score, as pathway_risk_apply keeps it
+    on the patient's open tasks (closed ones keep theirs too: the same value here)."""
+    from coordination.models import BAND_RANK, RISK_SCORES, RiskBand
+
+    band_rank = (
+        f"CASE WHEN {g} % 20 = 0 THEN {BAND_RANK[RiskBand.HIGH]} "
+        f"WHEN {g} % 10 = 5 THEN {BAND_RANK[RiskBand.MEDIUM]} ELSE {BAND_RANK[RiskBand.LOW]} END"
+    )
+    return f"({band_rank}) * {RISK_SCORES} + {RISK_SCORES - 1} - ({_sql_score(g)})"
+
+
 def populate(s: Sizes, seed_: Seed) -> dict[str, int]:
     """Bulk rows in the services' shape; returns the row counts of the tables filled."""
     from django.db import connection
@@ -218,8 +247,9 @@ def populate(s: Sizes, seed_: Seed) -> dict[str, int]:
                 {seed_.definition_id}, 'care-pathway:' || ({cp0} + g)
             FROM generate_series(1, {n}) g""",
         f"""INSERT INTO coordination_carepathway (id, created_at, instance_id, patient_id,
-                started_by_id, care_team_id)
-            SELECT {cp0} + g, now(), {pi0} + g, {p0} + g, NULL, {ct0} + g
+                started_by_id, care_team_id, risk_score, risk_band, risk_updated_at)
+            SELECT {cp0} + g, now(), {pi0} + g, {p0} + g, NULL, {ct0} + g, {_sql_score("g")},
+                {_sql_band("g")}, CASE WHEN {_sql_score("g")} > 0 THEN now() END
             FROM generate_series(1, {n}) g""",
         f"""INSERT INTO coordination_carepathwayuserobjectpermission (content_object_id,
                 permission_id, user_id)
@@ -230,13 +260,14 @@ def populate(s: Sizes, seed_: Seed) -> dict[str, int]:
         # Tasks: status by (g + j) % 10, role by j % 3; claimed ones owned by the first
         # member playing the role, or by the measured nurse on her own patients (one in two).
         f"""INSERT INTO coordination_task (id, code, title, description, status, priority,
-                priority_rank, due_at, offered_role, for_patient, requester_label,
+                priority_rank, risk_rank, due_at, offered_role, for_patient, requester_label,
                 pathway_state, pathway_revision, note, output, version, created_at,
                 updated_at, ended_at, care_pathway_id, offered_team_id, owner_id, patient_id,
                 requested_by_id)
             SELECT {t0} + (g - 1) * {s.tasks_per_patient} + j + 1, 'step-' || j,
                 to_jsonb('Synthetic task ' || j), '""', st.status,
                 (ARRAY['stat', 'asap', 'urgent', 'routine'])[pr.rank + 1], pr.rank,
+                {_sql_risk_rank("g")},
                 now() + make_interval(days => (g * 13 + j * 7) % 61 - 20, hours => j),
                 role, false, 'pathway:bench-worklist@1', 'assessment', 1, '', '{{}}',
                 CASE WHEN owned THEN 3 ELSE 1 END, now() - interval '30 days', now(),
@@ -308,6 +339,15 @@ def check(s: Sizes, seed_: Seed) -> dict[str, int]:
     unclaimed = worklist_unclaimed(user)
     assert unclaimed.count() > 0
     assert all(t.owner_id is None and t.offered_role == "nurse" for t in unclaimed[:200])
+    # The worklists follow the triage order: the patient's band and score first.
+    from coordination.selectors import patient_risk_rank
+
+    for rows in (mine, unclaimed):
+        ranks = [t.risk_rank for t in rows[:200]]
+        assert ranks == sorted(ranks), ranks[:20]
+        assert len(set(ranks)) > 1, ranks[:20]
+        first = rows[0]
+        assert first.risk_rank == patient_risk_rank(patient_id=first.patient_id), first.pk
     own_patient = mine.first()
     assert own_patient is not None
     assert care_roles(user=user, patient_id=own_patient.patient_id) == {"nurse"}

@@ -22,6 +22,8 @@ CARE_TEAM_CHANGED = "care_team.changed"
 # Written by the observation and alert services.
 OBSERVATION_RECEIVED = "observation.received"
 ALERT_RAISED = "alert.raised"
+# Written by coordination.services.triage when a pathway's risk score or band changes.
+PATHWAY_RISK_CHANGED = "pathway.risk_changed"
 ALERT_ESCALATED = "alert.escalated"
 # Written by coordination.services.parameters.
 PARAMETER_CHANGED = "parameter.changed"
@@ -39,6 +41,7 @@ TYPES = frozenset(
         CARE_TEAM_CHANGED,
         OBSERVATION_RECEIVED,
         ALERT_RAISED,
+        PATHWAY_RISK_CHANGED,
         ALERT_ESCALATED,
         PARAMETER_CHANGED,
     }
@@ -224,6 +227,16 @@ def alert_payload(
         "score": score,
         "band": band,
     }
+
+
+class RiskPayload(TypedDict):
+    pathway: int
+
+
+def risk_payload(*, pathway_id: int) -> RiskPayload:
+    """The care pathway whose triage score or band changed; not the values (clinical
+    content): a client reads them through the API."""
+    return {"pathway": pathway_id}
 
 
 class ParameterPayload(TypedDict):

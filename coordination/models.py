@@ -198,6 +198,32 @@ BAND_RANK = {RiskBand.HIGH: 0, RiskBand.MEDIUM: 1, RiskBand.LOW: 2}
 # The least priority the work of an alert gets when its pathway is in a band.
 PRIORITY_FOR_BAND = {RiskBand.HIGH: "asap", RiskBand.MEDIUM: "urgent"}
 
+# Triage order in one number, smallest first: the band (high first), then the score
+# (highest first), as `band rank * RISK_SCORES + (RISK_SCORES - 1 - score)`. Scores above
+# RISK_SCORES - 1 rank with it. Kept on open tasks (Task.risk_rank) so that a worklist walks
+# one index in triage order; see coordination.services.triage.
+RISK_SCORES = 10_000
+RISK_RANK_NONE = BAND_RANK[RiskBand.LOW] * RISK_SCORES + RISK_SCORES - 1  # low band, score 0
+
+
+def risk_rank(band: str, score: int) -> int:
+    """The triage rank of a (band, score) pair: smaller is more pressing."""
+    return (
+        BAND_RANK[RiskBand(band)] * RISK_SCORES
+        + RISK_SCORES
+        - 1
+        - min(max(score, 0), RISK_SCORES - 1)
+    )
+
+
+def risk_of_rank(rank: int) -> tuple[str, int]:
+    """The (band, score) a rank stands for (the inverse of `risk_rank`)."""
+    band_rank, rest = divmod(rank, RISK_SCORES)
+    return _BAND_OF_RANK[band_rank], RISK_SCORES - 1 - rest
+
+
+_BAND_OF_RANK = {r: str(b.value) for b, r in BAND_RANK.items()}
+
 
 class CarePathway(models.Model):
     """A patient following a pathway: the engine instance plus who looks after it."""
@@ -264,6 +290,10 @@ class Task(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.ROUTINE)
     priority_rank = models.PositiveSmallIntegerField(default=3)  # stat 0 ... routine 3
+    # The patient's triage rank (`risk_rank` of the highest band and score over their active
+    # pathways) while the task is open: kept by coordination.services.triage, read by the
+    # worklists' order. The database default serves rows written in SQL (benchmarks).
+    risk_rank = models.PositiveSmallIntegerField(default=RISK_RANK_NONE, db_default=RISK_RANK_NONE)
     due_at = models.DateTimeField(null=True, blank=True)
     owner = models.ForeignKey(
         Practitioner, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks"
@@ -289,7 +319,7 @@ class Task(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["owner", "priority_rank", "due_at", "id"],
+                fields=["owner", "risk_rank", "priority_rank", "due_at", "id"],
                 name="task_owner_worklist",
                 condition=Q(status__in=sorted(task_states.OPEN)),
             ),
@@ -297,7 +327,7 @@ class Task(models.Model):
             # read (PostgreSQL): the unclaimed and overdue lists walk it in order, filter
             # on the index entries and stop at the end of the page.
             models.Index(
-                fields=["priority_rank", "due_at", "id"],
+                fields=["risk_rank", "priority_rank", "due_at", "id"],
                 name="task_open_worklist",
                 condition=Q(status__in=sorted(task_states.OPEN)),
                 include=["owner", "status", "patient", "offered_role", "offered_team"],

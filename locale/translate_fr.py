@@ -398,8 +398,16 @@ FR = {
     "low": "faible",
     "medium": "moyen",
     "high": "élevé",
+    # Triage
+    "High risk": "Risque élevé",
+    "Moderate risk": "Risque modéré",
+    "Low risk": "Risque faible",
+    "score %(score)s": "score %(score)s",
+    "Risk": "Risque",
+    "Measurement": "Mesure",
 }
 PLURALS = {
+    "%(points)s point": ("%(points)s point", "%(points)s points"),
     "%(n)d account deactivated.": ("%(n)d compte désactivé.", "%(n)d comptes désactivés."),
     "%(n)d account reactivated.": ("%(n)d compte réactivé.", "%(n)d comptes réactivés."),
     "%(n)d platform disabled.": ("%(n)d plateforme désactivée.", "%(n)d plateformes désactivées."),

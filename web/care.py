@@ -24,10 +24,12 @@ from django.views.decorators.http import require_GET, require_POST
 from coordination import task_states
 from coordination.errors import CoordinationError
 from coordination.errors import NotFound as TaskNotFound
-from coordination.models import CarePathway, Task
+from coordination.models import AlertRecord, CarePathway, Task, risk_of_rank
 from coordination.selectors import (
     access_task,
+    alert_observations,
     care_team_members,
+    patient_risk_rank,
     tasks_for_patient,
     visible_alerts,
     visible_care_pathways,
@@ -67,15 +69,49 @@ def task_title(task: Task, language: str) -> str:
     return localized(task.title, language) or task.code
 
 
+def risk_display(rank: int) -> dict[str, Any]:
+    """What web/_risk_badge.html shows for a triage rank (coordination.models.risk_rank)."""
+    band, score = risk_of_rank(rank)
+    return {"band": band, "score": score}
+
+
 def _rows(tasks: list[Task], now: dt.datetime, language: str) -> list[dict[str, Any]]:
     return [
         {
             "task": t,
             "title": task_title(t, language),
             "overdue": t.due_at is not None and t.due_at < now and t.status in task_states.OPEN,
+            # The patient's risk kept on the task while it is open (what orders the lists).
+            "risk": risk_display(t.risk_rank) if t.status in task_states.OPEN else None,
         }
         for t in tasks
     ]
+
+
+def alert_rows(alerts: list[AlertRecord]) -> list[dict[str, Any]]:
+    """The inbox's rows: the alert, its patient's current risk, and the measurement that
+    raised it (label, value, unit, time) when it came from one."""
+    observations = alert_observations(alerts)
+    rows = []
+    for alert in alerts:
+        observation = observations.get(alert.observation_id) if alert.observation_id else None
+        measured = None
+        if observation is not None:
+            known = MEASUREMENTS.get(observation.code)
+            measured = {
+                "label": known.display if known else observation.code,
+                "value": observation.value.normalize(),
+                "unit": observation.unit,
+                "at": observation.effective_at,
+            }
+        rows.append(
+            {
+                "alert": alert,
+                "risk": risk_display(alert.patient_risk_rank),  # type: ignore[attr-defined]
+                "measured": measured,
+            }
+        )
+    return rows
 
 
 @practitioner_required
@@ -93,7 +129,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
     # lists already read rather than a third query that would filter them all again.
     overdue_rows = sorted(
         (t for t in mine_rows + unclaimed_rows if t.due_at is not None and t.due_at < now),
-        key=lambda t: (t.priority_rank, t.due_at, t.pk),
+        key=lambda t: (t.risk_rank, t.priority_rank, t.due_at, t.pk),
     )
     sections = [
         (name, label, _rows(rows[:WORKLIST_LIMIT], now, language), len(rows))
@@ -311,6 +347,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
     tasks = list(tasks_for_patient(request.user, patient.pk)[:WORKLIST_LIMIT])
     return {
         "patient": patient,
+        "risk": risk_display(patient_risk_rank(patient_id=patient.pk)),
         "pathways": shown,
         "consents": consent_list(patient_id=patient.pk),
         "members": care_team_members(patient=patient),
@@ -405,4 +442,4 @@ def alert_inbox(request: HttpRequest) -> HttpResponse:
     audit_rows_read(
         request, resource_type="AlertRecord", rows=[(a.patient_id, a.pk) for a in alerts]
     )
-    return render(request, "web/alert_inbox.html", {"alerts": alerts})
+    return render(request, "web/alert_inbox.html", {"rows": alert_rows(alerts)})

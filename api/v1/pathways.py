@@ -47,7 +47,10 @@ class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
 
     class Meta:
         model = CarePathway
-        fields = ["id", "patient", "pathway", "state", "status", "revision", "created_at"]
+        fields = [
+            "id", "patient", "pathway", "state", "status", "revision", "risk_score",
+            "risk_band", "risk_updated_at", "created_at",
+        ]  # fmt: skip
         read_only_fields = fields
 
     def get_pathway(self, obj: CarePathway) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_field,
 )
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import serializers, status
@@ -37,6 +38,8 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
 from api.schema import etag_header
+from coordination.models import RiskBand, risk_of_rank
+from coordination.selectors import patient_risk_rank, patient_risk_rank_subquery
 from coordination.services import consent_set
 from coordination.services.observations import observations_ingest
 from patients import errors as patients_errors
@@ -75,14 +78,39 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         help_text="The INS identifier's OID, or empty without an INS.",
     )
 
+    risk_band = serializers.SerializerMethodField(
+        help_text="The patient's current triage band: the highest over their active pathways "
+        "(low when none is active)."
+    )
+    risk_score = serializers.SerializerMethodField(
+        help_text="The score that goes with `risk_band` (the highest score among the active "
+        "pathways of that band)."
+    )
+
     class Meta:
         model = Patient
         fields = [
             "id", "family_name", "given_names", "birth_date", "sex", "birth_place_code",
             "phone", "email", "address_lines", "postal_code", "city", "ins_nir", "ins_oid",
-            "identity_status", "version", "created_at", "updated_at",
+            "identity_status", "risk_band", "risk_score", "version", "created_at",
+            "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def _risk(self, obj: Patient) -> tuple[str, int]:
+        # A list annotates the rank (one query for the page); a single record reads it.
+        rank = getattr(obj, "current_risk_rank", None)
+        if rank is None:
+            rank = patient_risk_rank(patient_id=obj.pk)
+            obj.current_risk_rank = rank  # type: ignore[attr-defined]
+        return risk_of_rank(rank)
+
+    @extend_schema_field(serializers.ChoiceField(choices=RiskBand.choices))
+    def get_risk_band(self, obj: Patient) -> str:
+        return self._risk(obj)[0]
+
+    def get_risk_score(self, obj: Patient) -> int:
+        return self._risk(obj)[1]
 
 
 class PatientWriteSerializer(serializers.Serializer[Any]):
@@ -271,7 +299,9 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Patient.objects.none()
-        return visible_patients(self.request.user)
+        return visible_patients(self.request.user).annotate(
+            current_risk_rank=patient_risk_rank_subquery("pk")
+        )
 
     @extend_schema(
         description="The patients the caller may see (care team or own record), by name.",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -26,9 +26,11 @@ from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.schema import IF_MATCH, etag_header
+from coordination import task_states
 from coordination.errors import Conflict
-from coordination.models import Task
+from coordination.models import RiskBand, Task, risk_of_rank
 from coordination.selectors import (
+    WORKLIST_ORDER,
     access_task,
     tasks_for_patient,
     visible_tasks,
@@ -53,15 +55,31 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         source="care_pathway_id", allow_null=True, read_only=True
     )
     title = serializers.JSONField(read_only=True)
+    risk_band = serializers.SerializerMethodField(
+        help_text="While the task is open: the patient's current triage band (the highest "
+        "over their active pathways), the worklists' first ordering key. Null once closed."
+    )
+    risk_score = serializers.SerializerMethodField(
+        help_text="While the task is open: the score that goes with `risk_band`. Null once closed."
+    )
 
     class Meta:
         model = Task
         fields = [
             "id", "care_pathway", "patient", "code", "title", "status", "priority", "due_at",
             "owner", "offered_role", "offered_team", "for_patient", "pathway_state", "note",
-            "output", "version", "created_at", "updated_at", "ended_at",
+            "output", "version", "created_at", "updated_at", "ended_at", "risk_band",
+            "risk_score",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=RiskBand.choices, allow_null=True))
+    def get_risk_band(self, obj: Task) -> str | None:
+        return _risk(obj)[0]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_risk_score(self, obj: Task) -> int | None:
+        return _risk(obj)[1]
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         """The fields above, read straight off the row: a worklist page serializes up to 200
@@ -88,7 +106,17 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
             "created_at": stamp(instance.created_at),
             "updated_at": stamp(instance.updated_at),
             "ended_at": stamp(instance.ended_at) if instance.ended_at is not None else None,
+            "risk_band": (risk := _risk(instance))[0],
+            "risk_score": risk[1],
         }
+
+
+def _risk(task: Task) -> tuple[str | None, int | None]:
+    """The patient's (band, score) kept on an open task; (None, None) on a closed one, whose
+    rank stopped following the patient when it closed."""
+    if task.status not in task_states.OPEN:
+        return None, None
+    return risk_of_rank(task.risk_rank)
 
 
 class TaskActionSerializer(serializers.Serializer[Any]):
@@ -98,10 +126,11 @@ class TaskActionSerializer(serializers.Serializer[Any]):
 
 
 class WorklistPagination(Cursor):
-    """Most pressing first; the page's keys are read through the open-task index
-    (coordination.models.Task: task_open_worklist) before its rows."""
+    """Most pressing first (the patient's risk band and score, priority, due time); the
+    page's keys are read through the open-task index (coordination.models.Task:
+    task_open_worklist) before its rows."""
 
-    ordering = ("priority_rank", "due_at", "id")
+    ordering = WORKLIST_ORDER
     keys_first = True
 
 
@@ -121,7 +150,10 @@ class TaskListView(ListAPIView[Task]):
             OpenApiParameter("view", str, enum=["all", *VIEWS]),
             OpenApiParameter("patient", int),
             OpenApiParameter("status", str),
-        ]
+        ],
+        description="The caller's tasks, most pressing first: the patient's risk band (high "
+        "first) and score (highest first), then priority (stat, asap, urgent, routine), then "
+        "due time (earliest first, none last), then id.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)

@@ -358,6 +358,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "coordination.models.Task.Status",
         "DefinitionStatusEnum": "workflows.models.PathwayDefinition.Status",
+        "RiskBandEnum": "coordination.models.RiskBand",
     },
 }
 

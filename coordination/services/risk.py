@@ -13,7 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from coordination import task_states
-from coordination.models import PRIORITY_FOR_BAND, AlertRecord, CarePathway, RiskBand
+from coordination.models import PRIORITY_FOR_BAND, AlertRecord, RiskBand
+from coordination.services.triage import pathway_risk_apply
 from workflows.definition.compiled import Bands, CompiledDefinition
 
 
@@ -42,9 +43,9 @@ def pathway_risk_refresh(*, care_pathway_id: int, bands: Bands, now: dt.datetime
     """Recompute and store the pathway's risk; returns it."""
     score = min(sum(open_alert_scores(care_pathway_id=care_pathway_id).values()), 32767)
     risk = Risk(score=score, band=bands.band(score))
-    CarePathway.objects.filter(pk=care_pathway_id).exclude(
-        risk_score=risk.score, risk_band=risk.band
-    ).update(risk_score=risk.score, risk_band=risk.band, risk_updated_at=now)
+    # Stores it, keeps the patient's open tasks' triage rank in step and tells live views
+    # (a no-op when the risk did not change).
+    pathway_risk_apply(care_pathway_id, risk.score, risk.band, now)
     return risk
 
 

@@ -36,6 +36,7 @@ from coordination.models import (
 from coordination.selectors import (
     access_task_keys,
     care_roles,
+    patient_risk_rank,
     step_task_statuses,
     step_tasks_open_locked,
     task_locked,
@@ -91,6 +92,7 @@ def open_task_for_state(change: StateChange, action: TaskAction) -> None:
         status=task_states.READY,
         priority=action.priority,
         priority_rank=task_states.PRIORITY_RANK[action.priority],
+        risk_rank=patient_risk_rank(patient_id=pathway.patient_id),
         due_at=add_duration(now, action.due) if action.due else None,
         owner=owner,
         offered_role=action.role,

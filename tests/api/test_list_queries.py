@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from coordination.models import AlertRecord, Task
 from coordination.services import (
     care_pathway_start,
     care_team_member_add,
@@ -17,6 +18,7 @@ from coordination.services import (
     organization_create,
     service_team_create,
 )
+from patients.models import Observation
 from patients.services import ObservationItem, observations_record
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 
@@ -68,6 +70,13 @@ def add_rows_for_the_scene_patient(scene: Scene) -> None:
         source="device",
         entry_point="system",
     )
+    # An alert raised by the last of them, on a task, for the alert inbox.
+    AlertRecord.objects.create(
+        care_pathway=scene.pathway, patient=scene.patient, name="weight-gain", kind="condition",
+        state="assessment", priority="urgent", raised_at=NOW, last_seen_at=NOW, score=2,
+        observation_id=Observation.objects.filter(patient=scene.patient).latest("pk").pk,
+        task=Task.objects.filter(patient=scene.patient).first(),
+    )  # fmt: skip
 
 
 LISTS: dict[str, Callable[[Scene], str]] = {
@@ -89,6 +98,7 @@ LISTS: dict[str, Callable[[Scene], str]] = {
     "organizations": lambda s: "/api/v1/organizations/",
     "practitioners": lambda s: "/api/v1/practitioners/",
     "teams": lambda s: "/api/v1/teams/",
+    "alerts": lambda s: "/api/v1/alerts/",
 }
 
 

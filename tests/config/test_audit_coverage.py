@@ -367,6 +367,9 @@ TABLE: dict[tuple[str, str], Spec] = {
         NURSE, named=BOTH, refused=(OUTSIDER,), refused_query=ONLY_P, missing_status=200
     ),
     ("api/v1/tasks/<int:pk>/", "get"): Read(NURSE, refused=(OUTSIDER, OTHER_PATIENT)),
+    ("api/v1/alerts/", "get"): Read(
+        NURSE, named=BOTH, refused=(OUTSIDER,), refused_query=ONLY_P, missing_status=200
+    ),
     **{
         (f"api/v1/tasks/<int:pk>/{action}/", "post"): RefusedWrite(
             OUTSIDER, lambda w: {"note": "x", "new_owner": 1}

@@ -66,9 +66,13 @@
     if (kind.indexOf("task.") === 0) {
       fire("parcours-tasks");
       if (payload.task != null) fire("parcours-task-" + payload.task);
+    } else if (kind === "pathway.risk_changed") {
+      // The worklists and the inbox order by the patient's risk.
+      fire("parcours-tasks");
+      fire("parcours-alerts");
     } else if (kind.indexOf("pathway.") === 0) {
       fire("parcours-tasks");
-    } else if (kind === "alert.raised") {
+    } else if (kind === "alert.raised" || kind === "alert.escalated") {
       fire("parcours-alerts");
     }
   }
