@@ -145,6 +145,11 @@ def open_tasks(pathway: CarePathway) -> list[tuple[str, str, str]]:
     )
 
 
+def task_of(alert: AlertRecord) -> int:
+    assert alert.task_id is not None
+    return alert.task_id
+
+
 def risk(pathway: CarePathway) -> tuple[int, str]:
     pathway.refresh_from_db()
     return pathway.risk_score, pathway.risk_band
@@ -216,7 +221,7 @@ def test_a_repeat_is_absorbed_only_while_the_alerts_work_is_open(watched: Scene)
 
     # The nurse deals with it; 190 minutes later the same reading is a new alert.
     task_act(
-        task_id=first.task_id,
+        task_id=task_of(first),
         user=watched.nurse.user,
         data=TaskActionInput(action="complete"),
         now=T0 + 2 * HOUR,
@@ -231,7 +236,7 @@ def test_a_repeat_is_absorbed_only_while_the_alerts_work_is_open(watched: Scene)
 def test_a_cancelled_alert_task_lets_the_next_reading_raise_again(watched: Scene):
     [first] = ingest(watched.patient, item(SPO2, 85, "%", T0))
     task_act(
-        task_id=first.task_id,
+        task_id=task_of(first),
         user=watched.coordinator.user,
         data=TaskActionInput(action="cancel", note="duplicate device"),
         now=T0 + HOUR,
@@ -246,12 +251,12 @@ def test_a_worse_repeat_escalates_the_open_work(watched: Scene):
     ingest(watched.patient, item(WEIGHT, "80.0", "kg", T0 - 2 * DAY), now=T0 - 2 * DAY)
     [alert] = ingest(watched.patient, item(WEIGHT, "82.2", "kg", T0 - DAY), now=T0 - DAY)
     assert (alert.score, alert.band) == (2, "low")
-    work = Task.objects.get(pk=alert.task_id)
+    work = Task.objects.get(pk=task_of(alert))
     assert work.code == "alert-weight-gain"  # `assess` is the GP's: the nurse gets her own
     [spo2] = ingest(watched.patient, item(SPO2, 85, "%", T0 - DAY), now=T0 - DAY)
     assert risk(watched.pathway) == (5, "high")  # weight 2 + SpO2 3
     task_act(
-        task_id=spo2.task_id,
+        task_id=task_of(spo2),
         user=watched.nurse.user,
         data=TaskActionInput(action="complete"),
         now=T0 - DAY + HOUR,
@@ -278,11 +283,11 @@ def test_a_high_band_raises_the_open_work_to_asap(watched: Scene):
     ingest(watched.patient, item(WEIGHT, "80.0", "kg", T0 - 2 * DAY), now=T0 - 2 * DAY)
     [weight] = ingest(watched.patient, item(WEIGHT, "82.2", "kg", T0 - HOUR), now=T0 - HOUR)
     ingest(watched.patient, item(SPO2, 85, "%", T0 - HOUR), now=T0 - HOUR)  # 2 + 3: high
-    assert Task.objects.get(pk=weight.task_id).due_at == T0 + 3 * HOUR
+    assert Task.objects.get(pk=task_of(weight)).due_at == T0 + 3 * HOUR
 
     ingest(watched.patient, item(WEIGHT, "83.5", "kg", T0))  # 3 + 3: still high, worse score
 
-    work = Task.objects.get(pk=weight.task_id)
+    work = Task.objects.get(pk=task_of(weight))
     assert work.priority == "asap"
     assert work.due_at == T0 + 2 * HOUR
 
@@ -498,7 +503,7 @@ def test_concurrent_critical_readings_raise_one_alert_and_count_the_repeats(
 
 def test_an_overdue_alert_task_escalates_to_the_alerts_role(watched: Scene):
     [alert] = ingest(watched.patient, item(SPO2, 85, "%", T0))
-    task = Task.objects.get(pk=alert.task_id)
+    task = Task.objects.get(pk=task_of(alert))
     assert task.description == {
         "en": "Call the patient and repeat the measurement",
         "fr": "Appeler le patient",

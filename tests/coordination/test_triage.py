@@ -131,6 +131,7 @@ def test_a_pathway_that_ended_no_longer_counts_once_synced(scene: Scene):
     second = care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)
     pathway_risk_apply(scene.pathway.pk, 7, "high", timezone.now())
     pathway_risk_apply(second.pk, 3, "medium", timezone.now())
+    assert scene.pathway.instance_id is not None
     PathwayInstance.objects.filter(pk=scene.pathway.instance_id).update(status="completed")
 
     rank = patient_risk_sync(patient_id=scene.patient.pk)
