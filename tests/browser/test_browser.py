@@ -217,7 +217,7 @@ def test_a_live_refresh_that_fails_is_tried_again_and_the_banner_says_the_page_i
     review = Task.objects.get(care_pathway=scene.pathway, code="review")
     gp = log_in(browser, app_server.url, scene.gp.user.username)
     gp.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
-    status = f'#list-mine tr[data-task="{review.pk}"] td:nth-child(5)'
+    status = f'#list-mine tr[data-task="{review.pk}"] td.status'
     assert gp.text_content(status) == "à faire"
     failed: list[str] = []
 
