@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -69,10 +69,20 @@ def task_title(task: Task, language: str) -> str:
     return localized(task.title, language) or task.code
 
 
+_RISK_LABELS = {"high": gettext_lazy("High risk"), "medium": gettext_lazy("Moderate risk")}
+
+
 def risk_display(rank: int) -> dict[str, Any]:
-    """What web/_risk_badge.html shows for a triage rank (coordination.models.risk_rank)."""
+    """What the risk badge shows for a triage rank (coordination.models.risk_rank): the band,
+    the score and their words, ready for the row templates (built here rather than by an
+    include per row, which costs more than the rest of a worklist row)."""
     band, score = risk_of_rank(rank)
-    return {"band": band, "score": score}
+    return {
+        "band": band,
+        "score": score,
+        "label": str(_RISK_LABELS.get(band, gettext_lazy("Low risk"))),
+        "score_text": gettext("score %(score)s") % {"score": score},
+    }
 
 
 def _rows(tasks: list[Task], now: dt.datetime, language: str) -> list[dict[str, Any]]:
