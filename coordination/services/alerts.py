@@ -557,11 +557,20 @@ def _absorbed(
 
 
 def lock_listeners(*, patient_id: int) -> list[Listener]:
-    """Lock the instances of the patient's listening pathways, in id order. Called before
-    anything that takes the audit head in the same transaction (see the module docstring)."""
+    """Lock the instances of the patient's listening pathways, in id order, then the
+    patient's care pathway rows (which a raised alert's risk update takes: see
+    coordination.services.triage). Called before anything that takes the audit head in the
+    same transaction (see the module docstring)."""
     listeners = alert_listeners(patient_id=patient_id)
     for listener in listeners:
         lock_instance(instance_id=listener.instance_id)
+    if listeners:
+        list(
+            CarePathway.objects.select_for_update()
+            .filter(patient_id=patient_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
     return listeners
 
 
