@@ -689,6 +689,16 @@ def patient_risk_rank(*, patient_id: int) -> int:
     return min(ranks, default=RISK_RANK_NONE)
 
 
+def patient_alerts(user: User, *, patient_id: int) -> QuerySet[AlertRecord]:
+    """One patient's alerts a practitioner may see, the latest first (the patient page's
+    history; the inbox, across patients, is in triage order: `visible_alerts`)."""
+    if practitioner_of(user) is None:
+        return AlertRecord.objects.none()
+    return AlertRecord.objects.filter(
+        patient_id=patient_id, patient_id__in=visible_patient_ids(user)
+    ).order_by("-last_seen_at", "-id")
+
+
 def visible_alerts(user: User) -> QuerySet[AlertRecord]:
     """Alerts raised on the pathways of the patients a practitioner may see, in triage
     order (ALERT_ORDER: the patient's band and score first); nothing for anyone else (a
