@@ -20,6 +20,7 @@ from coordination.models import CarePathway
 from coordination.selectors import PATIENT_ROLE, care_roles, pathway_patient_id
 from coordination.services.care_teams import care_team_for_patient
 from coordination.services.outbox import event_record
+from coordination.services.triage import patient_risk_sync
 from patients.models import AuditEvent, Patient
 from patients.services import audit_record
 from workflows.actions import StateChange
@@ -225,6 +226,10 @@ def _status_change(
             entry_point=entry_point,
             detail={"status": what, "reason": reason[:200]},
         )
+        # Only active pathways count in the patient's triage rank: bring the patient's open
+        # tasks in step once this commits (holding no lock then, as patient_risk_sync needs).
+        patient_id = pathway.patient_id
+        transaction.on_commit(lambda: patient_risk_sync(patient_id=patient_id))
 
 
 def care_pathway_suspend(

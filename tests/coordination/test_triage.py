@@ -26,7 +26,13 @@ from coordination.selectors import (
     worklist_mine,
     worklist_overdue,
 )
-from coordination.services import care_pathway_start, care_team_member_add, task_act
+from coordination.services import (
+    care_pathway_resume,
+    care_pathway_start,
+    care_pathway_suspend,
+    care_team_member_add,
+    task_act,
+)
 from coordination.services.tasks import TaskActionInput
 from coordination.services.triage import pathway_risk_apply, patient_risk_sync
 from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
@@ -138,6 +144,23 @@ def test_a_pathway_that_ended_no_longer_counts_once_synced(scene: Scene):
 
     assert rank == risk_rank("medium", 3)
     assert _open_ranks(scene) == {risk_rank("medium", 3)}
+
+
+def test_suspending_a_pathway_takes_its_risk_out_of_the_patients_rank(
+    scene: Scene, django_capture_on_commit_callbacks
+):
+    second = care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)
+    pathway_risk_apply(scene.pathway.pk, 7, "high", timezone.now())
+    pathway_risk_apply(second.pk, 3, "medium", timezone.now())
+    assert _open_ranks(scene) == {risk_rank("high", 7)}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        care_pathway_suspend(pathway=scene.pathway, user=scene.gp.user, reason="holiday")
+    assert _open_ranks(scene) == {risk_rank("medium", 3)}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        care_pathway_resume(pathway=scene.pathway, user=scene.gp.user, reason="back")
+    assert _open_ranks(scene) == {risk_rank("high", 7)}
 
 
 def test_a_task_opened_later_takes_the_patients_current_rank(scene: Scene):
