@@ -239,9 +239,6 @@ class CompiledDefinition:
             or any(s.alerts or s.expects for s in self.states.values())
         )
 
-    def parameter_defaults(self) -> dict[str, float]:
-        return {name: p.default for name, p in self.monitoring.parameters.items()}
-
 
 def compile_document(document: Mapping[str, Any]) -> CompiledDefinition:
     """Build the engine's view of a document that has already passed validation."""
