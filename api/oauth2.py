@@ -5,7 +5,7 @@ Every request of a platform or an OAuth2 client begins by loading its access tok
 application and user (`OAuth2Validator._load_access_token`: a select_related of three
 models). Building that query with the ORM costs about ten times running it, on every
 request. Here the same row, with the same related rows, comes from a statement written once
-per process (patients.selectors.rows), which also reads what tells whether the token is a
+per process (core.sql), which also reads what tells whether the token is a
 platform's (the application's owner and its platform account). Everything the toolkit
 decides about the token stays its own: expiry and scopes (`is_valid`), the resource
 audience, whether the application is still usable. A revoked token is a deleted row: it is
@@ -48,7 +48,7 @@ from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from coordination.models import PlatformAccount
-from patients.selectors.rows import (
+from core.sql import (
     attach,
     column,
     from_row,

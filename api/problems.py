@@ -16,8 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from api.scopes import MissingScope
-from coordination import errors as coordination_errors
-from patients import errors as patients_errors
+from core import errors as core_errors
 from workflows import errors as workflow_errors
 from workflows.definition import InvalidDefinition
 
@@ -86,12 +85,10 @@ def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> Non
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, patients_errors.PatientNotFound):
+    if isinstance(exc, core_errors.NotFound) and not isinstance(exc, workflow_errors.NotFound):
         # The trail keeps what the answer hides: the record existed but was not the caller's.
-        _audit_refusal(exc, context, getattr(exc, "outcome", "not_found"))
-    elif isinstance(exc, coordination_errors.NotFound):
         _audit_refusal(exc, context, exc.outcome)
-    elif isinstance(exc, coordination_errors.NotAllowed | patients_errors.NotAllowed):
+    elif isinstance(exc, core_errors.NotAllowed):
         _audit_refusal(exc, context, "denied")
     if isinstance(exc, InvalidDefinition):
         return problem(
@@ -104,7 +101,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 for p in exc.problems
             ],
         )
-    if isinstance(exc, (coordination_errors.InvalidInput, patients_errors.InvalidInput)):
+    if isinstance(exc, core_errors.InvalidInput):
         return problem(
             400,
             "Invalid input",
@@ -112,34 +109,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             "invalid-input",
             errors=[{"field": p.location, "message": p.message} for p in exc.problems],
         )
-    if isinstance(
-        exc,
-        (
-            coordination_errors.NotFound,
-            patients_errors.PatientNotFound,
-            workflow_errors.NotFound,
-            Http404,
-        ),
-    ):
+    if isinstance(exc, core_errors.NotFound | Http404):
         return problem(404, "Not found", "no such resource", "not-found")
-    if isinstance(exc, patients_errors.InvalidRange):
-        return problem(400, "Invalid input", str(exc), "invalid-input",
-                       errors=[{"field": "range", "message": str(exc)}])  # fmt: skip
-    if isinstance(exc, patients_errors.NotFound):
-        return problem(409, "Conflict", str(exc), "conflict")
     if isinstance(exc, workflow_errors.TransitionRefused):
         return problem(
             409, "Transition refused", exc.message, "transition-refused", reason=str(exc.reason)
         )
-    if isinstance(exc, workflow_errors.StaleRevision | coordination_errors.Conflict):
-        return problem(409, "Conflict", str(exc), "conflict")
-    if isinstance(exc, patients_errors.Conflict):
-        return problem(409, "Conflict", str(exc), "conflict")
     if isinstance(exc, workflow_errors.DefinitionConflict):
         return problem(409, "Conflict", str(exc), "definition-conflict")
     if isinstance(exc, workflow_errors.MigrationRefused):
         return problem(409, "Migration refused", str(exc), "migration-refused", errors=exc.problems)
-    if isinstance(exc, (coordination_errors.NotAllowed, patients_errors.NotAllowed)):
+    if isinstance(exc, core_errors.Conflict):
+        return problem(409, "Conflict", str(exc), "conflict")
+    if isinstance(exc, core_errors.NotAllowed):
         return problem(403, "Not allowed", str(exc), "not-allowed")
     if isinstance(exc, MissingScope):
         # RFC 6750 section 3.1: the client learns which scope to ask for.

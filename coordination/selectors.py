@@ -8,7 +8,6 @@ Fetch-one helpers raise NotFound alike for "does not exist" and "not yours".
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -41,15 +40,8 @@ from coordination.models import (
     WebhookSubscription,
     risk_rank,
 )
-from patients.models import Observation, Patient
-from patients.selectors import (
-    patient_visible,
-    patient_visible_condition,
-    visible_patient_ids,
-    visible_patient_ids_by_user,
-)
-from patients.selectors.id_sets import InIds
-from patients.selectors.rows import (
+from core.sql import (
+    InIds,
     column,
     from_row,
     instances,
@@ -57,7 +49,15 @@ from patients.selectors.rows import (
     key_in_range,
     locking,
     select_list,
+    statement,
     table,
+)
+from patients.models import Observation, Patient
+from patients.selectors import (
+    patient_visible,
+    patient_visible_condition,
+    visible_patient_ids,
+    visible_patient_ids_by_user,
 )
 from workflows.models import PathwayInstance
 
@@ -78,7 +78,7 @@ WORKLIST_ORDER_BY = (
 
 def practitioner_of(user: User) -> Practitioner | None:
     """The active practitioner the user is, if any. Asked on nearly every request: read by a
-    statement written once (patients.selectors.rows)."""
+    statement written once (core.sql)."""
     if not user.is_authenticated:
         return None
     with kept_cursor() as cursor:
@@ -87,7 +87,7 @@ def practitioner_of(user: User) -> Practitioner | None:
     return None if row is None else from_row(Practitioner, row)[0]
 
 
-@functools.cache
+@statement
 def _practitioner_sql() -> str:
     return (
         f"SELECT {select_list(Practitioner, 'p')} FROM {table(Practitioner)} p "  # noqa: S608
@@ -166,12 +166,12 @@ def access_task_keys(*, user: User, task_id: int) -> TaskKeys:
     raise NotFound("task", task_id)
 
 
-@functools.cache
+@statement
 def _task_patient() -> str:
     return f"t.{column(Task, 'patient')}"
 
 
-@functools.cache
+@statement
 def _task_keys_sql(visible: str) -> str:
     task, patient, pathway, practitioner = (
         table(m) for m in (Task, Patient, CarePathway, Practitioner)
@@ -204,7 +204,7 @@ def task_locked(*, task_id: int) -> Task:
     return task
 
 
-@functools.cache
+@statement
 def _task_locked_sql() -> str:
     lock = locking()
     return (
@@ -219,7 +219,7 @@ def step_tasks_open_locked(*, pathway_id: int, state: str) -> list[Task]:
     return instances(Task, _step_open_sql(), [pathway_id, state, *sorted(task_states.OPEN)])
 
 
-@functools.cache
+@statement
 def _step_open_sql() -> str:
     lock = locking()
     statuses = ", ".join(["%s"] * len(task_states.OPEN))
@@ -246,7 +246,7 @@ def pathway_patient_id(*, pathway_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-@functools.cache
+@statement
 def _pathway_patient_sql() -> str:
     return (
         f"SELECT c.{column(CarePathway, 'patient')} FROM {table(CarePathway)} c "  # noqa: S608
@@ -262,7 +262,7 @@ def step_task_statuses(*, pathway_id: int, state: str) -> set[str]:
         return {status for (status,) in cursor.fetchall()}
 
 
-@functools.cache
+@statement
 def _step_statuses_sql() -> str:
     pathway, state, revision, status = (
         column(Task, name)
@@ -306,7 +306,7 @@ def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Tas
 def _worklist(user: User) -> QuerySet[Task]:
     """The tasks of the patients the user may see (the rule of `visible_tasks`), in
     worklist order. The patients are read first and given to the task query as a constant
-    set (see patients.selectors.id_sets): the query then walks the open tasks in worklist
+    set (see core.sql.id_sets): the query then walks the open tasks in worklist
     order and stops at the end of the page, whatever the size of the set.
 
     Every worklist holds open tasks only, and says so here at the top of the condition:

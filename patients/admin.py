@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound
 
+from core.sql import key_in_range
 from patients.models import (
     AuditChainHead,
     AuditEvent,
@@ -31,7 +32,6 @@ from patients.models import (
     Patient,
 )
 from patients.selectors import visible_patient_ids, visible_patients
-from patients.selectors.rows import key_in_range
 from patients.services import audit_record
 from patients.services.audit_reads import audit_reads_record
 

@@ -4,34 +4,16 @@ nothing here knows about HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from core import errors as core_errors
+from core.errors import DomainError, NotFoundOutcome, Problem
 
 
-class PatientsError(Exception):
+class PatientsError(DomainError):
     """Base of the patients app's domain errors."""
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One thing wrong with an input: where (`ins_nir`, `items.3.unit`) and what."""
-
-    location: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}"
-
-
-class InvalidInput(PatientsError):
+class InvalidInput(core_errors.InvalidInput, PatientsError):
     """The input does not validate; carries every problem found, in input order."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        summary = "; ".join(str(p) for p in self.problems[:10])
-        more = f" (and {len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
-        super().__init__(f"{summary}{more}")
 
 
 class InvalidIdentifier(InvalidInput):
@@ -73,14 +55,15 @@ class InvalidPermission(InvalidInput):
     """A permission that cannot be granted on a patient."""
 
 
-class InvalidRange(PatientsError):
+class InvalidRange(InvalidInput):
     """A time range or window that is empty, unbounded, too long or malformed."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem("range", message)])
+        self.args = (message,)
 
-NotFoundOutcome = Literal["not_found", "denied"]
 
-
-class PatientNotFound(PatientsError):
+class PatientNotFound(core_errors.NotFound, PatientsError):
     """The patient does not exist, or the user may not see it: both read the same.
 
     `outcome` tells the two apart for the audit trail only ("not_found" or "denied"); it must
@@ -88,20 +71,19 @@ class PatientNotFound(PatientsError):
     """
 
     def __init__(self, patient_id: object, *, outcome: NotFoundOutcome = "not_found") -> None:
-        self.patient_id = patient_id
-        self.outcome = outcome
-        super().__init__(f"no patient with id {patient_id}")
+        pid = patient_id if isinstance(patient_id, int) else None
+        super().__init__("patient", patient_id, patient_id=pid, outcome=outcome)
 
 
-class NotFound(PatientsError):
-    """Some other record (consent, device) does not exist for this patient."""
+class NoActiveConsent(core_errors.Conflict, PatientsError):
+    """The patient has no active consent of the scope the action needs to end."""
 
 
-class NotAllowed(PatientsError):
+class NotAllowed(core_errors.NotAllowed, PatientsError):
     """The actor lacks the (global) permission this action needs."""
 
 
-class Conflict(PatientsError):
+class Conflict(core_errors.Conflict, PatientsError):
     """The write conflicts with the current state: a stale `expected_version`, a duplicate
     INS, a second active consent for a scope, a device registered to another patient.
 
@@ -111,8 +93,11 @@ class Conflict(PatientsError):
     def __init__(
         self, message: str, *, expected: int | None = None, actual: int | None = None
     ) -> None:
-        self.expected, self.actual = expected, actual
-        super().__init__(message)
+        super().__init__(message, current_version=actual, expected=expected)
+
+    @property
+    def actual(self) -> int | None:
+        return self.current_version
 
 
 __all__ = [
@@ -126,8 +111,8 @@ __all__ = [
     "InvalidPatient",
     "InvalidPermission",
     "InvalidRange",
+    "NoActiveConsent",
     "NotAllowed",
-    "NotFound",
     "PatientNotFound",
     "PatientsError",
     "Problem",

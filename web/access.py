@@ -18,9 +18,9 @@ from coordination.selectors import (
     practitioner_of,
     task_patient_id,
 )
+from core.sql import key_in_range
 from patients.models import AuditEvent, Patient
 from patients.selectors.patients import patient_exists
-from patients.selectors.rows import key_in_range
 from web.audit import audit_read
 
 View = Callable[..., HttpResponse]

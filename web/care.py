@@ -22,8 +22,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from coordination import task_states
-from coordination.errors import CoordinationError
-from coordination.errors import NotFound as TaskNotFound
 from coordination.models import AlertRecord, CarePathway, Task, risk_of_rank
 from coordination.selectors import (
     access_task,
@@ -39,6 +37,8 @@ from coordination.selectors import (
 )
 from coordination.services import TaskActionInput, task_act
 from coordination.services.parameters import parameter_values
+from core.errors import DomainError
+from core.errors import NotFound as TaskNotFound
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
 from patients.measurements import MEASUREMENTS
@@ -239,7 +239,7 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
             detail={"action": action},
         )
         raise Http404 from None
-    except CoordinationError as error:
+    except DomainError as error:
         messages.error(request, _("Not done: %(reason)s") % {"reason": str(error)})
     else:
         messages.success(request, _("Done."))

@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from coordination.errors import CoordinationError
 from coordination.services import care_pathway_start
+from core.errors import DomainError
 from patients.errors import PatientNotFound
 from patients.models import AuditEvent
 from patients.selectors import access_patient
@@ -114,7 +114,7 @@ def pathway_start(request: HttpRequest, patient_id: int) -> HttpResponse:
             user=request.user,  # type: ignore[arg-type]  # logged in: practitioner_required
             entry_point=AuditEvent.EntryPoint.WEB,
         )
-    except (CoordinationError, WorkflowError) as error:
+    except DomainError as error:
         messages.error(request, _("Not started: %(reason)s") % {"reason": str(error)})
     else:
         messages.success(request, _("The pathway is started."))

@@ -14,7 +14,6 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from coordination.errors import CoordinationError, NotAllowed, NotFound
 from coordination.models import CarePathway
 from coordination.selectors import access_care_pathway
 from coordination.services.parameters import (
@@ -22,6 +21,7 @@ from coordination.services.parameters import (
     pathway_parameter_history,
     pathway_parameters,
 )
+from core.errors import DomainError, NotAllowed, NotFound
 from patients.models import AuditEvent
 from web.access import practitioner_required
 from web.audit import audit_read, client_address
@@ -78,7 +78,7 @@ def parameter_set_view(request: HttpRequest, pathway_id: int) -> HttpResponse:
     except NotAllowed as error:
         _audit_refusal(request, pathway_id, pathway.patient_id, AuditEvent.Outcome.DENIED, name)
         messages.error(request, _("Not changed: %(reason)s") % {"reason": str(error)})
-    except CoordinationError as error:
+    except DomainError as error:
         messages.error(request, _("Not changed: %(reason)s") % {"reason": str(error)})
     else:
         messages.success(request, _("Parameter changed."))

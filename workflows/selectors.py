@@ -9,12 +9,12 @@ from typing import Any, cast
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
 
+from core.sql import column, kept_cursor, statement, table
 from workflows.actors import Actor
 from workflows.definition.compiled import CompiledDefinition, TransitionSpec, compile_document
 from workflows.definition.parsing import Format, parse_source
 from workflows.errors import NotFound
 from workflows.models import HistoryEntry, PathwayDefinition, PathwayInstance, Timer
-from workflows.postgres import prepared_cursor
 
 # Immutable content, so caching by (id, checksum) is always correct; the checksum guards
 # against ids reused after a rolled-back transaction (tests) or a restored database.
@@ -125,7 +125,7 @@ def lock_instance(*, instance_id: int) -> PathwayInstance:
             )
         except PathwayInstance.DoesNotExist:
             raise NotFound(f"no pathway instance with id {instance_id}") from None
-    with prepared_cursor() as cursor:
+    with kept_cursor(prepared=True) as cursor:
         cursor.execute(_lock_statement(), [instance_id], prepare=True)
         row = cursor.fetchone()
     if row is None:
@@ -143,19 +143,19 @@ def lock_instance(*, instance_id: int) -> PathwayInstance:
 _CONTEXT = _LOCK_FIELDS.index("context")
 _DEFINITION_FIELDS = ["id", "checksum"]
 _instance_definition_field = PathwayInstance.definition.field
-_LOCK_SQL: str | None = None
 
 
+@statement
 def _lock_statement() -> str:
-    global _LOCK_SQL  # noqa: PLW0603 - built once from the models' table names
-    if _LOCK_SQL is None:
-        columns = ", ".join(f"i.{name}" for name in _LOCK_FIELDS)
-        _LOCK_SQL = (
-            f"SELECT {columns}, d.checksum FROM {PathwayInstance._meta.db_table} i "
-            f"JOIN {PathwayDefinition._meta.db_table} d ON d.id = i.definition_id "
-            "WHERE i.id = %s FOR UPDATE OF i"
-        )
-    return _LOCK_SQL
+    """Only quoted names from the models' metadata go into the text."""
+    columns = ", ".join(f"i.{column(PathwayInstance, name)}" for name in _LOCK_FIELDS)
+    definition, checksum = column(PathwayDefinition, "pk"), column(PathwayDefinition, "checksum")
+    return (
+        f"SELECT {columns}, d.{checksum} FROM {table(PathwayInstance)} i "
+        f"JOIN {table(PathwayDefinition)} d "
+        f"ON d.{definition} = i.{column(PathwayInstance, 'definition')} "
+        f"WHERE i.{column(PathwayInstance, 'pk')} = %s FOR UPDATE OF i"
+    )
 
 
 def instance_definition(instance: PathwayInstance) -> CompiledDefinition:

@@ -442,18 +442,15 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
         data = ConsentSetSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         scope, given = data.validated_data["scope"], data.validated_data["given"]
-        try:
-            consent_set(
-                patient=patient,
-                scope=scope,
-                given=given,
-                actor=_actor(request),
-                entry_point=AuditEvent.EntryPoint.REST,
-                note=data.validated_data["note"],
-            )
-        except patients_errors.NotFound as exc:
-            # Not mapped by api.problems (it would be a 500): nothing active to withdraw.
-            return problem(409, "Conflict", str(exc), "conflict")
+        # No active consent of the scope to withdraw is a conflict (409), mapped by api.problems.
+        consent_set(
+            patient=patient,
+            scope=scope,
+            given=given,
+            actor=_actor(request),
+            entry_point=AuditEvent.EntryPoint.REST,
+            note=data.validated_data["note"],
+        )
         # The caller may just have lost access (withdrawn sharing): read by the checked id.
         consent = consent_list(patient_id=pk).filter(scope=scope).first()
         code = status.HTTP_201_CREATED if given else status.HTTP_200_OK

@@ -9,7 +9,6 @@ placeholder rolls back with it and a retry runs again.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from django.db import connection
@@ -18,7 +17,7 @@ from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, Problem
 from coordination.models import IdempotencyRecord
-from patients.selectors.rows import column, kept_cursor, table
+from core.sql import column, kept_cursor, statement, table
 
 MAX_KEY = 255
 
@@ -64,7 +63,7 @@ def _claim(owner: str, key: str, fingerprint: str) -> bool:
         return cursor.fetchone() is not None
 
 
-@functools.cache
+@statement
 def _claim_sql() -> str:
     model = IdempotencyRecord
     columns = ", ".join(
@@ -86,7 +85,7 @@ def idempotency_store(
         cursor.execute(_store_sql(), params)
 
 
-@functools.cache
+@statement
 def _store_sql() -> str:
     model = IdempotencyRecord
     status, body, headers, owner, key = (

@@ -29,7 +29,6 @@ coordination.consumers).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -41,17 +40,19 @@ from django.utils import timezone
 from coordination import events
 from coordination.models import OutboxEvent
 from coordination.services.webhooks import webhook_deliveries_queue
-from patients.models import Patient
-from patients.selectors.rows import (
+from core.sql import (
     any_row,
     column,
     instances,
     kept_cursor,
     locking,
+    rows_insert,
+    rows_update,
     select_list,
+    statement,
     table,
 )
-from patients.services.rows import rows_insert, rows_update
+from patients.models import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ class _Statements:
         self.claim = f"{claim} {unpublished} ORDER BY {position} LIMIT %s{locking()}"
 
 
-@functools.cache
+@statement
 def _sql() -> _Statements:
     return _Statements()
 

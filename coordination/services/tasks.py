@@ -44,10 +44,10 @@ from coordination.selectors import (
 from coordination.services.outbox import event_record
 from coordination.services.pathways import pathway_id_from_subject
 from coordination.services.risk import alert_task_closed
+from core.sql import rows_insert, rows_update
 from patients.models import AuditEvent
 from patients.selectors import visible_patients
 from patients.services import audit_record
-from patients.services.rows import rows_insert, rows_update
 from workflows.actions import StateChange
 from workflows.actors import SYSTEM
 from workflows.definition.compiled import StateSpec, TaskAction

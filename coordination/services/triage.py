@@ -31,7 +31,7 @@ from coordination.models import (
     risk_rank,
 )
 from coordination.services.outbox import event_record
-from patients.selectors.rows import any_row, column, locking, table
+from core.sql import any_row, column, locking, table
 from workflows.models import PathwayInstance
 
 

@@ -29,7 +29,6 @@ Lifecycle and locks:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -52,9 +51,9 @@ from django.utils import timezone
 from coordination.errors import Conflict, InvalidInput, NotFound, Problem
 from coordination.events import TYPES as EVENT_TYPES
 from coordination.models import WebhookDelivery, WebhookSubscription
+from core.sql import any_row, column, statement, table
 from patients.models import AuditEvent, Patient
 from patients.selectors import patient_visible, visible_patients
-from patients.selectors.rows import any_row, column, table
 from patients.services import audit_record
 
 # Waits after attempt 1, 2, ...; the attempt after the last wait is the last one.
@@ -245,7 +244,7 @@ def webhook_deliveries_queue(
     return len(rows)
 
 
-@functools.cache
+@statement
 def _active_any_sql() -> str:
     """Whether any subscription is active: asked on each relay pass, mostly to learn none is."""
     model = WebhookSubscription

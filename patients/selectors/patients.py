@@ -12,7 +12,6 @@ anonymous users see nothing.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Collection
 from typing import Any, Literal, cast
 
@@ -21,9 +20,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser, AnonymousUser, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import QuerySet, Subquery
+from django.db.models import Model, QuerySet, Subquery
 from django.utils import timezone
 
+from core.sql import column, kept_cursor, key_in_range, statement, table
 from patients.errors import PatientNotFound
 from patients.models import (
     BreakGlassGrant,
@@ -33,7 +33,6 @@ from patients.models import (
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
-from patients.selectors.rows import kept_cursor, key_in_range
 
 PatientPermission = Literal["view_patient", "change_patient"]
 User = AbstractBaseUser | AnonymousUser
@@ -147,33 +146,43 @@ def patient_visible_condition(
     return _visible_condition(patient, with_own_and_emergency=own_and_emergency), params
 
 
-@functools.cache
+@statement
 def _visible_condition(patient: str, *, with_own_and_emergency: bool) -> str:
     """The condition of `patient_visible_condition`. Only table names, from the models'
     metadata, and the caller's SQL of the patient id are put into the text; every value is
     a parameter."""
-    grants = PatientUserObjectPermission._meta.db_table
-    group_grants = PatientGroupObjectPermission._meta.db_table
-    memberships = get_user_model().groups.through._meta.db_table
+    grant, group_grant = PatientUserObjectPermission, PatientGroupObjectPermission
+    membership = get_user_model().groups.through
+
+    def col(model: type[Model], name: str) -> str:
+        return column(model, name)
+
     permission = (
-        f"(SELECT p.id FROM {Permission._meta.db_table} p JOIN "  # noqa: S608
-        f"{ContentType._meta.db_table} c ON c.id = p.content_type_id "
-        "WHERE p.codename = %s AND c.app_label = %s)"
+        f"(SELECT p.{col(Permission, 'pk')} FROM {table(Permission)} p JOIN "  # noqa: S608
+        f"{table(ContentType)} c "
+        f"ON c.{col(ContentType, 'pk')} = p.{col(Permission, 'content_type')} "
+        f"WHERE p.{col(Permission, 'codename')} = %s AND c.{col(ContentType, 'app_label')} = %s)"
     )
     probes = [
-        f"EXISTS (SELECT 1 FROM {grants} WHERE user_id = %s "  # noqa: S608
-        f"AND permission_id = {permission} AND content_object_id = {patient})",
-        f"EXISTS (SELECT 1 FROM {group_grants} g "  # noqa: S608
-        f"JOIN {memberships} m ON m.group_id = g.group_id WHERE m.user_id = %s "
-        f"AND g.permission_id = {permission} AND g.content_object_id = {patient})",
+        f"EXISTS (SELECT 1 FROM {table(grant)} WHERE {col(grant, 'user')} = %s "  # noqa: S608
+        f"AND {col(grant, 'permission')} = {permission} "
+        f"AND {col(grant, 'content_object')} = {patient})",
+        f"EXISTS (SELECT 1 FROM {table(group_grant)} g "  # noqa: S608
+        f"JOIN {table(membership)} m "
+        f"ON m.{col(membership, 'group')} = g.{col(group_grant, 'group')} "
+        f"WHERE m.{col(membership, 'user')} = %s "
+        f"AND g.{col(group_grant, 'permission')} = {permission} "
+        f"AND g.{col(group_grant, 'content_object')} = {patient})",
     ]
     if with_own_and_emergency:
         probes += [
-            f"EXISTS (SELECT 1 FROM {Patient._meta.db_table} "  # noqa: S608
-            f"WHERE id = {patient} AND user_id = %s)",
-            f"EXISTS (SELECT 1 FROM {BreakGlassGrant._meta.db_table} "  # noqa: S608
-            f"WHERE user_id = %s AND patient_id = {patient} AND started_at <= %s "
-            "AND expires_at > %s)",
+            f"EXISTS (SELECT 1 FROM {table(Patient)} "  # noqa: S608
+            f"WHERE {col(Patient, 'pk')} = {patient} AND {col(Patient, 'user')} = %s)",
+            f"EXISTS (SELECT 1 FROM {table(BreakGlassGrant)} "  # noqa: S608
+            f"WHERE {col(BreakGlassGrant, 'user')} = %s "
+            f"AND {col(BreakGlassGrant, 'patient')} = {patient} "
+            f"AND {col(BreakGlassGrant, 'started_at')} <= %s "
+            f"AND {col(BreakGlassGrant, 'expires_at')} > %s)",
         ]
     return f"({' OR '.join(probes)})"
 

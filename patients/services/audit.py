@@ -21,7 +21,6 @@ Contract of `audit_record`:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -33,6 +32,17 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.sql import (
+    any_row,
+    column,
+    instances,
+    locking,
+    rows_insert,
+    rows_update,
+    select_list,
+    statement,
+    table,
+)
 from patients.chain_keys import chain_keys
 from patients.checkpoints import (
     Checkpoint,
@@ -51,8 +61,6 @@ from patients.models import (
     canonical_json,
 )
 from patients.selectors import audit_chain_verify, break_glass_grant_active
-from patients.selectors.rows import any_row, column, instances, locking, select_list, table
-from patients.services.rows import rows_insert, rows_update
 
 MAX_DETAIL_BYTES = 4096
 # Records the backstop job checks per run before anchoring the furthest it reached: about
@@ -270,7 +278,7 @@ class _ChainStatements:
         )
 
 
-@functools.cache
+@statement
 def _chain_sql() -> _ChainStatements:
     return _ChainStatements()
 

@@ -7,7 +7,7 @@ trail (`GET /api/v1/patients/<id>/audit-events/`, the `(patient, occurred_at)` i
 the record of a read of one row. Writing them together keeps the cost of a list bounded
 whatever its length (a page holds at most 200 rows): one query for the reader's
 break-the-glass grants on the patients read, one INSERT whose text does not depend on the
-number of records (patients.services.rows.rows_insert_columns), taking no lock, in the
+number of records (core.sql.rows_insert_columns), taking no lock, in the
 caller's transaction, as `audit_record` does. The records are chained after commit like any other
 (patients.services.audit_chain_extend).
 """
@@ -22,11 +22,11 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
+from core.sql import rows_insert_columns
 from patients.errors import InvalidAuditRecord, PatientNotFound, Problem
 from patients.models import AuditEvent, BreakGlassGrant, canonical_address, canonical_json
 from patients.selectors import access_patient
 from patients.services.audit import MAX_DETAIL_BYTES, _check
-from patients.services.rows import rows_insert_columns
 
 MAX_RESOURCE_ID = 64
 # Row ids kept in one record's detail (a page holds at most 200 rows).

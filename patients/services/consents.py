@@ -14,7 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from patients.errors import Conflict, InvalidConsent, NotFound, Problem
+from patients.errors import Conflict, InvalidConsent, NoActiveConsent, Problem
 from patients.models import AuditEvent, Consent, Patient
 from patients.selectors import lock_patient
 from patients.services.audit import audit_record
@@ -92,7 +92,7 @@ def consent_withdraw(
             .first()
         )
         if consent is None:
-            raise NotFound(f"patient {patient.pk} has no active {scope} consent")
+            raise NoActiveConsent(f"patient {patient.pk} has no active {scope} consent")
         consent.status = Consent.Status.WITHDRAWN
         consent.withdrawn_at = now
         consent.withdrawn_by_id = actor.pk if actor is not None else None

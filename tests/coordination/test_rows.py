@@ -1,4 +1,4 @@
-"""Instances read from hand-written SQL (patients.selectors.rows) are the ORM's instances."""
+"""Instances read from hand-written SQL (core.sql) are the ORM's instances."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from coordination.models import CarePathway, OutboxEvent, Task, TaskEvent
-from patients.models import AuditEvent, Patient
-from patients.selectors.rows import (
+from core.sql import (
     attach,
     column,
     from_row,
     kept_cursor,
     related_model,
+    rows_insert,
+    rows_insert_columns,
+    rows_update,
     select_list,
     table,
 )
-from patients.services.rows import rows_insert, rows_insert_columns, rows_update
+from patients.models import AuditEvent, Patient
 from tests.coordination.conftest import Scene
 
 

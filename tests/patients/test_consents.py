@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, transaction
 
-from patients.errors import Conflict, InvalidConsent, NotFound
+from patients.errors import Conflict, InvalidConsent, NoActiveConsent
 from patients.models import AuditEvent, Consent
 from patients.selectors import consent_active, consent_list
 from patients.services import consent_record, consent_withdraw
@@ -113,7 +113,9 @@ def test_consent_can_be_given_again_after_withdrawal(patient, nurse):
 
 @pytest.mark.django_db
 def test_withdrawing_without_an_active_consent_is_not_found(patient, nurse):
-    with pytest.raises(NotFound, match=f"patient {patient.pk} has no active remote_monitoring"):
+    with pytest.raises(
+        NoActiveConsent, match=f"patient {patient.pk} has no active remote_monitoring"
+    ):
         consent_withdraw(patient=patient, scope=MONITORING, actor=nurse, entry_point=WEB)
 
     assert AuditEvent.objects.count() == 0

@@ -1,12 +1,12 @@
-"""InIds: `column IN (ids)` for a set read into Python (patients.selectors.id_sets)."""
+"""InIds: `column IN (ids)` for a set read into Python (core.sql.id_sets)."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
 
+from core.sql import InIds
 from patients.models import Patient
-from patients.selectors.id_sets import InIds
 from tests.patients.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db

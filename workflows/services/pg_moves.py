@@ -15,56 +15,71 @@ import datetime as dt
 import json
 from typing import Any
 
+from django.db.models import Model
+
+from core.sql import column, kept_cursor, statement, table
 from workflows.models import HistoryEntry, PathwayInstance, Timer
-from workflows.postgres import prepared_cursor
 
 # Tests switch this off to run the ORM path on PostgreSQL and compare the two.
 ENABLED = True
-_SQL: dict[bool, str] = {}
 
 
+@statement
 def _statement(schedules: bool) -> str:
     """The statement, with or without the INSERT of new timers: most states schedule none, and
-    leaving that part out spares PostgreSQL a function scan and Python encoding the timers."""
-    sql = _SQL.get(schedules)
-    if sql is None:
-        timer = Timer._meta.db_table
-        instance = PathwayInstance._meta.db_table
-        history = HistoryEntry._meta.db_table
-        scheduled = (
-            f"""
-            , scheduled AS (
-                INSERT INTO {timer} (instance_id, state, event, due_at, status, created_at, note)
-                SELECT %(id)s, %(state)s, t.event, t.due_at, 'scheduled', %(now)s, ''
-                FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(event text, due_at timestamptz)
-                RETURNING 1
-            )"""
-            if schedules
-            else ""
+    leaving that part out spares PostgreSQL a function scan and Python encoding the timers.
+    Only quoted names from the models' metadata go into the text."""
+
+    def names(model: type[Model], *fields: str) -> list[str]:
+        return [column(model, name) for name in fields]
+
+    timer, instance, history = table(Timer), table(PathwayInstance), table(HistoryEntry)
+    t_instance, t_state, t_event, t_due, t_status, t_created, t_resolved, t_note = names(
+        Timer, "instance", "state", "event", "due_at", "status", "created_at", "resolved_at", "note"
+    )
+    i_id, i_state, i_revision, i_updated, i_status, i_ended = names(
+        PathwayInstance, "pk", "state", "revision", "updated_at", "status", "ended_at"
+    )
+    h_columns = ", ".join(
+        names(
+            HistoryEntry,
+            *("instance", "revision", "kind", "event", "from_state", "to_state", "actor"),
+            *("actor_roles", "payload", "occurred_at"),
         )
-        # Unconditionally cancelled: a timer kept by a version migration may belong to a
-        # state that declares none itself. Pathway timers (state '') outlive the state.
-        sql = _SQL[schedules] = f"""
-        WITH cancelled AS (
-            UPDATE {timer} SET status = 'cancelled', resolved_at = %(now)s,
-                note = 'left the state'
-            WHERE instance_id = %(id)s AND status = 'scheduled' AND state <> ''
+    )
+    scheduled = (
+        f"""
+        , scheduled AS (
+            INSERT INTO {timer} ({t_instance}, {t_state}, {t_event}, {t_due}, {t_status},
+                                 {t_created}, {t_note})
+            SELECT %(id)s, %(state)s, t.event, t.due_at, 'scheduled', %(now)s, ''
+            FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(event text, due_at timestamptz)
             RETURNING 1
-        ), moved AS (
-            UPDATE {instance}
-            SET state = %(state)s, revision = %(revision)s, updated_at = %(now)s,
-                status = %(status)s, ended_at = %(ended_at)s
-            WHERE id = %(id)s
-            RETURNING id
-        ){scheduled}
-        INSERT INTO {history} (instance_id, revision, kind, event, from_state, to_state, actor,
-                               actor_roles, payload, occurred_at)
-        SELECT id, %(revision)s, %(kind)s, %(event)s, %(from_state)s, %(state)s, %(actor)s,
-               %(actor_roles)s::jsonb, %(payload)s::jsonb, %(now)s
-        FROM moved
-        RETURNING id
-        """
-    return sql
+        )"""
+        if schedules
+        else ""
+    )
+    # Unconditionally cancelled: a timer kept by a version migration may belong to a state
+    # that declares none itself. Pathway timers (state '') outlive the state.
+    return f"""
+    WITH cancelled AS (
+        UPDATE {timer} SET {t_status} = 'cancelled', {t_resolved} = %(now)s,
+            {t_note} = 'left the state'
+        WHERE {t_instance} = %(id)s AND {t_status} = 'scheduled' AND {t_state} <> ''
+        RETURNING 1
+    ), moved AS (
+        UPDATE {instance}
+        SET {i_state} = %(state)s, {i_revision} = %(revision)s, {i_updated} = %(now)s,
+            {i_status} = %(status)s, {i_ended} = %(ended_at)s
+        WHERE {i_id} = %(id)s
+        RETURNING {i_id}
+    ){scheduled}
+    INSERT INTO {history} ({h_columns})
+    SELECT {i_id}, %(revision)s, %(kind)s, %(event)s, %(from_state)s, %(state)s, %(actor)s,
+           %(actor_roles)s::jsonb, %(payload)s::jsonb, %(now)s
+    FROM moved
+    RETURNING {column(HistoryEntry, "pk")}
+    """
 
 
 def write_move(
@@ -103,7 +118,7 @@ def write_move(
         params["timers"] = json.dumps(
             [{"event": event_name, "due_at": due.isoformat()} for event_name, due in timers]
         )
-    with prepared_cursor() as cursor:
+    with kept_cursor(prepared=True) as cursor:
         cursor.execute(_statement(bool(timers)), params, prepare=True)
         row = cursor.fetchone()
     if row is None:  # the instance row vanished under our lock: impossible short of corruption

@@ -15,49 +15,13 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.db.models import Field, ForeignKey, Model
+
+from core.sql.cursors import kept_cursor
 
 M = TypeVar("M", bound=Model)
 Converter = Callable[[Any, Any, Any], Any]
-
-
-class kept_cursor:  # lower case: used like connection.cursor()
-    """`with kept_cursor() as cursor:` as `with connection.cursor() as cursor:`, but the cursor
-    is kept for the next statement on the same database connection instead of being closed.
-
-    Creating a cursor (Django's wrapper, and psycopg's cursor with its own copy of the
-    connection's adapters) cost a third of running a short statement. Django's checks still
-    run on every statement (a broken transaction refuses it, errors become Django's). While
-    queries are being recorded (DEBUG, tests counting queries) each statement gets a fresh
-    recording cursor as usual, closed when the block ends.
-
-    Each `kept_cursor()` is one use: what it must close is kept on the instance, never shared
-    between uses (two threads sharing it once closed each other's cursors, which crashed the
-    SQLite module). The kept cursor lives on the connection's wrapper, which belongs to one
-    thread: reusing it checks that this is that thread, as creating a cursor does, and it is
-    dropped when the connection changes.
-    """
-
-    __slots__ = ("_fresh",)
-
-    def __enter__(self) -> Any:
-        db = connections[DEFAULT_DB_ALIAS]
-        if db.queries_logged:
-            self._fresh: Any = db.cursor()
-            return self._fresh
-        self._fresh = None
-        kept = getattr(db, "_kept_cursor", None)
-        if kept is None or db.connection is None or kept[0] is not db.connection:
-            cursor = db.cursor()  # connects if needed
-            kept = db._kept_cursor = (db.connection, cursor)  # type: ignore[attr-defined]
-        else:
-            db.validate_thread_sharing()
-        return kept[1]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fresh is not None:
-            self._fresh.close()
 
 
 def select_list(model: type[Model], alias: str) -> str:

@@ -5,8 +5,8 @@ Django's `save`, `create`, `bulk_create` and `bulk_update` build their SQL anew 
 for the handful of rows of a request that costs more Python than PostgreSQL spends on them.
 Here the text of each statement is made once per model and shape, from the models' metadata
 (only quoted names go into it, every value is a parameter), and values are prepared for the
-database by their fields exactly as the ORM prepares them. Signals are not sent: none of the
-models written this way has receivers.
+database by their fields exactly as the ORM prepares them. Signals are not sent, so a model
+with save signal receivers is refused: it must be written with the ORM.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import NOT_PROVIDED, Field, JSONField, Model
+from django.db.models.signals import post_save, pre_save
 
-from patients.selectors.rows import kept_cursor
+from core.sql.cursors import kept_cursor
+from core.sql.statements import statement
 
 
 def rows_insert(objs: Sequence[Model]) -> None:
@@ -31,6 +34,7 @@ def rows_insert(objs: Sequence[Model]) -> None:
     model = type(objs[0])
     if any(type(obj) is not model for obj in objs):
         raise ValueError("rows_insert takes instances of one model")
+    _refuse_save_receivers(model)
     fields = _insert_fields(model)
     params: list[Any] = []
     for obj in objs:
@@ -72,6 +76,7 @@ def rows_insert_columns(
     (count,) = counts
     if count == 0:
         return 0
+    _refuse_save_receivers(model)
     fields = _insert_fields(model)
     names = {f.name for f in fields} | {f.attname for f in fields}
     unknown = (set(shared) | set(varying)) - names
@@ -108,12 +113,21 @@ def rows_insert_columns(
     return count
 
 
+def _refuse_save_receivers(model: type[Model]) -> None:
+    """Writing `model` here would skip its save signal receivers: refuse it, loudly."""
+    if pre_save.has_listeners(model) or post_save.has_listeners(model):
+        raise ImproperlyConfigured(
+            f"{model._meta.label} has save signal receivers, which rows_insert and rows_update "
+            "do not send: write it with the ORM"
+        )
+
+
 # Rows per VALUES statement where rows_insert_columns falls back on rows_insert: SQLite caps
 # the parameters of one statement.
 _VALUES_CHUNK = 500
 
 
-@functools.cache
+@statement
 def _json_rows_sql(model: type[Model], varying: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
     fields = _insert_fields(model)
@@ -148,7 +162,7 @@ def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
     return fields
 
 
-@functools.cache
+@statement
 def _insert_sql(model: type[Model], count: int) -> str:
     quote = connection.ops.quote_name
     fields = _insert_fields(model)
@@ -168,14 +182,18 @@ def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> None:
     pipelines `executemany`). No other column is touched."""
     if not objs:
         return
-    concrete = _update_fields(type(objs[0]), tuple(fields))
+    model = type(objs[0])
+    if any(type(obj) is not model for obj in objs):
+        raise ValueError("rows_update takes instances of one model")
+    _refuse_save_receivers(model)
+    concrete = _update_fields(model, tuple(fields))
     params = [
         [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in concrete]
         + [obj.pk]
         for obj in objs
     ]
     with kept_cursor() as cursor:
-        sql = _update_sql(type(objs[0]), tuple(fields))
+        sql = _update_sql(model, tuple(fields))
         if len(params) == 1:
             cursor.execute(sql, params[0])
         else:
@@ -194,7 +212,7 @@ def _update_fields(model: type[Model], fields: tuple[str, ...]) -> tuple[Field[A
     return tuple(concrete)
 
 
-@functools.cache
+@statement
 def _update_sql(model: type[Model], fields: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in _update_fields(model, fields))
