@@ -2,7 +2,7 @@
 
 - Platforms: OAuth2 access tokens from the client-credentials grant. django-oauth-toolkit
   leaves such tokens without a user; here they act as the service account the application
-  belongs to (coordination.services.platforms), and only if that account is an active
+  belongs to (api.services.platforms), and only if that account is an active
   platform account and the application its client-credentials one: any other OAuth2 token,
   and every token bound to a user, is refused (401).
 - Scripts: personal API tokens (django-rest-knox, `Authorization: Token pct_...`), acting
@@ -22,9 +22,9 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from api.models import ApiToken
 from api.oauth2 import oauthlib_core, platform_of
-from coordination.models import ApiToken
-from coordination.services.api_tokens import api_token_touch
+from api.services.api_tokens import api_token_touch
 
 # A token used all the time would otherwise write on every request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)

@@ -12,11 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coordination.services.idempotency import (
-    idempotency_claim,
-    idempotency_release,
-    idempotency_store,
-)
+from api.services.idempotency import idempotency_claim, idempotency_release, idempotency_store
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -32,7 +28,7 @@ def _owner(request: Request) -> str:
 
 class IdempotentPostMixin(APIView):
     """Base of the API views that accept POST. A keyed POST runs in one transaction with its
-    idempotency record (see coordination.services.idempotency). Only 2xx responses are
+    idempotency record (see api.services.idempotency). Only 2xx responses are
     stored: an error is not "the first response" a retry should get, and it changed nothing."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:

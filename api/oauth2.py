@@ -47,7 +47,7 @@ from oauth2_provider.models import (
 from oauth2_provider.oauth2_backends import OAuthLibCore, get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
-from coordination.models import PlatformAccount
+from api.models import PlatformAccount
 from core.sql import (
     attach,
     column,

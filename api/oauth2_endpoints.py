@@ -29,7 +29,7 @@ from oauth2_provider import views
 from oauth2_provider.oauth2_backends import OAuthLibCore
 
 from api.oauth2 import ParcoursOAuthLibCore, claimed_client_id, oauthlib_core
-from coordination.services.platforms import token_issued_record
+from api.services.platforms import token_issued_record
 
 MAX_CLIENT_ID = 100  # the toolkit's column
 

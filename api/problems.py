@@ -15,8 +15,10 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.audit import audit_read, refused_patient_id
 from api.scopes import MissingScope
 from core import errors as core_errors
+from patients.models import AuditEvent
 from workflows import errors as workflow_errors
 from workflows.definition import InvalidDefinition
 
@@ -56,9 +58,6 @@ def _audit_refusal(exc: Exception, context: dict[str, Any], outcome: str) -> Non
     """A refused access to patient data is part of the trail too (who tried what), recorded
     under the patient it targeted when there is one (api.audit.refused_patient_id), so that
     it shows in that patient's trail; the answer stays the same 404."""
-    from api.audit import audit_read, refused_patient_id
-    from patients.models import AuditEvent
-
     request = context.get("request")
     view = context.get("view")
     if request is None or view is None:

@@ -18,7 +18,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 
-from coordination.selectors import platform_account_for_user
+from api.selectors import platform_account_for_user
 
 API_PREFIX = "api/v1/"
 

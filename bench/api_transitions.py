@@ -94,9 +94,9 @@ def prepare(pathways: int) -> dict[str, Any]:
     from django.utils import timezone
     from oauth2_provider.models import AccessToken, Application
 
-    from coordination.models import Organization
-    from coordination.services import organization_create
-    from coordination.services.platforms import platform_client_create
+    from api.services.platforms import platform_client_create
+    from directory.models import Organization
+    from directory.services import organization_create
     from workflows.actors import SYSTEM
     from workflows.services import definition_publish
 

@@ -118,11 +118,8 @@ def prepare() -> tuple[Any, list[int]]:
     """A nurse, and PATIENTS patients each in the care team and on the monitoring pathway."""
     from django.core.management import call_command
 
-    from coordination.services import (
-        care_pathway_start,
-        care_team_member_add,
-        practitioner_create,
-    )
+    from coordination.services import care_pathway_start
+    from directory.services import care_team_member_add, practitioner_create
     from patients.services import patient_create
     from workflows.actors import SYSTEM
     from workflows.services import definition_publish

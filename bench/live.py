@@ -77,7 +77,7 @@ def prepare(nurses: int) -> list[tuple[int, str]]:
     from django.core.management import call_command
     from django.test import Client
 
-    from coordination.services import care_team_member_add, practitioner_create
+    from directory.services import care_team_member_add, practitioner_create
     from patients.services import patient_create
 
     call_command("migrate", verbosity=0)
@@ -131,8 +131,8 @@ class Clients:
 def writer(patients: list[int], events: int, rate: float, sent: dict[int, float]) -> None:
     from django.db import connection, transaction
 
-    from coordination import events as types
-    from coordination.services.outbox import event_record
+    from live import events as types
+    from live.services.outbox import event_record
 
     interval = 1.0 / rate
     next_at = time.monotonic()

@@ -142,7 +142,8 @@ def main() -> None:
         seed_s = time.perf_counter() - started
         from django.test import Client
 
-        from coordination.models import Practitioner, Task
+        from coordination.models import Task
+        from directory.models import Practitioner
         from patients.models import Patient
         from patients.selectors import visible_patients
 

@@ -104,8 +104,8 @@ class Seed:
 
 def seed() -> Seed:
     """What the services create: the nurse, her team, the published definition."""
-    from coordination.services import practitioner_create
-    from coordination.services.directory import service_team_create, service_team_member_add
+    from directory.services import practitioner_create
+    from directory.services.organisations import service_team_create, service_team_member_add
     from workflows.actors import SYSTEM
     from workflows.services import definition_publish
 
@@ -321,11 +321,11 @@ def check(s: Sizes, seed_: Seed) -> dict[str, int]:
     from coordination.models import Task
     from coordination.selectors import (
         access_task,
-        care_roles,
         worklist_mine,
         worklist_overdue,
         worklist_unclaimed,
     )
+    from directory.selectors import care_roles
     from patients.selectors import visible_patients
 
     user = get_user_model().objects.get(pk=seed_.nurse_user_id)

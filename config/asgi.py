@@ -44,7 +44,7 @@ def tune_garbage_collection() -> None:
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Tune the garbage collector and start the embedded relay on startup; stop the relay
     (finishing its current batch) on shutdown."""
-    from coordination.relay import relay_forever
+    from live.relay import relay_forever
 
     stop = asyncio.Event()
     relay: asyncio.Task[None] | None = None

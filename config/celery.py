@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -13,8 +14,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 def _transport_options() -> dict[str, object]:
-    from django.conf import settings
-
     options: dict[str, object] = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
         return options

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import path
 
-from coordination.consumers import UpdatesConsumer
+from live.consumers import UpdatesConsumer
 
 websocket_urlpatterns: list[Any] = [
     path("ws/updates/", UpdatesConsumer.as_asgi()),

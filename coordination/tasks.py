@@ -16,7 +16,6 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from coordination.relay import channel_layer_publisher
 from coordination.services.alerts import missing_measurements_check
 from coordination.services.jobs import (
     dead_letter_record,
@@ -24,8 +23,9 @@ from coordination.services.jobs import (
     overdue_tasks_escalate,
     task_reminders_send,
 )
-from coordination.services.outbox import outbox_relay_run_once
-from coordination.services.webhooks import webhook_deliveries_send_due
+from live.relay import channel_layer_publisher
+from live.services.outbox import outbox_relay_run_once
+from live.services.webhooks import webhook_deliveries_send_due
 from patients.services import audit_chain_anchor, audit_chain_extend
 
 logger = logging.getLogger(__name__)

@@ -11,14 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
-from coordination.models import CarePathway, Practitioner
-from coordination.selectors import (
-    pathway_patient_id,
-    portal_patient,
-    practitioner_of,
-    task_patient_id,
-)
+from coordination.models import CarePathway
+from coordination.selectors import pathway_patient_id, task_patient_id
 from core.sql import key_in_range
+from directory.models import Practitioner
+from directory.selectors import portal_patient, practitioner_of
 from patients.models import AuditEvent, Patient
 from patients.selectors.patients import patient_exists
 from web.audit import audit_read

@@ -1,7 +1,7 @@
 """The signed-in user's own account: changing their password.
 
 A new password ends the user's other sessions and revokes every API token they hold
-(coordination.services.accounts.account_password_set); the session that changed it goes on.
+(directory.services.accounts.account_password_set); the session that changed it goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 
 from coordination.errors import InvalidInput
-from coordination.services.accounts import account_password_set
+from directory.services.accounts import account_password_set
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

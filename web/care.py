@@ -26,7 +26,6 @@ from coordination.models import AlertRecord, CarePathway, Task, risk_of_rank
 from coordination.selectors import (
     access_task,
     alert_observations,
-    care_team_members,
     patient_alerts,
     patient_risk_rank,
     tasks_for_patient,
@@ -39,6 +38,7 @@ from coordination.services import TaskActionInput, task_act
 from coordination.services.parameters import parameter_values
 from core.errors import DomainError
 from core.errors import NotFound as TaskNotFound
+from directory.selectors import care_team_members
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
 from patients.measurements import MEASUREMENTS

@@ -21,6 +21,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, connections
 
+from config.celery import app
+
 logger = logging.getLogger(__name__)
 
 DEADLINE_SECONDS = 1.0
@@ -58,8 +60,6 @@ def check_channel_layer() -> str:
 
 
 def check_broker() -> str:
-    from config.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return (

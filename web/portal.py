@@ -13,7 +13,8 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from coordination import task_states
-from coordination.selectors import care_team_members, tasks_for_patient, visible_care_pathways
+from coordination.selectors import tasks_for_patient, visible_care_pathways
+from directory.selectors import care_team_members
 from web.access import current_patient, patient_account_required
 from web.audit import audit_read
 from web.care import measurement_series, task_title

@@ -7,7 +7,7 @@ session check.
 Both limits are written into the session's own expiry, as an absolute time (Django's session
 machinery: the session row's expire_date, the cookie's max-age). The session store then
 refuses an expired session wherever it is read: pages, the API, a WebSocket's connect and the
-live connections' periodic session check (coordination.consumers). The middleware checks the
+live connections' periodic session check (live.consumers). The middleware checks the
 two times again on every request, whatever the session engine.
 
 The idle deadline moves on at most once per ACTIVITY_RESOLUTION, not on every request (which

@@ -6,7 +6,7 @@ from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from coordination.selectors import portal_patient, practitioner_of
+from directory.selectors import portal_patient, practitioner_of
 from web import monitoring_notes
 from web.access import library_reader_required
 from web.health import run_checks

@@ -13,6 +13,7 @@ from core.sql import column, kept_cursor, statement, table
 from workflows.actors import Actor
 from workflows.definition.compiled import CompiledDefinition, TransitionSpec, compile_document
 from workflows.definition.parsing import Format, parse_source
+from workflows.diagrams import render_definition_svg
 from workflows.errors import NotFound
 from workflows.models import HistoryEntry, PathwayDefinition, PathwayInstance, Timer
 
@@ -189,8 +190,6 @@ def available_transitions(instance: PathwayInstance, actor: Actor) -> list[Trans
 def instance_diagram_svg(instance: PathwayInstance, *, language: str = "en") -> str:
     """The instance's definition with its current state highlighted and the states it went
     through shown as visited."""
-    from workflows.diagrams import render_definition_svg
-
     visited = set(
         HistoryEntry.objects.filter(instance_id=instance.pk).values_list("to_state", flat=True)
     )

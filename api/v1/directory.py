@@ -27,14 +27,14 @@ from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.scopes import IsAuthenticatedWithScope
 from coordination.errors import NotFound
-from coordination.models import (
+from directory.models import (
     CareTeamMember,
     Organization,
     Practitioner,
     ServiceTeam,
     ServiceTeamMembership,
 )
-from coordination.selectors import (
+from directory.selectors import (
     care_roles,
     care_team_members,
     organization_get,
@@ -45,7 +45,7 @@ from coordination.selectors import (
     service_team_get,
     service_team_list,
 )
-from coordination.services import (
+from directory.services import (
     care_team_member_add,
     care_team_member_remove,
     organization_create,
@@ -251,7 +251,7 @@ class OrganizationListView(IdempotentPostMixin, ListAPIView[Organization]):
 
     @extend_schema(request=OrganizationCreateSerializer, responses={201: OrganizationSerializer})
     def post(self, request: Request) -> Response:
-        _require(request, "coordination.add_organization")
+        _require(request, "directory.add_organization")
         data = OrganizationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         organization = organization_create(**data.validated_data, actor=_actor(request))
@@ -276,7 +276,7 @@ class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
 
     @extend_schema(request=PractitionerCreateSerializer, responses={201: PractitionerSerializer})
     def post(self, request: Request) -> Response:
-        _require(request, "coordination.add_practitioner")
+        _require(request, "directory.add_practitioner")
         data = PractitionerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         practitioner = practitioner_create(**data.validated_data, actor=_actor(request))
@@ -313,7 +313,7 @@ class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
 
     @extend_schema(request=ServiceTeamCreateSerializer, responses={201: ServiceTeamSerializer})
     def post(self, request: Request) -> Response:
-        _require(request, "coordination.add_serviceteam")
+        _require(request, "directory.add_serviceteam")
         data = ServiceTeamCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = service_team_create(**data.validated_data, actor=_actor(request))
@@ -323,7 +323,7 @@ class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
 class ServiceTeamMemberListView(IdempotentPostMixin, APIView):
     @extend_schema(request=TeamMemberAddSerializer, responses={201: TeamMembershipSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        _require(request, "coordination.change_serviceteam")
+        _require(request, "directory.change_serviceteam")
         team = service_team_get(team_id=pk)
         data = TeamMemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -336,7 +336,7 @@ class ServiceTeamMemberListView(IdempotentPostMixin, APIView):
 class ServiceTeamMemberDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, practitioner_id: int) -> Response:
-        _require(request, "coordination.change_serviceteam")
+        _require(request, "directory.change_serviceteam")
         team = service_team_get(team_id=pk)
         practitioner = practitioner_get(practitioner_id=practitioner_id, active_only=False)
         service_team_member_remove(team=team, practitioner=practitioner, actor=_actor(request))

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coordination.live_tokens import live_token_issue
+from live.tokens import live_token_issue
 
 
 class LiveTokenView(APIView):

@@ -40,8 +40,8 @@ from api.problems import problem
 from api.schema import etag_header
 from coordination.models import RiskBand, risk_of_rank
 from coordination.selectors import patient_risk_rank, patient_risk_rank_subquery
-from coordination.services import consent_set
 from coordination.services.observations import observations_ingest
+from directory.services import consent_set
 from patients import errors as patients_errors
 from patients.models import AuditEvent, Consent, Observation, Patient
 from patients.selectors import (

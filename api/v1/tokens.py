@@ -3,7 +3,7 @@ the creation and nowhere else) and revoked. Use: `Authorization: Token pct_...`.
 
 Not reachable with OAuth2 tokens (api.scopes gives these routes no scope family). A
 personal token creates tokens only if it was created with `can_create_tokens`, and none
-that outlives it (coordination.services.api_tokens). Creation does not honour
+that outlives it (api.services.api_tokens). Creation does not honour
 Idempotency-Key on purpose: a stored response would keep the token in clear.
 """
 
@@ -23,10 +23,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.models import ApiToken
 from api.pagination import Cursor
-from coordination.models import ApiToken
-from coordination.selectors import api_token_list
-from coordination.services.api_tokens import MAX_LIFETIME, api_token_create, api_token_revoke
+from api.selectors import api_token_list
+from api.services.api_tokens import MAX_LIFETIME, api_token_create, api_token_revoke
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):

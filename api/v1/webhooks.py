@@ -1,7 +1,7 @@
 """Webhook subscriptions for platforms, and the log of their deliveries.
 
 A user sees and manages only the subscriptions they made; anyone else's answers 404.
-Creating one needs the model permission `coordination.add_webhooksubscription` (given to
+Creating one needs the model permission `live.add_webhooksubscription` (given to
 platform service accounts and operations staff). The signing secret is in the creation
 response only. A failed delivery can be replayed by the subscription's owner here (and by
 operations staff in the admin). docs/webhooks.md tells receivers how to check signatures.
@@ -25,14 +25,14 @@ from rest_framework.views import APIView
 from api.audit import audit_rows_read, page_rows, query_detail
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
-from coordination.models import WebhookDelivery, WebhookSubscription
-from coordination.selectors import (
+from live.models import WebhookDelivery, WebhookSubscription
+from live.selectors import (
     webhook_delivery_get,
     webhook_delivery_list,
     webhook_subscription_get,
     webhook_subscription_list,
 )
-from coordination.services.webhooks import (
+from live.services.webhooks import (
     ALL_EVENTS,
     event_id,
     webhook_deliveries_replay_failed,
@@ -41,7 +41,7 @@ from coordination.services.webhooks import (
     webhook_subscription_deactivate,
 )
 
-ADD_PERMISSION = "coordination.add_webhooksubscription"
+ADD_PERMISSION = "live.add_webhooksubscription"
 
 
 class ById(Cursor):

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "axes",
     "workflows",
     "patients",
+    "live",
+    "directory",
     "coordination",
     "api",
     "web",
@@ -425,14 +427,14 @@ AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("AUDIT_CHECKPOINT_SECONDS", "60"
 # How long a break-the-glass grant opens a record for (read-only, audited).
 BREAK_GLASS_DURATION = dt.timedelta(hours=float(os.environ.get("BREAK_GLASS_HOURS", "4")))
 
-# Personal API tokens for scripts (django-rest-knox, wrapped by coordination.services.api_tokens):
+# Personal API tokens for scripts (django-rest-knox, wrapped by api.services.api_tokens):
 # stored as SHA-512 digests, recognisable by their prefix (secret scanners), 90 days by default.
-# knox's default token model is swapped for coordination.ApiToken. knox's own migrations
-# create its default table anyway (they do not declare the model swappable): its migrations
-# are replaced by coordination/knox_migrations, which declare it swapped (no table) and drop
+# knox's default token model is swapped for api.ApiToken. knox's own migrations create its
+# default table anyway (they do not declare the model swappable): its migrations are
+# replaced by api/knox_migrations, which declare it swapped (no table) and drop
 # the table those migrations left in databases created before.
-MIGRATION_MODULES = {"knox": "coordination.knox_migrations"}
-KNOX_TOKEN_MODEL = "coordination.ApiToken"  # noqa: S105  # a model name, not a secret
+MIGRATION_MODULES = {"knox": "api.knox_migrations"}
+KNOX_TOKEN_MODEL = "api.ApiToken"  # noqa: S105  # a model name, not a secret
 REST_KNOX = {
     "TOKEN_PREFIX": "pct_",
     "TOKEN_TTL": dt.timedelta(days=int(os.environ.get("API_TOKEN_DAYS", "90"))),
@@ -519,6 +521,9 @@ LIVE_RELAY_STALL_SECONDS = float(os.environ.get("LIVE_RELAY_STALL_SECONDS", "10"
 LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
 # How long a connection trusts what it read of the user's permissions: losing access to a
 # patient stops that patient's events within this delay (at most 5 s is the promise).
+# What a live connection's user may receive (live.consumers asks it, for many users at once):
+# the directory knows who sees which patients; the live app sits below it and is told here.
+LIVE_ACCESS_READER = "directory.selectors.live_access_many"
 LIVE_ACCESS_CACHE_SECONDS = float(os.environ.get("LIVE_ACCESS_CACHE_SECONDS", "2"))
 # How often a connection checks that its session still exists and its user is active.
 LIVE_SESSION_CHECK_SECONDS = float(os.environ.get("LIVE_SESSION_CHECK_SECONDS", "3"))

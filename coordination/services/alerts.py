@@ -39,14 +39,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from coordination import events, task_states
+from coordination import task_states
 from coordination.models import BAND_RANK, AlertRecord, CarePathway, RiskBand, Task
-from coordination.services.outbox import event_record
+from coordination.selectors.pathways import SUBJECT_PREFIX
 from coordination.services.parameters import parameter_values
-from coordination.services.pathways import SUBJECT_PREFIX, care_pathway_fire
+from coordination.services.pathways import care_pathway_fire
 from coordination.services.risk import band_priority, open_alert_scores, pathway_risk_refresh
 from coordination.services.system_tasks import open_system_task
 from coordination.services.tasks import task_priority_raise
+from live import events
+from live.services.outbox import event_record
 from patients.durations import parse_window
 from patients.measurements import MEASUREMENTS, to_canonical
 from patients.models import Observation

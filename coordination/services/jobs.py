@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -272,8 +273,5 @@ def dead_letter_requeue(*, dead_letter_id: int, actor: Any, now: dt.datetime | N
 
 
 def _send(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    # The Celery app is wiring (config); imported here so that importing the services does
-    # not configure a broker connection.
-    from config.celery import app
-
-    app.send_task(name, args=args, kwargs=kwargs)
+    # The project's Celery app (config.celery, loaded with the settings) is the current one.
+    current_app.send_task(name, args=args, kwargs=kwargs)

@@ -20,10 +20,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from coordination import events
 from coordination.models import AlertRecord
 from coordination.services.alerts import alerts_evaluate, lock_listeners
-from coordination.services.outbox import event_record
+from live import events
+from live.services.outbox import event_record
 from patients.models import AuditEvent, Observation, Patient
 from patients.services import ObservationItem, observation_record, observations_record
 

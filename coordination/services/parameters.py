@@ -28,12 +28,13 @@ from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from coordination import events
 from coordination.errors import Conflict, InvalidInput, NotAllowed, Problem
 from coordination.models import CarePathway, PathwayParameter
-from coordination.selectors import PATIENT_ROLE, User, access_care_pathway, care_roles
-from coordination.services.outbox import event_record
-from coordination.services.platforms import PLATFORM_ROLE
+from coordination.selectors import access_care_pathway
+from core.users import User
+from directory.selectors import PATIENT_ROLE, PLATFORM_ROLE, care_roles
+from live import events
+from live.services.outbox import event_record
 from patients.models import AuditEvent
 from patients.services import audit_record
 from workflows.definition.compiled import CompiledDefinition, ParameterSpec, Text

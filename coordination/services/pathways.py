@@ -14,13 +14,16 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from coordination import events
 from coordination.errors import NotAllowed
 from coordination.models import CarePathway
-from coordination.selectors import PATIENT_ROLE, care_roles, pathway_patient_id
-from coordination.services.care_teams import care_team_for_patient
-from coordination.services.outbox import event_record
+from coordination.selectors import pathway_patient_id
+from coordination.selectors.pathways import pathway_id_from_subject, subject_of
+from coordination.services.tasks import step_done_check
 from coordination.services.triage import patient_risk_sync
+from directory.selectors import PATIENT_ROLE, care_roles
+from directory.services.care_teams import care_team_for_patient
+from live import events
+from live.services.outbox import event_record
 from patients.models import AuditEvent, Patient
 from patients.services import audit_record
 from workflows.actions import StateChange
@@ -96,19 +99,6 @@ def care_pathway_start(
             detail={"pathway": f"{key}@{instance.definition.version}"},
         )
     return pathway
-
-
-SUBJECT_PREFIX = "care-pathway:"
-
-
-def subject_of(pathway: CarePathway) -> str:
-    return f"{SUBJECT_PREFIX}{pathway.pk}"
-
-
-def pathway_id_from_subject(subject: str) -> int | None:
-    if not subject.startswith(SUBJECT_PREFIX):
-        return None
-    return int(subject.removeprefix(SUBJECT_PREFIX))
 
 
 def pathway_move_record(change: StateChange) -> None:
@@ -209,8 +199,6 @@ def _status_change(
         )
         if what == "resume":
             # Tasks may have been completed while the pathway was suspended.
-            from coordination.services.tasks import step_done_check
-
             step_done_check(
                 pathway_id=pathway.pk,
                 instance=lock_instance(instance_id=pathway.instance_id),

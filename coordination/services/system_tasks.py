@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from coordination.models import Task
-from coordination.services.pathways import pathway_id_from_subject
+from coordination.selectors.pathways import pathway_id_from_subject
 from coordination.services.tasks import open_task_for_state
 from workflows.actions import StateChange
 from workflows.actors import SYSTEM

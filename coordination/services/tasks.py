@@ -23,36 +23,31 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from coordination import events, task_states
+from coordination import task_states
 from coordination.errors import Conflict, InvalidInput, NotAllowed, Problem
-from coordination.models import (
-    CarePathway,
-    CareTeamMember,
-    Practitioner,
-    ServiceTeam,
-    Task,
-    TaskEvent,
-)
+from coordination.models import CarePathway, Task, TaskEvent
 from coordination.selectors import (
     access_task_keys,
-    care_roles,
     patient_risk_rank,
     step_task_statuses,
     step_tasks_open_locked,
     task_locked,
 )
-from coordination.services.outbox import event_record
-from coordination.services.pathways import pathway_id_from_subject
+from coordination.selectors.pathways import pathway_id_from_subject
 from coordination.services.risk import alert_task_closed
 from core.sql import rows_insert, rows_update
-from patients.models import AuditEvent
+from directory.models import CareTeamMember, Practitioner, ServiceTeam
+from directory.selectors import care_roles
+from live import events
+from live.services.outbox import event_record
+from patients.models import AuditEvent, Patient
 from patients.selectors import visible_patients
 from patients.services import audit_record
 from workflows.actions import StateChange
 from workflows.actors import SYSTEM
 from workflows.definition.compiled import StateSpec, TaskAction
 from workflows.definition.durations import add_duration
-from workflows.definition.validation import TASKS_COMPLETED
+from workflows.definition.schema import TASKS_COMPLETED
 from workflows.errors import ActionNotRegistered, TransitionRefused
 from workflows.selectors import instance_definition, lock_instance
 from workflows.services import instance_fire
@@ -439,7 +434,8 @@ def step_done_check(*, pathway_id: int, instance: Any, now: dt.datetime) -> bool
 
 def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -> int:
     """Put back on offer the open tasks of the patient whose owner can no longer see the
-    patient (left the care team, or the patient objected to sharing). Returns how many."""
+    patient (left the care team, or the patient objected to sharing). Returns how many.
+    Called on the directory's `patient_access_changed`, in the change's transaction."""
     released = 0
     owned = Task.objects.select_for_update().filter(
         patient_id=patient_id, status__in=task_states.OPEN, owner__isnull=False
@@ -476,3 +472,10 @@ def task_event_record(task: Task, type: str, action: str) -> None:
         ),
         occurred_at=task.updated_at,
     )
+
+
+def patient_access_changed_receive(
+    *, patient: Patient, actor_label: str, now: dt.datetime, **kwargs: Any
+) -> None:
+    """The receiver of directory.signals.patient_access_changed (CoordinationConfig.ready)."""
+    release_lost_tasks(patient_id=patient.pk, actor_label=actor_label, now=now)

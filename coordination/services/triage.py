@@ -22,7 +22,7 @@ import datetime as dt
 
 from django.db import connection, transaction
 
-from coordination import events, task_states
+from coordination import task_states
 from coordination.models import (
     RISK_RANK_NONE,
     CarePathway,
@@ -30,8 +30,9 @@ from coordination.models import (
     Task,
     risk_rank,
 )
-from coordination.services.outbox import event_record
 from core.sql import any_row, column, locking, table
+from live import events
+from live.services.outbox import event_record
 from workflows.models import PathwayInstance
 
 

@@ -16,7 +16,6 @@ from collections.abc import Collection
 from typing import Any, Literal, cast
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser, AnonymousUser, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -24,6 +23,7 @@ from django.db.models import Model, QuerySet, Subquery
 from django.utils import timezone
 
 from core.sql import column, kept_cursor, key_in_range, statement, table
+from core.users import User
 from patients.errors import PatientNotFound
 from patients.models import (
     BreakGlassGrant,
@@ -35,7 +35,6 @@ from patients.models import (
 )
 
 PatientPermission = Literal["view_patient", "change_patient"]
-User = AbstractBaseUser | AnonymousUser
 
 
 def visible_patients(

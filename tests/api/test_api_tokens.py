@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from coordination.models import ApiToken
+from api.models import ApiToken
 from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_patient
 

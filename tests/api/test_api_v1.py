@@ -269,8 +269,10 @@ def test_a_refused_keyed_request_frees_its_key_for_a_corrected_retry(scene: Scen
 def test_two_simultaneous_requests_with_one_key_run_once_and_both_get_its_answer(
     postgres_transactional: None, care_test: None
 ):
-    from coordination.models import IdempotencyRecord, TaskEvent
-    from coordination.services import care_pathway_start, care_team_member_add
+    from api.models import IdempotencyRecord
+    from coordination.models import TaskEvent
+    from coordination.services import care_pathway_start
+    from directory.services import care_team_member_add
     from tests.coordination.conftest import make_patient
 
     patient = make_patient()

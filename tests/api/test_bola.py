@@ -43,32 +43,21 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from coordination.models import (
-    ApiToken,
-    CarePathway,
-    CareTeamMember,
-    Organization,
-    Practitioner,
-    ServiceTeam,
-    Task,
-    WebhookDelivery,
-    WebhookSubscription,
-)
-from coordination.services import (
-    TaskActionInput,
-    care_team_member_add,
-    consent_set,
-    task_act,
-)
-from coordination.services.api_tokens import api_token_create
-from coordination.services.directory import (
+from api.models import ApiToken
+from api.services.api_tokens import api_token_create
+from api.services.platforms import platform_client_create
+from coordination.models import CarePathway, Task
+from coordination.services import TaskActionInput, task_act
+from coordination.services.pathways import care_pathway_start
+from directory.models import CareTeamMember, Organization, Practitioner, ServiceTeam
+from directory.services import care_team_member_add, consent_set
+from directory.services.organisations import (
     organization_create,
     service_team_create,
     service_team_member_add,
 )
-from coordination.services.pathways import care_pathway_start
-from coordination.services.platforms import platform_client_create
-from coordination.services.webhooks import webhook_subscription_create
+from live.models import WebhookDelivery, WebhookSubscription
+from live.services.webhooks import webhook_subscription_create
 from patients.models import BreakGlassGrant, Consent, Observation, Patient
 from patients.services import observation_record
 from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from coordination.models import CareTeamMember, Organization, Practitioner
-from coordination.services import care_team_member_add, consent_set, service_team_create
+from directory.models import CareTeamMember, Organization, Practitioner
+from directory.services import care_team_member_add, consent_set, service_team_create
 from patients.models import AuditEvent, Consent
 from tests.coordination.conftest import Scene, make_patient, make_practitioner, synthetic_rpps
 

@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 
 from coordination import task_states
 from coordination.models import RISK_RANK_NONE, AlertRecord, Task, risk_rank
-from coordination.services import care_pathway_start, care_team_member_add
+from coordination.services import care_pathway_start
 from coordination.services.triage import pathway_risk_apply
+from directory.services import care_team_member_add
 from tests.coordination.conftest import Scene, make_patient
 
 # Few triage ranks, so that every rank holds long runs of ties.

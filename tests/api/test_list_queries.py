@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from coordination.models import AlertRecord, Task
-from coordination.services import (
-    care_pathway_start,
+from coordination.services import care_pathway_start
+from directory.services import (
     care_team_member_add,
     consent_set,
     organization_create,

@@ -9,10 +9,11 @@ import pytest
 from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.test import APIClient
 
-from coordination.models import OutboxEvent, PathwayParameter
-from coordination.services import care_team_member_add, organization_create
+from api.services.platforms import platform_client_create
+from coordination.models import PathwayParameter
 from coordination.services.parameters import parameter_set
-from coordination.services.platforms import platform_client_create
+from directory.services import care_team_member_add, organization_create
+from live.models import OutboxEvent
 from patients.models import AuditEvent
 from tests.api.test_platform_oauth import obtain_token
 from tests.coordination.parameters_pathway import CopdScene, copd_publish, copd_scene

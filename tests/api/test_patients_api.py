@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from coordination.services import care_team_member_add
+from directory.services import care_team_member_add
 from patients.models import AuditEvent, Consent, Observation, Patient
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 

@@ -21,11 +21,12 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from rest_framework.test import APIClient
 
+from api.models import ApiToken, PlatformAccount
 from api.oauth2 import ParcoursOAuth2Validator, access_token_load, oauthlib_core
 from api.scopes import scope_family
-from coordination.models import ApiToken, Organization, PlatformAccount
-from coordination.services import care_team_member_add, organization_create
-from coordination.services.platforms import PlatformClient, platform_client_create
+from api.services.platforms import PlatformClient, platform_client_create
+from directory.models import Organization
+from directory.services import care_team_member_add, organization_create
 from patients.models import AuditEvent, Observation
 from tests.api.test_bola import _walk
 from tests.coordination.conftest import Scene, make_patient
@@ -189,7 +190,7 @@ def test_a_revoked_token_is_401(scene: Scene, platform: PlatformClient):
 
 
 def test_a_disabled_platform_is_401(scene: Scene, platform: PlatformClient):
-    from coordination.services.platforms import platform_client_disable
+    from api.services.platforms import platform_client_disable
 
     api = obtain_token(platform)
 

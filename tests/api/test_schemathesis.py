@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.services.api_tokens import api_token_create
 from coordination.models import Task
-from coordination.services.api_tokens import api_token_create
 from tests.coordination.conftest import Scene
 
 EXAMPLES_PER_OPERATION = 5

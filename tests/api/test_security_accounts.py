@@ -17,8 +17,9 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 from rest_framework.test import APIClient
 
-from coordination.models import ApiToken, Practitioner
-from coordination.services import care_team_member_add
+from api.models import ApiToken
+from directory.models import Practitioner
+from directory.services import care_team_member_add
 from tests.coordination.conftest import Scene, make_practitioner
 
 PASSWORD = "synthetic-Passw0rd-one"
@@ -213,7 +214,7 @@ def test_a_reactivated_account_signs_in_again_without_its_old_tokens(nurse, admi
 
 
 def test_the_deactivation_service_revokes_every_credential_and_is_idempotent(nurse):
-    from coordination.services.accounts import account_deactivate
+    from directory.services.accounts import account_deactivate
 
     create_token(nurse.user)
     oauth_token_of(nurse.user, "synthetic-nurse-oauth-token")

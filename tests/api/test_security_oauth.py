@@ -22,13 +22,9 @@ from rest_framework.test import APIClient, APIRequestFactory
 
 from api.authentication import PlatformOAuth2Authentication
 from api.oauth2 import access_token_load
-from coordination.models import Organization
-from coordination.services import care_team_member_add, organization_create
-from coordination.services.platforms import (
-    PlatformClient,
-    platform_client_create,
-    platform_client_disable,
-)
+from api.services.platforms import PlatformClient, platform_client_create, platform_client_disable
+from directory.models import Organization
+from directory.services import care_team_member_add, organization_create
 from patients.services import patient_portal_account_create
 from tests.coordination.conftest import Scene
 

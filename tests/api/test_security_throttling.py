@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from coordination.services.api_tokens import api_token_create
+from api.services.api_tokens import api_token_create
 from tests.api.test_security_oauth import make_platform, organization, token_of  # noqa: F401
 from tests.coordination.conftest import Scene
 

@@ -7,9 +7,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from coordination.models import Organization, WebhookDelivery, WebhookSubscription
-from coordination.services import care_team_member_add, organization_create
-from coordination.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
+from directory.models import Organization
+from directory.services import care_team_member_add, organization_create
+from live.models import WebhookDelivery, WebhookSubscription
+from live.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent
 

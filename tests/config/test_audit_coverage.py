@@ -45,19 +45,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django.views.generic import RedirectView
 
-from coordination.models import (
-    AlertRecord,
-    CarePathway,
-    CareTeamMember,
-    Task,
-    WebhookDelivery,
-    WebhookSubscription,
-)
-from coordination.services import care_team_member_add, consent_set
-from coordination.services.api_tokens import api_token_create
+from api.services.api_tokens import api_token_create
+from coordination.models import AlertRecord, CarePathway, Task
 from coordination.services.pathways import care_pathway_start
-from coordination.services.webhooks import webhook_subscription_create
 from coordination.task_states import ACTIONS
+from directory.models import CareTeamMember
+from directory.services import care_team_member_add, consent_set
+from live.models import WebhookDelivery, WebhookSubscription
+from live.services.webhooks import webhook_subscription_create
 from patients.models import (
     AuditEvent,
     BreakGlassGrant,
@@ -495,11 +490,11 @@ NOT_PATIENT_DATA_MODELS: dict[str, str] = {
     "axes.AccessLog": "logins (not kept: the audit trail records them)",
     "axes.AccessFailureLog": "failed logins (not kept: the audit trail records them)",
     "patients.AuditChainHead": "the hash chain's last seq and hash",
-    "coordination.Organization": "the professional directory",
-    "coordination.Practitioner": "the professional directory",
-    "coordination.ServiceTeam": "the professional directory",
-    "coordination.PlatformAccount": "platforms' service accounts",
-    "coordination.ApiToken": "personal API tokens (digests, names, expiry)",
+    "directory.Organization": "the professional directory",
+    "directory.Practitioner": "the professional directory",
+    "directory.ServiceTeam": "the professional directory",
+    "api.PlatformAccount": "platforms' service accounts",
+    "api.ApiToken": "personal API tokens (digests, names, expiry)",
     "coordination.DeadLetter": "failed background jobs: task names, ids, exceptions",
 }
 

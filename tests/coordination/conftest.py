@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from coordination.identifiers import luhn_valid
-from coordination.models import CarePathway, Practitioner
-from coordination.services import care_pathway_start, care_team_member_add, practitioner_create
+from coordination.models import CarePathway
+from coordination.services import care_pathway_start
+from directory.identifiers import luhn_valid
+from directory.models import Practitioner
+from directory.services import care_team_member_add, practitioner_create
 from patients.models import Patient
 from patients.services import patient_create
 from workflows.actors import Actor

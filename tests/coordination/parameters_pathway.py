@@ -6,8 +6,10 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from coordination.models import CarePathway, Practitioner
-from coordination.services import care_pathway_start, care_team_member_add
+from coordination.models import CarePathway
+from coordination.services import care_pathway_start
+from directory.models import Practitioner
+from directory.services import care_team_member_add
 from patients.models import Patient
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor

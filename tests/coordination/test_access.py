@@ -7,17 +7,16 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 from coordination.errors import Conflict, InvalidInput, NotAllowed
-from coordination.identifiers import rpps_problem
-from coordination.models import CareTeamMember, Task, TaskEvent
+from coordination.models import Task, TaskEvent
 from coordination.selectors import visible_care_pathways, visible_tasks
-from coordination.services import (
-    TaskActionInput,
-    care_pathway_start,
+from coordination.services import TaskActionInput, care_pathway_start, task_act
+from directory.identifiers import rpps_problem
+from directory.models import CareTeamMember
+from directory.services import (
     care_team_member_add,
     care_team_member_remove,
     consent_set,
     practitioner_create,
-    task_act,
 )
 from patients.selectors import visible_patients
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
@@ -170,7 +169,7 @@ def test_an_objection_racing_a_new_member_is_never_lost(postgres_transactional, 
     # The member's transaction reads "sharing allowed" and then waits; the objection comes
     # in between. Without the care-team lock taken by both, the member's transaction would
     # re-grant everyone after the objection committed.
-    import coordination.services.care_teams as care_teams
+    import directory.services.care_teams as care_teams
 
     patient = make_patient()
     gp, nurse = make_practitioner("gp"), make_practitioner("nurse")

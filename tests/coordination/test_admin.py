@@ -7,9 +7,10 @@ import pytest
 from django.urls import reverse
 from oauth2_provider.models import AccessToken
 
-from coordination.models import CareTeamMember, Organization, PlatformAccount
-from coordination.services import organization_create
-from coordination.services.platforms import platform_client_create
+from api.models import PlatformAccount
+from api.services.platforms import platform_client_create
+from directory.models import CareTeamMember, Organization
+from directory.services import organization_create
 from patients.models import AuditEvent
 from patients.services import patient_access_grant
 from tests.coordination.conftest import Scene

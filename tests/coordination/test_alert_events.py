@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from coordination.models import AlertRecord, OutboxEvent
+from coordination.models import AlertRecord
 from coordination.tasks import outbox_relay_backstop
+from live.models import OutboxEvent
 from patients.errors import InvalidObservation
 from patients.models import Observation
 from tests.coordination.conftest import Scene

@@ -8,9 +8,10 @@ import pytest
 import time_machine
 
 from coordination.models import AlertRecord, CarePathway, Task
-from coordination.services import care_pathway_start, care_team_member_add
+from coordination.services import care_pathway_start
 from coordination.services.alerts import SeriesCache, missing_measurements_check
 from coordination.services.observations import observations_ingest
+from directory.services import care_team_member_add
 from patients.errors import InvalidObservation
 from patients.models import Observation, Patient
 from patients.selectors import delta, last_value

@@ -10,12 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from coordination.errors import NotFound
 from coordination.models import Task
-from coordination.selectors import (
-    access_task_keys,
-    practitioner_of,
-    step_task_statuses,
-    task_locked,
-)
+from coordination.selectors import access_task_keys, step_task_statuses, task_locked
+from directory.selectors import practitioner_of
 from patients.services import patient_portal_account_create
 from tests.coordination.conftest import Scene, make_patient
 

@@ -15,7 +15,6 @@ from coordination.services import (
     care_pathway_resume,
     care_pathway_start,
     care_pathway_suspend,
-    care_team_member_add,
     task_act,
 )
 from coordination.services.jobs import (
@@ -25,6 +24,7 @@ from coordination.services.jobs import (
     overdue_tasks_escalate,
     task_reminders_send,
 )
+from directory.services import care_team_member_add
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.models import Timer

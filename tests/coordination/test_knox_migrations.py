@@ -1,4 +1,4 @@
-"""knox's token model is swapped for coordination.ApiToken; its migrations are replaced by
+"""knox's token model is swapped for api.ApiToken; its migrations are replaced by
 coordination/knox_migrations, which create no table for it and drop the one knox's own
 migrations left in older databases."""
 

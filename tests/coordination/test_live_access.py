@@ -10,12 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from coordination.selectors import LiveAccess, live_access, live_access_many
-from coordination.services import (
-    care_team_member_add,
-    service_team_create,
-    service_team_member_add,
-)
+from directory.selectors import live_access, live_access_many
+from directory.services import care_team_member_add, service_team_create, service_team_member_add
+from live.selectors import LiveAccess
 from patients.selectors import visible_patients
 from patients.services import patient_break_glass
 from tests.coordination.conftest import Scene, make_patient, make_practitioner

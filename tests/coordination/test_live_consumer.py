@@ -13,10 +13,13 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from config.asgi import application
-from coordination import events
-from coordination.models import CareTeamMember, OutboxEvent, Task
-from coordination.relay import channel_layer_publisher, relay_once
-from coordination.services import TaskActionInput, care_team_member_remove, task_act
+from coordination.models import Task
+from coordination.services import TaskActionInput, task_act
+from directory.models import CareTeamMember
+from directory.services import care_team_member_remove
+from live import events
+from live.models import OutboxEvent
+from live.relay import channel_layer_publisher, relay_once
 from tests.coordination.conftest import Scene
 from tests.coordination.websocket_communicator import WebsocketCommunicator
 
@@ -430,9 +433,9 @@ def test_a_bad_resume_position_is_refused(live_scene: Scene):
 def test_an_access_changing_event_costs_one_access_read_for_all_its_receivers(
     live_scene: Scene, monkeypatch
 ):
-    from coordination import consumers
-    from coordination.selectors import live_access_many
-    from coordination.services import care_team_member_add
+    from directory.selectors import live_access_many
+    from directory.services import care_team_member_add
+    from live import consumers
 
     reads: list[set[int]] = []
 
@@ -501,7 +504,7 @@ def test_a_batch_that_arrives_late_is_sent_in_position_order_once(live_scene: Sc
 def test_a_connection_too_far_behind_reads_what_it_missed_from_the_table(
     live_scene: Scene, monkeypatch
 ):
-    from coordination import consumers
+    from live import consumers
 
     monkeypatch.setattr(consumers, "MAX_PENDING", 1)
     visit = visit_of(live_scene)
@@ -530,7 +533,7 @@ def test_a_connection_too_far_behind_reads_what_it_missed_from_the_table(
 def test_a_server_failure_closes_with_the_documented_code(live_scene: Scene, monkeypatch):
     from django.db import OperationalError
 
-    from coordination import consumers
+    from live import consumers
 
     def database_down() -> int:
         raise OperationalError("the database is down")
@@ -552,7 +555,7 @@ def test_a_server_failure_closes_with_the_documented_code(live_scene: Scene, mon
 def test_the_close_codes_documented_are_the_ones_sent():
     from pathlib import Path
 
-    from coordination import consumers
+    from live import consumers
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "live-updates.md").read_text()
     section = doc.split("### Close codes", 1)[1].split("\n#", 1)[0]

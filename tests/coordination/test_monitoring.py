@@ -13,13 +13,15 @@ import pytest
 import time_machine
 from django.db import connections
 
-from coordination.models import AlertRecord, CarePathway, OutboxEvent, Task, TaskEvent
-from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
+from coordination.models import AlertRecord, CarePathway, Task, TaskEvent
+from coordination.services import care_pathway_fire, care_pathway_start
 from coordination.services.alerts import missing_measurements_check
 from coordination.services.jobs import overdue_tasks_escalate
 from coordination.services.observations import observations_ingest
 from coordination.services.parameters import parameter_set
 from coordination.services.tasks import TaskActionInput, task_act
+from directory.services import care_team_member_add
+from live.models import OutboxEvent
 from patients.models import Patient
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.actors import Actor

@@ -15,22 +15,21 @@ from asgiref.sync import sync_to_async
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-import coordination.relay
-from coordination import events
+import live.relay
 from coordination.errors import NotAllowed
-from coordination.models import OutboxEvent, Task
-from coordination.relay import relay_forever
-from coordination.selectors import outbox_published_after
+from coordination.models import Task
 from coordination.services import (
     TaskActionInput,
     care_pathway_start,
     care_pathway_suspend,
-    care_team_member_add,
-    care_team_member_remove,
-    consent_set,
     task_act,
 )
-from coordination.services.outbox import event_record, outbox_relay_run_once, outbox_sequence
+from directory.services import care_team_member_add, care_team_member_remove, consent_set
+from live import events
+from live.models import OutboxEvent
+from live.relay import relay_forever
+from live.selectors import outbox_published_after
+from live.services.outbox import event_record, outbox_relay_run_once, outbox_sequence
 from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.services import definition_publish, fire_due_timers, instances_migrate
@@ -433,7 +432,7 @@ def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, setti
     # Polls so rare that only the NOTIFY sent at commit can explain a quick publication.
     settings.LIVE_RELAY_LISTEN_FALLBACK_SECONDS = 60.0
     # Worker threads close their connections, so that the test database can be dropped.
-    relay_once = coordination.relay.relay_once
+    relay_once = live.relay.relay_once
 
     def relay_once_closing(publish: Any, limit: int) -> int:
         try:
@@ -441,7 +440,7 @@ def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, setti
         finally:
             connection.close()
 
-    monkeypatch.setattr(coordination.relay, "relay_once", relay_once_closing)
+    monkeypatch.setattr(live.relay, "relay_once", relay_once_closing)
 
     def record() -> int:
         try:
@@ -478,7 +477,7 @@ def test_a_committed_event_wakes_the_relay_at_once(postgres_transactional, setti
 
 def _closing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Worker threads close their connections, so that the test database can be dropped."""
-    relay_once = coordination.relay.relay_once
+    relay_once = live.relay.relay_once
 
     def relay_once_closing(publish: Any, limit: int) -> int:
         try:
@@ -486,7 +485,7 @@ def _closing(monkeypatch: pytest.MonkeyPatch) -> None:
         finally:
             connection.close()
 
-    monkeypatch.setattr(coordination.relay, "relay_once", relay_once_closing)
+    monkeypatch.setattr(live.relay, "relay_once", relay_once_closing)
 
 
 def _record_event() -> int:
@@ -508,7 +507,7 @@ def _leader_pids() -> list[int]:
     """Backends holding the relay leader's advisory lock in this test database (pg_locks
     splits the bigint key, and lists the locks of every database: a parallel test worker's
     relay holds the same key in its own)."""
-    key = coordination.relay.LEADER_LOCK_KEY
+    key = live.relay.LEADER_LOCK_KEY
     try:
         with connection.cursor() as cursor:
             cursor.execute(

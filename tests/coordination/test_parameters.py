@@ -14,8 +14,8 @@ from django.db import connections
 from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
-from coordination.models import OutboxEvent, PathwayParameter
-from coordination.services import care_pathway_cancel, care_team_member_add
+from coordination.models import PathwayParameter
+from coordination.services import care_pathway_cancel
 from coordination.services.parameters import (
     parameter_history,
     parameter_list,
@@ -23,6 +23,8 @@ from coordination.services.parameters import (
     parameter_values,
     pathway_parameters,
 )
+from directory.services import care_team_member_add
+from live.models import OutboxEvent
 from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_practitioner
 from tests.coordination.parameters_pathway import LOW_SPO2, CopdScene, copd_publish, copd_scene

@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from coordination.models import CarePathway, OutboxEvent, Task, TaskEvent
+from coordination.models import CarePathway, Task, TaskEvent
 from core.sql import (
     attach,
     column,
@@ -23,6 +23,7 @@ from core.sql import (
     select_list,
     table,
 )
+from live.models import OutboxEvent
 from patients.models import AuditEvent, Patient
 from tests.coordination.conftest import Scene
 

@@ -20,10 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from coordination import task_states
-from coordination.identifiers import rpps_problem
 from coordination.management.demo import plan
-from coordination.models import CarePathway, CareTeamMember, Practitioner, Task
+from coordination.models import CarePathway, Task
 from coordination.selectors import visible_tasks, worklist_mine, worklist_unclaimed
+from directory.identifiers import rpps_problem
+from directory.models import CareTeamMember, Practitioner
 from patients.identifiers import InsOid, check_nir
 from patients.models import Consent, Device, Observation, Patient
 from patients.selectors import visible_patients

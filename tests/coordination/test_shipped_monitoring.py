@@ -25,8 +25,9 @@ from django.db import transaction
 
 from coordination import task_states
 from coordination.models import AlertRecord, CarePathway, Task
-from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
+from coordination.services import care_pathway_fire, care_pathway_start
 from coordination.services.observations import observations_ingest
+from directory.services import care_team_member_add
 from patients.measurements import MEASUREMENTS
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor

@@ -7,15 +7,8 @@ import pytest
 from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from coordination.models import Task, TaskEvent
 from coordination.selectors import worklist_mine, worklist_overdue, worklist_unclaimed
-from coordination.services import (
-    TaskActionInput,
-    care_pathway_fire,
-    care_pathway_start,
-    care_team_member_add,
-    service_team_create,
-    service_team_member_add,
-    task_act,
-)
+from coordination.services import TaskActionInput, care_pathway_fire, care_pathway_start, task_act
+from directory.services import care_team_member_add, service_team_create, service_team_member_add
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.models import PathwayInstance
 

@@ -11,15 +11,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from coordination import events
-from coordination.models import (
-    RISK_RANK_NONE,
-    CarePathway,
-    OutboxEvent,
-    Task,
-    risk_of_rank,
-    risk_rank,
-)
+from coordination.models import RISK_RANK_NONE, CarePathway, Task, risk_of_rank, risk_rank
 from coordination.selectors import (
     patient_risk_rank,
     visible_alerts,
@@ -30,11 +22,13 @@ from coordination.services import (
     care_pathway_resume,
     care_pathway_start,
     care_pathway_suspend,
-    care_team_member_add,
     task_act,
 )
 from coordination.services.tasks import TaskActionInput
 from coordination.services.triage import pathway_risk_apply, patient_risk_sync
+from directory.services import care_team_member_add
+from live import events
+from live.models import OutboxEvent
 from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
 from tests.coordination.test_monitoring import SPO2, T0, frozen, ingest, item, watched
 from tests.coordination.triage_scene import build_triage_scene

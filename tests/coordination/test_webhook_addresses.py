@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import urllib3.util.connection
 
-from coordination.services import webhooks
+from live.services import webhooks
 
 PUBLIC, PRIVATE = "93.184.215.14", "127.0.0.1"  # a public address (never reached here), loopback
 

@@ -24,15 +24,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from coordination.errors import Conflict, InvalidInput, NotFound
-from coordination.models import CareTeamMember, Task, WebhookDelivery, WebhookSubscription
-from coordination.services import (
-    TaskActionInput,
-    care_team_member_add,
-    care_team_member_remove,
-    task_act,
-)
-from coordination.services.outbox import outbox_relay_run_once
-from coordination.services.webhooks import (
+from coordination.models import Task
+from coordination.services import TaskActionInput, task_act
+from coordination.tasks import webhooks_send
+from directory.models import CareTeamMember
+from directory.services import care_team_member_add, care_team_member_remove
+from live.models import WebhookDelivery, WebhookSubscription
+from live.services.outbox import outbox_relay_run_once
+from live.services.webhooks import (
     LEASE,
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -47,7 +46,6 @@ from coordination.services.webhooks import (
     webhook_subscription_create,
     webhook_subscription_deactivate,
 )
-from coordination.tasks import webhooks_send
 from patients.models import AuditEvent
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 
@@ -431,7 +429,7 @@ def test_the_event_id_a_platform_receives_is_its_commit_order(
 ) -> None:
     # Transaction A takes the smaller row id but commits after B: a platform ordering or
     # resuming by Parcours-Event-Id must see B first.
-    from coordination.services.outbox import event_record
+    from live.services.outbox import event_record
 
     scene_patient = make_patient()
     gp = make_practitioner("gp")

@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from coordination.models import WebhookDelivery
-from coordination.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
+from live.models import WebhookDelivery
+from live.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
 from patients.services import patient_access_grant
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent

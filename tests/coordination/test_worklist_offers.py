@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from coordination.models import Task
 from coordination.selectors import worklist_overdue, worklist_unclaimed
-from coordination.services import (
-    care_pathway_start,
-    care_team_member_add,
-    service_team_create,
-    service_team_member_add,
-)
+from coordination.services import care_pathway_start
+from directory.services import care_team_member_add, service_team_create, service_team_member_add
 from tests.coordination.conftest import make_patient, make_practitioner
 
 

@@ -25,9 +25,11 @@ from decimal import Decimal
 from django.utils import timezone
 
 from coordination import task_states
-from coordination.models import AlertRecord, CarePathway, Practitioner, Task
-from coordination.services import care_pathway_start, care_team_member_add
+from coordination.models import AlertRecord, CarePathway, Task
+from coordination.services import care_pathway_start
 from coordination.services.triage import pathway_risk_apply
+from directory.models import Practitioner
+from directory.services import care_team_member_add
 from patients.models import Observation, Patient
 from tests.coordination.conftest import make_patient, make_practitioner
 

@@ -14,9 +14,10 @@ import django
 
 
 def build(password: str) -> dict[str, object]:
+    from api.services.api_tokens import api_token_create
     from coordination.models import Task
-    from coordination.services import care_pathway_start, care_team_member_add
-    from coordination.services.api_tokens import api_token_create
+    from coordination.services import care_pathway_start
+    from directory.services import care_team_member_add
     from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
     from workflows.actors import Actor
     from workflows.services import definition_publish

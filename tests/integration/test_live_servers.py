@@ -15,9 +15,12 @@ from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from coordination.live_tokens import live_token_issue
-from coordination.models import CareTeamMember, OutboxEvent, Task
-from coordination.services import TaskActionInput, care_team_member_remove, task_act
+from coordination.models import Task
+from coordination.services import TaskActionInput, task_act
+from directory.models import CareTeamMember
+from directory.services import care_team_member_remove
+from live.models import OutboxEvent
+from live.tokens import live_token_issue
 from tests.coordination.conftest import Scene
 from tests.integration.conftest import AsgiServer, RedisServer, wait_until
 from tests.integration.live_client import LiveClient

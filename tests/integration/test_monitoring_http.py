@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from coordination.models import AlertRecord, Task
-from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
+from coordination.services import care_pathway_fire, care_pathway_start
+from directory.services import care_team_member_add
 from tests.coordination.conftest import make_patient, make_practitioner
 from tests.coordination.test_monitoring import WATCHED
 from tests.integration.conftest import AsgiServer

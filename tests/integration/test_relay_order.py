@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.db import connection, transaction
 
-from coordination import events
-from coordination.models import OutboxEvent, Task
-from coordination.relay import LEADER_LOCK_KEY
-from coordination.services.outbox import event_record
+from coordination.models import Task
+from live import events
+from live.models import OutboxEvent
+from live.relay import LEADER_LOCK_KEY
+from live.services.outbox import event_record
 from tests.coordination.conftest import Scene
 from tests.integration.conftest import AsgiServer, PausableProxy, RedisServer, wait_until
 from tests.integration.live_client import LiveClient

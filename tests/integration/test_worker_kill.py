@@ -32,7 +32,8 @@ from celery import Celery
 from django.db import connection
 
 from coordination.models import Task
-from coordination.services import care_pathway_start, care_team_member_add
+from coordination.services import care_pathway_start
+from directory.services import care_team_member_add
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.models import HistoryEntry, PathwayInstance, Timer

@@ -12,10 +12,12 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from coordination.models import CarePathway, Practitioner
-from coordination.services import care_pathway_fire, care_pathway_start, care_team_member_add
+from coordination.models import CarePathway
+from coordination.services import care_pathway_fire, care_pathway_start
 from coordination.services.observations import observations_ingest
 from coordination.services.parameters import parameter_set
+from directory.models import Practitioner
+from directory.services import care_team_member_add
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.services import definition_publish

@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from coordination.live_tokens import live_token_issue
-from coordination.models import Practitioner
-from coordination.services.accounts import account_deactivate, account_password_set
+from directory.models import Practitioner
+from directory.services.accounts import account_deactivate, account_password_set
+from live.tokens import live_token_issue
 from tests.api.test_security_accounts import PASSWORD, web_login
 from tests.coordination.conftest import Scene, make_practitioner
 from tests.coordination.test_live_consumer import connected, run, session_cookie, socket

@@ -2,12 +2,8 @@
 
 from workflows.definition.compiled import CompiledDefinition, compile_document, localized
 from workflows.definition.problems import InvalidDefinition, Problem
-from workflows.definition.validation import (
-    TASKS_COMPLETED,
-    ValidationResult,
-    validate_document,
-    validate_source,
-)
+from workflows.definition.schema import TASKS_COMPLETED
+from workflows.definition.validation import ValidationResult, validate_document, validate_source
 
 __all__ = [
     "TASKS_COMPLETED",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflows.definition.expressions import measurement_codes
-from workflows.definition.validation import TASKS_COMPLETED
+from workflows.definition.schema import TASKS_COMPLETED
 
 Text = str | Mapping[str, str]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The event the engine fires when the last open task of a state is done.
+TASKS_COMPLETED = "tasks_completed"
+
 STATE_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 EVENT_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 ROLE_NAME = r"^[a-z][a-z0-9_-]{0,62}$"

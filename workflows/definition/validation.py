@@ -18,6 +18,7 @@ import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError
 
+from workflows.definition.compiled import compile_document
 from workflows.definition.durations import BadDuration, parse_duration
 from workflows.definition.expressions import (
     ALERT_SCOPE,
@@ -27,9 +28,7 @@ from workflows.definition.expressions import (
 )
 from workflows.definition.parsing import Format, ParsedSource, guess_format, parse_source
 from workflows.definition.problems import Problem, dotted
-from workflows.definition.schema import PATHWAY_SCHEMA
-
-TASKS_COMPLETED = "tasks_completed"
+from workflows.definition.schema import PATHWAY_SCHEMA, TASKS_COMPLETED
 
 _NAME_RULES = {
     "states": "a state name is lower-case letters, digits and '_', starting with a letter",
@@ -623,8 +622,6 @@ def monitoring_warnings(document: Any) -> list[Problem]:
 
     The monitored measurements are `monitoring.measurements`, or else every measurement read
     by an alert of the pathway (under `monitoring` or in any state)."""
-    from workflows.definition.compiled import compile_document  # compiled imports this module
-
     definition = compile_document(document)
     monitored = set(definition.monitoring.measurements)
     every_alert = [a for s in definition.states.values() for a in s.alerts]

@@ -2,7 +2,7 @@
 
 Run one or several next to the web processes when LIVE_RELAY_EMBEDDED is off; several at
 once are safe: one publishes at a time, in position order, and another takes over if it stops
-or stalls (coordination.services.outbox).
+or stalls (live.services.outbox).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from coordination.relay import relay_forever
+from live.relay import relay_forever
 
 
 class Command(BaseCommand):

@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from coordination.management.demo import plan
 from coordination.management.demo.stories import SCRIPTS, Story
-from coordination.models import Organization, Practitioner, ServiceTeam
-from coordination.services import (
-    care_pathway_start,
+from coordination.services import care_pathway_start
+from directory.models import Organization, Practitioner, ServiceTeam
+from directory.services import (
     care_team_member_add,
     organization_create,
     practitioner_create,

@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from coordination.identifiers import luhn_valid
+from directory.identifiers import luhn_valid
 from patients.identifiers import nir_key
 
 SEED = 42

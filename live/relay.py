@@ -1,11 +1,11 @@
 """The outbox relay: publishes committed events to the web processes, which hand them to
-their live WebSocket connections (coordination.consumers).
+their live WebSocket connections (live.consumers).
 
 It runs as `python manage.py run_relay` (one or several processes) and, in the embedded
 default, inside each web process (config.asgi starts it on ASGI lifespan startup), so that
 events written by the Celery worker still reach that process's clients through its
 in-memory channel layer. Several relays at once are safe: one publishes at a time, always
-the unbroken run from the lowest unpublished position (coordination.services.outbox).
+the unbroken run from the lowest unpublished position (live.services.outbox).
 
 On PostgreSQL one relay at a time leads: it holds a session advisory lock on its LISTEN
 connection and is woken by every commit that writes events. The others stand by, looking
@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import psycopg
+import redis.exceptions
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -44,13 +45,13 @@ from django.db import close_old_connections
 from django.db import utils as db_utils
 from psycopg.conninfo import make_conninfo
 
-from coordination.models import OutboxEvent
-from coordination.services.outbox import Publisher, outbox_relay_run_once
+from live.models import OutboxEvent
+from live.services.outbox import Publisher, outbox_relay_run_once
 from patients.services import audit_chain_extend
 
 logger = logging.getLogger(__name__)
 
-# The channel-layer group of the web processes' dispatchers (coordination.consumers).
+# The channel-layer group of the web processes' dispatchers (live.consumers).
 LIVE_GROUP = "live.processes"
 BATCH_TYPE = "outbox.batch"  # a pass's events: {"type": BATCH_TYPE, "events": [[...], ...]}
 
@@ -103,19 +104,14 @@ def channel_layer_publisher(layer: Any = None) -> Publisher:
 
 
 def _outage_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [
+    return (
         OSError,  # ConnectionError, TimeoutError
         db_utils.OperationalError,
         db_utils.InterfaceError,
         psycopg.OperationalError,
-    ]
-    try:
-        import redis.exceptions
-    except ImportError:  # pragma: no cover - redis is installed with channels_redis
-        pass
-    else:
-        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
-    return tuple(errors)
+        redis.exceptions.ConnectionError,  # the channel layer's (channels-redis)
+        redis.exceptions.TimeoutError,
+    )
 
 
 OUTAGE_ERRORS = _outage_errors()

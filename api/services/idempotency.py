@@ -15,8 +15,8 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
-from coordination.errors import Conflict, InvalidInput, Problem
-from coordination.models import IdempotencyRecord
+from api.models import IdempotencyRecord
+from core.errors import Conflict, InvalidInput, Problem
 from core.sql import column, kept_cursor, statement, table
 
 MAX_KEY = 255

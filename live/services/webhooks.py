@@ -48,10 +48,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from coordination.errors import Conflict, InvalidInput, NotFound, Problem
-from coordination.events import TYPES as EVENT_TYPES
-from coordination.models import WebhookDelivery, WebhookSubscription
+from core.errors import Conflict, InvalidInput, NotFound, Problem
 from core.sql import any_row, column, statement, table
+from live.events import TYPES as EVENT_TYPES
+from live.models import WebhookDelivery, WebhookSubscription
 from patients.models import AuditEvent, Patient
 from patients.selectors import patient_visible, visible_patients
 from patients.services import audit_record
@@ -311,7 +311,7 @@ def webhook_delivery_replay(
     replayed it, and when, is kept on the row.
 
     Only the subscription's owner or operations staff (the permission
-    `coordination.change_webhookdelivery`) may: for anyone else the delivery is NotFound.
+    `live.change_webhookdelivery`) may: for anyone else the delivery is NotFound.
     Conflict if it is not failed (still pending, succeeded, dropped) or the subscription was
     deactivated. The owner's access to the patient is checked again at sending, as always.
     """
@@ -369,7 +369,7 @@ def webhook_deliveries_replay_failed(
         )
 
 
-REPLAY_PERMISSION = "coordination.change_webhookdelivery"
+REPLAY_PERMISSION = "live.change_webhookdelivery"
 
 
 def _label(actor: AbstractBaseUser) -> str:

@@ -48,7 +48,7 @@ TYPES = frozenset(
 )
 
 # Types that change who may see the patient: before handing one on, a web process re-reads
-# the access of the users it concerns (coordination.consumers).
+# the access of the users it concerns (live.consumers).
 ACCESS_CHANGING = frozenset({CONSENT_CHANGED, CARE_TEAM_CHANGED})
 
 # Which events a patient's own account receives about its record: the pathway, its consents,

@@ -5,7 +5,7 @@ single-use token from `POST /api/v1/live/tokens/` (`?token=`); config.asgi check
 
 Delivery, in position order with no gap. Each web process receives every batch the relay
 publishes once, on a channel of its own in the channel-layer group
-coordination.relay.LIVE_GROUP, and `_Dispatcher` hands each event, in position order, to
+live.relay.LIVE_GROUP, and `_Dispatcher` hands each event, in position order, to
 the process's connections whose user may see the event's patient. It keeps `through`, the
 position up to which it has handed every event on. An event further on than the next
 position means that the events between were lost by the channel layer (a full buffer, a
@@ -43,7 +43,7 @@ import math
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
@@ -56,21 +56,21 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
 
-from coordination import events
-from coordination.live_tokens import live_token_redeem
-from coordination.models import OutboxEvent
-from coordination.relay import BATCH_TYPE, LIVE_GROUP, LiveEvent, Outage, live_event
-from coordination.selectors import (
+from live import events
+from live.models import OutboxEvent
+from live.relay import BATCH_TYPE, LIVE_GROUP, LiveEvent, Outage, live_event
+from live.selectors import (
     NO_LIVE_ACCESS,
     LiveAccess,
-    live_access_many,
     live_users_active,
     outbox_between,
     outbox_last_position,
     outbox_published_after,
     outbox_settled_after,
 )
+from live.tokens import live_token_redeem
 
 # Close codes (the 4000-4999 range is the application's).
 CLOSE_UNAUTHENTICATED = 4401  # no session, bad or spent token, logged out
@@ -607,7 +607,7 @@ class _ProcessWatch:
                 self.next_read = None
             read_at = time.monotonic()
             try:
-                found = await database_sync_to_async(live_access_many)(user_ids=users)
+                found = await database_sync_to_async(_access_reader())(user_ids=users)
             except Exception as error:
                 outcome.set_exception(error)
                 outcome.exception()  # retrieved: the waiters see it, if any
@@ -633,6 +633,13 @@ class _ProcessWatch:
 
 
 _watch = _ProcessWatch()
+
+
+def _access_reader() -> Callable[..., dict[int, LiveAccess]]:
+    """What connections may receive, for many users at once (settings.LIVE_ACCESS_READER,
+    `directory.selectors.live_access_many`): the directory, above this app, knows it."""
+    reader: Callable[..., dict[int, LiveAccess]] = import_string(settings.LIVE_ACCESS_READER)
+    return reader
 
 
 def _setting(name: str, default: float) -> float:

@@ -1,5 +1,5 @@
 # knox's migrations 0001 to 0009 as one, with the model declared swappable: it is swapped for
-# coordination.ApiToken (KNOX_TOKEN_MODEL), so this creates no table. A database that applied
+# api.ApiToken (KNOX_TOKEN_MODEL), so this creates no table. A database that applied
 # knox's own migrations has them recorded, and this one counts as applied there.
 
 import django.db.models.deletion

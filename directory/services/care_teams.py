@@ -10,21 +10,29 @@ line; every service that changes an input of the rule calls it in the same trans
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from coordination import events
-from coordination.errors import Conflict, InvalidInput, NotFound, Problem
-from coordination.models import CareTeam, CareTeamMember, Practitioner, ServiceTeam
-from coordination.services.outbox import event_record
+from core.errors import Conflict, InvalidInput, NotFound, Problem
+from directory.models import CareTeam, CareTeamMember, Practitioner, ServiceTeam
+from directory.signals import patient_access_changed
+from live import events
+from live.services.outbox import event_record
 from patients.models import (
     Consent,
     Patient,
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
 )
-from patients.services import patient_access_grant, patient_access_revoke
+from patients.services import (
+    consent_record,
+    consent_withdraw,
+    patient_access_grant,
+    patient_access_revoke,
+)
 
 MEMBER_PERMS = ("view_patient", "change_patient")
 
@@ -167,17 +175,14 @@ def patient_access_sync(*, patient: Patient, actor: AbstractBaseUser | None) -> 
         patient_access_grant(patient=patient, perms=MEMBER_PERMS, actor=actor, user=user)
     for group in groups.values():
         patient_access_grant(patient=patient, perms=MEMBER_PERMS, actor=actor, group=group)
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
     for user in get_user_model().objects.filter(pk__in=held_users - set(users)):
         patient_access_revoke(patient=patient, perms=MEMBER_PERMS, actor=actor, user=user)
     for group in Group.objects.filter(pk__in=held_groups - set(groups)):
         patient_access_revoke(patient=patient, perms=MEMBER_PERMS, actor=actor, group=group)
-    from coordination.services.tasks import release_lost_tasks
-
     label = f"user:{actor.pk}" if actor is not None else "system"
-    release_lost_tasks(patient_id=patient.pk, actor_label=label, now=timezone.now())
+    patient_access_changed.send(
+        sender=Patient, patient=patient, actor_label=label, now=timezone.now()
+    )
 
 
 def _lock_team(patient: Patient) -> CareTeam:
@@ -196,8 +201,6 @@ def consent_set(
 ) -> None:
     """Record or withdraw a consent, and apply what it changes to access at once (a
     withdrawn care-team sharing consent revokes every member's access in this transaction)."""
-    from patients.services import consent_record, consent_withdraw
-
     with transaction.atomic():
         # The team lock first: every change of who may see the patient holds it, so a
         # consent change and a membership change cannot interleave (lost objection) nor

@@ -28,14 +28,14 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_application_model
 
-from coordination.errors import Conflict, InvalidInput, Problem
-from coordination.models import Organization, PlatformAccount, Practitioner
-from coordination.services.accounts import account_deactivate
-from coordination.services.directory import User, practitioner_create
+from api.models import PlatformAccount
+from core.errors import Conflict, InvalidInput, Problem
+from directory.models import Organization, Practitioner
+from directory.services.accounts import account_deactivate
+from directory.services.organisations import User, practitioner_create
 from patients.models import AuditEvent
 from patients.services import audit_record
 
-PLATFORM_ROLE = "platform"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
@@ -114,7 +114,7 @@ def platform_client_create(
 
 def platform_client_disable(*, account: PlatformAccount, actor: AbstractBaseUser | None) -> None:
     """Stop a platform at once: its service account is deactivated and its tokens revoked
-    (coordination.services.accounts.account_deactivate)."""
+    (directory.services.accounts.account_deactivate)."""
     account_deactivate(user_id=account.user_id, actor=actor)
 
 

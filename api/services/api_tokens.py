@@ -8,7 +8,7 @@ that user's access: no scopes of its own.
 A token creates other tokens only if it was created for that purpose (`can_create_tokens`,
 off by default), and never one that outlives it: a leaked token cannot perpetuate itself.
 All of a user's tokens are revoked when the account is deactivated or its password changes
-(coordination.services.accounts).
+(directory.services.accounts).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 from knox.settings import knox_settings
 
-from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
-from coordination.models import ApiToken
+from api.models import ApiToken
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
 
 MAX_NAME = 100
 MAX_TOKENS_PER_USER = 20

@@ -10,14 +10,9 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from coordination.errors import Conflict, InvalidInput, NotFound, Problem
-from coordination.identifiers import rpps_problem
-from coordination.models import (
-    Organization,
-    Practitioner,
-    ServiceTeam,
-    ServiceTeamMembership,
-)
+from core.errors import Conflict, InvalidInput, NotFound, Problem
+from directory.identifiers import rpps_problem
+from directory.models import Organization, Practitioner, ServiceTeam, ServiceTeamMembership
 
 User = get_user_model()
 

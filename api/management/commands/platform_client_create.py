@@ -10,9 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.services.platforms import known_scopes, platform_client_create
 from coordination.errors import Conflict, InvalidInput, NotFound
-from coordination.selectors import organization_get
-from coordination.services.platforms import known_scopes, platform_client_create
+from directory.selectors import organization_get
 
 
 class Command(BaseCommand):

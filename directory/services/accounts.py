@@ -10,7 +10,7 @@ platform's). Its web sessions need no deleting:
 
 - an inactive user's session authenticates nobody at the next request (Django's
   ModelBackend), and live WebSocket connections close at their next session check
-  (coordination.consumers);
+  (live.consumers);
 - a session carries a hash of the password it was opened with (Django's session
   verification): a new password ends every other session at its next request, and live
   connections at their next session check. The web page keeps the session that changed the
@@ -27,6 +27,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from knox.models import get_token_model
 from oauth2_provider.models import (
     get_access_token_model,
     get_grant_model,
@@ -34,8 +35,8 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
-from coordination.errors import InvalidInput, NotFound, Problem
-from coordination.models import ApiToken, Practitioner
+from core.errors import InvalidInput, NotFound, Problem
+from directory.models import Practitioner
 
 
 def _lock_user(user_id: int) -> Any:  # the user model (django.contrib.auth's, or a swapped one)
@@ -49,7 +50,8 @@ def account_credentials_revoke(*, user_id: int) -> int:
     """Delete every token of the account (see the module's docstring); returns how many.
     Runs in the caller's transaction when there is one."""
     with transaction.atomic():
-        revoked, _ = ApiToken.objects.filter(user_id=user_id).delete()
+        # Personal tokens through knox's own accessor: their model is the API's (api.ApiToken).
+        revoked, _ = get_token_model().objects.filter(user_id=user_id).delete()
         mine = Q(user_id=user_id)
         # Refresh tokens first: deleting an access token leaves its refresh token behind.
         deleted, _ = (

@@ -23,7 +23,7 @@ holds up the others, but not for ever: its transaction may stay idle at most
 LIVE_RELAY_STALL_SECONDS, after which PostgreSQL ends its session, its claim rolls back and
 the next relay publishes the same rows again. Delivery is therefore at least once, and
 receivers de-duplicate by position (each web process hands every position on once:
-coordination.consumers).
+live.consumers).
 """
 
 from __future__ import annotations
@@ -37,9 +37,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from coordination import events
-from coordination.models import OutboxEvent
-from coordination.services.webhooks import webhook_deliveries_queue
 from core.sql import (
     any_row,
     column,
@@ -52,6 +49,9 @@ from core.sql import (
     statement,
     table,
 )
+from live import events
+from live.models import OutboxEvent
+from live.services.webhooks import webhook_deliveries_queue
 from patients.models import Patient
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The API's own writes: idempotency records, personal tokens, platform accounts."""

@@ -1,0 +1,14 @@
+"""What the directory tells the apps above it, synchronously, inside the transaction of the
+change (Django signals): the directory sits below coordination and cannot call it.
+
+- `patient_access_changed` (sender: the Patient model; `patient`, `actor_label`, `now`):
+  who may see the patient changed (a member joined or left the care team, a consent was
+  withdrawn or given again). Coordination puts back on offer the tasks whose owner lost
+  access (coordination.services.tasks.release_lost_tasks, connected in its AppConfig).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+patient_access_changed = Signal()
