@@ -18,9 +18,10 @@ without a task fall back to the debounce window (PARCOURS_ALERT_DEBOUNCE).
 Each alert carries triage points (its `score` rules) and the pathway's risk is recomputed
 (coordination.services.risk) whenever an alert is raised or escalated.
 
-Locks: the pathway instances first (in id order), then the rows of this app, then the audit
-head — the order of every pathway service. `observations_ingest` takes the instance locks
-before it stores the observations, because storing them takes the audit head.
+Locks: the pathway instances first (in id order), then the patient's care pathway rows, then
+the other rows of this app: the order of every pathway service. `observations_ingest` takes
+the instance locks before it stores the observations, so that nothing it writes is locked
+before an instance.
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ def alerts_evaluate(
 
     Run inside the transaction that stored the observations, with the `listeners` that
     `lock_listeners` returned before they were stored: a pathway that starts listening
-    meanwhile is left alone rather than locked after the audit head."""
+    meanwhile is left alone rather than locked after rows this transaction already wrote."""
     now = now or timezone.now()
     if not observations:
         return []
@@ -561,8 +562,8 @@ def _absorbed(
 def lock_listeners(*, patient_id: int) -> list[Listener]:
     """Lock the instances of the patient's listening pathways, in id order, then the
     patient's care pathway rows (which a raised alert's risk update takes: see
-    coordination.services.triage). Called before anything that takes the audit head in the
-    same transaction (see the module docstring)."""
+    coordination.services.triage). Called before anything else is written in the same
+    transaction (see the module docstring)."""
     listeners = alert_listeners(patient_id=patient_id)
     for listener in listeners:
         lock_instance(instance_id=listener.instance_id)

@@ -25,7 +25,7 @@ from django.utils import timezone
 from coordination import task_states
 from coordination.models import CarePathway, DeadLetter, Task, TaskFollowUp
 from coordination.services.system_tasks import open_system_task, text_with_prefix
-from coordination.services.tasks import _record
+from coordination.services.tasks import task_history_record
 from workflows.definition.compiled import TaskAction
 from workflows.definition.durations import parse_duration
 from workflows.errors import NotFound
@@ -113,7 +113,7 @@ def _remind_one(task_id: int, now: dt.datetime) -> bool:
         if TaskFollowUp.objects.filter(task=task, kind=TaskFollowUp.Kind.REMINDER).exists():
             return False
         detail = {"due_at": task.due_at.isoformat(), "owner": task.owner_id}
-        _record(task, "remind", [], None, SYSTEM_LABEL, now, detail)
+        task_history_record(task, "remind", [], None, SYSTEM_LABEL, now, detail)
         task.save(update_fields=["status", "version", "updated_at"])
         TaskFollowUp.objects.create(
             task=task,
@@ -200,7 +200,7 @@ def _escalate_one(task_id: int, pathway_id: int, now: dt.datetime) -> bool:
             "to_role": role,
             "task": opened.pk if opened else None,
         }
-        _record(task, "escalate", [], None, SYSTEM_LABEL, now, detail)
+        task_history_record(task, "escalate", [], None, SYSTEM_LABEL, now, detail)
         task.save(update_fields=["status", "version", "updated_at"])
         TaskFollowUp.objects.create(
             task=task,

@@ -4,8 +4,10 @@ the patients service, then evaluated against the alerts of the patient's active 
 Evaluation is synchronous, inside the transaction that stores the observations: an alert and
 the measurement that raised it commit together (a crash cannot keep one and lose the other),
 and a batch costs one read per measurement code plus a few microseconds of CEL per row (see
-bench/ingest.py). The pathway instances are locked before the observations are stored,
-because storing takes the audit head and every pathway service locks the instance first.
+bench/ingest.py). The pathway instances are locked before the observations are stored: every
+pathway service takes the instance before any other row it writes, and ingestion keeps that
+order so that it never waits on a pathway action that waits on it. (Audit records take no
+lock: they are chained after commit, patients.services.audit.)
 Invalid observations are refused by the patients service before any alert is looked at.
 """
 

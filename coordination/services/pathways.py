@@ -2,7 +2,8 @@
 
 The engine knows roles, not users: a user fires an event with the roles they play in the
 patient's care team (directly, or through a service team). Every service here locks the
-engine instance first (through the engine), then rows of this app, then the audit head.
+engine instance first (through the engine), then rows of this app. Audit records take no
+lock (they are chained after commit).
 """
 
 from __future__ import annotations

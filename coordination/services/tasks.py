@@ -1,7 +1,8 @@
 """Tasks: opened by the engine's `task` action, then claimed, started, completed...
 
 Locks, always in this order: the pathway's engine instance (when the task belongs to one),
-the task row, then the audit head (audit_record comes last). Taking the instance first
+then the task row (audit records take no lock: they are chained after commit). Taking the
+instance first
 serialises every task action of a pathway, which is what makes "the last task completed
 fires tasks_completed" exact: two nurses completing the last two tasks at once cannot both
 believe the other's task is still open.
@@ -122,7 +123,7 @@ def cancel_tasks_of_left_state(change: StateChange, left: StateSpec) -> None:
         return
     cancelled: list[int] = []
     for task in step_tasks_open_locked(pathway_id=pathway_id, state=left.name):
-        _record(
+        task_history_record(
             task,
             "cancel",
             [task_states.CANCELLED],
@@ -173,7 +174,7 @@ def task_priority_raise(
             task.due_at = latest
     if not changed:
         return False
-    _record(task, "escalate", [], None, actor_label, now, {**detail, **changed})
+    task_history_record(task, "escalate", [], None, actor_label, now, {**detail, **changed})
     rows_update([task], ["priority", "priority_rank", "due_at", "version", "updated_at"])
     task_event_record(task, events.TASK_CHANGED, "escalate")
     return True
@@ -286,7 +287,7 @@ def _apply(
         if not _eligible(task, user, me):
             raise NotAllowed("this task is not offered to you")
         task.owner = me
-        _record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
+        task_history_record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
         return
     if rule.name == "reassign":
         _reassign(task, user, me, is_owner, data, label, now)
@@ -294,7 +295,7 @@ def _apply(
     if rule.name == "cancel":
         if not (is_owner or _is_coordinator(task, user) or task.requested_by_id == user.pk):
             raise NotAllowed("only the owner, the requester or a coordinator may cancel a task")
-        _record(task, "cancel", [task_states.CANCELLED], user, label, now, _note(data))
+        task_history_record(task, "cancel", [task_states.CANCELLED], user, label, now, _note(data))
         return
     if not is_owner:
         if (
@@ -303,7 +304,9 @@ def _apply(
             and _eligible(task, user, me)
         ):
             task.owner = me  # taking an offered task and working on it in one gesture
-            _record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
+            task_history_record(
+                task, "claim", [], user, label, now, {"owner": me.pk if me else None}
+            )
         else:
             raise NotAllowed("only the task's owner may do this; claim it first")
     if rule.name == "release":
@@ -311,7 +314,7 @@ def _apply(
         if status not in (task_states.READY, task_states.IN_PROGRESS):
             raise Conflict(f"a task that is {status} cannot be released")
         task.owner = None
-        _record(task, "release", path, user, label, now, _note(data))
+        task_history_record(task, "release", path, user, label, now, _note(data))
         return
     target = rule.path[0]
     path = task_states.path_to(status, target)
@@ -319,7 +322,7 @@ def _apply(
         raise Conflict(f"cannot {rule.name} a task that is {status}")
     if rule.name == "complete":
         task.output = dict(data.output)
-    _record(task, rule.name, path, user, label, now, _note(data))
+    task_history_record(task, rule.name, path, user, label, now, _note(data))
 
 
 def _reassign(
@@ -342,7 +345,9 @@ def _reassign(
         )
     task.owner = new_owner
     path = [task_states.READY] if task.status == task_states.IN_PROGRESS else []
-    _record(task, "reassign", path, user, label, now, {"owner": new_owner.pk, **_note(data)})
+    task_history_record(
+        task, "reassign", path, user, label, now, {"owner": new_owner.pk, **_note(data)}
+    )
 
 
 def _eligible(task: Task, user: AbstractBaseUser, me: Practitioner | None) -> bool:
@@ -367,7 +372,7 @@ def _note(data: TaskActionInput) -> dict[str, Any]:
     return {"note": data.note} if data.note else {}
 
 
-def _record(
+def task_history_record(
     task: Task,
     action: str,
     path: list[str],
@@ -448,7 +453,9 @@ def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -
         path = [task_states.READY] if task.status == task_states.IN_PROGRESS else []
         remove_perm("coordination.change_task", user, task)
         task.owner = None
-        _record(task, "release", path, None, actor_label, now, {"reason": "owner lost access"})
+        task_history_record(
+            task, "release", path, None, actor_label, now, {"reason": "owner lost access"}
+        )
         task.save(update_fields=["status", "owner", "version", "updated_at", "ended_at"])
         task_event_record(task, events.TASK_CHANGED, "release")
         released += 1

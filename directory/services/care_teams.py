@@ -204,7 +204,7 @@ def consent_set(
     with transaction.atomic():
         # The team lock first: every change of who may see the patient holds it, so a
         # consent change and a membership change cannot interleave (lost objection) nor
-        # take the grant rows and the audit head in opposite orders (deadlock).
+        # take the grant rows in opposite orders (deadlock).
         _lock_team(patient)
         if given:
             consent_record(

@@ -110,7 +110,7 @@ def audit_record(
     label = actor_label or (actor.get_username() if actor is not None else "system")
     detail = dict(detail or {})
     resource_id = str(resource_id)
-    problems = _check(
+    problems = audit_record_problems(
         label, action, resource_type, resource_id, purpose, outcome, entry_point, detail
     )
     address: str | None = None
@@ -283,7 +283,7 @@ def _chain_sql() -> _ChainStatements:
     return _ChainStatements()
 
 
-def _check(
+def audit_record_problems(
     label: str,
     action: str,
     resource_type: str,

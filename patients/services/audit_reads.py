@@ -26,7 +26,7 @@ from core.sql import rows_insert_columns
 from patients.errors import InvalidAuditRecord, PatientNotFound, Problem
 from patients.models import AuditEvent, BreakGlassGrant, canonical_address, canonical_json
 from patients.selectors import access_patient
-from patients.services.audit import MAX_DETAIL_BYTES, _check
+from patients.services.audit import MAX_DETAIL_BYTES, audit_record_problems
 
 MAX_RESOURCE_ID = 64
 # Row ids kept in one record's detail (a page holds at most 200 rows).
@@ -73,10 +73,13 @@ def audit_reads_record(
     label = actor.get_username() if actor is not None else "anonymous"
     shared_detail = dict(detail or {})
     # Checked once for the page: what every record shares; then each record's own detail.
+    shared_purpose = purpose or Purpose.CARE_COORDINATION
     problems = set(
-        _check(label, action, resource_type, "", purpose or Purpose.CARE_COORDINATION,
-               Outcome.SUCCESS, entry_point, shared_detail)
-    )  # fmt: skip
+        audit_record_problems(
+            *(label, action, resource_type, "", shared_purpose, Outcome.SUCCESS, entry_point),
+            shared_detail,
+        )
+    )
     shared_size = len(canonical_json(shared_detail).encode("utf-8"))
     address: str | None = None
     if client_address is not None:

@@ -97,7 +97,7 @@ def instance_start(
             payload={},
             occurred_at=now,
         )
-        _enter(instance, compiled, initial, entry, actor, now)
+        instance_enter(instance, compiled, initial, entry, actor, now)
         if compiled.timers:
             _pathway_timers(instance, compiled, initial, None, now)
     return instance
@@ -126,7 +126,7 @@ def instance_fire(
             raise StaleRevision(expected_revision, instance.revision)
         compiled = instance_definition(instance)
         transition = resolve_transition(instance, compiled, event, actor, payload)
-        entry = _move(instance, compiled, transition, actor, payload, now, payload_json)
+        entry = instance_move(instance, compiled, transition, actor, payload, now, payload_json)
     return FireResult(instance, transition, entry)
 
 
@@ -196,7 +196,7 @@ def _check_guard(
         )
 
 
-def _move(
+def instance_move(
     instance: PathwayInstance,
     compiled: CompiledDefinition,
     transition: TransitionSpec,
@@ -334,7 +334,7 @@ _ENTRY_FIELDS = [
 _entry_instance_field = HistoryEntry.instance.field
 
 
-def _enter(
+def instance_enter(
     instance: PathwayInstance,
     compiled: CompiledDefinition,
     state: StateSpec,

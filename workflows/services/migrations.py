@@ -26,7 +26,7 @@ from workflows.actors import Actor
 from workflows.errors import MigrationRefused
 from workflows.models import HistoryEntry, PathwayInstance, Timer
 from workflows.selectors import compiled_definition, definition_get, lock_instance
-from workflows.services.instances import _enter
+from workflows.services.instances import instance_enter
 
 Status = PathwayInstance.Status
 
@@ -163,6 +163,6 @@ def instances_migrate(
             )
             actions.run_move_hooks(actions.StateChange(instance, new, target, entry, actor, now))
             if renamed:
-                _enter(instance, new, target, entry, actor, now)
+                instance_enter(instance, new, target, entry, actor, now)
     plan.applied = True
     return plan

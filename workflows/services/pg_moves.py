@@ -5,7 +5,7 @@ append the history entry, schedule the new state's timers. Through the ORM that 
 trips; here it is one statement of data-modifying CTEs, which PostgreSQL runs on one snapshot
 (the cancelling UPDATE does not see the timers inserted beside it, which is what we want).
 
-`instances._move` uses this on PostgreSQL and the ORM elsewhere; the whole engine test suite
+`instances.instance_move` uses this on PostgreSQL and the ORM elsewhere; the whole engine test suite
 runs on both, so the two paths are held to the same behaviour.
 """
 

@@ -20,7 +20,7 @@ from workflows.actors import SYSTEM
 from workflows.errors import NotFound, RefusalReason, TransitionRefused
 from workflows.models import PathwayInstance, Timer
 from workflows.selectors import instance_definition, lock_instance
-from workflows.services.instances import _move, resolve_transition
+from workflows.services.instances import instance_move, resolve_transition
 
 logger = logging.getLogger(__name__)
 
@@ -110,5 +110,5 @@ def _fire_one(timer_id: int, instance_id: int, now: dt.datetime) -> bool | None:
         # Mark it first: leaving the state cancels the instance's scheduled timers.
         timer.status, timer.resolved_at = Timer.Status.FIRED, now
         timer.save(update_fields=["status", "resolved_at"])
-        _move(instance, compiled, transition, SYSTEM, payload, now)
+        instance_move(instance, compiled, transition, SYSTEM, payload, now)
         return True
