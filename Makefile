@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# What makemessages does not search for strings to translate (tests/web/test_translations.py
+# extracts with the same list).
+MESSAGES_IGNORE := .venv bench tests staticfiles var
 
-.PHONY: install run test lint format bench clean vendor
+.PHONY: install run test lint format bench clean vendor messages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +47,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Brings locale/fr/LC_MESSAGES/django.po in line with the code: new strings come in
+# untranslated (or as fuzzy guesses to review), removed ones go. Then compiles django.mo,
+# which is committed. Needs GNU gettext.
+messages: install
+	$(BIN)/python manage.py makemessages -l fr --no-obsolete $(addprefix --ignore=,$(MESSAGES_IGNORE))
+	$(BIN)/python manage.py compilemessages -l fr $(addprefix --ignore=,$(MESSAGES_IGNORE))
 
 # Re-download the vendored front-end files (needs npm; not needed to install or run).
 vendor:
