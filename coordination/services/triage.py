@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from coordination import task_states
 from coordination.models import (
@@ -30,7 +30,7 @@ from coordination.models import (
     Task,
     risk_rank,
 )
-from core.sql import any_row, column, locking, table
+from core.sql import any_row, column, kept_cursor, locking, statement, table
 from live import events
 from live.services.outbox import event_record
 from workflows.models import PathwayInstance
@@ -112,20 +112,26 @@ def _tasks_rank_set(patient_id: int, rank: int, *, wait: bool = False) -> int:
     another transaction are skipped unless `wait`; then, if any open task is left behind,
     the ranks are synced again after commit."""
     opened = sorted(task_states.OPEN)
-    status = ", ".join(["%s"] * len(opened))
+    update, left_behind = _rank_statements(len(opened), wait)
+    with kept_cursor() as cursor:
+        cursor.execute(update, [rank, patient_id, *opened, rank])
+        updated = int(cursor.rowcount)
+    if not wait and any_row(left_behind, [patient_id, *opened, rank]):
+        transaction.on_commit(lambda: patient_risk_sync(patient_id=patient_id))
+    return updated
+
+
+@statement
+def _rank_statements(statuses: int, wait: bool) -> tuple[str, str]:
+    """The UPDATE of the open tasks' rank, and the probe for rows it left behind."""
+    status = ", ".join(["%s"] * statuses)
     t, key = table(Task), column(Task, "id")
     where = (
         f"{column(Task, 'patient')} = %s AND {column(Task, 'status')} IN ({status}) "
         f"AND {column(Task, 'risk_rank')} <> %s"
     )
-    sql = (
+    update = (
         f"UPDATE {t} SET {column(Task, 'risk_rank')} = %s WHERE {key} IN "  # noqa: S608
         f"(SELECT {key} FROM {t} WHERE {where}{locking(skip_locked=not wait)})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [rank, patient_id, *opened, rank])
-        updated = int(cursor.rowcount)
-    left_behind = f"SELECT 1 FROM {t} WHERE {where} LIMIT 1"  # noqa: S608
-    if not wait and any_row(left_behind, [patient_id, *opened, rank]):
-        transaction.on_commit(lambda: patient_risk_sync(patient_id=patient_id))
-    return updated
+    return update, f"SELECT 1 FROM {t} WHERE {where} LIMIT 1"  # noqa: S608
