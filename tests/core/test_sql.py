@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, NotSupportedError, ProgrammingError, connection, transaction
 from django.db.models import Model
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -21,6 +23,7 @@ from core.sql import (
     rows_insert_columns,
     rows_update,
     select_list,
+    statement,
     table,
 )
 from live.models import OutboxEvent
@@ -279,3 +282,63 @@ def test_errors_through_the_kept_cursor_are_django_s(scene: Scene):
     with pytest.raises(IntegrityError), transaction.atomic():
         rows_insert([duplicate])  # (task, version) is unique
     assert TaskEvent.objects.filter(task=task, version=entry.version).count() == 1
+
+
+def test_a_model_with_save_receivers_is_refused_and_nothing_is_written(db):
+    def receiver(**kwargs: object) -> None:  # pragma: no cover - must never be called
+        raise AssertionError("rows_insert sends no signal")
+
+    stored = OutboxEvent.objects.create(type="test.stored", occurred_at=timezone.now())
+    event = OutboxEvent(type="test.new", occurred_at=timezone.now())
+    post_save.connect(receiver, sender=OutboxEvent, dispatch_uid="test-rows-refused")
+    try:
+        with pytest.raises(ImproperlyConfigured, match=r"live\.OutboxEvent has save signal"):
+            rows_insert([event])
+        stored.attempts = 5
+        with pytest.raises(ImproperlyConfigured, match="write it with the ORM"):
+            rows_update([stored], ["attempts"])
+        with pytest.raises(ImproperlyConfigured):
+            rows_insert_columns(
+                OutboxEvent, shared={"occurred_at": timezone.now()}, varying={"type": ["x"]}
+            )
+    finally:
+        post_save.disconnect(sender=OutboxEvent, dispatch_uid="test-rows-refused")
+    assert list(OutboxEvent.objects.values_list("type", "attempts")) == [("test.stored", 0)]
+    rows_insert([event])  # without the receiver, written
+    assert OutboxEvent.objects.filter(type="test.new").count() == 1
+
+
+def test_a_statement_text_is_built_once_per_arguments():
+    built: list[tuple[str, bool]] = []
+
+    @statement
+    def text(name: str, *, locked: bool = False) -> str:
+        built.append((name, locked))
+        return f"SELECT {name}{' FOR UPDATE' if locked else ''}"
+
+    assert text("a") == text("a") == "SELECT a"
+    assert text("a", locked=True) == "SELECT a FOR UPDATE"
+    assert text("b") == "SELECT b"
+    assert built == [("a", False), ("a", True), ("b", False)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_prepared_cursor_is_kept_per_connection_and_its_errors_are_django_s():
+    if connection.vendor != "postgresql":
+        with pytest.raises(NotSupportedError), kept_cursor(prepared=True):
+            pass  # pragma: no cover
+        return
+    with kept_cursor(prepared=True) as first:
+        first.execute("SELECT %s::int", [1], prepare=True)
+        assert first.fetchone() == (1,)
+    with kept_cursor(prepared=True) as again:
+        again.execute("SELECT %s::int", [2], prepare=True)
+        assert again.fetchone() == (2,)
+    assert again is first
+    with pytest.raises(ProgrammingError), kept_cursor(prepared=True) as broken:
+        broken.execute("SELECT * FROM no_such_table")
+    connection.close()
+    with kept_cursor(prepared=True) as after_close:
+        after_close.execute("SELECT 3")
+        assert after_close.fetchone() == (3,)
+    assert after_close is not first
