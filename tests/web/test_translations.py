@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
+from django.core.management import call_command
+from django.test import override_settings
 from django.utils import translation
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "locale" / "fr" / "LC_MESSAGES" / "django.po"
@@ -44,11 +47,6 @@ def _msgids(po: str) -> set[str]:
 def test_the_french_catalogue_holds_every_string_of_the_code(tmp_path):
     """makemessages run afresh on a copy of the sources finds no string the catalogue lacks
     (the catalogue is not stale), and the catalogue keeps none the code no longer has."""
-    import shutil
-
-    from django.core.management import call_command
-    from django.test import override_settings
-
     root = CATALOGUE.parents[3]
     for name in SOURCES:
         shutil.copytree(root / name, tmp_path / name, ignore=shutil.ignore_patterns("*.pyc"))
