@@ -8,9 +8,12 @@ from django.contrib.auth.models import Permission
 from django.db import connections
 from rest_framework.test import APIClient
 
-from coordination.models import Task
+from api.models import IdempotencyRecord
+from coordination.models import CarePathway, Task, TaskEvent
+from coordination.services import care_pathway_start
+from directory.services import care_team_member_add
 from patients.models import AuditEvent
-from tests.coordination.conftest import CARE_TEST, Scene, make_practitioner
+from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
 
 
 def client_for(user) -> APIClient:
@@ -219,8 +222,6 @@ def test_an_oversized_body_is_refused_with_413_before_anything_reads_it(scene: S
 
 
 def test_a_retry_with_the_same_idempotency_key_replays_and_creates_nothing(scene: Scene):
-    from coordination.models import CarePathway
-
     client = client_for(scene.gp.user)
     body = {"patient": scene.patient.pk, "pathway": "care-test"}
     before = CarePathway.objects.count()
@@ -269,12 +270,6 @@ def test_a_refused_keyed_request_frees_its_key_for_a_corrected_retry(scene: Scen
 def test_two_simultaneous_requests_with_one_key_run_once_and_both_get_its_answer(
     postgres_transactional: None, care_test: None
 ):
-    from api.models import IdempotencyRecord
-    from coordination.models import TaskEvent
-    from coordination.services import care_pathway_start
-    from directory.services import care_team_member_add
-    from tests.coordination.conftest import make_patient
-
     patient = make_patient()
     gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
     care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from base64 import b64encode
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -17,6 +19,7 @@ from coordination.models import RISK_RANK_NONE, AlertRecord, Task, risk_rank
 from coordination.services import care_pathway_start
 from coordination.services.triage import pathway_risk_apply
 from directory.services import care_team_member_add
+from patients.services import patient_access_grant
 from tests.coordination.conftest import Scene, make_patient
 
 # Few triage ranks, so that every rank holds long runs of ties.
@@ -133,13 +136,6 @@ def test_a_malformed_cursor_is_answered_not_found(nurse: APIClient, cursor: str)
 
 
 def test_a_cursor_is_encrypted_and_a_tampered_one_is_refused(nurse: APIClient, scene: Scene):
-    from urllib.parse import parse_qs, urlsplit
-
-    from cryptography.fernet import Fernet
-
-    from patients.services import patient_access_grant
-    from tests.coordination.conftest import make_patient
-
     patient_access_grant(patient=make_patient(), perms=["view_patient"],
                          user=scene.nurse.user, actor=scene.coordinator.user)  # fmt: skip
     page = nurse.get("/api/v1/patients/?page_size=1")

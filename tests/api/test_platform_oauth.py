@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from api.models import ApiToken, PlatformAccount
 from api.oauth2 import ParcoursOAuth2Validator, access_token_load, oauthlib_core
 from api.scopes import scope_family
-from api.services.platforms import PlatformClient, platform_client_create
+from api.services.platforms import PlatformClient, platform_client_create, platform_client_disable
 from directory.models import Organization
 from directory.services import care_team_member_add, organization_create
 from patients.models import AuditEvent, Observation
@@ -190,8 +190,6 @@ def test_a_revoked_token_is_401(scene: Scene, platform: PlatformClient):
 
 
 def test_a_disabled_platform_is_401(scene: Scene, platform: PlatformClient):
-    from api.services.platforms import platform_client_disable
-
     api = obtain_token(platform)
 
     platform_client_disable(account=platform.account, actor=None)

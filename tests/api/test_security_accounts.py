@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from api.models import ApiToken
 from directory.models import Practitioner
 from directory.services import care_team_member_add
+from directory.services.accounts import account_deactivate
 from tests.coordination.conftest import Scene, make_practitioner
 
 PASSWORD = "synthetic-Passw0rd-one"
@@ -214,8 +215,6 @@ def test_a_reactivated_account_signs_in_again_without_its_old_tokens(nurse, admi
 
 
 def test_the_deactivation_service_revokes_every_credential_and_is_idempotent(nurse):
-    from directory.services.accounts import account_deactivate
-
     create_token(nurse.user)
     oauth_token_of(nurse.user, "synthetic-nurse-oauth-token")
 

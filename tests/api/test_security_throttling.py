@@ -16,6 +16,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from api.services.api_tokens import api_token_create
+from api.throttling import parse_rate
 from tests.api.test_security_oauth import make_platform, organization, token_of  # noqa: F401
 from tests.coordination.conftest import Scene
 
@@ -89,8 +90,6 @@ def test_anonymous_callers_are_counted_per_address(db, rates: None):
 
 
 def test_a_rate_that_is_not_one_is_refused_naming_it():
-    from api.throttling import parse_rate
-
     assert parse_rate("600/minute") == (600, 60)
     assert parse_rate("10/s") == (10, 1)
     with pytest.raises(ValueError, match="'lots' is not a rate such as 600/minute"):

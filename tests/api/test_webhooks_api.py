@@ -11,6 +11,7 @@ from directory.models import Organization
 from directory.services import care_team_member_add, organization_create
 from live.models import WebhookDelivery, WebhookSubscription
 from live.services.webhooks import webhook_deliveries_queue, webhook_subscription_create
+from tests.api.test_platform_oauth import make_platform, obtain_token
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent
 
@@ -139,8 +140,6 @@ def _failed(scene: Scene, owner: Any) -> WebhookDelivery:
 
 
 def test_a_platform_replays_its_failed_delivery_with_its_oauth_token(scene: Scene) -> None:
-    from tests.api.test_platform_oauth import make_platform, obtain_token
-
     organization = organization_create(
         name="Synthetic regional platform", kind=Organization.Kind.PLATFORM, actor=None
     )

@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,8 +45,6 @@ DESKTOP = {"width": 1280, "height": 900}
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -140,7 +139,7 @@ def browser_available() -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium; CI installs it)")
     try:
-        import playwright  # noqa: F401
+        import playwright  # noqa: F401, PLC0415 - optional dependency, skipped without it
     except ImportError:
         pytest.skip("needs the playwright package (requirements-dev.txt)")
 
@@ -203,7 +202,7 @@ def _server_sessions() -> int:
 
 @pytest.fixture
 def browser(browser_available: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # still plain synchronous code, which Django would otherwise refuse here.

@@ -40,7 +40,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Permission
 from django.db import models, transaction
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django.views.generic import RedirectView
@@ -861,8 +861,6 @@ def test_each_admin_page_of_patient_data_is_recorded_under_its_patient(
 
 
 def _request_for(user: Any) -> Any:
-    from django.test import RequestFactory
-
     request = RequestFactory().get("/")
     request.user = user
     return request

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db.utils import ConnectionHandler
 
-from config.settings.base import SQLITE_ENGINE, SQLITE_OPTIONS
+from config.settings.base import SQLITE_ENGINE, SQLITE_OPTIONS, database_settings
 
 
 def sqlite_connection(folder: Path) -> Any:
@@ -65,8 +65,6 @@ def test_the_project_s_sqlite_backend_is_django_s_with_the_thread_check_on(tmp_p
 
 @pytest.mark.parametrize("url", ["sqlite:////tmp/elsewhere.sqlite3", None])
 def test_every_sqlite_database_uses_the_project_s_backend_and_options(url):
-    from config.settings.base import database_settings
-
     config = database_settings(url)
 
     assert config["ENGINE"] == SQLITE_ENGINE

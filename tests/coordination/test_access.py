@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 
+import directory.services.care_teams as care_teams
 from coordination.errors import Conflict, InvalidInput, NotAllowed
 from coordination.models import Task, TaskEvent
 from coordination.selectors import visible_care_pathways, visible_tasks
@@ -169,8 +170,6 @@ def test_an_objection_racing_a_new_member_is_never_lost(postgres_transactional, 
     # The member's transaction reads "sharing allowed" and then waits; the objection comes
     # in between. Without the care-team lock taken by both, the member's transaction would
     # re-grant everyone after the objection committed.
-    import directory.services.care_teams as care_teams
-
     patient = make_patient()
     gp, nurse = make_practitioner("gp"), make_practitioner("nurse")
     care_team_member_add(patient=patient, role="gp", practitioner=gp, actor=None)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from coordination import tasks as jobs
 from coordination.models import AlertRecord, CarePathway, Task
 from coordination.services import care_pathway_start
 from coordination.services.alerts import SeriesCache, missing_measurements_check
@@ -310,8 +311,6 @@ def test_a_new_gap_after_a_measurement_opens_a_new_task(monitored: Scene):
 
 
 def test_the_missing_measurement_job_runs_the_check(monitored: Scene, frozen):
-    from coordination import tasks as jobs
-
     frozen.shift(3 * DAY + HOUR)
 
     assert jobs.missing_measurements_run.apply().get() == 1

@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 import time_machine
 
+from config.celery import app
 from coordination import tasks as jobs
 from coordination.models import CarePathway, DeadLetter, Task, TaskEvent, TaskFollowUp
 from coordination.services import (
@@ -346,8 +347,6 @@ def test_requeueing_a_resolved_letter_sends_nothing(db: None, django_capture_on_
 
 
 def test_the_beat_schedule_names_registered_jobs(settings):
-    from config.celery import app
-
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 

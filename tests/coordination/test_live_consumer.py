@@ -4,22 +4,26 @@ session middleware, routing), with the relay run by hand."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import OperationalError
 from django.test import Client
 
 from config.asgi import application
 from coordination.models import Task
 from coordination.services import TaskActionInput, task_act
 from directory.models import CareTeamMember
-from directory.services import care_team_member_remove
-from live import events
+from directory.selectors import live_access_many
+from directory.services import care_team_member_add, care_team_member_remove
+from live import consumers, events
 from live.models import OutboxEvent
 from live.relay import channel_layer_publisher, relay_once
+from patients.services import patient_access_revoke
 from tests.coordination.conftest import Scene
 from tests.coordination.websocket_communicator import WebsocketCommunicator
 
@@ -348,8 +352,6 @@ def test_lost_access_is_noticed_when_the_cached_permissions_expire(live_scene: S
         nurse = socket(cookie)
         await connected(nurse)
 
-        from patients.services import patient_access_revoke
-
         await database_sync_to_async(patient_access_revoke)(
             patient=live_scene.patient,
             perms=("view_patient", "change_patient"),
@@ -433,10 +435,6 @@ def test_a_bad_resume_position_is_refused(live_scene: Scene):
 def test_an_access_changing_event_costs_one_access_read_for_all_its_receivers(
     live_scene: Scene, monkeypatch
 ):
-    from directory.selectors import live_access_many
-    from directory.services import care_team_member_add
-    from live import consumers
-
     reads: list[set[int]] = []
 
     def counted(*, user_ids):
@@ -504,8 +502,6 @@ def test_a_batch_that_arrives_late_is_sent_in_position_order_once(live_scene: Sc
 def test_a_connection_too_far_behind_reads_what_it_missed_from_the_table(
     live_scene: Scene, monkeypatch
 ):
-    from live import consumers
-
     monkeypatch.setattr(consumers, "MAX_PENDING", 1)
     visit = visit_of(live_scene)
     cookie = session_cookie(live_scene.nurse.user)
@@ -531,10 +527,6 @@ def test_a_connection_too_far_behind_reads_what_it_missed_from_the_table(
 
 
 def test_a_server_failure_closes_with_the_documented_code(live_scene: Scene, monkeypatch):
-    from django.db import OperationalError
-
-    from live import consumers
-
     def database_down() -> int:
         raise OperationalError("the database is down")
 
@@ -553,10 +545,6 @@ def test_a_server_failure_closes_with_the_documented_code(live_scene: Scene, mon
 
 
 def test_the_close_codes_documented_are_the_ones_sent():
-    from pathlib import Path
-
-    from live import consumers
-
     doc = (Path(__file__).resolve().parents[2] / "docs" / "live-updates.md").read_text()
     section = doc.split("### Close codes", 1)[1].split("\n#", 1)[0]
     documented = {int(line.split("|")[1]) for line in section.splitlines() if line[:3] == "| 4"}

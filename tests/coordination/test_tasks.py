@@ -3,11 +3,22 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from coordination.models import Task, TaskEvent
 from coordination.selectors import worklist_mine, worklist_overdue, worklist_unclaimed
-from coordination.services import TaskActionInput, care_pathway_fire, care_pathway_start, task_act
+from coordination.services import (
+    TaskActionInput,
+    care_pathway_cancel,
+    care_pathway_fire,
+    care_pathway_resume,
+    care_pathway_start,
+    care_pathway_suspend,
+    task_act,
+)
 from directory.services import care_team_member_add, service_team_create, service_team_member_add
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.models import PathwayInstance
@@ -227,9 +238,6 @@ def test_overdue_worklist_lists_tasks_past_their_due_time(scene: Scene):
 
 
 def test_worklist_query_count_does_not_grow_with_rows(scene: Scene, care_test):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     def read() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as queries:
             rows = [
@@ -270,8 +278,6 @@ def test_a_failed_task_holds_the_step(scene: Scene):
 
 
 def test_tasks_completed_while_suspended_move_the_pathway_on_resume(scene: Scene):
-    from coordination.services import care_pathway_resume, care_pathway_suspend
-
     care_pathway_suspend(pathway=scene.pathway, user=scene.gp.user, reason="hospitalised")
     act(task(scene, "visit"), scene.nurse.user, "complete")
     act(task(scene, "review"), scene.gp.user, "complete")
@@ -284,11 +290,6 @@ def test_tasks_completed_while_suspended_move_the_pathway_on_resume(scene: Scene
 
 
 def test_a_patient_cannot_cancel_their_own_pathway(care_test):
-    from django.contrib.auth import get_user_model
-
-    from coordination.errors import NotAllowed
-    from coordination.services import care_pathway_cancel
-
     account = get_user_model().objects.create_user(username="portal")
     patient = make_patient(user=account)
     gp, nurse = make_practitioner("gp"), make_practitioner("nurse")

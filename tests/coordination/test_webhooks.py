@@ -30,7 +30,7 @@ from coordination.tasks import webhooks_send
 from directory.models import CareTeamMember
 from directory.services import care_team_member_add, care_team_member_remove
 from live.models import WebhookDelivery, WebhookSubscription
-from live.services.outbox import outbox_relay_run_once
+from live.services.outbox import event_record, outbox_relay_run_once
 from live.services.webhooks import (
     LEASE,
     MAX_ATTEMPTS,
@@ -429,8 +429,6 @@ def test_the_event_id_a_platform_receives_is_its_commit_order(
 ) -> None:
     # Transaction A takes the smaller row id but commits after B: a platform ordering or
     # resuming by Parcours-Event-Id must see B first.
-    from live.services.outbox import event_record
-
     scene_patient = make_patient()
     gp = make_practitioner("gp")
     care_team_member_add(patient=scene_patient, role="gp", practitioner=gp, actor=None)

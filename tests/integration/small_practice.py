@@ -14,13 +14,14 @@ import django
 
 
 def build(password: str) -> dict[str, object]:
-    from api.services.api_tokens import api_token_create
-    from coordination.models import Task
-    from coordination.services import care_pathway_start
-    from directory.services import care_team_member_add
-    from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner
-    from workflows.actors import Actor
-    from workflows.services import definition_publish
+    # Imported once django.setup() has run (__main__ below): models need the app registry.
+    from api.services.api_tokens import api_token_create  # noqa: PLC0415 - after django.setup()
+    from coordination.models import Task  # noqa: PLC0415 - after django.setup()
+    from coordination.services import care_pathway_start  # noqa: PLC0415 - after django.setup()
+    from directory.services import care_team_member_add  # noqa: PLC0415 - after django.setup()
+    from tests.coordination.conftest import CARE_TEST, make_patient, make_practitioner  # noqa: PLC0415 - after django.setup()
+    from workflows.actors import Actor  # noqa: PLC0415 - after django.setup()
+    from workflows.services import definition_publish  # noqa: PLC0415 - after django.setup()
 
     definition_publish(source=CARE_TEST, actor=Actor(id="test"), fmt="yaml")
     gp = make_practitioner("gp", password=password)

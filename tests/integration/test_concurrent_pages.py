@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
 
+import psycopg
 import pytest
 import requests
 
@@ -53,7 +54,6 @@ def _database(backend: str, var: Path) -> Iterator[dict[str, str]]:
     if backend == "sqlite":
         yield {}
         return
-    import psycopg
 
     admin = _postgres_admin_url()
     name = f"parcours_concurrency_{uuid.uuid4().hex[:12]}"

@@ -4,10 +4,18 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Permission
+from django.db import connection
+from django.utils import timezone
 
 from patients.errors import InvalidInput, InvalidPermission, NotAllowed, PatientNotFound
 from patients.models import AuditEvent, Patient, PatientUserObjectPermission
-from patients.selectors import access_patient, visible_patients
+from patients.selectors import (
+    access_patient,
+    patient_visible,
+    patient_visible_condition,
+    visible_patient_ids,
+    visible_patients,
+)
 from patients.services import (
     patient_access_grant,
     patient_access_revoke,
@@ -252,10 +260,6 @@ def test_breaking_the_glass_needs_the_permission_and_a_reason():
 
 
 def embedded_visible(user, patient_id: int, perm: str) -> bool:
-    from django.db import connection
-
-    from patients.selectors import patient_visible_condition
-
     condition, params = patient_visible_condition(user, "pp.id", perm)  # type: ignore[arg-type]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -269,10 +273,6 @@ def embedded_visible(user, patient_id: int, perm: str) -> bool:
 def test_the_single_patient_check_answers_as_the_visible_set(world):
     """`patient_visible` (SQL probes) and `visible_patient_ids` (the set) are two writings
     of one rule: for everyone, both permissions, and grants of every kind, they agree."""
-    from django.utils import timezone
-
-    from patients.selectors import patient_visible, visible_patient_ids
-
     patient, coordinator = world["patient"], world["owner"]
     editor_team = GroupFactory.create()
     editor = UserFactory.create(username="synthetic-editor")

@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 
+from patients.measurements import MEASUREMENTS
 from patients.news2 import (
+    NEWS2_CODES,
     Consciousness,
     News2Inputs,
     Parameter,
@@ -325,9 +327,6 @@ def test_codes_given_as_none_are_missing():
 
 
 def test_every_parameter_is_read_from_an_accepted_measurement_in_the_charts_unit():
-    from patients.measurements import MEASUREMENTS
-    from patients.news2 import NEWS2_CODES
-
     units = {p: MEASUREMENTS[code].canonical_unit for p, code in NEWS2_CODES.items()}
 
     assert units == {

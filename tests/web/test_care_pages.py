@@ -9,7 +9,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from coordination.models import Task
+from coordination import task_states
+from coordination.models import Task, TaskEvent
 from coordination.selectors import worklist_overdue
 from coordination.services import TaskActionInput, task_act
 from patients.models import AuditEvent
@@ -163,9 +164,6 @@ def test_patient_page_names_care_team_roles_in_words(scene: Scene):
 
 
 def test_every_recorded_task_action_has_a_label():
-    from coordination import task_states
-    from coordination.models import TaskEvent
-
     # People's actions, and what the system records: opening, escalating, reminding.
     assert set(TaskEvent.Action.values) == {"open", "escalate", "remind", *task_states.ACTIONS}
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import DatabaseError, transaction
 
 from tests.workflows.conftest import FOLLOW_UP, TaskRecorder, publish
 from workflows import actions
@@ -18,6 +19,7 @@ from workflows.models import HistoryEntry, PathwayDefinition, PathwayInstance, T
 from workflows.selectors import available_transitions, instance_history
 from workflows.services import (
     definition_retire,
+    definition_upload,
     fire_due_timers,
     instance_cancel,
     instance_fire,
@@ -466,8 +468,6 @@ def test_available_transitions_follow_state_and_roles(follow_up, tasks):
 
 @pytest.mark.django_db
 def test_history_cannot_be_updated_or_deleted_on_postgresql(postgres_only, follow_up, tasks):
-    from django.db import DatabaseError, transaction
-
     instance = start()
     entry = instance_history(instance_id=instance.pk).get()
 
@@ -482,7 +482,6 @@ def test_history_cannot_be_updated_or_deleted_on_postgresql(postgres_only, follo
 @pytest.mark.django_db
 def test_definition_without_active_version_cannot_start(db, tasks):
     source = FOLLOW_UP.replace("key: follow-up", "key: drafted")
-    from workflows.services import definition_upload
 
     definition_upload(source=source, actor=COORDINATOR, fmt="yaml")
 

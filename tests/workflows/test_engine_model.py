@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -24,6 +25,7 @@ from workflows.services import (
     instance_resume,
     instance_start,
     instance_suspend,
+    pg_moves,
 )
 
 T0 = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
@@ -188,10 +190,6 @@ class EngineAgainstModel(RuleBasedStateMachine):
 def test_engine_behaves_like_the_reference_model(tasks, single_statement, monkeypatch):
     # On PostgreSQL a transition's writes are one SQL statement (pg_moves); the ORM path is
     # the other implementation. Both must match the model.
-    from django.db import connection
-
-    from workflows.services import pg_moves
-
     if not single_statement and connection.vendor != "postgresql":
         pytest.skip("on SQLite the ORM path is the only one; the other case covers it")
     monkeypatch.setattr(pg_moves, "ENABLED", single_statement)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.management import call_command
 
 from tests.workflows.conftest import FOLLOW_UP, PUBLISHER, publish
 from workflows.actors import SYSTEM, Actor
@@ -232,8 +233,6 @@ def test_migration_with_a_bad_state_map_names_each_problem(tasks):
 
 @pytest.mark.django_db
 def test_migrate_pathway_command_dry_run_then_apply(tasks, capsys):
-    from django.core.management import call_command
-
     publish(FOLLOW_UP)
     in_triage = instance_start(key="follow-up", actor=SYSTEM, now=T0)
     instance_fire(instance_id=in_triage.pk, event="tasks_completed", actor=SYSTEM, now=T0)
