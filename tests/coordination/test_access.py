@@ -7,10 +7,10 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 import directory.services.care_teams as care_teams
-from coordination.errors import Conflict, InvalidInput, NotAllowed
 from coordination.models import Task, TaskEvent
 from coordination.selectors import visible_care_pathways, visible_tasks
 from coordination.services import TaskActionInput, care_pathway_start, task_act
+from core.errors import Conflict, InvalidInput, NotAllowed
 from directory.identifiers import rpps_problem
 from directory.models import CareTeamMember
 from directory.services import (

@@ -28,7 +28,7 @@ def platform(db):
 
 
 def test_disabling_a_platform_from_the_admin_goes_through_the_service(admin_client, platform):
-    url = reverse("admin:coordination_platformaccount_changelist")
+    url = reverse("admin:api_platformaccount_changelist")
 
     response = admin_client.post(
         url, {"action": "disable", "_selected_action": [platform.account.pk]}
@@ -42,13 +42,13 @@ def test_disabling_a_platform_from_the_admin_goes_through_the_service(admin_clie
 
 def test_the_admin_pages_are_read_only(admin_client, platform):
     change = admin_client.get(
-        reverse("admin:coordination_platformaccount_change", args=[platform.account.pk])
+        reverse("admin:api_platformaccount_change", args=[platform.account.pk])
     )
-    add = admin_client.get(reverse("admin:coordination_organization_add"))
+    add = admin_client.get(reverse("admin:directory_organization_add"))
     delete = admin_client.post(
-        reverse("admin:coordination_organization_delete", args=[platform.account.organization_id])
+        reverse("admin:directory_organization_delete", args=[platform.account.organization_id])
     )
-    tokens = admin_client.get(reverse("admin:coordination_apitoken_changelist"))
+    tokens = admin_client.get(reverse("admin:api_apitoken_changelist"))
 
     assert change.status_code == 200
     assert b'name="_save"' not in change.content
@@ -59,7 +59,7 @@ def test_the_admin_pages_are_read_only(admin_client, platform):
 def test_ending_a_membership_from_the_admin_revokes_access(admin_client, admin_user, scene: Scene):
     patient_access_grant(patient=scene.patient, perms=["view_patient"], user=admin_user, actor=None)
     nurse = CareTeamMember.objects.get(practitioner=scene.nurse, active=True)
-    url = reverse("admin:coordination_careteammember_changelist")
+    url = reverse("admin:directory_careteammember_changelist")
 
     listing = admin_client.get(url)
     response = admin_client.post(url, {"action": "end_membership", "_selected_action": [nurse.pk]})
@@ -75,6 +75,6 @@ def test_ending_a_membership_from_the_admin_revokes_access(admin_client, admin_u
 
 
 def test_care_team_members_of_patients_not_granted_are_not_listed(admin_client, scene: Scene):
-    response = admin_client.get(reverse("admin:coordination_careteammember_changelist"))
+    response = admin_client.get(reverse("admin:directory_careteammember_changelist"))
 
     assert list(response.context["cl"].result_list) == []

@@ -8,9 +8,9 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 
-from coordination.errors import NotFound
 from coordination.models import Task
 from coordination.selectors import access_task_keys, step_task_statuses, task_locked
+from core.errors import NotFound
 from directory.selectors import practitioner_of
 from patients.services import patient_portal_account_create
 from tests.coordination.conftest import Scene, make_patient

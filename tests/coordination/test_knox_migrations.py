@@ -1,5 +1,5 @@
 """knox's token model is swapped for api.ApiToken; its migrations are replaced by
-coordination/knox_migrations, which create no table for it and drop the one knox's own
+api/knox_migrations, which create no table for it and drop the one knox's own
 migrations left in older databases."""
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from django.test import Client
 from config.asgi import application
 from coordination.models import Task
 from coordination.services import TaskActionInput, task_act
+from directory import selectors as directory_selectors
 from directory.models import CareTeamMember
 from directory.selectors import live_access_many
 from directory.services import care_team_member_add, care_team_member_remove
@@ -441,7 +442,8 @@ def test_an_access_changing_event_costs_one_access_read_for_all_its_receivers(
         reads.append(set(user_ids))
         return live_access_many(user_ids=user_ids)
 
-    monkeypatch.setattr(consumers, "live_access_many", counted)
+    # The consumer reads access through settings.LIVE_ACCESS_READER, this function's path.
+    monkeypatch.setattr(directory_selectors, "live_access_many", counted)
     users = [live_scene.gp.user, live_scene.nurse.user, live_scene.outsider.user]
     cookies = [session_cookie(user) for user in users]
 

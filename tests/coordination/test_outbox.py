@@ -16,7 +16,6 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 import live.relay
-from coordination.errors import NotAllowed
 from coordination.models import Task
 from coordination.services import (
     TaskActionInput,
@@ -24,6 +23,7 @@ from coordination.services import (
     care_pathway_suspend,
     task_act,
 )
+from core.errors import NotAllowed
 from directory.services import care_team_member_add, care_team_member_remove, consent_set
 from live import events
 from live.models import OutboxEvent

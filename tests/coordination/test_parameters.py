@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import timezone
 
-from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
 from coordination.models import PathwayParameter
 from coordination.services import care_pathway_cancel
 from coordination.services.parameters import (
@@ -23,6 +22,7 @@ from coordination.services.parameters import (
     parameter_values,
     pathway_parameters,
 )
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound, Problem
 from directory.services import care_team_member_add
 from live.models import OutboxEvent
 from patients.models import AuditEvent

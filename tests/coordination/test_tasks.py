@@ -7,7 +7,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from coordination.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from coordination.models import Task, TaskEvent
 from coordination.selectors import worklist_mine, worklist_overdue, worklist_unclaimed
 from coordination.services import (
@@ -19,6 +18,7 @@ from coordination.services import (
     care_pathway_suspend,
     task_act,
 )
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from directory.services import care_team_member_add, service_team_create, service_team_member_add
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.models import PathwayInstance

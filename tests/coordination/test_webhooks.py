@@ -23,10 +23,10 @@ from django.db import connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from coordination.errors import Conflict, InvalidInput, NotFound
 from coordination.models import Task
 from coordination.services import TaskActionInput, task_act
 from coordination.tasks import webhooks_send
+from core.errors import Conflict, InvalidInput, NotFound
 from directory.models import CareTeamMember
 from directory.services import care_team_member_add, care_team_member_remove
 from live.models import WebhookDelivery, WebhookSubscription

@@ -16,7 +16,7 @@ from patients.services import patient_access_grant
 from tests.coordination.conftest import Scene
 from tests.coordination.test_webhooks import FakeEvent
 
-CHANGELIST = "admin:coordination_webhookdelivery_changelist"
+CHANGELIST = "admin:live_webhookdelivery_changelist"
 
 
 def failed(scene: Scene) -> WebhookDelivery:
@@ -60,7 +60,7 @@ def test_deliveries_are_listed_read_only_without_their_body(scene: Scene, admin_
 
     listing = admin_client.get(reverse(CHANGELIST))
     opened = admin_client.get(
-        reverse("admin:coordination_webhookdelivery_change", args=[delivery.pk])
+        reverse("admin:live_webhookdelivery_change", args=[delivery.pk])
     )
 
     assert listing.status_code == 200
