@@ -223,12 +223,13 @@ class AlertPlan:
 
 def alert_plan(alert: AlertSpec) -> AlertPlan:
     """How `alert` is evaluated on a batch of readings."""
-    return AlertPlan(needs_observation=_reads_observation(alert.when), only_codes=alert.only_codes)
+    return _plan(alert.when, alert.only_codes)
 
 
 @lru_cache(maxsize=1024)
-def _reads_observation(when: str) -> bool:
-    return "observation" in compile_expression(when).variables()
+def _plan(when: str, only_codes: frozenset[str] | None) -> AlertPlan:
+    program = compile_expression(when)
+    return AlertPlan(needs_observation="observation" in program.variables(), only_codes=only_codes)
 
 
 def _condition_holds(
