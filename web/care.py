@@ -8,7 +8,7 @@ their domain errors become messages on the page.
 from __future__ import annotations
 
 import datetime as dt
-import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -58,6 +58,7 @@ from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
 from web.parameters import parameters_context
 from workflows.definition import localized
+from workflows.definition.compiled import AlertSpec
 from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
@@ -249,17 +250,9 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- the patient page ---------------------------------------------------------------------
 
 
-_THRESHOLD = re.compile(
-    r"observation\.value\s*([<>]=?)\s*(-?\d+(?:\.\d+)?|params\.([a-z][a-z0-9_]*))"
-)
-_CODE = re.compile(r"observation\.code\s*==\s*'([^']+)'")
-
-
 def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
     """Thresholds of the alerts watched in the pathways' current states (their own and the
-    pathway's), by measurement code, read from conditions of the form `observation.value < N`
-    or `observation.value < params.name` (drawn at the patient's value of the parameter). Other
-    conditions, such as a change over a window, have no single line to draw."""
+    pathway's), by measurement code (see `alert_lines`)."""
     found: dict[str, list[dict[str, Any]]] = {}
     for pathway in pathways:
         instance = pathway.instance
@@ -268,21 +261,37 @@ def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, li
         definition = instance_definition(instance)
         values = parameter_values(care_pathway_id=pathway.pk, definition=definition)
         for alert in definition.alerts_in(definition.state(instance.state)):
-            code = _CODE.search(alert.when)
-            if code is None:
-                continue
-            for op, value, parameter in _THRESHOLD.findall(alert.when):
-                level = values.get(parameter) if parameter else float(value)
-                if level is None:
-                    continue
-                found.setdefault(code.group(1), []).append(
-                    {
-                        "value": float(level),
-                        "op": op,
-                        "label": localized(alert.title, language) or alert.name,
-                    }
-                )
+            for code, lines in alert_lines(alert, values, language).items():
+                found.setdefault(code, []).extend(lines)
     return found
+
+
+def alert_lines(
+    alert: AlertSpec, values: Mapping[str, float], language: str
+) -> dict[str, list[dict[str, Any]]]:
+    """The lines `alert` draws on the chart of the one code its condition is restricted to:
+    its comparisons `observation.value < N` or `observation.value < params.name` (at the
+    patient's value of the parameter, from `values`), read when the definition is compiled
+    (AlertSpec.thresholds). Other conditions, such as a change over a window, have no single
+    line to draw; a threshold that holds for one unit only waits for charts by unit."""
+    if alert.only_codes is None or len(alert.only_codes) != 1:
+        return {}
+    (code,) = alert.only_codes
+    lines = []
+    for threshold in alert.thresholds:
+        if threshold.unit is not None:
+            continue
+        level = values.get(threshold.parameter) if threshold.parameter else threshold.value
+        if level is None:
+            continue
+        lines.append(
+            {
+                "value": float(level),
+                "op": threshold.op,
+                "label": localized(alert.title, language) or alert.name,
+            }
+        )
+    return {code: lines} if lines else {}
 
 
 def measurement_series(patient: Patient, now: dt.datetime) -> list[dict[str, Any]]:

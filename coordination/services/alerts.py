@@ -29,7 +29,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -211,14 +210,6 @@ class SeriesCache:
 
 # --- evaluating a state's alerts --------------------------------------------------------------
 
-# `observation.code == 'X' && ...`: false for every other code, whatever follows (CEL's `&&`
-# is false as soon as one side is), so rows of other codes are not evaluated at all.
-_CODE_FIRST = re.compile(r"^\s*observation\.code\s*==\s*['\"]([^'\"]+)['\"]\s*&&")
-# `observation.code in ['X', 'Y'] && ...`: likewise, for a list of codes written out.
-_CODES_FIRST = re.compile(
-    r"^\s*observation\.code\s+in\s*\[\s*((?:['\"][^'\"]+['\"]\s*,?\s*)+)\]\s*&&"
-)
-
 # The longest an alert's work may wait, by the alert's priority: a `stat` alert cannot open a
 # task due in 4 hours.
 PRIORITY_DUE_WITHIN = {"stat": "PT1H", "asap": "PT2H", "urgent": "PT4H"}
@@ -228,18 +219,20 @@ SYSTEM_LABEL = "system:alerts"
 @dataclass(frozen=True)
 class AlertPlan:
     needs_observation: bool
-    only_codes: frozenset[str] | None  # the condition is false for every other code
+    # The condition is false for every other code (`observation.code == 'X' && ...`), so
+    # rows of other codes are not evaluated at all: AlertSpec.only_codes, read at compile time.
+    only_codes: frozenset[str] | None
+
+
+def alert_plan(alert: AlertSpec) -> AlertPlan:
+    """How `alert` is evaluated on a batch of readings."""
+    return _plan(alert.when, alert.only_codes)
 
 
 @lru_cache(maxsize=1024)
-def alert_plan(when: str) -> AlertPlan:
+def _plan(when: str, only_codes: frozenset[str] | None) -> AlertPlan:
     program = compile_expression(when)
-    only: frozenset[str] | None = None
-    if match := _CODE_FIRST.match(when):
-        only = frozenset({match.group(1)})
-    elif match := _CODES_FIRST.match(when):
-        only = frozenset(re.findall(r"['\"]([^'\"]+)['\"]", match.group(1)))
-    return AlertPlan(needs_observation="observation" in program.variables(), only_codes=only)
+    return AlertPlan(needs_observation="observation" in program.variables(), only_codes=only_codes)
 
 
 def _condition_holds(
@@ -346,9 +339,9 @@ def _evaluate_for(
         if instance.status != PathwayInstance.Status.ACTIVE:
             break
         for alert in definition.alerts_in(state):
-            plan = alert_plan(alert.when)
-            if plan.only_codes is not None and observation.code not in plan.only_codes:
+            if alert.only_codes is not None and observation.code not in alert.only_codes:
                 continue
+            plan = alert_plan(alert)
             at: dt.datetime = observation.effective_at
             seen: Observation | None = observation
             if not plan.needs_observation:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.definition.conditions import Threshold, observation_tests
 from workflows.definition.expressions import measurement_codes
 from workflows.definition.schema import TASKS_COMPLETED
 
@@ -72,6 +73,11 @@ class AlertSpec:
     codes: frozenset[str] = frozenset()  # the measurements its condition reads
     description: Text | None = None  # of the alert's own task
     escalate_to: str | None = None  # who gets the alert's task when it is overdue
+    # Read from the condition's syntax tree (workflows.definition.conditions): the codes it is
+    # false for all others of (None: any code may meet it), and its `observation.value < N`
+    # comparisons, in the order written.
+    only_codes: frozenset[str] | None = None
+    thresholds: tuple[Threshold, ...] = ()
 
     @property
     def task_code(self) -> str:
@@ -285,6 +291,7 @@ def _score(raw: Any) -> tuple[ScoreRule, ...]:
 
 
 def _alert(a: Mapping[str, Any], *, pathway_level: bool = False) -> AlertSpec:
+    tests = observation_tests(a["when"])
     return AlertSpec(
         name=a["name"],
         when=a["when"],
@@ -297,6 +304,8 @@ def _alert(a: Mapping[str, Any], *, pathway_level: bool = False) -> AlertSpec:
         codes=measurement_codes(a["when"]),
         description=a.get("description"),
         escalate_to=a.get("escalate_to"),
+        only_codes=tests.only_codes,
+        thresholds=tests.thresholds,
     )
 
 
@@ -397,6 +406,7 @@ __all__ = [
     "ScoreRule",
     "StateSpec",
     "TaskAction",
+    "Threshold",
     "TimerAction",
     "TransitionSpec",
     "compile_document",

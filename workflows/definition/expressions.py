@@ -119,6 +119,16 @@ def check_expression(source: str, scope: ExpressionScope) -> list[str]:
     return out + list(problems)
 
 
+def expression_tree(source: str) -> Node | None:
+    """The syntax tree of `source` as the CEL library reads it; None when the library does not
+    compile it or the tree cannot be had (too deep, or read differently from the library)."""
+    try:
+        compile_expression(source)
+    except ExpressionError:
+        return None
+    return _analysis(source)[0]
+
+
 @lru_cache(maxsize=4096)
 def measurement_codes(source: str) -> frozenset[str]:
     """The measurement codes an alert condition reads: compared with `observation.code`, or
