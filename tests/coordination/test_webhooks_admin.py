@@ -59,9 +59,7 @@ def test_deliveries_are_listed_read_only_without_their_body(scene: Scene, admin_
     delivery = failed(scene)
 
     listing = admin_client.get(reverse(CHANGELIST))
-    opened = admin_client.get(
-        reverse("admin:live_webhookdelivery_change", args=[delivery.pk])
-    )
+    opened = admin_client.get(reverse("admin:live_webhookdelivery_change", args=[delivery.pk]))
 
     assert listing.status_code == 200
     assert list(listing.context["cl"].result_list) == [delivery]
