@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound
 
+from core.admin import ReadOnlyAdmin
 from core.sql import key_in_range
 from patients.models import (
     AuditChainHead,
@@ -37,17 +38,6 @@ from patients.services.audit_reads import audit_reads_record
 
 # Lookups of the admin's list filters that name one row exactly.
 _EXACT = ("exact", "id", "pk")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class AuditedReadsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
