@@ -457,7 +457,7 @@ def main() -> None:
     if args.rounds:
         rounds = args.rounds
     variants = VARIANTS if args.compare else {"default": {}}
-    # Enough tasks for every client in every phase (a client completes about 40 a second).
+    # Enough tasks for every client in every phase (a client completes up to about 60 a second).
     pathways = max(
         pathways, int(seconds * rounds * len(variants) * CLIENTS * 60 / TASKS_PER_PATHWAY)
     )
