@@ -154,6 +154,16 @@ def _decoy_secret() -> str:
 
 class ParcoursOAuth2Validator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
+        """The toolkit's private token loader, which its `validate_bearer_token` calls.
+
+        Kept private on purpose: the toolkit has no public hook for how a token is read.
+        `validate_bearer_token` (public) would have to be copied whole, and with it the
+        decisions the toolkit keeps up to date (introspection fallback, resource audience,
+        application usability); a swapped ACCESS_TOKEN_MODEL with its own manager would
+        move the token table. So django-oauth-toolkit is pinned to one version in
+        requirements.txt, and tests/api/test_platform_oauth.py fails on an upgrade that
+        removes this method, changes its parameters or stops calling it for a bearer token
+        through the real token endpoint and API."""
         return access_token_load(token)
 
     def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:

@@ -1,7 +1,7 @@
 """Task completions per second through the HTTP API, against pgbench (TPC-B-like, 4
 clients) measured in the same run on the same PostgreSQL server.
 
-    python bench/api_transitions.py [--quick] [--profile]
+    python bench/api_transitions.py [--quick] [--profile] [--compare] [--rounds N]
 
 Needs PostgreSQL (DATABASE_URL: the server; the benchmark creates and drops its databases
 `parcours_bench_api` and `parcours_bench_api_pgbench` there) and `pgbench` on the PATH.
@@ -17,6 +17,12 @@ Every request goes through authentication, the permission-filtered selector, the
 lock and version check, the task's history, the grant changes, the audit trail and the
 idempotency record; every fourth completion finishes its pathway's step and moves the
 engine on (the instance lock, the transition, the history). Only 200 answers are counted.
+
+--compare: measures each way of running the web processes in VARIANTS (selected by the
+environment variables the settings read at start-up) in the same run, each against the
+pgbench phase that follows it, the order rotated from one round to the next; prints each
+variant's ratio. For every variant the figures also give the web processes' CPU time per
+completion, which other work on the machine disturbs much less than the ratio.
 
 --profile: also completes tasks in-process under pyinstrument (if installed) and prints
 where the time goes (stderr).
@@ -61,6 +67,12 @@ WORKERS = 3
 CLIENTS = 8
 TASKS_PER_PATHWAY = 4
 GOAL_RATIO = 0.08
+
+# --compare: name -> the environment the server starts with (read by the settings at start-up).
+VARIANTS: dict[str, dict[str, str]] = {
+    "gc-default": {"GC_TUNING": "false"},  # Python's collector as it comes
+    "gc-tuned": {"GC_TUNING": "true"},  # config.asgi.tune_garbage_collection (the default)
+}
 
 DEFINITION = textwrap.dedent(
     """
@@ -248,9 +260,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db_url: str, port: int, var_dir: str) -> subprocess.Popen[bytes]:
+def start_server(
+    db_url: str, port: int, var_dir: str, variant: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **(variant or {}),
         "DATABASE_URL": db_url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DEBUG": "false",
@@ -374,20 +389,83 @@ def profile(work: dict[str, list[tuple[int, int]]], count: int) -> str:
     return str(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
+def server_cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """CPU time (user and system) used so far by the server's process and its workers (its
+    children), from /proc: how much work the served requests cost, whatever else the
+    machine was doing meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if server.pid in (pid, ppid):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def measure_variants(
+    url: str,
+    db_url: str,
+    var_dir: str,
+    variants: dict[str, dict[str, str]],
+    work: dict[str, list[tuple[int, int]]],
+    seconds: float,
+    rounds: int,
+) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """For each variant: its API phases, the pgbench phase that followed each, and the
+    server's CPU milliseconds per completion in each API phase. Rounds
+    interleave the API and pgbench so that load from other work on a shared machine hits
+    both sides alike. One server runs at a time (an idle one's relays would still wake on
+    every commit), started and warmed up before its phase; with several variants their
+    order rotates from one round to the next, so that none is always measured first."""
+    names = list(variants)
+    phases: dict[str, tuple[list[float], list[float], list[float]]] = {
+        name: ([], [], []) for name in names
+    }
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            apis, pgbenches, cpus = phases[name]
+            port = free_port()
+            server = start_server(db_url, port, var_dir, variants[name])
+            try:
+                warm_up(port, work)
+                cpu = server_cpu_seconds(server)
+                api = measure_api(port, work, seconds)
+                cpus.append((server_cpu_seconds(server) - cpu) * 1000 / (api * seconds))
+                apis.append(api)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            pgbenches.append(measure_pgbench(url, PGBENCH_DB, seconds))
+    return phases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short phases (under 60 s)")
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile (stderr)")
+    parser.add_argument(
+        "--compare", action="store_true", help="measure each variant of VARIANTS in one run"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds of phases (default 1 quick, else 3)")
     args = parser.parse_args()
-    # Rounds interleave the API and pgbench so that load from other work on a shared
-    # machine hits both sides alike; each round gives a ratio and the median is reported.
     seconds, rounds, pathways = (3.0, 1, 600) if args.quick else (8.0, 3, 3000)
+    if args.rounds:
+        rounds = args.rounds
+    variants = VARIANTS if args.compare else {"default": {}}
+    # Enough tasks for every client in every phase (a client completes up to about 60 a second).
+    pathways = max(
+        pathways, int(seconds * rounds * len(variants) * CLIENTS * 60 / TASKS_PER_PATHWAY)
+    )
     require_pgbench()
     url = server_url()
     db_url = with_database(url, BENCH_DB)
     var_dir = f"/tmp/parcours-bench-api-{os.getpid()}"
-    apis: list[float] = []
-    pgbenches: list[float] = []
+    phases: dict[str, tuple[list[float], list[float], list[float]]] = {}
     profile_text = ""
     with fresh_databases(url, BENCH_DB, PGBENCH_DB):
         setup_django(db_url)
@@ -401,39 +479,48 @@ def main() -> None:
             profile_text = profile(work, 200)
         close_django_connections()
         init_pgbench(url, PGBENCH_DB)
-        port = free_port()
-        server = start_server(db_url, port, var_dir)
-        try:
-            warm_up(port, work)
-            for _ in range(rounds):
-                apis.append(measure_api(port, work, seconds))
-                pgbenches.append(measure_pgbench(url, PGBENCH_DB, seconds))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    ratios = [a / p for a, p in zip(apis, pgbenches, strict=True)]
-    api, pgbench, ratio = median(apis), median(pgbenches), median(ratios)
-    figures = {
+        phases = measure_variants(url, db_url, var_dir, variants, work, seconds, rounds)
+    results = {}
+    for name, (apis, pgbenches, cpus) in phases.items():
+        ratios = [a / p for a, p in zip(apis, pgbenches, strict=True)]
+        results[name] = {
+            "pgbench_tps_4clients": round(median(pgbenches), 1),
+            "api_completions_per_s": round(median(apis), 1),
+            "ratio": round(median(ratios), 3),
+            "ratios": [round(r, 3) for r in ratios],
+            # The web processes' CPU per completion (the relay's share included).
+            "server_cpu_ms_per_completion": round(median(cpus), 2),
+        }
+    figures: dict[str, Any] = {
         "bench": "api_transitions",
         "quick": args.quick,
         "rounds": rounds,
         "seconds_per_phase": seconds,
         "server_workers": WORKERS,
         "client_connections": CLIENTS,
-        "pgbench_tps_4clients": round(pgbench, 1),
-        "api_completions_per_s": round(api, 1),
-        "ratio": round(ratio, 3),
-        # SQL queries of one completion; the last is the one that finishes the step.
-        "queries_per_completion": queries,
-        "goal_ratio": GOAL_RATIO,
-        "goal_met": ratio >= GOAL_RATIO,
     }
+    if args.compare:
+        figures["variants"] = {
+            name: {**results[name], "environment": environment}
+            for name, environment in variants.items()
+        }
+    else:
+        figures.update({k: v for k, v in results["default"].items() if k != "ratios"})
+        ratio = results["default"]["ratio"]
+        figures["goal_met"] = ratio >= GOAL_RATIO
+    # SQL queries of one completion; the last is the one that finishes the step.
+    figures["queries_per_completion"] = queries
+    figures["goal_ratio"] = GOAL_RATIO
     if profile_text:
         print(profile_text, file=sys.stderr)
-    print(
-        f"pgbench: {pgbench:.0f} tps; API: {api:.1f} completions/s; ratio {ratio:.3f}",
-        file=sys.stderr,
-    )
+    for name, result in results.items():
+        print(
+            f"{name}: pgbench {result['pgbench_tps_4clients']:.0f} tps; "
+            f"API {result['api_completions_per_s']:.1f} completions/s; "
+            f"ratio {result['ratio']:.3f} (rounds: {result['ratios']}); "
+            f"server CPU {result['server_cpu_ms_per_completion']:.2f} ms per completion",
+            file=sys.stderr,
+        )
     print(json.dumps(figures))
 
 

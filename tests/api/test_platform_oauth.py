@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import inspect
 import io
+from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -303,6 +306,63 @@ def values(instance: Model) -> list[object]:
 
 def test_the_toolkit_uses_the_parcours_validator():
     assert oauth2_settings.OAUTH2_VALIDATOR_CLASS is ParcoursOAuth2Validator
+
+
+# ParcoursOAuth2Validator overrides OAuth2Validator._load_access_token, a private method of
+# django-oauth-toolkit with no public equivalent (api/oauth2.py says why). The toolkit is
+# pinned to the version these tests ran against; on an upgrade they fail loudly if the
+# method is gone, takes other parameters or is no longer what checks a bearer token.
+
+
+def test_the_toolkit_is_the_pinned_version_the_override_was_checked_against():
+    import oauth2_provider
+
+    requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+
+    assert f"django-oauth-toolkit=={oauth2_provider.__version__}\n" in requirements
+
+
+def test_the_toolkit_s_private_token_loader_takes_the_parameters_the_override_takes():
+    toolkit = inspect.signature(OAuth2Validator._load_access_token).parameters
+    ours = inspect.signature(ParcoursOAuth2Validator._load_access_token).parameters
+
+    assert [(p.name, p.kind) for p in toolkit.values()] == [
+        ("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        ("token", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    ]
+    assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in toolkit.values()]
+
+
+def test_a_token_from_the_token_endpoint_is_checked_through_the_override_in_one_statement(
+    scene: Scene, platform: PlatformClient, monkeypatch: pytest.MonkeyPatch
+):
+    bearer = token_for(platform)  # POST /o/token/, the client-credentials grant
+    loaded: list[str] = []
+    override = ParcoursOAuth2Validator._load_access_token
+
+    def recording(self: ParcoursOAuth2Validator, token: str) -> Any:
+        loaded.append(token)
+        return override(self, token)
+
+    monkeypatch.setattr(ParcoursOAuth2Validator, "_load_access_token", recording)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = authorized(bearer).get("/api/v1/patients/")
+
+    assert response.status_code == 200
+    assert [p["id"] for p in response.json()["results"]] == [scene.patient.pk]
+    assert loaded == [bearer]  # the toolkit's validate_bearer_token called the override
+    # The token, its application and user, the application's owner and platform account:
+    # one statement (the toolkit's select_related would leave the platform account to a
+    # query of its own).
+    token_reads = [q["sql"] for q in queries if "oauth2_provider_accesstoken" in q["sql"]]
+    assert len(token_reads) == 1
+    assert "coordination_platformaccount" in token_reads[0]
+    assert not [
+        q["sql"]
+        for q in queries
+        if "oauth2_provider_application" in q["sql"] and q["sql"] != token_reads[0]
+    ]
 
 
 def test_the_token_is_the_one_the_toolkit_reads_with_application_and_user(

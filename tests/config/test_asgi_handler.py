@@ -1,67 +1,60 @@
-"""HTTP through the ASGI application: the middleware stack and the view run synchronously in
-one hand-over to a worker thread (config.handlers), and still all of them run."""
+"""HTTP through the ASGI application: Django's own ASGI handler, every middleware and the view
+run, requests at the same time are served side by side; and the lifespan's garbage
+collector tuning (config.asgi.tune_garbage_collection), which holds under concurrent
+requests and still lets the collector free what requests leave in cycles."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import threading
-import time
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core.handlers.asgi import ASGIHandler
-from django.core.signals import request_finished, request_started
-from django.http import StreamingHttpResponse
 
 from config.asgi import GC_YOUNG_THRESHOLD, application
-from config.handlers import SyncStackASGIHandler, _RequestThread
 
 
-def _get(app: Any, path: str) -> dict[str, Any]:
-    """One GET through the ASGI interface: status, headers and the whole body."""
+def _scope(path: str) -> dict[str, Any]:
     route, _, query = path.partition("?")
-    scope = {
+    return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": route, "raw_path": route.encode(),
         "query_string": query.encode(), "headers": [(b"host", b"localhost")],
         "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
     }  # fmt: skip
 
-    async def run() -> dict[str, Any]:
-        communicator = ApplicationCommunicator(app, scope)
-        await communicator.send_input({"type": "http.request", "body": b""})
-        start = await communicator.receive_output(10)
-        body = b""
-        while True:
-            message = await communicator.receive_output(10)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        await communicator.wait(10)
-        return {"status": start["status"], "headers": start["headers"], "body": body}
 
-    return async_to_sync(run)()
+async def _aget(app: Any, path: str) -> dict[str, Any]:
+    """One GET through the ASGI interface: status, headers and the whole body."""
+    communicator = ApplicationCommunicator(app, _scope(path))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(10)
+    body = b""
+    while True:
+        message = await communicator.receive_output(10)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(10)
+    return {"status": start["status"], "headers": start["headers"], "body": body}
 
 
-def _count_hand_overs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    calls: list[Any] = []
-    original = SyncToAsync.__call__
+def _get(app: Any, path: str) -> dict[str, Any]:
+    return async_to_sync(_aget)(app, path)
 
-    async def counting(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-        calls.append(self.func)
-        return await original(self, *args, **kwargs)
 
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
-    return calls
+def test_the_application_serves_http_with_django_s_own_handler():
+    assert type(application.application_mapping["http"]) is ASGIHandler
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_runs_its_middleware_and_view_in_one_hand_over(monkeypatch):
-    calls = _count_hand_overs(monkeypatch)
-
+def test_a_request_runs_every_middleware_and_the_view():
     response = _get(application, "/login/?next=/")
 
     assert response["status"] == 200
@@ -71,146 +64,106 @@ def test_a_request_runs_its_middleware_and_view_in_one_hand_over(monkeypatch):
     assert headers["x-frame-options"] == "DENY"
     assert "csrftoken=" in headers.get("set-cookie", "")
     assert b"csrfmiddlewaretoken" in response["body"]
-    # request_started, the whole request and closing the response (request_finished).
-    assert len(calls) == 1, [getattr(f, "__qualname__", f) for f in calls]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_django_s_own_handler_would_hand_over_at_almost_every_middleware(monkeypatch):
-    """What config.handlers avoids, checked on the same request (so that the test above keeps
-    meaning something if Django changes its handler)."""
-    calls = _count_hand_overs(monkeypatch)
-
-    response = _get(ASGIHandler(), "/login/?next=/")
-
-    assert response["status"] == 200
-    assert len(calls) > 6
-
-
-def test_the_application_serves_http_with_the_sync_stack_handler():
-    assert isinstance(application.application_mapping["http"], SyncStackASGIHandler)
-
-
-def _recording_handler(monkeypatch: pytest.MonkeyPatch, record: Any) -> SyncStackASGIHandler:
-    handler = SyncStackASGIHandler()
-    original = handler.get_response
-
-    def get_response(request: Any) -> Any:
-        record(request)
-        return original(request)
-
-    monkeypatch.setattr(handler, "get_response", get_response)
-    return handler
-
-
-@pytest.mark.django_db(transaction=True)
-def test_requests_one_after_the_other_reuse_one_thread(monkeypatch):
+def _waiting_handler(monkeypatch: pytest.MonkeyPatch, arrived: threading.Event) -> Any:
+    """The application's HTTP handler, where a request for ?first=1 waits, in the thread its
+    view runs in, until another request has reached that point; returns the threads seen."""
+    handler = application.application_mapping["http"]
     threads: list[int] = []
-    handler = _recording_handler(monkeypatch, lambda _: threads.append(threading.get_ident()))
-
-    statuses = [_get(handler, "/login/")["status"] for _ in range(3)]
-
-    assert statuses == [200, 200, 200]
-    assert len(set(threads)) == 1
-    assert threads[0] != threading.get_ident()  # not the event loop's thread
-    assert len(handler._idle) == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_requests_at_the_same_time_run_in_threads_of_their_own(monkeypatch):
-    # The first request waits in its view for the second to reach its own: on one shared
-    # thread the second could never start, and the first would time out.
-    second_arrived = threading.Event()
-    threads: list[int] = []
+    original = handler.get_response_async
 
     def record(request: Any) -> None:
         threads.append(threading.get_ident())
         if "first" in request.GET:
-            assert second_arrived.wait(10), "the second request never ran alongside"
+            assert arrived.wait(10), "the second request never ran alongside"
         else:
-            second_arrived.set()
+            arrived.set()
 
-    handler = _recording_handler(monkeypatch, record)
+    async def get_response_async(request: Any) -> Any:
+        await sync_to_async(record)(request)  # thread-sensitive: the request's own thread
+        return await original(request)
+
+    monkeypatch.setattr(handler, "get_response_async", get_response_async)
+    return threads
+
+
+@pytest.fixture
+def tuned_collector(settings: Any) -> Iterator[None]:
+    """The application started through the lifespan protocol (the collector tuned, no relay),
+    and the collector as it was afterwards."""
+    settings.LIVE_RELAY_EMBEDDED = False
+    settings.GC_TUNING = True
+    saved = gc.get_threshold()
+
+    async def send(kind: str) -> None:
+        communicator = ApplicationCommunicator(application, {"type": "lifespan"})
+        await communicator.send_input({"type": f"lifespan.{kind}"})
+        assert (await communicator.receive_output(10))["type"] == f"lifespan.{kind}.complete"
+
+    try:
+        async_to_sync(send)("startup")
+        yield
+        async_to_sync(send)("shutdown")
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_at_the_same_time_are_served_side_by_side_in_threads_of_their_own(
+    monkeypatch, tuned_collector
+):
+    # On one shared thread the second request could never start, and the first would time out.
+    arrived = threading.Event()
+    threads = _waiting_handler(monkeypatch, arrived)
 
     async def both() -> list[int]:
-        first = asyncio.ensure_future(
-            sync_to_async(_get, thread_sensitive=False)(handler, "/login/?first=1")
-        )
+        first = asyncio.ensure_future(_aget(application, "/login/?first=1"))
         await asyncio.sleep(0.2)
-        second = await sync_to_async(_get, thread_sensitive=False)(handler, "/login/?second=1")
+        second = await _aget(application, "/login/?second=1")
         return [(await first)["status"], second["status"]]
 
     assert async_to_sync(both)() == [200, 200]
     assert len(set(threads)) == 2
-    assert len(handler._idle) == 2
-
-
-def test_a_thread_still_busy_is_not_lent_again():
-    thread = _RequestThread()
-    release = threading.Event()
-    try:
-        running = thread.submit(release.wait, 10)
-        assert not thread.idle
-        release.set()
-        running.result(10)
-        assert thread.idle
-    finally:
-        thread.shutdown()
-
-
-@pytest.fixture
-def signals_seen() -> Any:
-    """request_started and request_finished as they are sent: (which, in what thread)."""
-    seen: list[tuple[str, int]] = []
-
-    def started(**kwargs: Any) -> None:
-        seen.append(("started", threading.get_ident()))
-
-    def finished(**kwargs: Any) -> None:
-        seen.append(("finished", threading.get_ident()))
-
-    request_started.connect(started, weak=False, dispatch_uid="test-started")
-    request_finished.connect(finished, weak=False, dispatch_uid="test-finished")
-    yield seen
-    request_started.disconnect(dispatch_uid="test-started")
-    request_finished.disconnect(dispatch_uid="test-finished")
+    assert threading.get_ident() not in threads  # neither ran on the event loop's thread
+    assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_complete_response_is_closed_in_the_request_s_thread(monkeypatch, signals_seen):
-    threads: list[int] = []
-    handler = _recording_handler(monkeypatch, lambda _: threads.append(threading.get_ident()))
+def test_a_burst_of_requests_is_answered_whole_with_the_collector_tuned(tuned_collector):
+    async def burst() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(_aget(application, "/login/") for _ in range(8))))
 
-    assert _get(handler, "/login/")["status"] == 200
+    responses = async_to_sync(burst)()
 
-    assert signals_seen == [("started", threads[0]), ("finished", threads[0])]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_streamed_response_is_sent_whole_and_closed_afterwards(monkeypatch, signals_seen):
-    handler = SyncStackASGIHandler()
-    sent: list[bytes] = []
-
-    async def parts() -> Any:
-        for part in (b"first,", b"second,", b"third"):
-            sent.append(part)
-            yield part
-
-    def streamed(request: Any) -> StreamingHttpResponse:
-        return StreamingHttpResponse(parts(), content_type="text/plain")
-
-    monkeypatch.setattr(handler, "get_response", streamed)
-
-    response = _get(handler, "/anything/")
-
-    assert (response["status"], response["body"]) == (200, b"first,second,third")
-    assert [name for name, _ in signals_seen] == ["started", "finished"]
-    assert sent == [b"first,", b"second,", b"third"]
+    assert [r["status"] for r in responses] == [200] * 8
+    assert all(b"csrfmiddlewaretoken" in r["body"] for r in responses)
 
 
-def test_startup_freezes_the_loaded_heap_and_spaces_young_collections(settings):
+def test_startup_freezes_the_loaded_heap_and_spaces_young_collections(tuned_collector):
+    assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+    assert gc.get_freeze_count() > 0
+
+
+def test_cycles_made_after_startup_are_still_collected(tuned_collector):
+    class Node:
+        other: Any = None
+
+    first, second = Node(), Node()
+    first.other, second.other = second, first
+    gone = weakref.ref(first)
+    del first, second
+
+    gc.collect()
+
+    assert gone() is None
+
+
+def test_startup_leaves_the_collector_alone_when_tuning_is_off(settings):
     settings.LIVE_RELAY_EMBEDDED = False
-    saved = gc.get_threshold()
+    settings.GC_TUNING = False
+    saved, frozen = gc.get_threshold(), gc.get_freeze_count()
 
     async def start() -> None:
         communicator = ApplicationCommunicator(application, {"type": "lifespan"})
@@ -219,49 +172,6 @@ def test_startup_freezes_the_loaded_heap_and_spaces_young_collections(settings):
         await communicator.send_input({"type": "lifespan.shutdown"})
         assert (await communicator.receive_output(10))["type"] == "lifespan.shutdown.complete"
 
-    try:
-        async_to_sync(start)()
-        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*saved)
+    async_to_sync(start)()
 
-
-@pytest.mark.django_db(transaction=True)
-def test_a_client_leaving_during_a_stream_stops_it_and_the_response_is_closed(
-    monkeypatch, signals_seen
-):
-    handler = SyncStackASGIHandler()
-    produced: list[int] = []
-
-    async def endless() -> Any:
-        n = 0
-        while True:
-            produced.append(n)
-            yield b"part,"
-            n += 1
-            await asyncio.sleep(0.01)
-
-    monkeypatch.setattr(handler, "get_response", lambda request: StreamingHttpResponse(endless()))
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": "/stream/", "raw_path": b"/stream/", "query_string": b"",
-        "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 50000),
-        "server": ("localhost", 80),
-    }  # fmt: skip
-
-    async def run() -> None:
-        communicator = ApplicationCommunicator(handler, scope)
-        await communicator.send_input({"type": "http.request", "body": b""})
-        assert (await communicator.receive_output(10))["type"] == "http.response.start"
-        assert (await communicator.receive_output(10))["body"] == b"part,"
-        await communicator.send_input({"type": "http.disconnect"})
-        await communicator.wait(10)
-
-    async_to_sync(run)()
-
-    stopped_at = len(produced)
-    assert [name for name, _ in signals_seen] == ["started", "finished"]
-    time.sleep(0.1)
-    assert len(produced) == stopped_at < 50  # the stream stopped when the client left
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (saved, frozen)
