@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import oauth2_provider
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -315,8 +316,6 @@ def test_the_toolkit_uses_the_parcours_validator():
 
 
 def test_the_toolkit_is_the_pinned_version_the_override_was_checked_against():
-    import oauth2_provider
-
     requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
 
     assert f"django-oauth-toolkit=={oauth2_provider.__version__}\n" in requirements
