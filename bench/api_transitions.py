@@ -70,8 +70,8 @@ GOAL_RATIO = 0.08
 
 # --compare: name -> the environment the server starts with (read by the settings at start-up).
 VARIANTS: dict[str, dict[str, str]] = {
-    "gc-default": {"GC_TUNING": "false"},  # Python's collector as it comes
-    "gc-tuned": {"GC_TUNING": "true"},  # config.asgi.tune_garbage_collection (the default)
+    "project": {"HTTP_HANDLER": "project"},  # the default: config.handlers
+    "django": {"HTTP_HANDLER": "django"},  # Django's own ASGI handler
 }
 
 DEFINITION = textwrap.dedent(

@@ -502,9 +502,13 @@ LOGGING = {
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 # Deliveries sent per run of the periodic job (every 10 s, see CELERY_BEAT_SCHEDULE).
 WEBHOOK_SEND_BATCH = int(os.environ.get("WEBHOOK_SEND_BATCH", "100"))
-# Web processes tune the garbage collector once started (config.asgi.tune_garbage_collection;
-# off only to measure without it: bench/api_transitions.py --compare).
-GC_TUNING = env_bool("GC_TUNING", True)
+# Which ASGI handler serves HTTP: "project" (config.handlers: the middleware stack run in one
+# thread hand-over, on threads kept between requests) or "django" (Django's own). The
+# project's stays the default while bench/api_transitions.py --compare measures it faster in
+# the same run (docs/request-path.md); "django" is there to measure against.
+HTTP_HANDLER = os.environ.get("HTTP_HANDLER", "project")
+if HTTP_HANDLER not in {"project", "django"}:
+    raise ImproperlyConfigured(f"HTTP_HANDLER must be project or django, not {HTTP_HANDLER!r}")
 # Live updates (docs/live-updates.md). Intervals in seconds.
 # The outbox relay runs inside each web process unless turned off (then run
 # `manage.py run_relay`); several relays at once are safe.
