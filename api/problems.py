@@ -17,6 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from api.audit import audit_read, refused_patient_id
 from api.scopes import MissingScope
+from api.services.idempotency import IdempotencyConflict
 from core import errors as core_errors
 from patients.models import AuditEvent
 from workflows import errors as workflow_errors
@@ -118,6 +119,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return problem(409, "Conflict", str(exc), "definition-conflict")
     if isinstance(exc, workflow_errors.MigrationRefused):
         return problem(409, "Migration refused", str(exc), "migration-refused", errors=exc.problems)
+    if isinstance(exc, IdempotencyConflict):
+        return problem(409, "Idempotency-Key conflict", str(exc), "idempotency-conflict")
     if isinstance(exc, core_errors.Conflict):
         return problem(409, "Conflict", str(exc), "conflict")
     if isinstance(exc, core_errors.NotAllowed):
@@ -147,7 +150,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status.HTTP_403_FORBIDDEN: "not-allowed",
         status.HTTP_405_METHOD_NOT_ALLOWED: "method-not-allowed",
         status.HTTP_406_NOT_ACCEPTABLE: "not-acceptable",
+        status.HTTP_412_PRECONDITION_FAILED: "precondition-failed",
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported-media-type",
+        status.HTTP_428_PRECONDITION_REQUIRED: "precondition-required",
         status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
     }.get(response.status_code, "error")
     out = problem(response.status_code, response.status_text, str(detail), kind)

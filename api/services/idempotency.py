@@ -22,6 +22,11 @@ from core.sql import column, kept_cursor, statement, table
 MAX_KEY = 255
 
 
+class IdempotencyConflict(Conflict):
+    """The Idempotency-Key was used for another request, or its first request is still
+    running: a 409 of its own problem type, so that a client tells it from a stale version."""
+
+
 def idempotency_claim(*, owner: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
     """The stored record to replay, or None after claiming `key` for this request.
 
@@ -34,9 +39,9 @@ def idempotency_claim(*, owner: str, key: str, fingerprint: str) -> IdempotencyR
         return None
     record = IdempotencyRecord.objects.select_for_update().get(owner=owner, key=key)
     if record.fingerprint != fingerprint:
-        raise Conflict("this Idempotency-Key was already used for a different request")
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
     if record.status_code is None:
-        raise Conflict("a request with this Idempotency-Key is still in progress")
+        raise IdempotencyConflict("a request with this Idempotency-Key is still in progress")
     return record
 
 

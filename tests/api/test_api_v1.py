@@ -254,6 +254,8 @@ def test_reusing_an_idempotency_key_for_another_request_is_a_conflict(scene: Sce
 
     assert other.status_code == 409
     assert "different request" in other.json()["detail"]
+    # Its own problem type: a client tells a reused key from a stale version (`conflict`).
+    assert other.json()["type"].endswith("/idempotency-conflict")
 
 
 def test_a_refused_keyed_request_frees_its_key_for_a_corrected_retry(scene: Scene):

@@ -158,6 +158,8 @@ def test_patch_with_a_stale_etag_is_412_and_changes_nothing(scene: Scene):
     )
 
     assert response.status_code == 412
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/precondition-failed")
     scene.patient.refresh_from_db()
     assert (scene.patient.city, scene.patient.version) == ("", 1)
 
@@ -168,6 +170,7 @@ def test_patch_without_if_match_is_428(scene: Scene):
     )
 
     assert response.status_code == 428
+    assert response.json()["type"].endswith("/precondition-required")
 
 
 def test_withdrawing_care_team_sharing_removes_the_teams_access(scene: Scene):
