@@ -113,6 +113,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # A platform's service account: the model permissions its OAuth2 scopes carry.
+    "api.backends.PlatformScopeBackend",
 ]
 # Object permissions are always checked against the direct foreign-key tables of each model;
 # guardian's anonymous user is not used: anonymous requests see nothing.
@@ -370,16 +372,19 @@ SPECTACULAR_SETTINGS = {
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "pathways:read": "Read pathway definitions and pathways",
-        "pathways:write": "Start pathways, fire events and set per-patient monitoring parameters",
+        "pathways:write": (
+            "Start pathways, fire events, set per-patient monitoring parameters, and upload and "
+            "publish pathway definitions"
+        ),
         "tasks:read": "Read tasks",
         "tasks:write": "Act on tasks",
         "patients:read": "Read patients, their care teams and consents",
-        "patients:write": "Create and update patients, consents and care teams",
+        "patients:write": "Register and update patients, consents and care teams",
         "observations:read": "Read observations",
         "observations:write": "Record observations",
         "audit:read": "Read a patient's access audit trail",
         "directory:read": "Read organisations, practitioners and service teams",
-        "directory:write": "Change organisations, practitioners and service teams",
+        "directory:write": "Create organisations, practitioners and service teams",
         "webhooks:read": "Read the client's webhook subscriptions and their delivery log",
         "webhooks:write": "Subscribe to events by webhook, and end subscriptions",
         "live:write": "Obtain short-lived tokens for the live-updates WebSocket",

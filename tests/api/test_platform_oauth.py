@@ -31,7 +31,7 @@ from api.scopes import scope_family
 from api.services.platforms import PlatformClient, platform_client_create, platform_client_disable
 from directory.models import Organization
 from directory.services import care_team_member_add, organization_create
-from patients.models import AuditEvent, Observation
+from patients.models import AuditEvent, Observation, Patient
 from tests.api.test_bola import _walk
 from tests.coordination.conftest import Scene, make_patient
 
@@ -418,3 +418,64 @@ def test_an_unknown_bearer_token_is_401_with_the_bearer_challenge(scene: Scene):
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith('Bearer realm="api"')
     assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+# --- the rights a platform's scopes carry (api.backends.PlatformScopeBackend) -------------
+
+NEW_PATIENT = {
+    "family_name": "Synthetique",
+    "given_names": "Patient",
+    "birth_date": "1980-01-15",
+    "sex": "female",
+}
+
+
+def test_patients_write_lets_a_platform_register_a_patient_through_its_token(
+    organization: Organization,
+):
+    client = make_platform(organization, ["patients:read", "patients:write"], slug="registrar")
+    before = Patient.objects.count()
+
+    created = obtain_token(client, "patients:write").post(
+        "/api/v1/patients/", NEW_PATIENT, format="json"
+    )
+
+    assert created.status_code == 201, created.content
+    assert Patient.objects.count() == before + 1
+    assert Patient.objects.get(pk=created.json()["id"]).family_name == "Synthetique"
+
+
+def test_without_patients_write_on_its_account_a_platform_registers_nobody(
+    organization: Organization,
+):
+    client = make_platform(organization, ["patients:read"], slug="reader")
+    before = Patient.objects.count()
+
+    refused = obtain_token(client).post("/api/v1/patients/", NEW_PATIENT, format="json")
+
+    assert refused.status_code == 403
+    assert refused.json()["required_scopes"] == ["patients:write"]
+    assert Patient.objects.count() == before
+
+
+def test_each_write_scope_carries_its_rights_and_no_other(organization: Organization):
+    client = make_platform(organization, ["webhooks:write", "directory:write"], slug="scoped")
+    user = client.practitioner.user
+
+    assert user.has_perm("live.add_webhooksubscription")
+    assert user.has_perm("directory.add_practitioner")
+    assert not user.has_perm("patients.add_patient")
+    assert not user.has_perm("workflows.add_pathwaydefinition")
+    assert not user.has_perm("live.change_webhookdelivery")  # replaying is operations staff's
+
+
+def test_taking_a_scope_off_the_account_takes_the_right_away(organization: Organization):
+    client = make_platform(organization, ["patients:write"], slug="revoked")
+    PlatformAccount.objects.filter(user=client.practitioner.user).update(scopes=[])
+    user = type(client.practitioner.user).objects.get(pk=client.practitioner.user.pk)
+
+    assert not user.has_perm("patients.add_patient")
+
+
+def test_a_person_s_rights_are_not_touched_by_the_backend(scene: Scene):
+    assert not scene.gp.user.has_perm("patients.add_patient")
