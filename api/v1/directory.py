@@ -35,6 +35,7 @@ from directory.models import (
     ServiceTeamMembership,
 )
 from directory.selectors import (
+    PLATFORM_ROLE,
     care_roles,
     care_team_members,
     organization_get,
@@ -92,17 +93,18 @@ def _require(request: Request, perm: str) -> None:
 
 def _patient_for_change(request: Request, patient_id: int) -> Patient:
     """The patient, if the caller may change its care team: a coordinator of that team (even
-    after the patient objected to sharing, to organise care), or the patient's GP in it.
-    PatientNotFound when they may not even see the patient, 403 when they see it but play
-    another role."""
+    after the patient objected to sharing, to organise care), the patient's GP in it, or a
+    platform in it (the one that registered the patient joined it; its token needs the
+    patients:write scope for this route). PatientNotFound when they may not even see the
+    patient, 403 when they see it but play another role."""
     roles = care_roles(user=request.user, patient_id=patient_id)
     if COORDINATOR_ROLE in roles:
         return patient_get(patient_id=patient_id)
     patient = access_patient(user=request.user, patient_id=patient_id)  # 404 alike when unseen
-    if GP_ROLE in roles:
+    if GP_ROLE in roles or PLATFORM_ROLE in roles:
         return patient
     raise PermissionDenied(
-        "changing the care team is for the patient's GP or a coordinator of the team"
+        "changing the care team is for the patient's GP, a coordinator of the team or its platform"
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.urls import URLPattern, path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -38,6 +39,7 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
 from api.schema import etag_header
+from api.services.platforms import platform_joins_registered_patient
 from coordination.models import RiskBand, risk_of_rank
 from coordination.selectors import patient_risk_rank, patient_risk_rank_subquery
 from coordination.services.observations import observations_ingest
@@ -335,9 +337,11 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
             ),
         ],
         description=(
-            "Create a patient; needs the global permission patients.add_patient. The creator "
-            "is NOT added to the care team: until someone adds them (care team services), "
-            "they cannot read the patient back, and this response is the only copy they get."
+            "Register a patient; needs the permission patients.add_patient (a platform holds "
+            "it with the patients:write scope). A platform that registers a patient joins its "
+            "care team in the role `platform`, so that it can read it back and set the rest "
+            "of the care team. A person who registers one is NOT added: until someone adds "
+            "them to the care team, this response is the only copy they get."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -346,12 +350,14 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
         data = PatientWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            patient = patient_create(
-                **data.validated_data,
-                actor=_actor(request),
-                entry_point=AuditEvent.EntryPoint.REST,
-                client_address=client_address(request),
-            )
+            with transaction.atomic():
+                patient = patient_create(
+                    **data.validated_data,
+                    actor=_actor(request),
+                    entry_point=AuditEvent.EntryPoint.REST,
+                    client_address=client_address(request),
+                )
+                platform_joins_registered_patient(patient=patient, user=_actor(request))
         except patients_errors.InvalidIdentifier as exc:
             return _invalid_identifier(exc)
         response = Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)

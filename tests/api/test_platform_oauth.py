@@ -479,3 +479,46 @@ def test_taking_a_scope_off_the_account_takes_the_right_away(organization: Organ
 
 def test_a_person_s_rights_are_not_touched_by_the_backend(scene: Scene):
     assert not scene.gp.user.has_perm("patients.add_patient")
+
+
+def test_a_platform_reads_back_the_patient_it_registered_and_sets_its_care_team(
+    scene: Scene, organization: Organization
+):
+    client = make_platform(organization, ["patients:read", "patients:write"], slug="onboard")
+    api = obtain_token(client)
+    created = api.post("/api/v1/patients/", NEW_PATIENT, format="json")
+    assert created.status_code == 201, created.content
+    patient_id = created.json()["id"]
+
+    assert api.get(f"/api/v1/patients/{patient_id}/").status_code == 200  # its own, via the team
+    added = api.post(
+        f"/api/v1/patients/{patient_id}/care-team/",
+        {"role": "gp", "practitioner": scene.gp.pk},
+        format="json",
+    )
+    assert added.status_code == 201, added.content
+    members = api.get(f"/api/v1/patients/{patient_id}/care-team/").json()
+    roles = {(m["role"], m["practitioner"]["id"]) for m in members["results"]}
+    assert roles == {("platform", client.practitioner.pk), ("gp", scene.gp.pk)}
+    # The GP now reaches the patient the platform registered.
+    gp = APIClient()
+    gp.force_authenticate(scene.gp.user)
+    assert gp.get(f"/api/v1/patients/{patient_id}/").status_code == 200
+
+
+def test_another_platform_cannot_touch_the_care_team_of_a_patient_it_did_not_register(
+    scene: Scene, organization: Organization
+):
+    owner = make_platform(organization, ["patients:read", "patients:write"], slug="owner")
+    other = make_platform(organization, ["patients:read", "patients:write"], slug="other")
+    patient_id = (
+        obtain_token(owner).post("/api/v1/patients/", NEW_PATIENT, format="json").json()["id"]
+    )
+
+    refused = obtain_token(other).post(
+        f"/api/v1/patients/{patient_id}/care-team/",
+        {"role": "platform", "practitioner": other.practitioner.pk},
+        format="json",
+    )
+
+    assert refused.status_code == 404  # not its patient: not found, as for any unseen patient
