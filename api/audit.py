@@ -15,8 +15,8 @@ from typing import Any
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 
-from coordination.errors import NotFound
 from coordination.selectors import pathway_patient_id, task_patient_id
+from core.errors import NotFound
 from patients.errors import PatientNotFound
 from patients.models import AuditEvent
 from patients.selectors.patients import patient_key

@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 
-from coordination.errors import InvalidInput
+from core.errors import InvalidInput
 from directory.services.accounts import account_password_set
 
 

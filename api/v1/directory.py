@@ -26,7 +26,7 @@ from api.audit import audit_read
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.scopes import IsAuthenticatedWithScope
-from coordination.errors import NotFound
+from core.errors import NotFound
 from directory.models import (
     CareTeamMember,
     Organization,

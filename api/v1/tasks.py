@@ -27,7 +27,6 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.schema import IF_MATCH, etag_header
 from coordination import task_states
-from coordination.errors import Conflict
 from coordination.models import RiskBand, Task, risk_of_rank
 from coordination.selectors import (
     WORKLIST_ORDER,
@@ -40,6 +39,7 @@ from coordination.selectors import (
 )
 from coordination.services import TaskActionInput, task_act
 from coordination.task_states import ACTIONS
+from core.errors import Conflict
 from patients.models import AuditEvent
 
 ETAG_PREFIX = "v"
