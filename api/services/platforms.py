@@ -29,14 +29,11 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_application_model
 
 from api.models import PlatformAccount
-from api.selectors import platform_account_for_user
 from core.errors import Conflict, InvalidInput, Problem
 from directory.models import Organization, Practitioner
-from directory.selectors import PLATFORM_ROLE
 from directory.services.accounts import account_deactivate
-from directory.services.care_teams import care_team_member_add
 from directory.services.organisations import User, practitioner_create
-from patients.models import AuditEvent, Patient
+from patients.models import AuditEvent
 from patients.services import audit_record
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -138,17 +135,3 @@ def token_issued_record(*, client_id: str, client_address: str | None) -> None:
         client_address=client_address,
         detail={"client_id": client_id, "grant_type": "client_credentials"},
     )
-
-
-def platform_joins_registered_patient(*, patient: Patient, user: AbstractBaseUser) -> bool:
-    """When `user` is a platform's service account, put its practitioner profile in the care
-    team of the patient it just registered, in the role `platform`, in the caller's
-    transaction: a platform sees a patient only through the care team, and without this the
-    patient it registered would be out of its reach (and of everyone's). It may then set the
-    rest of the care team (api.v1.directory). Returns whether it joined."""
-    account = platform_account_for_user(user_id=user.pk)
-    if account is None:
-        return False
-    practitioner = Practitioner.objects.get(user_id=account.user_id)
-    care_team_member_add(patient=patient, role=PLATFORM_ROLE, practitioner=practitioner, actor=user)
-    return True

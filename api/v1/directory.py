@@ -26,6 +26,7 @@ from api.audit import audit_read
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.scopes import IsAuthenticatedWithScope
+from api.services.registration import COORDINATOR_ROLE
 from core.errors import NotFound
 from directory.models import (
     CareTeamMember,
@@ -58,7 +59,6 @@ from directory.services import (
 from patients.models import Patient
 from patients.selectors import access_patient, patient_get
 
-COORDINATOR_ROLE = "coordinator"
 GP_ROLE = "gp"
 
 

@@ -39,7 +39,7 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
 from api.schema import etag_header
-from api.services.platforms import platform_joins_registered_patient
+from api.services.registration import registrar_joins_care_team
 from coordination.models import RiskBand, risk_of_rank
 from coordination.selectors import patient_risk_rank, patient_risk_rank_subquery
 from coordination.services.observations import observations_ingest
@@ -339,9 +339,10 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
         description=(
             "Register a patient; needs the permission patients.add_patient (a platform holds "
             "it with the patients:write scope). A platform that registers a patient joins its "
-            "care team in the role `platform`, so that it can read it back and set the rest "
-            "of the care team. A person who registers one is NOT added: until someone adds "
-            "them to the care team, this response is the only copy they get."
+            "care team in the role `platform`, a care coordinator in the role `coordinator`, "
+            "so that they can read it back and set the rest of the care team. Anyone else who "
+            "registers one is NOT added: until someone adds them to the care team, this "
+            "response is the only copy they get."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -357,7 +358,7 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
                     entry_point=AuditEvent.EntryPoint.REST,
                     client_address=client_address(request),
                 )
-                platform_joins_registered_patient(patient=patient, user=_actor(request))
+                registrar_joins_care_team(patient=patient, user=_actor(request))
         except patients_errors.InvalidIdentifier as exc:
             return _invalid_identifier(exc)
         response = Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)

@@ -67,11 +67,27 @@ def test_create_a_patient(registrar):
     assert Patient.objects.filter(pk=body["id"], family_name="Martin").exists()
 
 
-def test_the_creator_is_not_in_the_care_team(registrar):
+def test_a_coordinator_who_registers_a_patient_joins_its_care_team_and_reads_it_back(registrar):
     created = client_for(registrar).post("/api/v1/patients/", NEW_PATIENT, format="json")
+    patient_id = created.json()["id"]
 
-    read = client_for(registrar).get(f"/api/v1/patients/{created.json()['id']}/")
+    read = client_for(registrar).get(f"/api/v1/patients/{patient_id}/")
+    team = client_for(registrar).get(f"/api/v1/patients/{patient_id}/care-team/").json()
 
+    assert read.status_code == 200
+    assert [(m["role"], m["practitioner"]["id"]) for m in team["results"]] == [
+        ("coordinator", registrar.practitioner.pk)
+    ]
+
+
+def test_anyone_else_who_registers_a_patient_is_not_in_its_care_team(db):
+    gp = make_practitioner("gp")
+    gp.user.user_permissions.add(Permission.objects.get(codename="add_patient"))
+    created = client_for(gp.user).post("/api/v1/patients/", NEW_PATIENT, format="json")
+
+    read = client_for(gp.user).get(f"/api/v1/patients/{created.json()['id']}/")
+
+    assert created.status_code == 201
     assert read.status_code == 404
 
 
