@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from coordination.models import CarePathway
+from coordination.services import care_pathway_cancel
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.models import PathwayDefinition
 
@@ -70,6 +71,7 @@ def test_uploading_without_the_permission_is_refused_and_stores_nothing(db):
 def test_care_team_member_starts_a_pathway_from_the_patient_page(scene: Scene):
     client = Client()
     client.force_login(scene.gp.user)
+    care_pathway_cancel(pathway=scene.pathway, user=None)  # one care-test at a time
 
     response = client.post(f"/patients/{scene.patient.pk}/start/", {"key": "care-test"})
 
