@@ -79,6 +79,24 @@ def test_care_team_member_starts_a_pathway_from_the_patient_page(scene: Scene):
     assert CarePathway.objects.filter(patient=scene.patient).count() == 2
 
 
+def test_starting_a_pathway_the_patient_already_follows_shows_why_and_starts_nothing(
+    scene: Scene,
+):
+    client = Client()
+    client.force_login(scene.gp.user)
+
+    response = client.post(
+        f"/patients/{scene.patient.pk}/start/", {"key": "care-test"}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert (
+        f"the patient already follows this pathway: care pathway {scene.pathway.pk} "
+        "(care-test version 1, active, in state assessment)"
+    ) in response.content.decode()
+    assert CarePathway.objects.filter(patient=scene.patient).count() == 1
+
+
 def test_starting_a_pathway_for_an_unrelated_patient_is_not_found(scene: Scene):
     other = make_patient()
     client = Client()
