@@ -19,6 +19,7 @@ from core.users import User
 from patients.selectors import (
     visible_patient_ids,
 )
+from workflows.models import PathwayInstance
 
 
 def pathway_patient_id(*, pathway_id: int) -> int | None:
@@ -65,6 +66,23 @@ def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:
             raise NotFound("care pathway", pathway_id)
         raise NotFound("care pathway", pathway_id, patient_id=patient_id, outcome="denied")
     return pathway
+
+
+def running_care_pathway(*, patient_id: int, key: str) -> CarePathway | None:
+    """The patient's oldest care pathway of definition `key` (any version) that has not ended
+    (its instance active or suspended), with its instance and definition; None if there is
+    none. Not permission-filtered: for services checking a rule."""
+    return (
+        CarePathway.objects.filter(
+            patient_id=patient_id,
+            instance__definition__key=key,
+            instance__status__in=(PathwayInstance.Status.ACTIVE, PathwayInstance.Status.SUSPENDED),
+        )
+        .select_related("instance__definition")
+        .defer("instance__definition__source", "instance__definition__document")
+        .order_by("pk")
+        .first()
+    )
 
 
 # The engine instance of a care pathway names it as its subject.

@@ -4,6 +4,11 @@ The engine knows roles, not users: a user fires an event with the roles they pla
 patient's care team (directly, or through a service team). Every service here locks the
 engine instance first (through the engine), then rows of this app. Audit records take no
 lock (they are chained after commit).
+
+A start creates its instance rather than locking one: it locks the patient's care team row
+first (as directory.services.care_teams does before its own writes), so that two starts of
+one pathway for one patient are serialised and the second sees the first; nothing that holds
+an instance, pathway or task lock waits for a care team row.
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from coordination.errors import NotAllowed
+from coordination.errors import Conflict, NotAllowed
 from coordination.models import CarePathway
 from coordination.selectors import pathway_patient_id
-from coordination.selectors.pathways import pathway_id_from_subject, subject_of
+from coordination.selectors.pathways import (
+    pathway_id_from_subject,
+    running_care_pathway,
+    subject_of,
+)
 from coordination.services.tasks import step_done_check
 from coordination.services.triage import patient_risk_sync
+from directory.models import CareTeam
 from directory.selectors import PATIENT_ROLE, care_roles
 from directory.services.care_teams import care_team_for_patient
 from live import events
@@ -30,7 +40,7 @@ from patients.services import audit_record
 from workflows.actions import StateChange
 from workflows.actors import Actor
 from workflows.models import HistoryEntry
-from workflows.selectors import lock_instance
+from workflows.selectors import compiled_definition, definition_latest_active, lock_instance
 from workflows.services import (
     FireResult,
     instance_cancel,
@@ -57,12 +67,20 @@ def care_pathway_start(
 ) -> CarePathway:
     """Start the latest active version of pathway `key` for the patient. The initial state's
     tasks open for the care team in the same transaction. `user` must play a role in the
-    patient's care team (None: the system, e.g. a platform's integration)."""
+    patient's care team (None: the system, e.g. a platform's integration).
+
+    Refuses with Conflict, writing nothing, while the patient has a care pathway of `key`
+    (any version) that has not ended, unless the version being started has
+    `allow_concurrent`. Locks the patient's care team row before that check (see the module
+    docstring), so two simultaneous starts give one pathway and one Conflict."""
     actor = actor_for(user, patient.pk)
     if user is not None and not actor.roles - {PATIENT_ROLE}:
         raise NotAllowed("only a member of the patient's care team may start a pathway")
     with transaction.atomic():
         team = care_team_for_patient(patient=patient)
+        if not compiled_definition(definition_latest_active(key=key)).allow_concurrent:
+            team = CareTeam.objects.select_for_update().get(pk=team.pk)
+            _refuse_if_running(patient_id=patient.pk, key=key)
         # The row exists before the engine runs the initial state's on_enter, so that the
         # task handler finds the patient and the team through the instance's subject.
         pathway = CarePathway.objects.create(
@@ -100,6 +118,18 @@ def care_pathway_start(
             detail={"pathway": f"{key}@{instance.definition.version}"},
         )
     return pathway
+
+
+def _refuse_if_running(*, patient_id: int, key: str) -> None:
+    running = running_care_pathway(patient_id=patient_id, key=key)
+    if running is None or running.instance is None:
+        return
+    instance = running.instance
+    raise Conflict(
+        f"the patient already follows this pathway: care pathway {running.pk} "
+        f"({instance.definition.key} version {instance.definition.version}, "
+        f"{instance.status}, in state {instance.state}); it must end before another starts"
+    )
 
 
 def pathway_move_record(change: StateChange) -> None:

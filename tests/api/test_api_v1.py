@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from api.models import IdempotencyRecord
 from coordination.models import CarePathway, Task, TaskEvent
-from coordination.services import care_pathway_start
+from coordination.services import care_pathway_cancel, care_pathway_start
 from directory.services import care_team_member_add
 from patients.models import AuditEvent
 from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
@@ -79,6 +79,7 @@ def test_anonymous_requests_are_refused_as_problems(db):
 
 def test_start_a_pathway_and_read_it_with_its_etag(scene: Scene):
     client = client_for(scene.gp.user)
+    care_pathway_cancel(pathway=scene.pathway, user=None)  # one care-test at a time
 
     created = client.post(
         "/api/v1/pathways/", {"patient": scene.patient.pk, "pathway": "care-test"}, format="json"
@@ -223,6 +224,7 @@ def test_an_oversized_body_is_refused_with_413_before_anything_reads_it(scene: S
 
 def test_a_retry_with_the_same_idempotency_key_replays_and_creates_nothing(scene: Scene):
     client = client_for(scene.gp.user)
+    care_pathway_cancel(pathway=scene.pathway, user=None)  # one care-test at a time
     body = {"patient": scene.patient.pk, "pathway": "care-test"}
     before = CarePathway.objects.count()
 
@@ -238,6 +240,7 @@ def test_a_retry_with_the_same_idempotency_key_replays_and_creates_nothing(scene
 
 def test_reusing_an_idempotency_key_for_another_request_is_a_conflict(scene: Scene):
     client = client_for(scene.gp.user)
+    care_pathway_cancel(pathway=scene.pathway, user=None)  # one care-test at a time
     client.post(
         "/api/v1/pathways/",
         {"patient": scene.patient.pk, "pathway": "care-test"},

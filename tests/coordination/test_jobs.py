@@ -38,6 +38,7 @@ JOBS_TEST = textwrap.dedent(
     """
     key: jobs-test
     version: 1
+    allow_concurrent: true   # test_sweep_goes_through_every_batch starts five for one patient
     title: Jobs test
     roles: [gp, nurse, coordinator]
     initial: waiting

@@ -39,6 +39,14 @@ from workflows.services import definition_publish
 __all__ = ["frozen", "watched"]  # fixtures of the alert engine's tests
 
 
+@pytest.fixture
+def concurrent_care_test(scene: Scene) -> None:
+    """A version 2 of `care-test` that lets a patient follow it several times at once, after
+    the scene's pathway (version 1) has started: the tests below want two of them."""
+    source = CARE_TEST.replace("version: 1\n", "version: 2\nallow_concurrent: true\n")
+    definition_publish(source=source, actor=Actor(id="test"), fmt="yaml")
+
+
 @pytest.mark.parametrize(
     ("band", "score"),
     [("high", 0), ("high", 12), ("medium", 3), ("low", 0), ("low", 2), ("high", 9999)],
@@ -117,7 +125,9 @@ def test_a_closed_task_keeps_the_rank_it_had(scene: Scene):
     assert Task.objects.get(pk=visit.pk).risk_rank == RISK_RANK_NONE
 
 
-def test_the_patients_rank_is_the_highest_over_their_active_pathways(scene: Scene):
+def test_the_patients_rank_is_the_highest_over_their_active_pathways(
+    scene: Scene, concurrent_care_test: None
+):
     second = care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)
     pathway_risk_apply(scene.pathway.pk, 7, "high", timezone.now())
 
@@ -127,7 +137,9 @@ def test_the_patients_rank_is_the_highest_over_their_active_pathways(scene: Scen
     assert _open_ranks(scene) == {risk_rank("high", 7)}
 
 
-def test_a_pathway_that_ended_no_longer_counts_once_synced(scene: Scene):
+def test_a_pathway_that_ended_no_longer_counts_once_synced(
+    scene: Scene, concurrent_care_test: None
+):
     second = care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)
     pathway_risk_apply(scene.pathway.pk, 7, "high", timezone.now())
     pathway_risk_apply(second.pk, 3, "medium", timezone.now())
@@ -141,7 +153,7 @@ def test_a_pathway_that_ended_no_longer_counts_once_synced(scene: Scene):
 
 
 def test_suspending_a_pathway_takes_its_risk_out_of_the_patients_rank(
-    scene: Scene, django_capture_on_commit_callbacks
+    scene: Scene, concurrent_care_test: None, django_capture_on_commit_callbacks
 ):
     second = care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)
     pathway_risk_apply(scene.pathway.pk, 7, "high", timezone.now())
@@ -157,7 +169,9 @@ def test_suspending_a_pathway_takes_its_risk_out_of_the_patients_rank(
     assert _open_ranks(scene) == {risk_rank("high", 7)}
 
 
-def test_a_task_opened_later_takes_the_patients_current_rank(scene: Scene):
+def test_a_task_opened_later_takes_the_patients_current_rank(
+    scene: Scene, concurrent_care_test: None
+):
     pathway_risk_apply(scene.pathway.pk, 4, "medium", timezone.now())
 
     second = care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)

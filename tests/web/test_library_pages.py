@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from coordination.models import CarePathway
+from coordination.services import care_pathway_cancel
 from tests.coordination.conftest import Scene, make_patient, make_practitioner
 from workflows.models import PathwayDefinition
 
@@ -70,11 +71,30 @@ def test_uploading_without_the_permission_is_refused_and_stores_nothing(db):
 def test_care_team_member_starts_a_pathway_from_the_patient_page(scene: Scene):
     client = Client()
     client.force_login(scene.gp.user)
+    care_pathway_cancel(pathway=scene.pathway, user=None)  # one care-test at a time
 
     response = client.post(f"/patients/{scene.patient.pk}/start/", {"key": "care-test"})
 
     assert response.status_code == 302
     assert CarePathway.objects.filter(patient=scene.patient).count() == 2
+
+
+def test_starting_a_pathway_the_patient_already_follows_shows_why_and_starts_nothing(
+    scene: Scene,
+):
+    client = Client()
+    client.force_login(scene.gp.user)
+
+    response = client.post(
+        f"/patients/{scene.patient.pk}/start/", {"key": "care-test"}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert (
+        f"the patient already follows this pathway: care pathway {scene.pathway.pk} "
+        "(care-test version 1, active, in state assessment)"
+    ) in response.content.decode()
+    assert CarePathway.objects.filter(patient=scene.patient).count() == 1
 
 
 def test_starting_a_pathway_for_an_unrelated_patient_is_not_found(scene: Scene):

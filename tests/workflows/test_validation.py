@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workflows.definition import ValidationResult, validate_document, validate_source
+from workflows.definition.compiled import compile_document
 
 # Line numbers in the tests below refer to this text; edits keep the lines above them in place.
 VALID_YAML = """\
@@ -251,8 +252,8 @@ def test_merge_key_is_an_unknown_key_not_a_merge():
     assert found == [
         (
             "<<",
-            "unknown key '<<' (allowed: description, initial, key, monitoring, references, "
-            "roles, states, timers, title, version)",
+            "unknown key '<<' (allowed: allow_concurrent, description, initial, key, "
+            "monitoring, references, roles, states, timers, title, version)",
             4,
         )
     ]
@@ -1152,3 +1153,14 @@ def test_arbitrary_expressions_are_reported_not_raised(guard, when):
     found = validate_document(document)
 
     assert all(p.location.endswith((".guard", ".when")) for p in found)
+
+
+def test_allow_concurrent_is_an_optional_boolean_false_by_default():
+    plain = valid_document()
+    several = {**plain, "allow_concurrent": True}
+    wrong = {**plain, "allow_concurrent": "yes"}
+
+    assert compile_document(plain).allow_concurrent is False
+    assert compile_document(several).allow_concurrent is True
+    assert validate_document(several) == []
+    assert [p.location for p in validate_document(wrong)] == ["allow_concurrent"]

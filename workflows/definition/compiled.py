@@ -213,6 +213,9 @@ class CompiledDefinition:
     monitoring: MonitoringSpec = MonitoringSpec()
     references: tuple[Reference, ...] = ()
     timers: tuple[PathwayTimer, ...] = ()
+    # Whether one subject may follow several instances of this pathway at once (by default
+    # the app that starts instances refuses a second while one is running).
+    allow_concurrent: bool = False
 
     def state(self, name: str) -> StateSpec:
         return self.states[name]
@@ -277,6 +280,7 @@ def compile_document(document: Mapping[str, Any]) -> CompiledDefinition:
             )
             for r in document.get("references", ())
         ),
+        allow_concurrent=bool(document.get("allow_concurrent", False)),
     )
 
 

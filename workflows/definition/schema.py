@@ -58,6 +58,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
             "uniqueItems": True,
         },
         "initial": {"type": "string"},
+        "allow_concurrent": {"type": "boolean"},
         "monitoring": {"$ref": "#/$defs/monitoring"},
         "timers": {"type": "array", "maxItems": 20, "items": {"$ref": "#/$defs/pathway_timer"}},
         "references": {
