@@ -55,7 +55,7 @@ def test_the_coordinator_logs_in_with_the_printed_password_and_has_a_coordinator
         "/api/v1/patients/",
         {"family_name": "Synthetique", "given_names": "Onboarded", "birth_date": "1970-02-03",
          "sex": "male"},
-        content_type="application/json", **csrf(client),
+        content_type="application/json", headers={"X-CSRFToken": csrf(client)["HTTP_X_CSRFTOKEN"]},
     )  # fmt: skip
     assert created.status_code == 201, created.content
     # Registered by a coordinator: in its care team, so it reads the patient back.
