@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.parsers import BoundedJSONParser
+from api.serializers import StrictSerializer, refuse_unknown_fields
 from workflows.actors import Actor
 from workflows.diagrams import render_definition_svg
 from workflows.models import PathwayDefinition
@@ -76,7 +77,7 @@ class DefinitionDetailSerializer(DefinitionSerializer):
         return definition_document(obj)
 
 
-class UploadSerializer(serializers.Serializer[Any]):
+class UploadSerializer(StrictSerializer):
     source = serializers.CharField(  # type: ignore[assignment]  # the field, not Field.source
         max_length=1_000_000, trim_whitespace=False
     )
@@ -146,6 +147,7 @@ class DefinitionPublishView(IdempotentPostMixin, APIView):
     @extend_schema(request=None, responses=DefinitionSerializer)
     def post(self, request: Request, key: str, version: int) -> Response:
         _require_manager(request)
+        refuse_unknown_fields(request.data)
         definition = definition_activate(key=key, version=version, actor=_actor(request))
         return Response(DefinitionSerializer(definition).data)
 
@@ -154,6 +156,7 @@ class DefinitionRetireView(IdempotentPostMixin, APIView):
     @extend_schema(request=None, responses=DefinitionSerializer)
     def post(self, request: Request, key: str, version: int) -> Response:
         _require_manager(request)
+        refuse_unknown_fields(request.data)
         definition = definition_retire(key=key, version=version, actor=_actor(request))
         return Response(DefinitionSerializer(definition).data)
 

@@ -26,6 +26,7 @@ from api.audit import audit_read
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.scopes import IsAuthenticatedWithScope
+from api.serializers import StrictSerializer
 from api.services.registration import COORDINATOR_ROLE
 from core.errors import NotFound
 from directory.models import (
@@ -124,7 +125,7 @@ class OrganizationSerializer(serializers.ModelSerializer[Organization]):
         read_only_fields = fields
 
 
-class OrganizationCreateSerializer(serializers.Serializer[Any]):
+class OrganizationCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=Organization.Kind.choices)
     finess = serializers.CharField(max_length=9, required=False, allow_blank=True, default="")
@@ -142,7 +143,7 @@ class PractitionerSerializer(serializers.ModelSerializer[Practitioner]):
         read_only_fields = fields
 
 
-class PractitionerCreateSerializer(serializers.Serializer[Any]):
+class PractitionerCreateSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     given_name = serializers.CharField(max_length=150)
     family_name = serializers.CharField(max_length=150)
@@ -173,7 +174,7 @@ class ServiceTeamSerializer(serializers.ModelSerializer[ServiceTeam]):
         return sorted(m.practitioner_id for m in obj.memberships.all())
 
 
-class ServiceTeamCreateSerializer(serializers.Serializer[Any]):
+class ServiceTeamCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     roles = serializers.ListField(
         child=serializers.RegexField(r"^[a-z0-9_-]{1,63}$"), required=False, default=list
@@ -183,7 +184,7 @@ class ServiceTeamCreateSerializer(serializers.Serializer[Any]):
     )
 
 
-class TeamMemberAddSerializer(serializers.Serializer[Any]):
+class TeamMemberAddSerializer(StrictSerializer):
     practitioner = serializers.PrimaryKeyRelatedField(
         queryset=Practitioner.objects.filter(active=True)
     )
@@ -225,7 +226,7 @@ class CareTeamMemberSerializer(serializers.ModelSerializer[CareTeamMember]):
         read_only_fields = fields
 
 
-class CareTeamMemberAddSerializer(serializers.Serializer[Any]):
+class CareTeamMemberAddSerializer(StrictSerializer):
     role = serializers.RegexField(r"^[a-z0-9_-]{1,63}$", max_length=63)
     practitioner = serializers.PrimaryKeyRelatedField(
         queryset=Practitioner.objects.all(), required=False, allow_null=True, default=None

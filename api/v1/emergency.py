@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from api.audit import audit_read, client_address
 from api.pagination import Cursor
+from api.serializers import StrictSerializer, refuse_unknown_fields
 from patients import errors as patients_errors
 from patients.models import AuditEvent, BreakGlassGrant
 from patients.selectors import access_patient, break_glass_grant_list
@@ -46,7 +47,7 @@ class BreakGlassGrantSerializer(serializers.ModelSerializer[BreakGlassGrant]):
         return bool(grant.started_at <= now < grant.expires_at)
 
 
-class BreakGlassSerializer(serializers.Serializer[Any]):
+class BreakGlassSerializer(StrictSerializer):
     reason = serializers.CharField(
         max_length=2000, help_text="Why the record must be opened now (required)."
     )
@@ -107,6 +108,7 @@ class BreakGlassView(ListAPIView[BreakGlassGrant]):
     def post(self, request: Request, pk: int) -> Response:
         user = request.user
         assert isinstance(user, AbstractUser)  # IsAuthenticated has refused anything else
+        refuse_unknown_fields(request.data, BreakGlassSerializer().accepted_fields())
         reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
         try:
             grant = patient_break_glass(

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.serializers import refuse_unknown_fields
 from live.tokens import live_token_issue
 
 
@@ -38,6 +39,7 @@ class LiveTokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         # IsAuthenticated (the default permission) has let only a real user through.
+        refuse_unknown_fields(request.data)
         token = live_token_issue(user=cast(AbstractBaseUser, request.user))
         seconds = int(getattr(settings, "LIVE_TOKEN_SECONDS", 60))
         response = Response(

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from api.audit import audit_read, client_address
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
+from api.serializers import StrictSerializer
 from coordination.models import PathwayParameter
 from coordination.selectors import access_care_pathway
 from coordination.services.parameters import (
@@ -59,7 +60,7 @@ class ParametersSerializer(serializers.Serializer[Any]):
     parameters = ParameterSerializer(many=True, read_only=True)
 
 
-class ParameterSetSerializer(serializers.Serializer[Any]):
+class ParameterSetSerializer(StrictSerializer):
     # Any text: a name the pathway does not declare is refused by the service, naming the
     # declared ones.
     name = serializers.CharField(max_length=63)

@@ -19,6 +19,7 @@ from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.schema import IF_MATCH, etag_header
+from api.serializers import StrictSerializer
 from coordination.models import CarePathway
 from coordination.selectors import access_care_pathway, visible_care_pathways
 from coordination.services import care_pathway_fire, care_pathway_start
@@ -75,7 +76,7 @@ _LIMITS = (
 )
 
 
-class StartSerializer(serializers.Serializer[Any]):
+class StartSerializer(StrictSerializer):
     patient = serializers.IntegerField(min_value=1)
     pathway = serializers.SlugField(max_length=64, help_text="Key of the pathway definition.")
     context = serializers.DictField(  # type: ignore[assignment]  # the field, not .context
@@ -86,7 +87,7 @@ class StartSerializer(serializers.Serializer[Any]):
         return _within_limits(value, "context")
 
 
-class FireSerializer(serializers.Serializer[Any]):
+class FireSerializer(StrictSerializer):
     event = serializers.RegexField(r"^[a-z][a-z0-9_]{0,62}$", max_length=63)
     payload = serializers.DictField(
         required=False, default=dict, help_text=f"Data the guards read as `payload`: a {_LIMITS}"

@@ -39,6 +39,7 @@ from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.problems import problem
 from api.schema import etag_header
+from api.serializers import StrictSerializer, refuse_unknown_fields, unknown_field_errors
 from api.services.registration import registrar_joins_care_team
 from coordination.models import RiskBand, risk_of_rank
 from coordination.selectors import patient_risk_rank, patient_risk_rank_subquery
@@ -115,7 +116,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         return self._risk(obj)[1]
 
 
-class PatientWriteSerializer(serializers.Serializer[Any]):
+class PatientWriteSerializer(StrictSerializer):
     """Types only: the service checks identifiers, lengths and consistency, and names the
     field of each problem."""
 
@@ -155,7 +156,7 @@ class ConsentSerializer(serializers.ModelSerializer[Consent]):
         read_only_fields = fields
 
 
-class ConsentSetSerializer(serializers.Serializer[Any]):
+class ConsentSetSerializer(StrictSerializer):
     scope = serializers.ChoiceField(choices=Consent.Scope.choices)
     given = serializers.BooleanField(help_text="true records the consent, false withdraws it.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
@@ -174,7 +175,7 @@ class ObservationSerializer(serializers.ModelSerializer[Observation]):
         read_only_fields = fields
 
 
-class ObservationInSerializer(serializers.Serializer[Any]):
+class ObservationInSerializer(StrictSerializer):
     """Schema only: items are validated by `observations_record`, which reports every
     problem of every item at once."""
 
@@ -188,11 +189,34 @@ class ObservationInSerializer(serializers.Serializer[Any]):
     )
 
 
-class ObservationBatchInSerializer(serializers.Serializer[Any]):
+class ObservationBatchInSerializer(StrictSerializer):
     items = serializers.ListField(child=ObservationInSerializer(), max_length=MAX_BATCH)
     source = serializers.ChoiceField(  # type: ignore[assignment]  # the field, not .source
         choices=Observation.Source.choices, required=False
     )
+
+
+def _refuse_unknown_observation_fields(body: Mapping[str, Any]) -> None:
+    """The body is validated by `observations_ingest`, not by the serializers above; they
+    still name the fields accepted, of the batch and of each item (`items.3.<name>`)."""
+    if "items" not in body:
+        refuse_unknown_fields(body, ObservationInSerializer().accepted_fields())
+        return
+    errors: dict[str, Any] = unknown_field_errors(
+        body, ObservationBatchInSerializer().accepted_fields()
+    )
+    items = body["items"]
+    if isinstance(items, list):
+        accepted = ObservationInSerializer().accepted_fields()
+        per_item = {
+            index: item_errors
+            for index, item in enumerate(items)
+            if (item_errors := unknown_field_errors(item, accepted))
+        }
+        if per_item:
+            errors["items"] = per_item
+    if errors:
+        raise ValidationError(errors)
 
 
 class ObservationBatchSerializer(serializers.Serializer[Any]):
@@ -536,6 +560,7 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         body = request.data
         if not isinstance(body, Mapping):
             raise ValidationError({"(body)": ["an observation object or {items: [...]}"]})
+        _refuse_unknown_observation_fields(body)
         fields = dict(body)
         source = fields.pop("source", None) or self._default_source(request, patient)
         if not isinstance(source, str):
@@ -549,8 +574,6 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         }
         if "items" in fields:
             items = fields.pop("items")
-            if fields:
-                raise ValidationError({name: ["unknown field"] for name in fields})
             if not isinstance(items, list):
                 raise ValidationError({"items": ["must be a list of observations"]})
             stored = observations_ingest(observations=items, **common).observations

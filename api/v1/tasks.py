@@ -26,6 +26,7 @@ from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
 from api.preconditions import PreconditionFailed, etag, expected_version
 from api.schema import IF_MATCH, etag_header
+from api.serializers import StrictSerializer
 from coordination import task_states
 from coordination.models import RiskBand, Task, risk_of_rank
 from coordination.selectors import (
@@ -119,7 +120,7 @@ def _risk(task: Task) -> tuple[str | None, int | None]:
     return risk_of_rank(task.risk_rank)
 
 
-class TaskActionSerializer(serializers.Serializer[Any]):
+class TaskActionSerializer(StrictSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
     output = serializers.DictField(required=False, default=dict)
     new_owner = serializers.IntegerField(required=False, min_value=1)

@@ -10,7 +10,6 @@ Idempotency-Key on purpose: a stored response would keep the token in clear.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
@@ -26,6 +25,7 @@ from rest_framework.views import APIView
 from api.models import ApiToken
 from api.pagination import Cursor
 from api.selectors import api_token_list
+from api.serializers import StrictSerializer
 from api.services.api_tokens import MAX_LIFETIME, api_token_create, api_token_revoke
 
 
@@ -48,7 +48,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
         read_only_fields = fields
 
 
-class ApiTokenCreateSerializer(serializers.Serializer[Any]):
+class ApiTokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=1000)
     lifetime_days = serializers.IntegerField(
         required=False,

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from api.audit import audit_rows_read, page_rows, query_detail
 from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
+from api.serializers import StrictSerializer, refuse_unknown_fields
 from live.models import WebhookDelivery, WebhookSubscription
 from live.selectors import (
     webhook_delivery_get,
@@ -71,7 +72,7 @@ class SubscriptionCreatedSerializer(SubscriptionSerializer):
         read_only_fields = fields
 
 
-class SubscriptionCreateSerializer(serializers.Serializer[Any]):
+class SubscriptionCreateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=500, help_text="https:// URL receiving the POSTs.")
     event_types = serializers.ListField(
         child=serializers.CharField(max_length=64),
@@ -203,6 +204,7 @@ class DeliveryReplayView(APIView):
         delivery = webhook_delivery_get(
             owner=request.user, subscription_id=pk, delivery_id=delivery_pk
         )
+        refuse_unknown_fields(request.data)
         replayed = webhook_delivery_replay(delivery_id=delivery.pk, actor=_owner(request))
         return Response(DeliverySerializer(replayed).data)
 
@@ -217,6 +219,7 @@ class FailedDeliveriesReplayView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         webhook_subscription_get(owner=request.user, subscription_id=pk)
+        refuse_unknown_fields(request.data)
         count = webhook_deliveries_replay_failed(subscription_id=pk, actor=_owner(request))
         return Response(ReplayedSerializer({"replayed": count}).data)
 

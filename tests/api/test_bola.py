@@ -310,6 +310,10 @@ def body_for(route: Route, world: World) -> dict[str, Any]:
         return {"practitioner": world.newcomer_id}
     if last == "reassign":
         return {"note": "x", "new_owner": world.nurse_practitioner_id}
+    if last == "break-glass":
+        return {"reason": "x"}
+    if last == "replay":
+        return {}  # a replay takes no body (an unknown field would be refused with 400)
     if route.path.startswith("patients/"):
         return {"city": "Elsewhere"}
     return {"note": "x"}
