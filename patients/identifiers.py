@@ -5,21 +5,28 @@ The key is 97 - (the 13-character number mod 97); for people born in Corsica the
 (characters 6-7) is `2A` or `2B`, counted as `19` and `18` when computing the key. Every other
 character is a digit.
 
+The number also encodes some of the person's traits, which `nir_trait_problems` compares
+with the patient's record (see there for which digits and values count).
+
 Pure functions of the standard library: the services call them, the API may call them to
 check input early.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from enum import StrEnum
 
-from patients.errors import InvalidIdentifier
+from patients.errors import InvalidIdentifier, Problem
 
 NIR_LENGTH = 15
 _DEPARTMENT = slice(5, 7)
 _CORSICA = {"2A": "19", "2B": "18"}
 _BIRTH_PLACE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
+# Digit 1: 1 and 2 in a NIR; 3 and 4 in a provisional number given to a person born abroad
+# while being registered; 7 and 8 in a temporary number (NIA). Other values encode no sex.
+_SEX_OF_DIGIT = {"1": "male", "3": "male", "7": "male", "2": "female", "4": "female", "8": "female"}
 
 
 class InsOid(StrEnum):
@@ -108,3 +115,50 @@ def check_nir_birth_place(nir: str, birth_place_code: str) -> None:
             f"{birth_place_code} is not in department {department}, where the NIR records "
             "the birth",
         )
+
+
+def nir_trait_problems(nir: str, *, sex: object, birth_date: object) -> list[Problem]:
+    """The contradictions between a well-formed NIR/NIA (as `check_nir` returns it) and the
+    sex and birth date recorded with it: empty when they agree.
+
+    What is compared, whatever the OID (NIR, NIA and their test numbers alike):
+
+    - digit 1, the sex: 1, 3 or 7 is male, 2, 4 or 8 female (3/4: provisional numbers of
+      persons born abroad being registered, 7/8: temporary numbers). Compared only when the
+      recorded sex is `male` or `female`: `other` and `unknown` match any digit, and a digit
+      outside these six matches any sex.
+    - digits 2-3, the last two digits of the birth year: always compared.
+    - digits 4-5, the birth month: compared only when 01 to 12. Every other value (20-42 and
+      50-99 when the month was unknown or the birth registered on declaration, and anything
+      else outside 01-12) encodes no month and matches any birth date.
+
+    A `sex` or `birth_date` that is not a valid value (not a choice, not a date) is not
+    compared: the caller reports it on its own. On a contradiction, the list names the NIR
+    first (`ins_nir`, every contradiction in one message) and then each contradicted field
+    (`sex`, `birth_date`), so that the person correcting it sees both sides.
+    """
+    nir_reasons: list[str] = []
+    problems: list[Problem] = []
+    encoded_sex = _SEX_OF_DIGIT.get(nir[0])
+    if encoded_sex is not None and sex in ("male", "female") and sex != encoded_sex:
+        nir_reasons.append(f"digit 1 ({nir[0]}) encodes sex {encoded_sex}, but sex is {sex}")
+        problems.append(
+            Problem("sex", f"{sex}, but ins_nir encodes {encoded_sex} (digit 1 is {nir[0]})")
+        )
+    if isinstance(birth_date, dt.date) and not isinstance(birth_date, dt.datetime):
+        date_reasons: list[str] = []
+        year = nir[1:3]
+        if int(year) != birth_date.year % 100:
+            date_reasons.append(f"digits 2-3 ({year}) encode a birth year ending in {year}")
+        month = nir[3:5]
+        if 1 <= int(month) <= 12 and int(month) != birth_date.month:
+            date_reasons.append(f"digits 4-5 ({month}) encode birth month {month}")
+        if date_reasons:
+            stated = " and ".join(date_reasons)
+            nir_reasons.append(f"{stated}, but birth_date is {birth_date.isoformat()}")
+            problems.append(
+                Problem("birth_date", f"{birth_date.isoformat()}, but in ins_nir {stated}")
+            )
+    if not nir_reasons:
+        return []
+    return [Problem("ins_nir", "; ".join(nir_reasons)), *problems]

@@ -3,6 +3,10 @@
 - Identifiers are checked first: InvalidIdentifier names the first bad one (`ins_nir`,
   `ins_oid`, `birth_place_code`) and why; then the other fields, InvalidPatient listing every
   problem. Nothing is written when either is raised.
+- The INS number must agree with the sex and birth date it encodes
+  (`identifiers.nir_trait_problems`): a contradiction is an InvalidPatient naming `ins_nir`
+  and each contradicted field (`sex`, `birth_date`). It is checked whenever one of the three
+  is written; an update of other fields does not re-check a stored row that predates the rule.
 - `patient_update` locks the row, compares `expected_version` with the stored version (Conflict
   when they differ), writes only the changed fields and increments `version`.
 - Changing a strict identity trait (names, birth date, sex, birth place, INS) of an identity
@@ -39,6 +43,7 @@ STRICT_TRAITS = frozenset(
 )
 MAX_ADDRESS_LINES = 4
 EARLIEST_BIRTH = dt.date(1880, 1, 1)
+_NIR_TRAITS = ("ins_nir", "sex", "birth_date")
 _PHONE = re.compile(r"^\+?[0-9 ().-]{4,31}$")
 
 
@@ -168,6 +173,7 @@ def patient_update(
             {**current, **fields},
             today=timezone.localdate(now),
             previous=None if "identity_status" in changes else current,
+            stored=current,
         )
         changed = [name for name in _CLEANED_FIELDS if values[name] != current[name]]
         new_user = changes.get("user")
@@ -229,11 +235,16 @@ _CLEANED_FIELDS = (
 
 
 def _clean(
-    values: Mapping[str, Any], *, today: dt.date, previous: Mapping[str, Any] | None = None
+    values: Mapping[str, Any],
+    *,
+    today: dt.date,
+    previous: Mapping[str, Any] | None = None,
+    stored: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Normalized values, or InvalidIdentifier (first bad identifier) / InvalidPatient (every
     other problem). With `previous` (an update that does not state the identity status), an
-    identity whose strict traits change becomes provisional."""
+    identity whose strict traits change becomes provisional. With `stored` (an update), the
+    INS number is compared with the sex and birth date only when one of the three changes."""
     cleaned = dict(values)
     nir = _text(values["ins_nir"])
     oid = _text(values["ins_oid"])
@@ -277,9 +288,20 @@ def _clean(
             validate_email(cleaned["email"])
         except ValidationError:
             problems.append(Problem("email", "not an email address"))
-    problems.extend(_check_birth_date(values["birth_date"], today))
+    birth_date_problems = _check_birth_date(values["birth_date"], today)
+    problems.extend(birth_date_problems)
     if values["sex"] not in Sex.values:
         problems.append(Problem("sex", f"{values['sex']!r} is not one of {', '.join(Sex.values)}"))
+    if cleaned["ins_nir"] and (
+        stored is None or any(cleaned[name] != stored[name] for name in _NIR_TRAITS)
+    ):
+        problems.extend(
+            identifiers.nir_trait_problems(
+                cleaned["ins_nir"],
+                sex=values["sex"],
+                birth_date=None if birth_date_problems else values["birth_date"],
+            )
+        )
     if previous is not None and any(cleaned[name] != previous[name] for name in STRICT_TRAITS):
         cleaned["identity_status"] = IdentityStatus.PROVISIONAL
     status = cleaned["identity_status"]
