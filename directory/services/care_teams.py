@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, NotFound, Problem
 from directory.models import CareTeam, CareTeamMember, Practitioner, ServiceTeam
+from directory.selectors import PLATFORM_ROLE
 from directory.signals import patient_access_changed
 from live import events
 from live.services.outbox import event_record
@@ -135,10 +136,12 @@ def _member_event_record(
     )
 
 
-def sharing_allowed(patient: Patient) -> bool:
-    """False when the patient has objected to sharing within the care team."""
+def sharing_allowed(patient: Patient, scope: str = Consent.Scope.CARE_TEAM_SHARING) -> bool:
+    """False when the patient's latest word on `scope` is a withdrawal: an objection to
+    sharing within the care team (care_team_sharing), or with external platforms
+    (external_sharing)."""
     latest = (
-        Consent.objects.filter(patient=patient, scope=Consent.Scope.CARE_TEAM_SHARING)
+        Consent.objects.filter(patient=patient, scope=scope)
         .order_by("-recorded_at", "-pk")
         .values_list("status", flat=True)
         .first()
@@ -149,14 +152,19 @@ def sharing_allowed(patient: Patient) -> bool:
 def patient_access_sync(*, patient: Patient, actor: AbstractBaseUser | None) -> None:
     """Grant view/change on the patient to exactly the care team's active members (or to
     nobody if the patient objected), revoking every other such grant, and put back on offer
-    the open tasks of owners who lost access. Idempotent. The caller holds the care team
-    lock (`_lock_team`)."""
+    the open tasks of owners who lost access. A withdrawn `external_sharing` consent leaves
+    out the members in the role `platform` (a platform's service account is a member so):
+    the platform then sees nothing of the patient, through the API as through webhooks,
+    which are sent only about patients their owner sees. Idempotent. The caller holds the
+    care team lock (`_lock_team`)."""
     members = list(
         CareTeamMember.objects.filter(care_team__patient=patient, active=True).select_related(
             "practitioner__user", "service_team__group"
         )
     )
     allowed = sharing_allowed(patient)
+    if not sharing_allowed(patient, Consent.Scope.EXTERNAL_SHARING):
+        members = [m for m in members if m.role != PLATFORM_ROLE]
     users = {m.practitioner.user.pk: m.practitioner.user for m in members if m.practitioner}
     groups = {m.service_team.group.pk: m.service_team.group for m in members if m.service_team}
     if not allowed:

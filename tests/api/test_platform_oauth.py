@@ -30,7 +30,7 @@ from api.oauth2 import ParcoursOAuth2Validator, access_token_load, oauthlib_core
 from api.scopes import scope_family
 from api.services.platforms import PlatformClient, platform_client_create, platform_client_disable
 from directory.models import Organization
-from directory.services import care_team_member_add, organization_create
+from directory.services import care_team_member_add, consent_set, organization_create
 from patients.models import AuditEvent, Observation, Patient
 from tests.api.test_bola import _walk
 from tests.coordination.conftest import Scene, make_patient
@@ -522,3 +522,36 @@ def test_another_platform_cannot_touch_the_care_team_of_a_patient_it_did_not_reg
     )
 
     assert refused.status_code == 404  # not its patient: not found, as for any unseen patient
+
+
+# --- external_sharing: a withdrawal hides the patient from platforms ------------------------
+
+
+def test_withdrawing_external_sharing_hides_the_patient_from_its_platform_only(
+    scene: Scene, platform: PlatformClient
+):
+    api = obtain_token(platform)
+    url = f"/api/v1/patients/{scene.patient.pk}/"
+    consent_set(
+        patient=scene.patient, scope="external_sharing", given=True, actor=scene.gp.user,
+        entry_point=AuditEvent.EntryPoint.REST,
+    )  # fmt: skip
+    assert api.get(url).status_code == 200
+
+    consent_set(
+        patient=scene.patient, scope="external_sharing", given=False, actor=scene.gp.user,
+        entry_point=AuditEvent.EntryPoint.REST,
+    )  # fmt: skip
+
+    assert api.get(url).status_code == 404  # as for any patient it may not see
+    assert api.get("/api/v1/patients/").json()["results"] == []
+    gp = APIClient()
+    gp.force_authenticate(scene.gp.user)
+    assert gp.get(url).status_code == 200  # the care team is not concerned
+
+    consent_set(
+        patient=scene.patient, scope="external_sharing", given=True, actor=scene.gp.user,
+        entry_point=AuditEvent.EntryPoint.REST,
+    )  # fmt: skip
+
+    assert api.get(url).status_code == 200
