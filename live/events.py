@@ -1,6 +1,7 @@
 """Event types written to the outbox, and their payload builders.
 
-Payloads are thin on purpose: ids, versions and what changed, never patient data. A receiver
+Payloads are thin on purpose: ids, versions and what changed, never patient data (no name,
+no INS: the INS leaves only through the API, and only for a qualified identity). A receiver
 that needs more reads it through the API, where the usual permission checks and the audit
 trail apply. Every builder returns a plain JSON object (it is stored as JSON and published as
 is).

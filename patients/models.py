@@ -116,6 +116,14 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.family_name.upper()} {self.given_names} ({self.pk})"
 
+    @property
+    def ins_shareable(self) -> bool:
+        """Whether the INS may leave Parcours (API responses, webhooks, exports): only a
+        qualified identity's. The national INS referential allows only a qualified identity's
+        INS to reference or exchange health data; a provisional, recovered or validated
+        identity's INS is kept, and shown to the care team labelled as not usable."""
+        return self.identity_status == self.IdentityStatus.QUALIFIED and bool(self.ins_nir)
+
 
 class PatientUserObjectPermission(UserObjectPermissionBase):
     """django-guardian's direct foreign-key table: a user's permissions on one patient."""

@@ -74,11 +74,15 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
     # Blank on a record without them: the generated schema (an email format, an enum of
     # OIDs) would otherwise refuse the empty string these fields hold then.
     email = serializers.CharField(read_only=True, help_text="An email address, or empty.")
-    ins_oid = serializers.ChoiceField(
-        choices=Patient._meta.get_field("ins_oid").choices or [],
-        allow_blank=True,
-        read_only=True,
-        help_text="The INS identifier's OID, or empty without an INS.",
+    # The INS leaves only with a qualified identity (Patient.ins_shareable): null otherwise,
+    # even when one is stored; `identity_status` always says why.
+    ins_nir = serializers.SerializerMethodField(
+        help_text="The INS number (NIR or NIA, 15 characters) when `identity_status` is "
+        "`qualified`; null for any other status (an INS stored for a provisional, recovered "
+        "or validated identity is not sent: it may not be used for exchange) and without INS."
+    )
+    ins_oid = serializers.SerializerMethodField(
+        help_text="The OID naming the INS number's kind, sent and null together with `ins_nir`."
     )
 
     risk_band = serializers.SerializerMethodField(
@@ -108,6 +112,18 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             obj.current_risk_rank = rank  # type: ignore[attr-defined]
         return risk_of_rank(rank)
 
+    @extend_schema_field(serializers.CharField(min_length=15, max_length=15, allow_null=True))
+    def get_ins_nir(self, obj: Patient) -> str | None:
+        return obj.ins_nir if obj.ins_shareable else None
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=Patient._meta.get_field("ins_oid").choices or [], allow_null=True
+        )
+    )
+    def get_ins_oid(self, obj: Patient) -> str | None:
+        return obj.ins_oid if obj.ins_shareable else None
+
     @extend_schema_field(serializers.ChoiceField(choices=RiskBand.choices))
     def get_risk_band(self, obj: Patient) -> str:
         return self._risk(obj)[0]
@@ -135,11 +151,17 @@ class PatientWriteSerializer(StrictSerializer):
     postal_code = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     city = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     ins_nir = serializers.CharField(
-        required=False, allow_blank=True, max_length=64, help_text="NIR or NIA, 15 characters."
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="NIR or NIA, 15 characters. Stored whatever the identity status; the "
+        "response carries it back only when the identity is `qualified`.",
     )
     ins_oid = serializers.CharField(required=False, allow_blank=True, max_length=64)
     identity_status = serializers.ChoiceField(
-        choices=Patient.IdentityStatus.choices, required=False
+        choices=Patient.IdentityStatus.choices,
+        required=False,
+        help_text="Identitovigilance status; only a `qualified` identity's INS is sent out.",
     )
 
 
