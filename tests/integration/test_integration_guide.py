@@ -17,6 +17,9 @@ shown is matched item by item against items of the real list; a text ending in `
 checks the beginning; a date-time only checks that it is one; an identifier (`id`, `patient`,
 `task`...) is checked against the real value when the guide kept it earlier, else only its
 type. The guide's example host names are replaced by the servers of the test.
+
+To write a changed answer into the guide, run the test with `GUIDE_RECORD=<file>`: it then
+writes every real answer to that file instead of comparing them.
 """
 
 from __future__ import annotations
@@ -405,11 +408,11 @@ class Worker:
 
     process: subprocess.Popen[bytes]
     queue: str
-    broker: str
+    sender: Celery
     log: Path
 
     def send_webhooks(self) -> None:
-        Celery(broker=self.broker).send_task("coordination.webhooks_send", queue=self.queue)
+        self.sender.send_task("coordination.webhooks_send", queue=self.queue)
 
 
 @pytest.fixture
@@ -435,7 +438,7 @@ def worker(redis_server: RedisServer, tmp_path: Path) -> Iterator[Worker]:
             ],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    yield Worker(process, queue, redis_server.url, log)
+    yield Worker(process, queue, Celery(broker=redis_server.url), log)
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -463,7 +466,7 @@ def wait_for_webhook(
         return False
 
     try:
-        wait_until(arrived, 60, f"the {event_type} webhook (guide line {step.line})")
+        wait_until(arrived, 120, f"the {event_type} webhook (guide line {step.line})")
     except AssertionError:
         raise AssertionError(worker.log.read_text(errors="replace")[-3000:]) from None
     delivery = found[0]
