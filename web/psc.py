@@ -79,24 +79,22 @@ class Provider:
     end_session_endpoint: str  # "" when the provider has none
 
 
-def _discovery(issuer: str) -> dict[str, str]:
-    """The issuer's endpoints from its discovery document, cached (shared by the processes
-    when the cache is Redis) for DISCOVERY_CACHE_SECONDS."""
-    key = f"parcours:psc-discovery:{issuer}"
+def _discovery(issuer: str, url: str) -> dict[str, str]:
+    """The issuer's endpoints from its discovery document at `url`, cached (shared by the
+    processes when the cache is Redis) for DISCOVERY_CACHE_SECONDS."""
+    key = f"parcours:psc-discovery:{url}"
     cached = cache.get(key)
     if isinstance(cached, dict):
         return cached
     try:
-        response = requests.get(
-            f"{issuer}/.well-known/openid-configuration", timeout=settings.PSC_TIMEOUT_SECONDS
-        )
+        response = requests.get(url, timeout=settings.PSC_TIMEOUT_SECONDS)
         response.raise_for_status()
         document = response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise ProviderUnavailable(f"discovery document of {issuer}: {exc}") from exc
+        raise ProviderUnavailable(f"discovery document at {url}: {exc}") from exc
     if not isinstance(document, dict) or document.get("issuer", "").rstrip("/") != issuer:
         # OpenID Connect Discovery 1.0, section 4.3: the document names its own issuer.
-        raise ProviderUnavailable(f"the discovery document at {issuer} names another issuer")
+        raise ProviderUnavailable(f"the discovery document at {url} names another issuer")
     names = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
              "end_session_endpoint")  # fmt: skip
     endpoints = {name: str(document.get(name) or "") for name in names}
@@ -106,7 +104,7 @@ def _discovery(issuer: str) -> dict[str, str]:
 
 def provider() -> Provider:
     """The provider's endpoints: those set one by one (PSC_*_ENDPOINT) win over the issuer's
-    discovery document, which is read only when one is missing."""
+    discovery document (PSC_DISCOVERY_URL), which is read only when one is missing."""
     explicit = Provider(
         issuer=settings.PSC_ISSUER,
         authorization_endpoint=settings.PSC_AUTHORIZATION_ENDPOINT,
@@ -119,7 +117,8 @@ def provider() -> Provider:
                 explicit.userinfo_endpoint, explicit.jwks_endpoint)  # fmt: skip
     if all(required) or not explicit.issuer:
         return explicit
-    found = _discovery(explicit.issuer)
+    url = settings.PSC_DISCOVERY_URL or f"{explicit.issuer}/.well-known/openid-configuration"
+    found = _discovery(explicit.issuer, url)
     return Provider(
         issuer=explicit.issuer,
         authorization_endpoint=explicit.authorization_endpoint or found["authorization_endpoint"],
@@ -347,7 +346,9 @@ def psc_callback(request: HttpRequest) -> HttpResponse:
         )
     except (ProviderUnavailable, requests.ConnectionError, requests.Timeout):
         return _failure(request, reason="provider_unreachable", status=502)
-    except (SuspiciousOperation, jwt.InvalidTokenError, requests.RequestException, ValueError):
+    except (SuspiciousOperation, jwt.PyJWTError, requests.RequestException, ValueError):
+        return _failure(request, reason="invalid_response")
+    except (KeyError, TypeError):  # a malformed answer (a key without `kid`, a list for a dict)
         return _failure(request, reason="invalid_response")
     try:
         identity = psc_identity_from_claims(claims)

@@ -469,6 +469,9 @@ AXES_VERBOSE = False
 PSC_CLIENT_ID = os.environ.get("PSC_CLIENT_ID", "")
 PSC_CLIENT_SECRET = os.environ.get("PSC_CLIENT_SECRET", "")
 PSC_ISSUER = os.environ.get("PSC_ISSUER", "").rstrip("/")
+# The issuer's metadata; empty: <issuer>/.well-known/openid-configuration. PSC publishes its
+# own as <issuer>/.well-known/wallet-openid-configuration.
+PSC_DISCOVERY_URL = os.environ.get("PSC_DISCOVERY_URL", "")
 PSC_AUTHORIZATION_ENDPOINT = os.environ.get("PSC_AUTHORIZATION_ENDPOINT", "")
 PSC_TOKEN_ENDPOINT = os.environ.get("PSC_TOKEN_ENDPOINT", "")
 PSC_USERINFO_ENDPOINT = os.environ.get("PSC_USERINFO_ENDPOINT", "")
