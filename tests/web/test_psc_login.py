@@ -6,6 +6,7 @@ login form); Parcours talks to the provider over real HTTP."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 import os
@@ -21,9 +22,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import pytest
 import requests
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from directory.identifiers import luhn_valid
 from directory.models import Practitioner
@@ -190,6 +193,57 @@ def test_a_registered_practitioner_logs_in_and_lands_on_the_worklist(provider: P
     ]
     nurse.user.refresh_from_db()
     assert (nurse.user.first_name, nurse.user.last_name) == ("Camille", "Synthetique")
+
+
+def test_the_login_opens_a_new_session_with_its_time_limits(provider: Provider):
+    nurse = make_practitioner("nurse")
+    sub = f"f:synthetic:8{nurse.rpps}"
+    provider.put_user(sub, psc_claims("8" + nurse.rpps))
+    client = Client()
+    authorize_url, _ = start(client)
+    key_before = client.session.session_key
+
+    back_to_parcours(client, at_provider(authorize_url, sub))
+
+    assert key_before
+    assert client.session.session_key != key_before
+    assert isinstance(client.session["parcours_login_at"], float)
+    assert isinstance(client.session["parcours_active_at"], float)
+
+
+def test_a_login_that_comes_back_too_late_is_refused(provider: Provider):
+    nurse = make_practitioner("nurse")
+    sub = f"f:synthetic:8{nurse.rpps}"
+    provider.put_user(sub, psc_claims("8" + nurse.rpps))
+    client = Client()
+    authorize_url, _ = start(client)
+    callback = at_provider(authorize_url, sub)
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=11)):
+        response = back_to_parcours(client, callback)
+
+    assert response.status_code == 400
+    assert signed_in_user_id(client) is None
+    assert provider.recorder.token_requests() == []  # the code was not even redeemed
+
+
+def test_a_password_lockout_does_not_block_the_psc_login(provider: Provider):
+    nurse = make_practitioner("nurse", password="synthetic-Passw0rd-one")
+    sub = f"f:synthetic:8{nurse.rpps}"
+    provider.put_user(sub, psc_claims("8" + nurse.rpps))
+    client = Client()
+    for _ in range(5):
+        client.post("/login/", {"username": nurse.user.username, "password": "wrong"})
+    locked = client.post(
+        "/login/", {"username": nurse.user.username, "password": "synthetic-Passw0rd-one"}
+    )
+
+    authorize_url, _ = start(client)
+    response = back_to_parcours(client, at_provider(authorize_url, sub))
+
+    assert locked.status_code == 429
+    assert response.status_code == 302
+    assert signed_in_user_id(client) == str(nurse.user.pk)
 
 
 def test_the_login_comes_back_to_the_page_asked_for(provider: Provider):
