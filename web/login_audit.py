@@ -1,7 +1,8 @@
 """Logins in the audit trail: every successful login and every failed attempt, on the web
 login page, the admin's and (sent by api.oauth2_endpoints) the OAuth2 token endpoint. Django
 announces both with its auth signals, the hook its authentication offers for this (django-axes
-counts failures from the same signal)."""
+counts failures from the same signal). A refused Pro Santé Connect login (web.psc) is recorded
+by `login_refused`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from patients.models import AuditEvent
 from patients.services import audit_record
 
 MAX_USERNAME = 150
+# Set on the request by a login other than the password's (web.psc: "psc"), for the record.
+LOGIN_METHOD = "parcours_login_method"
 
 
 def entry_point(request: HttpRequest | None) -> str:
@@ -40,7 +43,10 @@ def login_succeeded(sender: Any, request: HttpRequest | None, user: Any, **kwarg
         purpose=AuditEvent.Purpose.ADMINISTRATION,
         entry_point=entry_point(request),
         client_address=_address(request),
-        detail={"username": user.get_username()[:MAX_USERNAME]},
+        detail={
+            "username": user.get_username()[:MAX_USERNAME],
+            **({"method": method} if (method := getattr(request, LOGIN_METHOD, None)) else {}),
+        },
     )
 
 
@@ -63,5 +69,27 @@ def login_failed(
         detail={
             "username": username,
             "locked_out": bool(getattr(request, "axes_locked_out", False)),
+        },
+    )
+
+
+def login_refused(request: HttpRequest, *, username: str, reason: str) -> None:
+    """A Pro Santé Connect login refused by web.psc (`reason`: why), which Django's
+    authentication does not announce. Recorded as the failures above are, with the method
+    and the reason; django-axes does not count it (web.psc says why)."""
+    audit_record(
+        actor=None,
+        actor_label="anonymous",
+        action=AuditEvent.Action.LOGIN,
+        resource_type="User",
+        purpose=AuditEvent.Purpose.ADMINISTRATION,
+        outcome=AuditEvent.Outcome.DENIED,
+        entry_point=entry_point(request),
+        client_address=_address(request),
+        detail={
+            "username": username[:MAX_USERNAME],
+            "locked_out": False,
+            "method": "psc",
+            "reason": reason,
         },
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import account, care, library, parameters, portal, views
+from web import account, care, library, parameters, portal, psc, views
 
 app_name = "web"
 
@@ -15,7 +15,9 @@ urlpatterns = [
         auth_views.LoginView.as_view(template_name="web/login.html"),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", psc.LogoutView.as_view(), name="logout"),
+    path("psc/login/", psc.psc_login, name="psc-login"),
+    path("psc/callback/", psc.psc_callback, name="psc-callback"),
     path("password/", account.password_change, name="password-change"),
     path("worklist/", care.worklist, name="worklist"),
     path("tasks/<int:task_id>/", care.task_detail, name="task-detail"),

@@ -133,6 +133,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # `psc_enabled`: the login page offers Pro Santé Connect (web.psc).
+                "web.psc.login_options",
             ],
         },
     },
@@ -458,6 +460,53 @@ AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_LOCKOUT_CALLABLE = "config.errors.locked_out"
 AXES_VERBOSE = False
+
+# Pro Santé Connect (PSC, web.psc): professionals sign in with the national identity provider
+# (OpenID Connect, authorisation code with PKCE and nonce; mozilla-django-oidc). Off unless
+# PSC_CLIENT_ID is set; then the provider is PSC_ISSUER (its endpoints read from its discovery
+# document) or the endpoints given one by one, which take precedence. Practitioners are
+# matched by RPPS number; nobody is created (directory.services.psc).
+PSC_CLIENT_ID = os.environ.get("PSC_CLIENT_ID", "")
+PSC_CLIENT_SECRET = os.environ.get("PSC_CLIENT_SECRET", "")
+PSC_ISSUER = os.environ.get("PSC_ISSUER", "").rstrip("/")
+# The issuer's metadata; empty: <issuer>/.well-known/openid-configuration. PSC publishes its
+# own as <issuer>/.well-known/wallet-openid-configuration.
+PSC_DISCOVERY_URL = os.environ.get("PSC_DISCOVERY_URL", "")
+PSC_AUTHORIZATION_ENDPOINT = os.environ.get("PSC_AUTHORIZATION_ENDPOINT", "")
+PSC_TOKEN_ENDPOINT = os.environ.get("PSC_TOKEN_ENDPOINT", "")
+PSC_USERINFO_ENDPOINT = os.environ.get("PSC_USERINFO_ENDPOINT", "")
+PSC_JWKS_ENDPOINT = os.environ.get("PSC_JWKS_ENDPOINT", "")
+PSC_END_SESSION_ENDPOINT = os.environ.get("PSC_END_SESSION_ENDPOINT", "")
+PSC_SCOPES = os.environ.get("PSC_SCOPES", "openid scope_all")
+# The level of assurance asked for (PSC expects eidas1); empty: none asked.
+PSC_ACR_VALUES = os.environ.get("PSC_ACR_VALUES", "eidas1")
+PSC_SIGN_ALGORITHM = os.environ.get("PSC_SIGN_ALGORITHM", "RS256")
+# How the client authenticates at the token endpoint: client_secret_basic or client_secret_post.
+PSC_TOKEN_AUTH_METHOD = os.environ.get("PSC_TOKEN_AUTH_METHOD", "client_secret_basic")
+PSC_TIMEOUT_SECONDS = float(os.environ.get("PSC_TIMEOUT_SECONDS", "10"))
+PSC_ENABLED = bool(PSC_CLIENT_ID)
+if PSC_ENABLED:
+    _psc_endpoints = [
+        PSC_AUTHORIZATION_ENDPOINT, PSC_TOKEN_ENDPOINT, PSC_USERINFO_ENDPOINT, PSC_JWKS_ENDPOINT
+    ]  # fmt: skip
+    if not PSC_ISSUER and not all(_psc_endpoints):
+        raise ImproperlyConfigured(
+            "PSC_CLIENT_ID is set: set PSC_ISSUER too, or PSC_AUTHORIZATION_ENDPOINT, "
+            "PSC_TOKEN_ENDPOINT, PSC_USERINFO_ENDPOINT and PSC_JWKS_ENDPOINT"
+        )
+    # ID tokens signed with the provider's published keys (JWKS), never with a shared secret.
+    if PSC_SIGN_ALGORITHM not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}:
+        raise ImproperlyConfigured(
+            f"PSC_SIGN_ALGORITHM must be RS256 (PSC's), RS384, RS512 or ES256-512, "
+            f"not {PSC_SIGN_ALGORITHM!r}"
+        )
+    if not PSC_CLIENT_SECRET:
+        raise ImproperlyConfigured("PSC_CLIENT_ID is set: set PSC_CLIENT_SECRET too")
+    if PSC_TOKEN_AUTH_METHOD not in {"client_secret_basic", "client_secret_post"}:
+        raise ImproperlyConfigured(
+            "PSC_TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post, "
+            f"not {PSC_TOKEN_AUTH_METHOD!r}"
+        )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -428,6 +428,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "health/": "readiness of the database, the broker and the channel layer",
     "login/": "the login form",
     "logout/": "logs out",
+    "psc/login/": "starts a Pro Santé Connect login",
+    "psc/callback/": "ends a Pro Santé Connect login",
     "password/": "changes the user's own password",
     "i18n/setlang/": "sets the language",
     "pathways/": "the pathway library: definitions, no patient",
