@@ -90,6 +90,7 @@ class AlertListView(ListAPIView[AlertRecord]):
 
     @extend_schema(
         parameters=[OpenApiParameter("patient", int, description="Only this patient's alerts.")],
+        summary="List alerts in triage order",
         description="Alerts raised on the pathways of the patients the caller may see, most "
         "pressing first: the patient's risk band (high first) and score (highest first), then "
         "the alert's priority (stat, asap, urgent, routine), then its task's due time "

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -243,7 +244,7 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
 class PreconditionRequired(APIException):
     status_code = status.HTTP_428_PRECONDITION_REQUIRED
-    default_detail = "send If-Match with the patient's ETag (read it first)"
+    default_detail = gettext_lazy("send If-Match with the patient's ETag (read it first)")
     default_code = "precondition_required"
 
 
@@ -330,6 +331,7 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
         )
 
     @extend_schema(
+        summary="List patients",
         description="The patients the caller may see (care team or own record), by name.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -344,10 +346,11 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
 
     @extend_schema(
         request=PatientWriteSerializer,
+        summary="Register a patient",
         responses={
             201: PatientSerializer,
             400: OpenApiResponse(description="Invalid fields (an INS key mismatch names it)"),
-            403: OpenApiResponse(description="Missing the patients.add_patient permission"),
+            403: OpenApiResponse(description="The caller may not register patients"),
             409: OpenApiResponse(description="The INS already belongs to another patient"),
         },
         parameters=[
@@ -361,8 +364,8 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
             ),
         ],
         description=(
-            "Register a patient; needs the permission patients.add_patient (a platform holds "
-            "it with the patients:write scope). A platform that registers a patient joins its "
+            "Register a patient; for coordinators and platforms whose token holds "
+            "patients:write (403 otherwise). A platform that registers a patient joins its "
             "care team in the role `platform`, a care coordinator in the role `coordinator`, "
             "so that they can read it back and set the rest of the care team. Anyone else who "
             "registers one is NOT added: until someone adds them to the care team, this "
@@ -391,7 +394,16 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
 
 
 class PatientDetailView(APIView):
-    @extend_schema(responses=PatientSerializer, parameters=[etag_header(200)])
+    @extend_schema(
+        responses=PatientSerializer,
+        parameters=[etag_header(200)],
+        summary="Read a patient",
+        description=(
+            "One patient's record, with the ETag (its version) to send as If-Match when "
+            "changing it. For the care team and the patient's own account; 404 for anyone "
+            "else, as for a patient that does not exist."
+        ),
+    )
     def get(self, request: Request, pk: int) -> Response:
         patient = access_patient(user=request.user, patient_id=pk)
         audit_read(request, resource_type="Patient", resource_id=pk, patient_id=pk)
@@ -408,7 +420,13 @@ class PatientDetailView(APIView):
             OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True),
             etag_header(200),
         ],
-        description="Change some fields; needs change_patient on the patient and If-Match.",
+        summary="Change a patient's record",
+        description=(
+            "Change some fields (the others are kept). If-Match with the patient's ETag is "
+            "required: 428 precondition-required without it, 412 precondition-failed if the "
+            "record changed since. For the care team members allowed to change the record "
+            "(404 for anyone else)."
+        ),
     )
     def patch(self, request: Request, pk: int) -> Response:
         patient = access_patient(user=request.user, patient_id=pk, perm="change_patient")
@@ -449,6 +467,14 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
         access_patient(user=self.request.user, patient_id=self.kwargs["pk"])
         return consent_list(patient_id=self.kwargs["pk"])
 
+    @extend_schema(
+        summary="List a patient's consents",
+        description=(
+            "Every consent recorded for the patient (care_team_sharing, external_sharing, "
+            "remote_monitoring), given or withdrawn, newest first. For whoever may see the "
+            "patient; 404 otherwise."
+        ),
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
         pk = kwargs["pk"]
@@ -457,6 +483,7 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
 
     @extend_schema(
         request=ConsentSetSerializer,
+        summary="Give or withdraw a consent",
         responses={
             201: ConsentSerializer,
             200: ConsentSerializer,
@@ -465,7 +492,8 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
         description=(
             "Record (given=true, 201) or withdraw (given=false, 200) a consent; access is "
             "re-synchronised at once: withdrawing care_team_sharing revokes the care team's "
-            "access, the caller's included. Needs change_patient, or the patient's own account."
+            "access, the caller's included. For the care team members allowed to change the "
+            "patient's record, and the patient's own account."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -527,9 +555,11 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
             ),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Default: now"),
         ],
+        summary="List a patient's observations",
         description=(
             f"Observations taken in [since, until), oldest first; at most "
-            f"{MAX_LIST_RANGE.days} days. Dates are midnight, server time zone."
+            f"{MAX_LIST_RANGE.days} days. Dates are midnight, server time zone. For whoever "
+            "may see the patient; 404 otherwise."
         ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -545,14 +575,16 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
 
     @extend_schema(
         request=OBSERVATION_POST,
+        summary="Record observations",
         responses={
             201: OBSERVATION_CREATED,
             400: OpenApiResponse(description="Every problem of every item (items.3.unit)"),
         },
         description=(
             f"One observation, or {{items: [...]}} with up to {MAX_BATCH}: all stored or none. "
-            "`source` defaults to platform for OAuth clients, patient for the patient's own "
-            "account, professional otherwise. Needs change_patient, or the patient's account."
+            "source defaults to platform for OAuth clients, patient for the patient's own "
+            "account, professional otherwise. For the care team members allowed to change the "
+            "patient's record, and the patient's own account (404 for anyone else)."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -616,9 +648,11 @@ class AuditEventListView(ListAPIView[AuditEvent]):
             OpenApiParameter("since", OpenApiTypes.DATETIME, required=True),
             OpenApiParameter("until", OpenApiTypes.DATETIME, required=True),
         ],
+        summary="Read a patient's audit trail",
         description=(
             f"Who did what with the patient's data in [since, until), at most "
-            f"{MAX_AUDIT_RANGE.days} days, in chain order. Needs view_patient on the patient."
+            f"{MAX_AUDIT_RANGE.days} days, in chain order. For whoever may see the patient; 404 "
+            "otherwise."
         ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
