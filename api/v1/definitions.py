@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -90,7 +91,10 @@ def _actor(request: Request) -> Actor:
 
 def _require_manager(request: Request) -> None:
     if not request.user.has_perm("workflows.add_pathwaydefinition"):
-        raise PermissionDenied("managing pathway definitions needs workflows.add_pathwaydefinition")
+        raise PermissionDenied(
+            _("managing pathway definitions needs %(perm)s")
+            % {"perm": "workflows.add_pathwaydefinition"}
+        )
 
 
 class DefinitionCursor(Cursor):

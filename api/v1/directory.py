@@ -13,6 +13,8 @@ from typing import Any, cast
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -71,7 +73,7 @@ class IsProfessional(BasePermission):
     """Reads of the directory are for professionals (an active practitioner, or staff), not
     for patient portal accounts. Writes are checked per view against a model permission."""
 
-    message = "the directory is for professionals"
+    message = gettext_lazy("the directory is for professionals")
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method not in SAFE_METHODS:
@@ -89,7 +91,7 @@ def _actor(request: Request) -> AbstractBaseUser:
 
 def _require(request: Request, perm: str) -> None:
     if not request.user.has_perm(perm):
-        raise PermissionDenied(f"this needs the permission {perm}")
+        raise PermissionDenied(_("this needs the permission %(perm)s") % {"perm": perm})
 
 
 def _patient_for_change(request: Request, patient_id: int) -> Patient:
@@ -237,7 +239,7 @@ class CareTeamMemberAddSerializer(StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (attrs["practitioner"] is None) == (attrs["service_team"] is None):
-            raise serializers.ValidationError("give exactly one of practitioner, service_team")
+            raise serializers.ValidationError(_("give exactly one of practitioner, service_team"))
         return attrs
 
 
@@ -254,7 +256,7 @@ DIRECTORY_MANAGERS = (
         summary="List organisations",
         description=(
             "The organisations of the directory (hospitals, practices, services), oldest first. "
-            "For professionals: practitioners, staff and platforms; a patient's account gets 403."
+            "For practitioners and staff accounts (403 for anyone else)."
         ),
     )
 )
@@ -289,7 +291,7 @@ class OrganizationDetailView(APIView):
     @extend_schema(
         responses=OrganizationSerializer,
         summary="Read an organisation",
-        description="One organisation of the directory. For professionals (see the list).",
+        description="One organisation of the directory. For practitioners and staff accounts.",
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(OrganizationSerializer(organization_get(organization_id=pk)).data)
@@ -300,8 +302,8 @@ class OrganizationDetailView(APIView):
         summary="List practitioners",
         description=(
             "The active practitioners of the directory, oldest first, with their profession "
-            "and national identifier (RPPS). For professionals: practitioners, staff and "
-            "platforms; a patient's account gets 403."
+            "and national identifier (RPPS). For practitioners and staff accounts (403 for "
+            "anyone else)."
         ),
     )
 )
@@ -336,7 +338,8 @@ class PractitionerDetailView(APIView):
     @extend_schema(
         responses=PractitionerSerializer,
         summary="Read a practitioner",
-        description="One active practitioner of the directory. For professionals.",
+        description="One active practitioner of the directory. For practitioners and staff "
+        "accounts.",
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(PractitionerSerializer(practitioner_get(practitioner_id=pk)).data)
@@ -360,8 +363,7 @@ class PractitionerMeView(APIView):
         summary="List service teams",
         description=(
             "The service teams of the directory (a ward, a home-care team) with their members. "
-            "For professionals: practitioners, staff and platforms; a patient's account gets "
-            "403."
+            "For practitioners and staff accounts (403 for anyone else)."
         ),
     )
 )

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -285,15 +286,17 @@ def _moment(request: Request, name: str, *, required: bool) -> dt.datetime | Non
     raw = request.query_params.get(name)
     if raw is None or not raw.strip():
         if required:
-            raise ValidationError({name: ["required (ISO-8601 date or date-time)"]})
+            raise ValidationError({name: [_("required (ISO-8601 date or date-time)")]})
         return None
     try:
         value = dt.datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise ValidationError({name: [f"{raw!r} is not an ISO-8601 date or date-time"]}) from None
+        raise ValidationError(
+            {name: [_("%(raw)r is not an ISO-8601 date or date-time") % {"raw": raw}]}
+        ) from None
     if value.tzinfo is None or value.utcoffset() is None:
         if "T" in raw:
-            raise ValidationError({name: ["give the time zone offset (Z or +01:00)"]})
+            raise ValidationError({name: [_("give the time zone offset (Z or +01:00)")]})
         value = timezone.make_aware(value)
     return value
 
@@ -374,7 +377,9 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
     )
     def post(self, request: Request) -> Response:
         if not request.user.has_perm("patients.add_patient"):
-            raise PermissionDenied("creating patients needs patients.add_patient")
+            raise PermissionDenied(
+                _("creating patients needs %(perm)s") % {"perm": "patients.add_patient"}
+            )
         data = PatientWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -591,12 +596,12 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         patient = _patient_for_write(request, pk)
         body = request.data
         if not isinstance(body, Mapping):
-            raise ValidationError({"(body)": ["an observation object or {items: [...]}"]})
+            raise ValidationError({"(body)": [_("an observation object or {items: [...]}")]})
         _refuse_unknown_observation_fields(body)
         fields = dict(body)
         source = fields.pop("source", None) or self._default_source(request, patient)
         if not isinstance(source, str):
-            raise ValidationError({"source": ["must be text"]})
+            raise ValidationError({"source": [_("must be text")]})
         common: dict[str, Any] = {
             "patient": patient,
             "actor": _actor(request),
@@ -607,7 +612,7 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         if "items" in fields:
             items = fields.pop("items")
             if not isinstance(items, list):
-                raise ValidationError({"items": ["must be a list of observations"]})
+                raise ValidationError({"items": [_("must be a list of observations")]})
             stored = observations_ingest(observations=items, **common).observations
             out = {"count": len(stored), "items": ObservationSerializer(stored, many=True).data}
             return Response(out, status=status.HTTP_201_CREATED)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -189,10 +190,11 @@ class TaskListView(ListAPIView[Task]):
         view = params.get("view", "all")
         user = self.request.user
         if view != "all" and view not in VIEWS:
-            raise ValidationError({"view": [f"one of all, {', '.join(VIEWS)}"]})
+            names = ", ".join(["all", *VIEWS])
+            raise ValidationError({"view": [_("one of %(names)s") % {"names": names}]})
         patient = params.get("patient")
         if patient is not None and not patient.isdigit():
-            raise ValidationError({"patient": ["a patient id"]})
+            raise ValidationError({"patient": [_("a patient id")]})
         # The serializer reads only the related rows' ids: no joins.
         rows = (VIEWS[view](user) if view in VIEWS else visible_tasks(user)).select_related(None)
         if patient is not None:

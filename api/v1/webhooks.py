@@ -14,6 +14,7 @@ from typing import Any, cast
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -148,7 +149,8 @@ class SubscriptionListView(IdempotentPostMixin, ListAPIView[WebhookSubscription]
     )
     def post(self, request: Request) -> Response:
         if not request.user.has_perm(ADD_PERMISSION):
-            raise PermissionDenied(f"this needs the permission {ADD_PERMISSION}")
+            detail = _("this needs the permission %(perm)s") % {"perm": ADD_PERMISSION}
+            raise PermissionDenied(detail)
         data = SubscriptionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

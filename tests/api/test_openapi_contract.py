@@ -36,7 +36,7 @@ CODE_COMMENT = [
 ]
 
 
-def token_client(user: Any, **headers: str) -> Client:
+def token_client(user: Any, **headers: Any) -> Client:
     secret = api_token_create(user=user, name="contract", actor=user, lifetime=None).secret
     return Client(HTTP_AUTHORIZATION=f"Token {secret}", **headers)
 
@@ -195,15 +195,11 @@ def test_an_observation_value_is_a_number_in_requests_and_answers(schema: dict[s
 
 def test_page_size_limits_in_the_schema_are_the_readme_s(schema: dict[str, Any]):
     readme = README.read_text()
-    default, most = map(
-        int, re.search(r"at most `page_size` \(default (\d+), at most\s+(\d+)\)", readme).groups()
-    )  # type: ignore[union-attr]
-    long_default, long_most = map(
-        int,
-        re.search(  # type: ignore[union-attr]
-            r"observations and audit events: default (\d+), at most (\d+)", readme
-        ).groups(),
-    )
+    lists = re.search(r"at most `page_size` \(default (\d+), at most\s+(\d+)\)", readme)
+    long = re.search(r"observations and audit events: default (\d+), at most (\d+)", readme)
+    assert lists is not None and long is not None
+    default, most = map(int, lists.groups())
+    long_default, long_most = map(int, long.groups())
     sizes = {
         path: next(p["schema"] for p in item["get"]["parameters"] if p["name"] == "page_size")
         for path, item in schema["paths"].items()
