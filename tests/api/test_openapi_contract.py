@@ -29,7 +29,7 @@ CODE_COMMENT = [
     re.compile(
         r"\b(?:api|core|patients|coordination|workflows|directory|live|web|config)\."
         r"(?:services|selectors|models|errors|problems|schema|scopes|v1)\b"
-    ),  # fmt: skip
+    ),
     re.compile(r"\b(?:add|change|view|delete)_[a-z]+\b"),  # change_patient
     re.compile(r"\b(?:TODO|FIXME|XXX)\b"),
     re.compile(r"\bself\.|\bdef |\bNone\b|\bquery_?set\b|\bserializer\b"),
@@ -197,7 +197,8 @@ def test_page_size_limits_in_the_schema_are_the_readme_s(schema: dict[str, Any])
     readme = README.read_text()
     lists = re.search(r"at most `page_size` \(default (\d+), at most\s+(\d+)\)", readme)
     long = re.search(r"observations and audit events: default (\d+), at most (\d+)", readme)
-    assert lists is not None and long is not None
+    assert lists is not None
+    assert long is not None
     default, most = map(int, lists.groups())
     long_default, long_most = map(int, long.groups())
     sizes = {
