@@ -4,12 +4,14 @@ request's work is not done twice. Mixed into every API view that accepts POST.""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from api.services.idempotency import idempotency_claim, idempotency_release, idempotency_store
@@ -80,7 +82,9 @@ class IdempotentPostMixin(APIView):
                 owner=claimed[0],
                 key=claimed[1],
                 status_code=response.status_code,
-                body=response.data,
+                # As the renderer writes it (decimals as numbers, dates as text), so that a
+                # replay answers the same JSON.
+                body=json.loads(json.dumps(response.data, cls=JSONEncoder)),
                 headers={h: response[h] for h in KEPT_HEADERS if h in response},
             )
         return response

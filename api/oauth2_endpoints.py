@@ -22,6 +22,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -80,7 +81,8 @@ def locked_out(request: HttpRequest) -> HttpResponse:
     wait = int(settings.AXES_COOLOFF_TIME.total_seconds())
     body = {
         "error": "invalid_client",
-        "error_description": f"too many failed attempts: try again in {wait} seconds",
+        "error_description": _("too many failed attempts: try again in %(wait)d seconds")
+        % {"wait": wait},
     }
     response = JsonResponse(body, status=429)
     response["Retry-After"] = str(wait)

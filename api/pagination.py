@@ -93,6 +93,28 @@ class Cursor(CursorPagination):
             return None
         return self._link(self.page[0], reverse=True)
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """DRF's parameters, with the page size's bounds and default (README, Lists)."""
+        parameters: list[dict[str, Any]] = list(super().get_schema_operation_parameters(view))
+        for parameter in parameters:
+            if parameter["name"] == self.cursor_query_param:
+                parameter["description"] = (
+                    "The opaque cursor of the next or previous link; a forged or altered one is "
+                    "a 404."
+                )
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                }
+                parameter["description"] = (
+                    f"Rows per page: {self.page_size} by default, at most {self.max_page_size} "
+                    "(a larger value gives the maximum)."
+                )
+        return parameters
+
     def get_html_context(self) -> Any:
         return {"previous_url": self.get_previous_link(), "next_url": self.get_next_link()}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -29,4 +30,6 @@ class BoundedJSONParser(JSONParser):
         else:
             if not nested_deeper_than(data, limit):
                 return data
-        raise ParseError(f"the JSON body is nested more than {limit} levels deep")
+        raise ParseError(
+            _("the JSON body is nested more than %(limit)d levels deep") % {"limit": limit}
+        )

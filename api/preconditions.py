@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -9,7 +11,7 @@ from rest_framework.request import Request
 
 class PreconditionFailed(APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_detail = "the resource changed: If-Match does not match its current ETag"
+    default_detail = gettext_lazy("the resource changed: If-Match does not match its current ETag")
     default_code = "precondition_failed"
 
 
@@ -28,5 +30,7 @@ def expected_version(request: Request, prefix: str) -> int | None:
         value = value[2:]
     value = value.strip('"')
     if not value.startswith(prefix) or not value[len(prefix) :].isdigit():
-        raise PreconditionFailed(f"If-Match {header!r} is not an ETag of this resource")
+        raise PreconditionFailed(
+            _("If-Match %(header)r is not an ETag of this resource") % {"header": header}
+        )
     return int(value[len(prefix) :])

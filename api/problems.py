@@ -11,6 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -93,8 +95,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, InvalidDefinition):
         return problem(
             400,
-            "Invalid pathway definition",
-            f"{len(exc.problems)} problem(s) found",
+            _("Invalid pathway definition"),
+            ngettext("%(n)d problem found", "%(n)d problems found", len(exc.problems))
+            % {"n": len(exc.problems)},
             "invalid-definition",
             errors=[
                 {"field": p.location, "message": p.message, "line": p.line, "column": p.column}
@@ -104,58 +107,67 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, core_errors.InvalidInput):
         return problem(
             400,
-            "Invalid input",
+            _("Invalid input"),
             str(exc),
             "invalid-input",
             errors=[{"field": p.location, "message": p.message} for p in exc.problems],
         )
     if isinstance(exc, core_errors.NotFound | Http404):
-        return problem(404, "Not found", "no such resource", "not-found")
+        return problem(404, _("Not found"), _("no such resource"), "not-found")
     if isinstance(exc, workflow_errors.TransitionRefused):
         return problem(
-            409, "Transition refused", exc.message, "transition-refused", reason=str(exc.reason)
+            409, _("Transition refused"), exc.message, "transition-refused", reason=str(exc.reason)
         )
     if isinstance(exc, workflow_errors.DefinitionConflict):
-        return problem(409, "Conflict", str(exc), "definition-conflict")
+        return problem(409, _("Conflict"), str(exc), "definition-conflict")
     if isinstance(exc, workflow_errors.MigrationRefused):
-        return problem(409, "Migration refused", str(exc), "migration-refused", errors=exc.problems)
+        return problem(
+            409, _("Migration refused"), str(exc), "migration-refused",
+            errors=[{"field": "(pathway)", "message": p} for p in exc.problems],
+        )  # fmt: skip
     if isinstance(exc, IdempotencyConflict):
-        return problem(409, "Idempotency-Key conflict", str(exc), "idempotency-conflict")
+        return problem(409, _("Idempotency-Key conflict"), str(exc), "idempotency-conflict")
     if isinstance(exc, core_errors.Conflict):
-        return problem(409, "Conflict", str(exc), "conflict")
+        return problem(409, _("Conflict"), str(exc), "conflict")
     if isinstance(exc, core_errors.NotAllowed):
-        return problem(403, "Not allowed", str(exc), "not-allowed")
+        return problem(403, _("Not allowed"), str(exc), "not-allowed")
     if isinstance(exc, MissingScope):
         # RFC 6750 section 3.1: the client learns which scope to ask for.
         out = problem(
-            403, "Insufficient scope", str(exc.detail), "insufficient-scope",
+            403, _("Insufficient scope"), str(exc.detail), "insufficient-scope",
             required_scopes=[exc.scope] if exc.scope else [],
         )  # fmt: skip
         challenge = 'Bearer realm="api", error="insufficient_scope"'
         out["WWW-Authenticate"] = challenge + (f', scope="{exc.scope}"' if exc.scope else "")
         return out
     if isinstance(exc, PermissionDenied):
-        return problem(403, "Not allowed", str(exc) or "not allowed", "not-allowed")
+        return problem(403, _("Not allowed"), str(exc) or _("not allowed"), "not-allowed")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         return problem(
-            400, "Invalid input", "the request has invalid fields", "invalid-input",
+            400, _("Invalid input"), _("the request has invalid fields"), "invalid-input",
             errors=_field_errors(exc.detail),
         )  # fmt: skip
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
-    kind = {
-        status.HTTP_401_UNAUTHORIZED: "not-authenticated",
-        status.HTTP_403_FORBIDDEN: "not-allowed",
-        status.HTTP_405_METHOD_NOT_ALLOWED: "method-not-allowed",
-        status.HTTP_406_NOT_ACCEPTABLE: "not-acceptable",
-        status.HTTP_412_PRECONDITION_FAILED: "precondition-failed",
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported-media-type",
-        status.HTTP_428_PRECONDITION_REQUIRED: "precondition-required",
-        status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
-    }.get(response.status_code, "error")
-    out = problem(response.status_code, response.status_text, str(detail), kind)
+    kind, title = {
+        status.HTTP_400_BAD_REQUEST: ("invalid-input", _("Invalid input")),
+        status.HTTP_401_UNAUTHORIZED: ("not-authenticated", _("Not authenticated")),
+        status.HTTP_403_FORBIDDEN: ("not-allowed", _("Not allowed")),
+        status.HTTP_404_NOT_FOUND: ("not-found", _("Not found")),
+        status.HTTP_405_METHOD_NOT_ALLOWED: ("method-not-allowed", _("Method not allowed")),
+        status.HTTP_406_NOT_ACCEPTABLE: ("not-acceptable", _("Not acceptable")),
+        status.HTTP_412_PRECONDITION_FAILED: ("precondition-failed", _("Precondition failed")),
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: (
+            "unsupported-media-type", _("Unsupported media type"),
+        ),
+        status.HTTP_428_PRECONDITION_REQUIRED: (
+            "precondition-required", _("Precondition required"),
+        ),
+        status.HTTP_429_TOO_MANY_REQUESTS: ("throttled", _("Too many requests")),
+    }.get(response.status_code, ("error", response.status_text))  # fmt: skip
+    out = problem(response.status_code, title, str(detail), kind)
     for header in ("WWW-Authenticate", "Retry-After", "Allow"):
         if header in response:
             out[header] = response[header]
@@ -171,21 +183,21 @@ def _plain_problem(status_code: int, title: str, detail: str, kind: str) -> Http
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """A path under /api/ that no route matches (a negative id, a key the route's converter
     refuses): the same 404 as an object that does not exist."""
-    return _plain_problem(404, "Not found", "no such resource", "not-found")
+    return _plain_problem(404, _("Not found"), _("no such resource"), "not-found")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """An error nothing handled: logged by Django with its traceback, answered without it."""
     return _plain_problem(
-        500, "Internal server error",
-        "the server failed to answer this request; the error has been logged", "server-error",
+        500, _("Internal server error"),
+        _("the server failed to answer this request; the error has been logged"), "server-error",
     )  # fmt: skip
 
 
 def service_unavailable(request: HttpRequest) -> HttpResponse:
     """A service the request needs (the database, Redis) is down or busy: try again later."""
     return _plain_problem(
-        503, "Service unavailable",
-        "a service this request needs is unavailable for the moment; nothing was changed, try "
-        "again shortly", "service-unavailable",
+        503, _("Service unavailable"),
+        _("a service this request needs is unavailable for the moment; nothing was changed, "
+          "try again shortly"), "service-unavailable",
     )  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -25,8 +26,8 @@ def unknown_field_errors(data: object, accepted: Collection[str]) -> dict[str, l
     unknown = [str(name) for name in data if name not in accepted]
     if not unknown:
         return {}
-    listed = ", ".join(accepted) if accepted else "none (this request takes no body fields)"
-    message = f"unknown field; the fields accepted here are: {listed}"
+    listed = ", ".join(accepted) if accepted else _("none (this request takes no body fields)")
+    message = _("unknown field; the fields accepted here are: %(listed)s") % {"listed": listed}
     return {name: [message] for name in unknown}
 
 

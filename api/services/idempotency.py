@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from api.models import IdempotencyRecord
 from core.errors import Conflict, InvalidInput, Problem
@@ -34,14 +35,18 @@ def idempotency_claim(*, owner: str, key: str, fingerprint: str) -> IdempotencyR
     request (different fingerprint) or is held by a request that failed to store a response.
     """
     if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise InvalidInput([Problem("Idempotency-Key", f"1 to {MAX_KEY} printable characters")])
+        raise InvalidInput(
+            [Problem("Idempotency-Key", _("1 to %(n)d printable characters") % {"n": MAX_KEY})]
+        )
     if _claim(owner, key, fingerprint):
         return None
     record = IdempotencyRecord.objects.select_for_update().get(owner=owner, key=key)
     if record.fingerprint != fingerprint:
-        raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
+        raise IdempotencyConflict(
+            _("this Idempotency-Key was already used for a different request")
+        )
     if record.status_code is None:
-        raise IdempotencyConflict("a request with this Idempotency-Key is still in progress")
+        raise IdempotencyConflict(_("a request with this Idempotency-Key is still in progress"))
     return record
 
 

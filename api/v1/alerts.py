@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import DateTimeField, IntegerField
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -90,6 +91,7 @@ class AlertListView(ListAPIView[AlertRecord]):
 
     @extend_schema(
         parameters=[OpenApiParameter("patient", int, description="Only this patient's alerts.")],
+        summary="List alerts in triage order",
         description="Alerts raised on the pathways of the patients the caller may see, most "
         "pressing first: the patient's risk band (high first) and score (highest first), then "
         "the alert's priority (stat, asap, urgent, routine), then its task's due time "
@@ -114,7 +116,7 @@ class AlertListView(ListAPIView[AlertRecord]):
         patient = self.request.query_params.get("patient")
         if patient is not None:
             if not patient.isdigit():
-                raise ValidationError({"patient": ["a patient id"]})
+                raise ValidationError({"patient": [_("a patient id")]})
             key = patient_id_param(patient)
             rows = rows.filter(patient_id=key) if key is not None else rows.none()
         return rows

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -90,7 +91,10 @@ def _actor(request: Request) -> Actor:
 
 def _require_manager(request: Request) -> None:
     if not request.user.has_perm("workflows.add_pathwaydefinition"):
-        raise PermissionDenied("managing pathway definitions needs workflows.add_pathwaydefinition")
+        raise PermissionDenied(
+            _("managing pathway definitions needs %(perm)s")
+            % {"perm": "workflows.add_pathwaydefinition"}
+        )
 
 
 class DefinitionCursor(Cursor):
@@ -111,6 +115,11 @@ class DefinitionListView(IdempotentPostMixin, ListAPIView[PathwayDefinition]):
             OpenApiParameter("key", str, description="Only this pathway's versions"),
             OpenApiParameter("status", str, description="draft, active or retired"),
         ],
+        summary="List pathway definitions",
+        description=(
+            "Every version of every pathway definition, by key then newest version first, "
+            "with its status (draft, active, retired). Open to any authenticated caller."
+        ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -118,10 +127,14 @@ class DefinitionListView(IdempotentPostMixin, ListAPIView[PathwayDefinition]):
     @extend_schema(
         request=UploadSerializer,
         responses={201: DefinitionSerializer, 200: DefinitionSerializer},
+        summary="Upload a pathway definition as a draft",
         description=(
             "Upload a definition as a draft. Send JSON {source, format}, or the YAML document "
             "itself with Content-Type application/yaml. A document that does not validate "
-            "gets 400 with every problem (field = dotted location, line, column)."
+            "gets 400 with every problem (field = dotted location, line, column). A document "
+            "already stored answers 200 with it; a key and version already active or retired "
+            "with other content is a 409 definition-conflict. For coordinators "
+            "and platforms allowed to manage pathway definitions (403 otherwise)."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -138,13 +151,30 @@ class DefinitionListView(IdempotentPostMixin, ListAPIView[PathwayDefinition]):
 
 
 class DefinitionDetailView(APIView):
-    @extend_schema(responses=DefinitionDetailSerializer)
+    @extend_schema(
+        responses=DefinitionDetailSerializer,
+        summary="Read one version of a pathway definition",
+        description=(
+            "One version of a pathway definition with its document (states, events, tasks, "
+            "alerts). 404 if the key or the version does not exist."
+        ),
+    )
     def get(self, request: Request, key: str, version: int) -> Response:
         return Response(DefinitionDetailSerializer(definition_get(key=key, version=version)).data)
 
 
 class DefinitionPublishView(IdempotentPostMixin, APIView):
-    @extend_schema(request=None, responses=DefinitionSerializer)
+    @extend_schema(
+        request=None,
+        responses=DefinitionSerializer,
+        summary="Publish a draft definition",
+        description=(
+            "Make this draft version active: new pathways of its key start on its highest "
+            "active version; running pathways carry on. Publishing an active version again "
+            "changes nothing; a retired one is a 409 definition-conflict. No body. For "
+            "coordinators and platforms allowed to manage pathway definitions (403 otherwise)."
+        ),
+    )
     def post(self, request: Request, key: str, version: int) -> Response:
         _require_manager(request)
         refuse_unknown_fields(request.data)
@@ -153,7 +183,16 @@ class DefinitionPublishView(IdempotentPostMixin, APIView):
 
 
 class DefinitionRetireView(IdempotentPostMixin, APIView):
-    @extend_schema(request=None, responses=DefinitionSerializer)
+    @extend_schema(
+        request=None,
+        responses=DefinitionSerializer,
+        summary="Retire an active definition",
+        description=(
+            "No new pathway starts on this version; running ones carry on. Retiring a retired "
+            "version again changes nothing. No body. For coordinators and platforms allowed to "
+            "manage pathway definitions (403 otherwise)."
+        ),
+    )
     def post(self, request: Request, key: str, version: int) -> Response:
         _require_manager(request)
         refuse_unknown_fields(request.data)
@@ -162,7 +201,15 @@ class DefinitionRetireView(IdempotentPostMixin, APIView):
 
 
 class DefinitionDiagramView(APIView):
-    @extend_schema(responses={(200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR)})
+    @extend_schema(
+        responses={(200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR)},
+        parameters=[
+            OpenApiParameter("lang", str, enum=["en", "fr"], description="Labels' language")
+        ],
+        summary="Draw a pathway definition",
+        description="The definition's state diagram as an SVG image, labelled in English or "
+        "French.",
+    )
     def get(self, request: Request, key: str, version: int) -> HttpResponse:
         definition = definition_get(key=key, version=version)
         language = request.query_params.get("lang") or "en"

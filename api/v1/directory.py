@@ -13,7 +13,9 @@ from typing import Any, cast
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.urls import URLPattern, path
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
@@ -71,7 +73,7 @@ class IsProfessional(BasePermission):
     """Reads of the directory are for professionals (an active practitioner, or staff), not
     for patient portal accounts. Writes are checked per view against a model permission."""
 
-    message = "the directory is for professionals"
+    message = gettext_lazy("the directory is for professionals")
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method not in SAFE_METHODS:
@@ -89,7 +91,7 @@ def _actor(request: Request) -> AbstractBaseUser:
 
 def _require(request: Request, perm: str) -> None:
     if not request.user.has_perm(perm):
-        raise PermissionDenied(f"this needs the permission {perm}")
+        raise PermissionDenied(_("this needs the permission %(perm)s") % {"perm": perm})
 
 
 def _patient_for_change(request: Request, patient_id: int) -> Patient:
@@ -237,13 +239,27 @@ class CareTeamMemberAddSerializer(StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (attrs["practitioner"] is None) == (attrs["service_team"] is None):
-            raise serializers.ValidationError("give exactly one of practitioner, service_team")
+            raise serializers.ValidationError(_("give exactly one of practitioner, service_team"))
         return attrs
 
 
 # Views.
 
+DIRECTORY_MANAGERS = (
+    "For accounts allowed to manage the directory: coordinators, and platforms whose token "
+    "holds directory:write (403 otherwise)."
+)
 
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List organisations",
+        description=(
+            "The organisations of the directory (hospitals, practices, services), oldest first. "
+            "For practitioners and staff accounts (403 for anyone else)."
+        ),
+    )
+)
 class OrganizationListView(IdempotentPostMixin, ListAPIView[Organization]):
     serializer_class = OrganizationSerializer
     pagination_class = ById
@@ -252,7 +268,15 @@ class OrganizationListView(IdempotentPostMixin, ListAPIView[Organization]):
     def get_queryset(self) -> QuerySet[Organization]:
         return organization_list()
 
-    @extend_schema(request=OrganizationCreateSerializer, responses={201: OrganizationSerializer})
+    @extend_schema(
+        request=OrganizationCreateSerializer,
+        responses={201: OrganizationSerializer},
+        summary="Create an organisation",
+        description=(
+            "Add an organisation to the directory; an invalid FINESS number is a 400 naming it. "
+            + DIRECTORY_MANAGERS
+        ),
+    )
     def post(self, request: Request) -> Response:
         _require(request, "directory.add_organization")
         data = OrganizationCreateSerializer(data=request.data)
@@ -264,11 +288,25 @@ class OrganizationListView(IdempotentPostMixin, ListAPIView[Organization]):
 class OrganizationDetailView(APIView):
     permission_classes = DIRECTORY_PERMISSIONS
 
-    @extend_schema(responses=OrganizationSerializer)
+    @extend_schema(
+        responses=OrganizationSerializer,
+        summary="Read an organisation",
+        description="One organisation of the directory. For practitioners and staff accounts.",
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(OrganizationSerializer(organization_get(organization_id=pk)).data)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="List practitioners",
+        description=(
+            "The active practitioners of the directory, oldest first, with their profession "
+            "and national identifier (RPPS). For practitioners and staff accounts (403 for "
+            "anyone else)."
+        ),
+    )
+)
 class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
     serializer_class = PractitionerSerializer
     pagination_class = ById
@@ -277,7 +315,15 @@ class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
     def get_queryset(self) -> QuerySet[Practitioner]:
         return practitioner_list()
 
-    @extend_schema(request=PractitionerCreateSerializer, responses={201: PractitionerSerializer})
+    @extend_schema(
+        request=PractitionerCreateSerializer,
+        responses={201: PractitionerSerializer},
+        summary="Register a practitioner",
+        description=(
+            "Add a practitioner (and their user account) to the directory. An RPPS number or "
+            "username already used is a 409 naming it. " + DIRECTORY_MANAGERS
+        ),
+    )
     def post(self, request: Request) -> Response:
         _require(request, "directory.add_practitioner")
         data = PractitionerCreateSerializer(data=request.data)
@@ -289,7 +335,12 @@ class PractitionerListView(IdempotentPostMixin, ListAPIView[Practitioner]):
 class PractitionerDetailView(APIView):
     permission_classes = DIRECTORY_PERMISSIONS
 
-    @extend_schema(responses=PractitionerSerializer)
+    @extend_schema(
+        responses=PractitionerSerializer,
+        summary="Read a practitioner",
+        description="One active practitioner of the directory. For practitioners and staff "
+        "accounts.",
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(PractitionerSerializer(practitioner_get(practitioner_id=pk)).data)
 
@@ -297,6 +348,7 @@ class PractitionerDetailView(APIView):
 class PractitionerMeView(APIView):
     @extend_schema(
         responses=PractitionerSerializer,
+        summary="Read your own practitioner profile",
         description="The caller's own practitioner profile; 404 if the caller is not one.",
     )
     def get(self, request: Request) -> Response:
@@ -306,6 +358,15 @@ class PractitionerMeView(APIView):
         return Response(PractitionerSerializer(practitioner).data)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="List service teams",
+        description=(
+            "The service teams of the directory (a ward, a home-care team) with their members. "
+            "For practitioners and staff accounts (403 for anyone else)."
+        ),
+    )
+)
 class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
     serializer_class = ServiceTeamSerializer
     pagination_class = ById
@@ -314,7 +375,12 @@ class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
     def get_queryset(self) -> QuerySet[ServiceTeam]:
         return service_team_list()
 
-    @extend_schema(request=ServiceTeamCreateSerializer, responses={201: ServiceTeamSerializer})
+    @extend_schema(
+        request=ServiceTeamCreateSerializer,
+        responses={201: ServiceTeamSerializer},
+        summary="Create a service team",
+        description="Add a service team to an organisation. " + DIRECTORY_MANAGERS,
+    )
     def post(self, request: Request) -> Response:
         _require(request, "directory.add_serviceteam")
         data = ServiceTeamCreateSerializer(data=request.data)
@@ -324,7 +390,14 @@ class ServiceTeamListView(IdempotentPostMixin, ListAPIView[ServiceTeam]):
 
 
 class ServiceTeamMemberListView(IdempotentPostMixin, APIView):
-    @extend_schema(request=TeamMemberAddSerializer, responses={201: TeamMembershipSerializer})
+    @extend_schema(
+        request=TeamMemberAddSerializer,
+        responses={201: TeamMembershipSerializer},
+        summary="Add a practitioner to a service team",
+        description=(
+            "The practitioner joins the team (again: nothing changes). " + DIRECTORY_MANAGERS
+        ),
+    )
     def post(self, request: Request, pk: int) -> Response:
         _require(request, "directory.change_serviceteam")
         team = service_team_get(team_id=pk)
@@ -337,7 +410,12 @@ class ServiceTeamMemberListView(IdempotentPostMixin, APIView):
 
 
 class ServiceTeamMemberDetailView(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={204: None},
+        summary="Remove a practitioner from a service team",
+        description="The practitioner leaves the team; 404 if they are not in it. "
+        + DIRECTORY_MANAGERS,
+    )
     def delete(self, request: Request, pk: int, practitioner_id: int) -> Response:
         _require(request, "directory.change_serviceteam")
         team = service_team_get(team_id=pk)
@@ -346,6 +424,15 @@ class ServiceTeamMemberDetailView(APIView):
         return Response(status=204)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="List a patient's care team",
+        description=(
+            "The members of the patient's care team (practitioners, service teams, platforms) "
+            "and the role each plays. For whoever may see the patient; 404 otherwise."
+        ),
+    )
+)
 class CareTeamView(IdempotentPostMixin, ListAPIView[CareTeamMember]):
     serializer_class = CareTeamMemberSerializer
     pagination_class = ById
@@ -365,7 +452,14 @@ class CareTeamView(IdempotentPostMixin, ListAPIView[CareTeamMember]):
     @extend_schema(
         request=CareTeamMemberAddSerializer,
         responses={201: CareTeamMemberSerializer},
-        description="For the patient's GP or a coordinator of its care team.",
+        summary="Add a member to a patient's care team",
+        description=(
+            "Add a practitioner or a service team to the patient's care team, in a role. For "
+            "the patient's GP, a coordinator of its care team, or the platform in it (the one "
+            "that registered the patient; its token needs patients:write): 403 for another "
+            "member, 404 for a caller who may not see the patient. A member already there "
+            "is a 409."
+        ),
     )
     def post(self, request: Request, patient_id: int) -> Response:
         patient = _patient_for_change(request, patient_id)
@@ -376,7 +470,14 @@ class CareTeamView(IdempotentPostMixin, ListAPIView[CareTeamMember]):
 
 
 class CareTeamMemberView(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={204: None},
+        summary="Remove a member from a patient's care team",
+        description=(
+            "The member leaves the care team and loses access to the patient. Same callers "
+            "as adding one; 404 if the member is not in this patient's care team."
+        ),
+    )
     def delete(self, request: Request, patient_id: int, member_id: int) -> Response:
         patient = _patient_for_change(request, patient_id)
         if not care_team_members(patient=patient).filter(pk=member_id).exists():

@@ -74,6 +74,7 @@ class BreakGlassView(ListAPIView[BreakGlassGrant]):
 
     @extend_schema(
         parameters=[OpenApiParameter("active", bool, description="Only unexpired grants")],
+        summary="List break-the-glass accesses to a patient",
         description=(
             "Who opened the patient's record by breaking the glass, when, why and until "
             "when, newest first. For whoever may see the patient: its care team (the "
@@ -92,6 +93,7 @@ class BreakGlassView(ListAPIView[BreakGlassGrant]):
 
     @extend_schema(
         request=BreakGlassSerializer,
+        summary="Break the glass on a patient's record",
         responses={
             201: BreakGlassGrantSerializer,
             400: OpenApiResponse(description="No reason given"),
@@ -100,7 +102,8 @@ class BreakGlassView(ListAPIView[BreakGlassGrant]):
         },
         description=(
             "Open the patient's record, read-only, for a limited time (4 hours by default), "
-            "in an emergency; needs the global permission patients.break_glass_patient. "
+            "in an emergency, with a reason; for professionals allowed to break the glass "
+            "(404 for anyone else, as for a patient that does not exist). "
             "Audited as a break-the-glass access with the reason; every read during the "
             "grant is audited with purpose emergency."
         ),

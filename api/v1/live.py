@@ -35,7 +35,12 @@ class LiveTokenView(APIView):
                 },
             )
         },
-        summary="A single-use token opening /ws/updates/",
+        summary="Get a single-use token for live updates",
+        description=(
+            "A token opening one WebSocket connection to /ws/updates/ (as ?token=), valid for "
+            "expires_in seconds and usable once; the connection then receives the events of "
+            "what the caller may see (see the live updates documentation). No body."
+        ),
     )
     def post(self, request: Request) -> Response:
         # IsAuthenticated (the default permission) has let only a real user through.

@@ -95,8 +95,10 @@ class ParameterHistorySerializer(serializers.ModelSerializer[PathwayParameter]):
 class CarePathwayParametersView(IdempotentPostMixin, APIView):
     @extend_schema(
         responses=ParametersSerializer,
+        summary="Read a care pathway's per-patient parameters",
         description="The parameters the pathway declares, each with its current value for "
-        "the patient (the default until someone sets it) and who set it.",
+        "the patient (the default until someone sets it) and who set it. For whoever may see "
+        "the pathway; 404 otherwise.",
     )
     def get(self, request: Request, pk: int) -> Response:
         pathway, parameters = parameter_list(user=request.user, care_pathway_id=pk)
@@ -121,8 +123,10 @@ class CarePathwayParametersView(IdempotentPostMixin, APIView):
             ),
             409: OpenApiResponse(description="The pathway has ended"),
         },
+        summary="Set a per-patient parameter",
         description="Set one parameter for the patient, with the reason. Each setting is kept "
-        "in the history; alert conditions read the new value (`params.<name>`) at once.",
+        "in the history; alert conditions read the new value (params.<name>) at once. For "
+        "members of the care team in one of the parameter's roles.",
     )
     def post(self, request: Request, pk: int) -> Response:
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
@@ -162,7 +166,9 @@ class CarePathwayParameterHistoryView(ListAPIView[PathwayParameter]):
 
     @extend_schema(
         parameters=[OpenApiParameter("name", OpenApiTypes.STR, description="Only this parameter.")],
-        description="Every setting of the pathway's parameters, the newest first.",
+        summary="Read the history of a care pathway's parameters",
+        description="Every setting of the pathway's parameters, the newest first, with its "
+        "previous value, who set it and why. For whoever may see the pathway; 404 otherwise.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)

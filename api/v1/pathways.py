@@ -7,7 +7,12 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -119,6 +124,16 @@ def _with_etag(response: Response, pathway: CarePathway) -> Response:
     return response
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("patient", int, description="Only this patient's pathways.")],
+        summary="List care pathways",
+        description=(
+            "The care pathways of the patients the caller may see, newest first, each with its "
+            "current state, status and triage (risk band and score)."
+        ),
+    )
+)
 class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
     serializer_class = CarePathwaySerializer
 
@@ -153,6 +168,14 @@ class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
             404: OpenApiResponse(description="No such patient, or not one the caller may see"),
         },
         parameters=[etag_header(201)],
+        summary="Start a care pathway for a patient",
+        description=(
+            "Start the active version of a pathway (its key) for the patient, with an optional "
+            "context the pathway's guards read; its first tasks open for the care team at "
+            "once. For members of the patient's care team (403 otherwise; 404 for a patient "
+            "the caller may not see). A pathway the patient already follows is a 409 naming "
+            "the running one, unless the definition allows several; an unknown key is a 400."
+        ),
     )
     def post(self, request: Request) -> Response:
         data = StartSerializer(data=request.data)
@@ -170,7 +193,16 @@ class CarePathwayListView(IdempotentPostMixin, ListAPIView[CarePathway]):
 
 
 class CarePathwayDetailView(APIView):
-    @extend_schema(responses=CarePathwaySerializer, parameters=[etag_header(200)])
+    @extend_schema(
+        responses=CarePathwaySerializer,
+        parameters=[etag_header(200)],
+        summary="Read a care pathway",
+        description=(
+            "One care pathway: its state, status, context and triage. The ETag is the pathway's "
+            "revision, for If-Match when firing an event. 404 for a pathway the caller may not "
+            "see."
+        ),
+    )
     def get(self, request: Request, pk: int) -> Response:
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
         audit_read(
@@ -184,7 +216,14 @@ class CarePathwayEventView(IdempotentPostMixin, APIView):
         request=FireSerializer,
         responses=CarePathwaySerializer,
         parameters=[IF_MATCH, etag_header(200)],
-        description="Fire an event. If-Match with the pathway's ETag makes it conditional (412).",
+        summary="Fire an event on a care pathway",
+        description=(
+            "Fire an event (one of available-events) with an optional payload; the pathway "
+            "moves on and its tasks open or close. For members of the care team whose role "
+            "the transition allows. If-Match with the pathway's ETag makes it conditional: "
+            "412 precondition-failed if the pathway moved since. A transition that does not "
+            "apply now is a 409 transition-refused with its reason."
+        ),
     )
     def post(self, request: Request, pk: int) -> Response:
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
@@ -210,6 +249,15 @@ class HistoryCursor(Cursor):
     ordering = "revision"
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="Read a care pathway's history",
+        description=(
+            "Every transition of the pathway in order: the event, from and to which state, "
+            "who fired it and when. For whoever may see the pathway; 404 otherwise."
+        ),
+    )
+)
 class CarePathwayHistoryView(ListAPIView[HistoryEntry]):
     serializer_class = HistorySerializer
     pagination_class = HistoryCursor
@@ -233,7 +281,15 @@ class CarePathwayHistoryView(ListAPIView[HistoryEntry]):
 
 
 class CarePathwayAvailableEventsView(APIView):
-    @extend_schema(responses=AvailableEventSerializer(many=True))
+    @extend_schema(
+        responses=AvailableEventSerializer(many=True),
+        summary="List the events the caller may fire now",
+        description=(
+            "The events of the pathway's current state that the caller's roles allow, each "
+            "with its target state and whether a guard decides (a guarded event may still be "
+            "refused with 409). For whoever may see the pathway; 404 otherwise."
+        ),
+    )
     def get(self, request: Request, pk: int) -> Response:
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
         assert pathway.instance is not None
@@ -252,7 +308,17 @@ class CarePathwayAvailableEventsView(APIView):
 
 
 class CarePathwayDiagramView(APIView):
-    @extend_schema(responses={(200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR)})
+    @extend_schema(
+        responses={(200, "image/svg+xml"): OpenApiResponse(response=OpenApiTypes.STR)},
+        parameters=[
+            OpenApiParameter("lang", str, enum=["en", "fr"], description="Labels' language")
+        ],
+        summary="Draw a care pathway",
+        description=(
+            "The pathway's state diagram as an SVG image, its current state marked. For "
+            "whoever may see the pathway; 404 otherwise."
+        ),
+    )
     def get(self, request: Request, pk: int) -> HttpResponse:
         pathway = access_care_pathway(user=request.user, pathway_id=pk)
         assert pathway.instance is not None

@@ -17,6 +17,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -265,7 +267,7 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
 class PreconditionRequired(APIException):
     status_code = status.HTTP_428_PRECONDITION_REQUIRED
-    default_detail = "send If-Match with the patient's ETag (read it first)"
+    default_detail = gettext_lazy("send If-Match with the patient's ETag (read it first)")
     default_code = "precondition_required"
 
 
@@ -306,15 +308,17 @@ def _moment(request: Request, name: str, *, required: bool) -> dt.datetime | Non
     raw = request.query_params.get(name)
     if raw is None or not raw.strip():
         if required:
-            raise ValidationError({name: ["required (ISO-8601 date or date-time)"]})
+            raise ValidationError({name: [_("required (ISO-8601 date or date-time)")]})
         return None
     try:
         value = dt.datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise ValidationError({name: [f"{raw!r} is not an ISO-8601 date or date-time"]}) from None
+        raise ValidationError(
+            {name: [_("%(raw)r is not an ISO-8601 date or date-time") % {"raw": raw}]}
+        ) from None
     if value.tzinfo is None or value.utcoffset() is None:
         if "T" in raw:
-            raise ValidationError({name: ["give the time zone offset (Z or +01:00)"]})
+            raise ValidationError({name: [_("give the time zone offset (Z or +01:00)")]})
         value = timezone.make_aware(value)
     return value
 
@@ -352,6 +356,7 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
         )
 
     @extend_schema(
+        summary="List patients",
         description="The patients the caller may see (care team or own record), by name.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -366,10 +371,11 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
 
     @extend_schema(
         request=PatientWriteSerializer,
+        summary="Register a patient",
         responses={
             201: PatientSerializer,
             400: OpenApiResponse(description="Invalid fields (an INS key mismatch names it)"),
-            403: OpenApiResponse(description="Missing the patients.add_patient permission"),
+            403: OpenApiResponse(description="The caller may not register patients"),
             409: OpenApiResponse(description="The INS already belongs to another patient"),
         },
         parameters=[
@@ -383,8 +389,8 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
             ),
         ],
         description=(
-            "Register a patient; needs the permission patients.add_patient (a platform holds "
-            "it with the patients:write scope). A platform that registers a patient joins its "
+            "Register a patient; for coordinators and platforms whose token holds "
+            "patients:write (403 otherwise). A platform that registers a patient joins its "
             "care team in the role `platform`, a care coordinator in the role `coordinator`, "
             "so that they can read it back and set the rest of the care team. Anyone else who "
             "registers one is NOT added: until someone adds them to the care team, this "
@@ -393,7 +399,9 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
     )
     def post(self, request: Request) -> Response:
         if not request.user.has_perm("patients.add_patient"):
-            raise PermissionDenied("creating patients needs patients.add_patient")
+            raise PermissionDenied(
+                _("creating patients needs %(perm)s") % {"perm": "patients.add_patient"}
+            )
         data = PatientWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -413,7 +421,16 @@ class PatientListView(IdempotentPostMixin, ListAPIView[Patient]):
 
 
 class PatientDetailView(APIView):
-    @extend_schema(responses=PatientSerializer, parameters=[etag_header(200)])
+    @extend_schema(
+        responses=PatientSerializer,
+        parameters=[etag_header(200)],
+        summary="Read a patient",
+        description=(
+            "One patient's record, with the ETag (its version) to send as If-Match when "
+            "changing it. For the care team and the patient's own account; 404 for anyone "
+            "else, as for a patient that does not exist."
+        ),
+    )
     def get(self, request: Request, pk: int) -> Response:
         patient = access_patient(user=request.user, patient_id=pk)
         audit_read(request, resource_type="Patient", resource_id=pk, patient_id=pk)
@@ -430,7 +447,13 @@ class PatientDetailView(APIView):
             OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True),
             etag_header(200),
         ],
-        description="Change some fields; needs change_patient on the patient and If-Match.",
+        summary="Change a patient's record",
+        description=(
+            "Change some fields (the others are kept). If-Match with the patient's ETag is "
+            "required: 428 precondition-required without it, 412 precondition-failed if the "
+            "record changed since. For the care team members allowed to change the record "
+            "(404 for anyone else)."
+        ),
     )
     def patch(self, request: Request, pk: int) -> Response:
         patient = access_patient(user=request.user, patient_id=pk, perm="change_patient")
@@ -471,6 +494,14 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
         access_patient(user=self.request.user, patient_id=self.kwargs["pk"])
         return consent_list(patient_id=self.kwargs["pk"])
 
+    @extend_schema(
+        summary="List a patient's consents",
+        description=(
+            "Every consent recorded for the patient (care_team_sharing, external_sharing, "
+            "remote_monitoring), given or withdrawn, newest first. For whoever may see the "
+            "patient; 404 otherwise."
+        ),
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
         pk = kwargs["pk"]
@@ -479,6 +510,7 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
 
     @extend_schema(
         request=ConsentSetSerializer,
+        summary="Give or withdraw a consent",
         responses={
             201: ConsentSerializer,
             200: ConsentSerializer,
@@ -487,7 +519,8 @@ class ConsentListView(IdempotentPostMixin, ListAPIView[Consent]):
         description=(
             "Record (given=true, 201) or withdraw (given=false, 200) a consent; access is "
             "re-synchronised at once: withdrawing care_team_sharing revokes the care team's "
-            "access, the caller's included. Needs change_patient, or the patient's own account."
+            "access, the caller's included. For the care team members allowed to change the "
+            "patient's record, and the patient's own account."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -549,9 +582,11 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
             ),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Default: now"),
         ],
+        summary="List a patient's observations",
         description=(
             f"Observations taken in [since, until), oldest first; at most "
-            f"{MAX_LIST_RANGE.days} days. Dates are midnight, server time zone."
+            f"{MAX_LIST_RANGE.days} days. Dates are midnight, server time zone. For whoever "
+            "may see the patient; 404 otherwise."
         ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -567,26 +602,28 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
 
     @extend_schema(
         request=OBSERVATION_POST,
+        summary="Record observations",
         responses={
             201: OBSERVATION_CREATED,
             400: OpenApiResponse(description="Every problem of every item (items.3.unit)"),
         },
         description=(
             f"One observation, or {{items: [...]}} with up to {MAX_BATCH}: all stored or none. "
-            "`source` defaults to platform for OAuth clients, patient for the patient's own "
-            "account, professional otherwise. Needs change_patient, or the patient's account."
+            "source defaults to platform for OAuth clients, patient for the patient's own "
+            "account, professional otherwise. For the care team members allowed to change the "
+            "patient's record, and the patient's own account (404 for anyone else)."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
         patient = _patient_for_write(request, pk)
         body = request.data
         if not isinstance(body, Mapping):
-            raise ValidationError({"(body)": ["an observation object or {items: [...]}"]})
+            raise ValidationError({"(body)": [_("an observation object or {items: [...]}")]})
         _refuse_unknown_observation_fields(body)
         fields = dict(body)
         source = fields.pop("source", None) or self._default_source(request, patient)
         if not isinstance(source, str):
-            raise ValidationError({"source": ["must be text"]})
+            raise ValidationError({"source": [_("must be text")]})
         common: dict[str, Any] = {
             "patient": patient,
             "actor": _actor(request),
@@ -597,7 +634,7 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         if "items" in fields:
             items = fields.pop("items")
             if not isinstance(items, list):
-                raise ValidationError({"items": ["must be a list of observations"]})
+                raise ValidationError({"items": [_("must be a list of observations")]})
             stored = observations_ingest(observations=items, **common).observations
             out = {"count": len(stored), "items": ObservationSerializer(stored, many=True).data}
             return Response(out, status=status.HTTP_201_CREATED)
@@ -638,9 +675,11 @@ class AuditEventListView(ListAPIView[AuditEvent]):
             OpenApiParameter("since", OpenApiTypes.DATETIME, required=True),
             OpenApiParameter("until", OpenApiTypes.DATETIME, required=True),
         ],
+        summary="Read a patient's audit trail",
         description=(
             f"Who did what with the patient's data in [since, until), at most "
-            f"{MAX_AUDIT_RANGE.days} days, in chain order. Needs view_patient on the patient."
+            f"{MAX_AUDIT_RANGE.days} days, in chain order. For whoever may see the patient; 404 "
+            "otherwise."
         ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

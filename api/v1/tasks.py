@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -148,13 +154,21 @@ class TaskListView(ListAPIView[Task]):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("view", str, enum=["all", *VIEWS]),
-            OpenApiParameter("patient", int),
-            OpenApiParameter("status", str),
+            OpenApiParameter(
+                "view",
+                str,
+                enum=["all", *VIEWS],
+                description="mine (claimed by the caller), unclaimed (on offer to the caller's "
+                "roles), overdue, or all the caller may see (default).",
+            ),
+            OpenApiParameter("patient", int, description="Only this patient's tasks."),
+            OpenApiParameter("status", str, description="Only tasks in this status."),
         ],
+        summary="List tasks (worklists)",
         description="The caller's tasks, most pressing first: the patient's risk band (high "
         "first) and score (highest first), then priority (stat, asap, urgent, routine), then "
-        "due time (earliest first, none last), then id.",
+        "due time (earliest first, none last), then id. For members of care teams; anyone "
+        "else gets an empty list.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
@@ -176,10 +190,11 @@ class TaskListView(ListAPIView[Task]):
         view = params.get("view", "all")
         user = self.request.user
         if view != "all" and view not in VIEWS:
-            raise ValidationError({"view": [f"one of all, {', '.join(VIEWS)}"]})
+            names = ", ".join(["all", *VIEWS])
+            raise ValidationError({"view": [_("one of %(names)s") % {"names": names}]})
         patient = params.get("patient")
         if patient is not None and not patient.isdigit():
-            raise ValidationError({"patient": ["a patient id"]})
+            raise ValidationError({"patient": [_("a patient id")]})
         # The serializer reads only the related rows' ids: no joins.
         rows = (VIEWS[view](user) if view in VIEWS else visible_tasks(user)).select_related(None)
         if patient is not None:
@@ -193,7 +208,16 @@ class TaskListView(ListAPIView[Task]):
 
 
 class TaskDetailView(APIView):
-    @extend_schema(responses=TaskSerializer, parameters=[etag_header(200)])
+    @extend_schema(
+        responses=TaskSerializer,
+        parameters=[etag_header(200)],
+        summary="Read a task",
+        description=(
+            "One task: its status, owner, priority, due time and its patient's triage. The "
+            "ETag is the task's version, for If-Match on its actions. 404 for a task the "
+            "caller may not see."
+        ),
+    )
     def get(self, request: Request, pk: int) -> Response:
         task = access_task(user=request.user, task_id=pk)
         audit_read(request, resource_type="Task", resource_id=pk, patient_id=task.patient_id)
@@ -237,7 +261,37 @@ class TaskActionView(IdempotentPostMixin, APIView):
         return response
 
 
+ACTION_DOCS = {
+    "claim": ("Claim a task", "Take a task on offer to your roles: it becomes yours."),
+    "release": ("Release a task", "Give back a task you claimed: it is on offer again."),
+    "start": ("Start a task", "Start working on the task (in-progress)."),
+    "hold": ("Put a task on hold", "Pause the task (on-hold), with a note saying why."),
+    "resume": ("Resume a task", "Take a task on hold back up (in-progress)."),
+    "complete": (
+        "Complete a task",
+        "Finish the task (completed), with its output if the pathway asks for one; the "
+        "pathway may move on.",
+    ),
+    "fail": ("Fail a task", "Record that the task could not be done (failed), with a note."),
+    "cancel": ("Cancel a task", "The task is no longer needed (cancelled)."),
+    "reassign": (
+        "Reassign a task",
+        "Give the task to another member of the care team (new_owner, a user id).",
+    ),
+}
+ACTION_NOTE = (
+    " For the members of the patient's care team the task is offered to; once claimed, its "
+    "owner (a coordinator may also reassign or cancel it): 403 not-allowed for anyone else who "
+    "sees it. If-Match with the task's ETag makes it conditional: 412 precondition-failed if "
+    "the task changed since. An action that no longer applies to the task is a 409 conflict "
+    "saying why."
+)
+
 ACTION_VIEWS: dict[str, type[TaskActionView]] = {
-    name: type(f"Task{name.title()}View", (TaskActionView,), {"action_name": name})
+    name: extend_schema_view(
+        post=extend_schema(
+            summary=ACTION_DOCS[name][0], description=ACTION_DOCS[name][1] + ACTION_NOTE
+        )
+    )(type(f"Task{name.title()}View", (TaskActionView,), {"action_name": name}))
     for name in ACTIONS
 }

@@ -15,7 +15,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.urls import URLPattern, path
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -79,6 +79,15 @@ def _user(request: Request) -> AbstractBaseUser:
     return user
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="List your personal API tokens",
+        description=(
+            "The caller's own personal API tokens: name, prefix, creation, expiry and last "
+            "use; never the token itself."
+        ),
+    )
+)
 class ApiTokenListView(ListAPIView[ApiToken]):
     serializer_class = ApiTokenSerializer
     pagination_class = TokenCursor
@@ -91,10 +100,12 @@ class ApiTokenListView(ListAPIView[ApiToken]):
     @extend_schema(
         request=ApiTokenCreateSerializer,
         responses={201: ApiTokenCreatedSerializer, 409: OpenApiResponse(description="Name taken")},
+        summary="Create a personal API token",
         description=(
-            "Create a personal API token; the response is the only copy of `token`. With a "
-            "personal token, only one created with `can_create_tokens` may create tokens, "
-            "none expiring after it (403 otherwise)."
+            "Create a personal API token, sent as Authorization: Token <token>; the response "
+            "is the only copy of token. With a personal token, only one created with "
+            "can_create_tokens may create tokens, none expiring after it (403 otherwise). "
+            "A name already used by one of your tokens is a 409."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -117,7 +128,11 @@ class ApiTokenListView(ListAPIView[ApiToken]):
 
 
 class ApiTokenDetailView(APIView):
-    @extend_schema(responses={204: None}, description="Revoke one of your tokens, at once.")
+    @extend_schema(
+        responses={204: None},
+        summary="Revoke a personal API token",
+        description="Revoke one of your tokens, at once; 404 for a token that is not yours.",
+    )
     def delete(self, request: Request, token_id: str) -> Response:
         api_token_revoke(user=_user(request), token_id=token_id, actor=_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

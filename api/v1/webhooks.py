@@ -14,7 +14,8 @@ from typing import Any, cast
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.urls import URLPattern, path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
@@ -116,6 +117,15 @@ def _owner(request: Request) -> AbstractBaseUser:
     return cast(AbstractBaseUser, request.user)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="List your webhook subscriptions",
+        description=(
+            "The caller's own webhook subscriptions, active or deactivated (never the signing "
+            "secret)."
+        ),
+    )
+)
 class SubscriptionListView(IdempotentPostMixin, ListAPIView[WebhookSubscription]):
     serializer_class = SubscriptionSerializer
     pagination_class = ById
@@ -126,11 +136,21 @@ class SubscriptionListView(IdempotentPostMixin, ListAPIView[WebhookSubscription]
         return webhook_subscription_list(owner=self.request.user)
 
     @extend_schema(
-        request=SubscriptionCreateSerializer, responses={201: SubscriptionCreatedSerializer}
+        request=SubscriptionCreateSerializer,
+        responses={201: SubscriptionCreatedSerializer},
+        summary="Subscribe to events by webhook",
+        description=(
+            "Receive the chosen event types as signed POSTs to an https URL, for every "
+            "patient the caller may see or for one. The response holds the signing secret, "
+            "shown once. A URL on a private network, an unknown event type or a patient the "
+            "caller may not see is a 400 naming the field. For platforms whose token holds "
+            "webhooks:write (403 otherwise); see the webhooks documentation."
+        ),
     )
     def post(self, request: Request) -> Response:
         if not request.user.has_perm(ADD_PERMISSION):
-            raise PermissionDenied(f"this needs the permission {ADD_PERMISSION}")
+            detail = _("this needs the permission %(perm)s") % {"perm": ADD_PERMISSION}
+            raise PermissionDenied(detail)
         data = SubscriptionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -146,13 +166,18 @@ class SubscriptionListView(IdempotentPostMixin, ListAPIView[WebhookSubscription]
 
 
 class SubscriptionDetailView(APIView):
-    @extend_schema(responses=SubscriptionSerializer)
+    @extend_schema(
+        responses=SubscriptionSerializer,
+        summary="Read a webhook subscription",
+        description="One of the caller's subscriptions; 404 for another's.",
+    )
     def get(self, request: Request, pk: int) -> Response:
         subscription = webhook_subscription_get(owner=request.user, subscription_id=pk)
         return Response(SubscriptionSerializer(subscription).data)
 
     @extend_schema(
         responses={204: None},
+        summary="Deactivate a webhook subscription",
         description="Deactivates the subscription: nothing more is sent, pending deliveries "
         "are dropped; the subscription and its delivery log stay readable.",
     )
@@ -180,7 +205,12 @@ class DeliveryListView(ListAPIView[WebhookDelivery]):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=list(WebhookDelivery.Status.values)),
-        ]
+        ],
+        summary="List a subscription's deliveries",
+        description=(
+            "The delivery log of one of the caller's subscriptions: each event sent, its "
+            "status, attempts and the receiver's last answer. 404 for another's subscription."
+        ),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
@@ -196,6 +226,7 @@ class DeliveryReplayView(APIView):
         operation_id="v1_webhooks_delivery_replay",
         request=None,
         responses=DeliverySerializer,
+        summary="Replay a failed delivery",
         description="Sends a failed delivery again: due at once, with the whole retry schedule "
         "again, the same body and event id. 409 if it is not failed or the subscription was "
         "deactivated.",
@@ -214,6 +245,7 @@ class FailedDeliveriesReplayView(APIView):
         operation_id="v1_webhooks_deliveries_replay_failed",
         request=None,
         responses=ReplayedSerializer,
+        summary="Replay every failed delivery",
         description="Replays every failed delivery of the subscription (after an outage of "
         "the receiver). 409 if the subscription was deactivated.",
     )

@@ -78,7 +78,9 @@ MIDDLEWARE = [
     "api.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # The web UI's language (cookie, Accept-Language, French); the API's: Accept-Language, or
+    # English.
+    "api.middleware.ApiLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -334,6 +336,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Decimals (observation and parameter values) are JSON numbers in answers, as in requests.
+    "COERCE_DECIMAL_TO_STRING": False,
 }
 
 API_THROTTLE_RATES = {

@@ -265,9 +265,9 @@ def test_a_valid_batch_is_stored_as_professional_readings(scene: Scene):
     body = response.json()
     assert body["count"] == 3
     assert [(o["value"], o["source"]) for o in body["items"]] == [
-        ("70.2000", "professional"),
-        ("70.4000", "professional"),
-        ("70.6000", "professional"),
+        (70.2, "professional"),
+        (70.4, "professional"),
+        (70.6, "professional"),
     ]
     assert Observation.objects.filter(patient=scene.patient).count() == 3
 
@@ -278,7 +278,7 @@ def test_a_single_observation_is_stored(scene: Scene):
     )
 
     assert response.status_code == 201
-    assert (response.json()["code"], response.json()["value"]) == (WEIGHT, "68.0000")
+    assert (response.json()["code"], response.json()["value"]) == (WEIGHT, 68.0)
 
 
 def test_observations_are_listed_filtered_and_the_read_audited(scene: Scene):
@@ -291,7 +291,7 @@ def test_observations_are_listed_filtered_and_the_read_audited(scene: Scene):
     response = client.get(url, {"code": WEIGHT, "since": since})
     other_code = client.get(url, {"code": "8867-4"})
 
-    assert [o["value"] for o in response.json()["results"]] == ["71.0000"]
+    assert [o["value"] for o in response.json()["results"]] == [71.0]
     assert other_code.json()["results"] == []
     assert audit_count(resource_type="Observation", action="search") == before + 2
 
