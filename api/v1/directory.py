@@ -70,8 +70,9 @@ class ById(Cursor):
 
 
 class IsProfessional(BasePermission):
-    """Reads of the directory are for professionals (an active practitioner, or staff), not
-    for patient portal accounts. Writes are checked per view against a model permission."""
+    """Reads of the directory are for professionals (an active practitioner, or staff; a
+    platform account acts through its practitioner record), not for patient portal accounts.
+    Writes are checked per view against a model permission."""
 
     message = gettext_lazy("the directory is for professionals")
 
@@ -256,7 +257,7 @@ DIRECTORY_MANAGERS = (
         summary="List organisations",
         description=(
             "The organisations of the directory (hospitals, practices, services), oldest first. "
-            "For practitioners and staff accounts (403 for anyone else)."
+            "For practitioners, staff and platform accounts (403 for a patient portal account)."
         ),
     )
 )
@@ -291,7 +292,7 @@ class OrganizationDetailView(APIView):
     @extend_schema(
         responses=OrganizationSerializer,
         summary="Read an organisation",
-        description="One organisation of the directory. For practitioners and staff accounts.",
+        description="One organisation of the directory. For practitioners, staff and platform accounts.",
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(OrganizationSerializer(organization_get(organization_id=pk)).data)
@@ -302,8 +303,8 @@ class OrganizationDetailView(APIView):
         summary="List practitioners",
         description=(
             "The active practitioners of the directory, oldest first, with their profession "
-            "and national identifier (RPPS). For practitioners and staff accounts (403 for "
-            "anyone else)."
+            "and national identifier (RPPS). For practitioners, staff and platform accounts "
+            "(403 for a patient portal account)."
         ),
     )
 )
@@ -338,8 +339,8 @@ class PractitionerDetailView(APIView):
     @extend_schema(
         responses=PractitionerSerializer,
         summary="Read a practitioner",
-        description="One active practitioner of the directory. For practitioners and staff "
-        "accounts.",
+        description="One active practitioner of the directory. For practitioners, staff "
+        "and platform accounts.",
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(PractitionerSerializer(practitioner_get(practitioner_id=pk)).data)
@@ -363,7 +364,7 @@ class PractitionerMeView(APIView):
         summary="List service teams",
         description=(
             "The service teams of the directory (a ward, a home-care team) with their members. "
-            "For practitioners and staff accounts (403 for anyone else)."
+            "For practitioners, staff and platform accounts (403 for a patient portal account)."
         ),
     )
 )

@@ -555,3 +555,28 @@ def test_withdrawing_external_sharing_hides_the_patient_from_its_platform_only(
     )  # fmt: skip
 
     assert api.get(url).status_code == 200
+
+
+def test_a_platform_reads_the_directory_with_directory_read(organization: Organization):
+    """A platform registers practitioners (directory:write) and reads them back, with the
+    organisations and teams, through its real client-credentials token."""
+    client = make_platform(organization, ["directory:read", "directory:write"])
+    api = obtain_token(client)
+
+    created = api.post(
+        "/api/v1/practitioners/",
+        {"username": "synthetic-nurse", "given_name": "Synthetic", "family_name": "Nurse",
+         "profession": "nurse"},
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201, created.content
+    listed = api.get("/api/v1/practitioners/")
+    one = api.get(f"/api/v1/practitioners/{created.json()['id']}/")
+    organizations = api.get("/api/v1/organizations/")
+
+    assert listed.status_code == 200, listed.content
+    assert created.json()["id"] in [row["id"] for row in listed.json()["results"]]
+    assert one.status_code == 200
+    assert organization.pk in [row["id"] for row in organizations.json()["results"]]
+    without_scope = obtain_token(client, "directory:write").get("/api/v1/practitioners/")
+    assert without_scope.status_code == 403
