@@ -292,7 +292,9 @@ class OrganizationDetailView(APIView):
     @extend_schema(
         responses=OrganizationSerializer,
         summary="Read an organisation",
-        description="One organisation of the directory. For practitioners, staff and platform accounts.",
+        description=(
+            "One organisation of the directory. For practitioners, staff and platform accounts."
+        ),
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(OrganizationSerializer(organization_get(organization_id=pk)).data)
