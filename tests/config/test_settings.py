@@ -11,6 +11,10 @@ from django.core.exceptions import ImproperlyConfigured
 from config.settings.base import database_settings, env_bool
 
 ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_EMAIL = {
+    "EMAIL_URL": "smtp://parcours:synthetic-password@smtp.example.org:587",
+    "DEFAULT_FROM_EMAIL": "Parcours <no-reply@example.org>",
+}
 
 
 def test_production_settings_pass_check_deploy_with_no_warning():
@@ -21,6 +25,7 @@ def test_production_settings_pass_check_deploy_with_no_warning():
         "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
         "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
         "ALLOWED_HOSTS": "parcours.example.org",
+        **PRODUCTION_EMAIL,
     }
 
     result = subprocess.run(
