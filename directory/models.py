@@ -196,7 +196,6 @@ class CareTeamMember(models.Model):
             return self.role
 
 
-
 class Invitation(models.Model):
     """A single-use link that lets the owner of an account without a password set one: a
     practitioner created through the API, a patient's portal account. Only the SHA-256 of

@@ -34,7 +34,7 @@ PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """"10/hour" -> (10, 3600)."""
+    """ "10/hour" -> (10, 3600)."""
     count, _, period = rate.partition("/")
     return int(count), PERIODS[period.strip()]
 

@@ -129,8 +129,7 @@ class PractitionerInvitationView(IdempotentPostMixin):
             return problem(
                 409,
                 "Conflict",
-                "a platform's service account signs in with its client credentials, not a "
-                "password",
+                "a platform's service account signs in with its client credentials, not a password",
                 "conflict",
             )
         try:

@@ -467,6 +467,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+
 # Outgoing e-mail (invitations, password resets): EMAIL_URL names the backend and server,
 # smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465 (TLS from the
 # start), smtp://host:25 (plain, a relay on the same network), console:// (printed: the
@@ -495,7 +496,8 @@ def email_settings(url: str) -> dict[str, object]:
             EMAIL_HOST_PASSWORD=unquote(parts.password or ""),
             EMAIL_USE_SSL=parts.scheme == "smtps",
             # STARTTLS whenever a password is sent, or on the submission port.
-            EMAIL_USE_TLS=parts.scheme == "smtp" and (bool(parts.password) or parts.port in {None, 587}),
+            EMAIL_USE_TLS=parts.scheme == "smtp"
+            and (bool(parts.password) or parts.port in {None, 587}),
             EMAIL_TIMEOUT=int(os.environ.get("EMAIL_TIMEOUT", "10")),
         )
     return config

@@ -118,7 +118,7 @@ def _issue(
         token_hash=token_digest(token),
         email=email,
         language=language,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by_id=actor.pk if actor is not None and actor.is_authenticated else None,
         created_at=now,
         expires_at=now + settings.INVITATION_LIFETIME,
     )
@@ -283,9 +283,7 @@ def invitation_accept(
         found = Invitation.objects.filter(token_hash=token_digest(token)).first()
         if found is None:
             raise NotFound("invitation", "token")
-        invitation = (
-            Invitation.objects.select_for_update().select_related("user").get(pk=found.pk)
-        )
+        invitation = Invitation.objects.select_for_update().select_related("user").get(pk=found.pk)
         _check_pending(invitation, moment)
         user = account_password_set(user_id=invitation.user_id, password=password, actor=None)
         invitation.used_at = moment
@@ -308,4 +306,3 @@ def invitation_accept(
                 detail={"portal_account": invitation.user_id, "accepted": True},
             )
     return user
-
