@@ -431,3 +431,28 @@ def test_a_bad_e_mail_is_a_400_naming_it(registrar: PlatformClient):
     assert answer.status_code == 400
     assert [e["field"] for e in answer.json()["errors"]] == ["email"]
     assert Patient.objects.get(pk=patient_id).user_id is None
+
+
+class UnreachableServer:
+    """An e-mail backend whose server cannot be reached."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def send_messages(self, messages: Any) -> int:
+        raise ConnectionRefusedError("synthetic: the e-mail server refused the connection")
+
+
+def test_an_e_mail_server_that_cannot_be_reached_is_a_503_naming_it(
+    transactional_db: None, settings: Any
+):
+    organization = organization_create(name="Synthetic region", kind="platform", actor=None)
+    registrar = make_platform(organization, ["directory:read", "directory:write"], slug="mail")
+    practitioner = _practitioner_by(registrar)
+    settings.EMAIL_BACKEND = f"{__name__}.UnreachableServer"
+
+    answer = invite(obtain_token(registrar), f"/api/v1/practitioners/{practitioner}/invitation/")
+
+    assert answer.status_code == 503
+    assert answer.json()["type"].endswith("/email-not-sent")
+    assert "ConnectionRefusedError" in answer.json()["detail"]
