@@ -14,7 +14,7 @@ import time_machine
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from api.services.platforms import PlatformClient
@@ -456,3 +456,23 @@ def test_an_e_mail_server_that_cannot_be_reached_is_a_503_naming_it(
     assert answer.status_code == 503
     assert answer.json()["type"].endswith("/email-not-sent")
     assert "ConnectionRefusedError" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("psc_enabled", [True, False])
+def test_a_practitioner_s_invitation_offers_pro_sante_connect_when_it_is_enabled(
+    registrar: PlatformClient, django_capture_on_commit_callbacks, psc_enabled: bool
+):
+    api = obtain_token(registrar)
+    practitioner = api.post("/api/v1/practitioners/", PRACTITIONER, format="json").json()
+    patient = api.post("/api/v1/patients/", PATIENT, format="json").json()
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(api, f"/api/v1/practitioners/{practitioner['id']}/invitation/")
+        invite(api, f"/api/v1/patients/{patient['id']}/portal-invitation/")
+    practitioner_link, patient_link = (link_in(message)[0] for message in mail.outbox)
+
+    with override_settings(PSC_ENABLED=psc_enabled):
+        practitioner_page = Client().get(practitioner_link).content.decode()
+        patient_page = Client().get(patient_link).content.decode()
+
+    assert ('href="/psc/login/"' in practitioner_page) is psc_enabled
+    assert 'href="/psc/login/"' not in patient_page  # patients have no CPS card
