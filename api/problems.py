@@ -19,6 +19,7 @@ from api.audit import audit_read, refused_patient_id
 from api.scopes import MissingScope
 from api.services.idempotency import IdempotencyConflict
 from core import errors as core_errors
+from patients.errors import ConsentWithdrawn
 from patients.models import AuditEvent
 from workflows import errors as workflow_errors
 from workflows.definition import InvalidDefinition
@@ -121,6 +122,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return problem(409, "Migration refused", str(exc), "migration-refused", errors=exc.problems)
     if isinstance(exc, IdempotencyConflict):
         return problem(409, "Idempotency-Key conflict", str(exc), "idempotency-conflict")
+    if isinstance(exc, ConsentWithdrawn):
+        # Its own type: a client learns that retrying will not help until the patient consents.
+        return problem(
+            409, "Consent withdrawn", str(exc), "consent-withdrawn",
+            scope=exc.scope, withdrawn_at=exc.since.isoformat() if exc.since else None,
+        )  # fmt: skip
     if isinstance(exc, core_errors.Conflict):
         return problem(409, "Conflict", str(exc), "conflict")
     if isinstance(exc, core_errors.NotAllowed):

@@ -548,6 +548,12 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         responses={
             201: OBSERVATION_CREATED,
             400: OpenApiResponse(description="Every problem of every item (items.3.unit)"),
+            409: OpenApiResponse(
+                description="Problem type `consent-withdrawn` (fields `scope`, `withdrawn_at`): "
+                "the patient withdrew `remote_monitoring`; remote readings (source device, "
+                "patient or platform) are refused and nothing is stored until they consent "
+                "again. Readings with source `professional` are still accepted."
+            ),
         },
         description=(
             f"One observation, or {{items: [...]}} with up to {MAX_BATCH}: all stored or none. "
