@@ -5,6 +5,7 @@ the task's history records the release and the return."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.db import connections
 
@@ -31,7 +32,7 @@ def visit_of(scene: Scene) -> Task:
     return Task.objects.get(care_pathway=scene.pathway, code="visit")
 
 
-def ownership_history(task: Task) -> list[tuple[str, str, dict]]:
+def ownership_history(task: Task) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (e.action, e.to_status, e.detail)
         for e in TaskEvent.objects.filter(
