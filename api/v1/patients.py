@@ -157,7 +157,16 @@ class ConsentSerializer(serializers.ModelSerializer[Consent]):
 
 
 class ConsentSetSerializer(StrictSerializer):
-    scope = serializers.ChoiceField(choices=Consent.Scope.choices)
+    scope = serializers.ChoiceField(
+        choices=Consent.Scope.choices,
+        help_text="What the patient consents to; a scope never recorded restricts nothing. "
+        "Withdrawn, `care_team_sharing` hides the patient from the whole care team (their "
+        "tasks go back on offer, and back to their owner when given again); "
+        "`external_sharing` hides the patient from the platforms in the care team (404, no "
+        "webhook); `remote_monitoring` refuses the patient's remote readings (409 "
+        "`consent-withdrawn`, nothing stored), opens no missing-measurement task and shows "
+        "the pathways' `monitoring` as suspended.",
+    )
     given = serializers.BooleanField(help_text="true records the consent, false withdraws it.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
