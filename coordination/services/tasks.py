@@ -500,28 +500,27 @@ def return_regained_tasks(*, patient_id: int, actor_label: str, now: dt.datetime
     Each return is a `reassign` entry in the task's history with the reason
     `owner regained access`. Returns how many. Called on the directory's
     `patient_access_changed`, in the change's transaction, after `release_lost_tasks`."""
-    unowned = list(
-        Task.objects.select_for_update()
-        .filter(patient_id=patient_id, status__in=task_states.OPEN, owner__isnull=True)
-        .order_by("pk")
+    # Read first, lock only the tasks to give back (most access changes return nothing, and
+    # should not hold the patient's unclaimed tasks); a task changed in between is left.
+    seen = dict(
+        Task.objects.filter(
+            patient_id=patient_id, status__in=task_states.OPEN, owner__isnull=True
+        ).values_list("pk", "version")
     )
-    if not unowned:
+    if not seen:
         return 0
-    changes = TaskEvent.objects.filter(task__in=unowned, action__in=_OWNERSHIP_ACTIONS)
+    changes = TaskEvent.objects.filter(task_id__in=seen, action__in=_OWNERSHIP_ACTIONS)
     last_change = {e.task_id: e for e in changes.order_by("task_id", "version")}
     owners: dict[int, int] = {}
-    for task in unowned:
-        last = last_change.get(task.pk)
-        if (
-            last is None
-            or last.action != "release"
-            or last.detail.get("reason") != LOST_ACCESS
-            or last.detail.get("cause") != OBJECTION
-        ):
-            continue
+    for task_id, last in last_change.items():
         owner_id = last.detail.get("owner")
-        if isinstance(owner_id, int):
-            owners[task.pk] = owner_id
+        if (
+            last.action == "release"
+            and last.detail.get("reason") == LOST_ACCESS
+            and last.detail.get("cause") == OBJECTION
+            and isinstance(owner_id, int)
+        ):
+            owners[task_id] = owner_id
     if not owners:
         return 0
     practitioners = Practitioner.objects.select_related("user").in_bulk(set(owners.values()))
@@ -532,12 +531,16 @@ def return_regained_tasks(*, patient_id: int, actor_label: str, now: dt.datetime
         and practitioner.user.is_active
         and visible_patient_ids(practitioner.user, "change_patient", patient_id=patient_id).exists()
     }
+    to_return = [task_id for task_id, owner_id in owners.items() if owner_id in may_act]
     returned = 0
-    for task in unowned:
-        owner_id = owners.get(task.pk)
-        if owner_id not in may_act:
+    for task in Task.objects.select_for_update().filter(pk__in=to_return).order_by("pk"):
+        if (
+            task.status not in task_states.OPEN
+            or task.owner_id is not None
+            or task.version != seen[task.pk]
+        ):
             continue
-        owner = practitioners[owner_id]
+        owner = practitioners[owners[task.pk]]
         task.owner = owner
         task_history_record(
             task, "reassign", [], None, actor_label, now,
