@@ -16,7 +16,9 @@ from coordination.selectors.alerts import (
     visible_alerts,
 )
 from coordination.selectors.pathways import (
+    PathwayMonitoring,
     access_care_pathway,
+    pathway_monitoring,
     pathway_patient_id,
     visible_care_pathways,
 )
@@ -41,11 +43,13 @@ __all__ = [
     "ALERT_ORDER",
     "WORKLIST_ORDER",
     "WORKLIST_ORDER_BY",
+    "PathwayMonitoring",
     "TaskKeys",
     "access_care_pathway",
     "access_task",
     "access_task_keys",
     "alert_observations",
+    "pathway_monitoring",
     "pathway_patient_id",
     "patient_alerts",
     "patient_risk_rank",
