@@ -16,6 +16,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -89,8 +90,9 @@ def _accepted(issued: IssuedInvitation) -> Response:
 def _email_failed(error: OSError) -> Response:
     return problem(
         503,
-        "E-mail not sent",
-        f"the invitation e-mail could not be sent ({type(error).__name__}); try again later",
+        _("E-mail not sent"),
+        _("the invitation e-mail could not be sent (%(error)s); try again later")
+        % {"error": type(error).__name__},
         "email-not-sent",
     )
 
