@@ -102,7 +102,7 @@ class PractitionerInvitationView(IdempotentPostMixin):
         request=PractitionerInvitationSerializer,
         responses={
             202: InvitationSerializer,
-            403: OpenApiResponse(description="Missing the directory.add_practitioner right"),
+            403: OpenApiResponse(description="The caller may not manage the directory"),
             404: OpenApiResponse(description="No such active practitioner"),
             409: OpenApiResponse(
                 description="The account has no e-mail address, is already in use (a password "
@@ -118,12 +118,15 @@ class PractitionerInvitationView(IdempotentPostMixin):
             "(7 days by default); asking again revokes the earlier link. The answer (202) "
             "gives the invitation's id and expiry, never the link. For accounts nobody has "
             "used yet: a practitioner who has a password resets it from the login page. "
-            "Needs directory.add_practitioner (a platform holds it with `directory:write`)."
+            "For coordinators who manage the directory, and platforms whose token carries "
+            "`directory:write`."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
         if not request.user.has_perm("directory.add_practitioner"):
-            raise PermissionDenied("this needs the permission directory.add_practitioner")
+            raise PermissionDenied(
+                _("this needs the permission %(perm)s") % {"perm": "directory.add_practitioner"}
+            )
         data = PractitionerInvitationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         practitioner = practitioner_get(practitioner_id=pk)
@@ -169,8 +172,8 @@ class PortalInvitationView(IdempotentPostMixin):
             "`email` if given, else to the account's or the patient's address. The link is "
             "valid once, for INVITATION_DAYS (7 days by default); asking again revokes the "
             "earlier link. The answer (202) gives the invitation's id and expiry, never the "
-            "link. Needs change_patient on the patient (its care team; a platform in it with "
-            "`patients:write`); recorded in the patient's audit trail."
+            "link. For the patient's care team, and the platform in it whose token carries "
+            "`patients:write`; recorded in the patient's audit trail."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
