@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import account, care, library, parameters, portal, psc, views
+from web import account, alerts, care, library, parameters, portal, psc, views
 
 app_name = "web"
 
@@ -29,7 +29,12 @@ urlpatterns = [
         parameters.parameter_set_view,
         name="pathway-parameter-set",
     ),
-    path("alerts/", care.alert_inbox, name="alert-inbox"),
+    path("alerts/", alerts.alert_inbox, name="alert-inbox"),
+    path(
+        "alerts/<int:alert_id>/acknowledge/",
+        alerts.alert_acknowledge_view,
+        name="alert-acknowledge",
+    ),
     path("portal/", portal.portal_home, name="portal"),
     path("pathways/", views.pathway_library, name="pathway-library"),
     path("pathways/upload/", library.pathway_upload, name="pathway-upload"),
