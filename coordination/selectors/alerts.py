@@ -154,6 +154,14 @@ def access_alert(*, user: User, alert_id: int) -> AlertRecord:
     return alert
 
 
+def alert_patient_id(*, alert_id: int) -> int | None:
+    """The patient of the alert, None if there is no such alert. Not permission-filtered: for
+    recording a refused access under the patient it targeted."""
+    if not key_in_range(AlertRecord, alert_id):
+        return None
+    return AlertRecord.objects.filter(pk=alert_id).values_list("patient_id", flat=True).first()
+
+
 def care_team_patient_ids(user: User, patient_ids: Collection[int]) -> set[int]:
     """Those of `patient_ids` whose care team `user` is an active member of, in person or
     through a service team (directory.selectors.care_roles for many patients at once, one
