@@ -42,22 +42,25 @@ def alert_title(alert: AlertRecord, definition: CompiledDefinition | None, langu
     """What the inbox calls the alert: the title its pathway gives it (the alert's, for a
     condition; the expected measurement's, for a missing one), else words built from the
     measurement, else its name."""
-    if definition is not None:
-        state = definition.states.get(alert.state)
-        declared = (*state.alerts, *state.expects) if state is not None else ()
-        declared += (*definition.monitoring.alerts, *definition.monitoring.expects)
-        for spec in declared:
-            name = getattr(spec, "key", None) or getattr(spec, "name", "")
-            if name == alert.name and spec.title is not None:
-                return localized(spec.title, language) or alert.name
-        if alert.kind == AlertRecord.Kind.MISSING:
-            code = next((e.code for e in declared if getattr(e, "key", "") == alert.name), "")
-            if code:
-                known = MEASUREMENTS.get(code)
-                return gettext("Missing measurement: %(what)s") % {
-                    "what": known.display if known else code
-                }
-    return alert.name
+    if definition is None:
+        return alert.name
+    state = definition.states.get(alert.state)
+    if alert.kind == AlertRecord.Kind.MISSING:
+        expects = (*(state.expects if state else ()), *definition.monitoring.expects)
+        expectation = next((e for e in expects if e.key == alert.name), None)
+        if expectation is None:
+            return alert.name
+        if expectation.title is not None:
+            return localized(expectation.title, language) or alert.name
+        known = MEASUREMENTS.get(expectation.code)
+        return gettext("Missing measurement: %(what)s") % {
+            "what": known.display if known else expectation.code
+        }
+    alerts = (*(state.alerts if state else ()), *definition.monitoring.alerts)
+    spec = next((a for a in alerts if a.name == alert.name), None)
+    if spec is None or spec.title is None:
+        return alert.name
+    return localized(spec.title, language) or alert.name
 
 
 def alert_rows(alerts: list[AlertRecord], may_act: set[int], language: str) -> list[dict[str, Any]]:
@@ -106,7 +109,7 @@ def alert_inbox(request: HttpRequest) -> HttpResponse:
 def alert_acknowledge_view(request: HttpRequest, alert_id: int) -> HttpResponse:
     try:
         alert_acknowledge(
-            user=request.user,  # type: ignore[arg-type]  # logged in: practitioner_required
+            user=request.user,
             alert_id=alert_id,
             entry_point=AuditEvent.EntryPoint.WEB,
             client_address=client_address(request),

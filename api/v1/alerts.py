@@ -192,7 +192,7 @@ class AlertAcknowledgeView(IdempotentPostMixin, APIView):
         data = AlertAcknowledgeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         alert_acknowledge(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             alert_id=pk,
             note=data.validated_data["note"],
             entry_point=AuditEvent.EntryPoint.REST,

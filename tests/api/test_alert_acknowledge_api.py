@@ -81,10 +81,8 @@ def test_the_second_acknowledgement_is_a_conflict_naming_who_and_when(acked: Ack
 
 def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(acked: AckScene):
     api = personal_token(acked.nurse.user)
-    headers = {"HTTP_IDEMPOTENCY_KEY": "ack-1"}
-
-    first = api.post(url(acked.alert), {}, format="json", **headers)
-    again = api.post(url(acked.alert), {}, format="json", **headers)
+    first = api.post(url(acked.alert), {}, format="json", HTTP_IDEMPOTENCY_KEY="ack-1")
+    again = api.post(url(acked.alert), {}, format="json", HTTP_IDEMPOTENCY_KEY="ack-1")
 
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json() == first.json()
