@@ -170,3 +170,26 @@ def test_a_reader_who_broke_the_glass_sees_the_alert_without_the_button(acked: A
     assert answer.status_code == 302
     assert "membre de l’équipe de soins" in inbox(client)
     assert AlertRecord.objects.get(pk=acked.alert.pk).acknowledged_at is None
+
+
+def test_an_alert_without_a_declared_title_is_named_from_its_measurement_or_its_name(db: None):
+    from django.utils import translation  # noqa: PLC0415
+
+    from tests.coordination.test_alerts import ALERT_TEST  # noqa: PLC0415
+    from web.alerts import alert_title  # noqa: PLC0415
+    from workflows.actors import Actor  # noqa: PLC0415
+    from workflows.selectors import compiled_definition  # noqa: PLC0415
+    from workflows.services import definition_publish  # noqa: PLC0415
+
+    definition = compiled_definition(
+        definition_publish(source=ALERT_TEST, actor=Actor(id="test"), fmt="yaml").definition
+    )
+    missing = AlertRecord(name="missing-29463-7", kind="missing", state="monitoring")
+    untitled = AlertRecord(name="low-spo2", kind="condition", state="monitoring")
+    titled = AlertRecord(name="weight-gain", kind="condition", state="monitoring")
+
+    with translation.override("fr"):
+        assert alert_title(missing, definition, "fr") == "Mesure manquante : Body weight"
+        assert alert_title(untitled, definition, "fr") == "low-spo2"
+        assert alert_title(titled, definition, "fr") == "Prise de poids"
+        assert alert_title(titled, None, "fr") == "weight-gain"
