@@ -25,6 +25,7 @@ from coordination import task_states
 from coordination.models import CarePathway, Task, risk_of_rank
 from coordination.selectors import (
     access_task,
+    pathway_monitoring,
     patient_alerts,
     patient_risk_rank,
     tasks_for_patient,
@@ -328,6 +329,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     language=language,
                 ),
                 "history": history,
+                "monitoring": pathway_monitoring(pathway),
                 # Declared silences of the current step, with the pathway's reason.
                 "suspended": monitoring_notes.suspensions(
                     instance_definition(instance), language, state=instance.state

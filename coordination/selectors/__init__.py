@@ -20,7 +20,9 @@ from coordination.selectors.alerts import (
     visible_alerts,
 )
 from coordination.selectors.pathways import (
+    PathwayMonitoring,
     access_care_pathway,
+    pathway_monitoring,
     pathway_patient_id,
     visible_care_pathways,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "PENDING",
     "WORKLIST_ORDER",
     "WORKLIST_ORDER_BY",
+    "PathwayMonitoring",
     "TaskKeys",
     "access_alert",
     "access_care_pathway",
@@ -54,6 +57,7 @@ __all__ = [
     "alert_observations",
     "alert_patient_id",
     "care_team_patient_ids",
+    "pathway_monitoring",
     "pathway_patient_id",
     "patient_alerts",
     "patient_risk_rank",
