@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.db import connections
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from coordination.errors import NotAllowed, NotFound
 from coordination.models import AlertEvent, AlertRecord
@@ -173,7 +173,7 @@ def test_a_reader_who_broke_the_glass_sees_the_alert_but_may_not_acknowledge_it(
     assert inbox(doctor) == [acked.alert.pk]
     before = writes()
 
-    with pytest.raises(NotAllowed, match="care team"):
+    with translation.override("en"), pytest.raises(NotAllowed, match="care team"):
         alert_acknowledge(user=doctor, alert_id=acked.alert.pk)
 
     assert writes() == before
