@@ -151,23 +151,41 @@ def nir_trait_problems(nir: str, *, sex: object, birth_date: object) -> list[Pro
     problems: list[Problem] = []
     encoded_sex = _SEX_OF_DIGIT.get(nir[0])
     if encoded_sex is not None and sex in ("male", "female") and sex != encoded_sex:
-        nir_reasons.append(f"digit 1 ({nir[0]}) encodes sex {encoded_sex}, but sex is {sex}")
+        nir_reasons.append(
+            _("digit 1 (%(digit)s) encodes sex %(encoded)s, but sex is %(sex)s")
+            % {"digit": nir[0], "encoded": encoded_sex, "sex": sex}
+        )
         problems.append(
-            Problem("sex", f"{sex}, but ins_nir encodes {encoded_sex} (digit 1 is {nir[0]})")
+            Problem(
+                "sex",
+                _("%(sex)s, but ins_nir encodes %(encoded)s (digit 1 is %(digit)s)")
+                % {"sex": sex, "encoded": encoded_sex, "digit": nir[0]},
+            )
         )
     if isinstance(birth_date, dt.date) and not isinstance(birth_date, dt.datetime):
         date_reasons: list[str] = []
         year = nir[1:3]
         if int(year) != birth_date.year % 100:
-            date_reasons.append(f"digits 2-3 ({year}) encode a birth year ending in {year}")
+            date_reasons.append(
+                _("digits 2-3 (%(year)s) encode a birth year ending in %(year)s") % {"year": year}
+            )
         month = nir[3:5]
         if 1 <= int(month) <= 12 and int(month) != birth_date.month:
-            date_reasons.append(f"digits 4-5 ({month}) encode birth month {month}")
+            date_reasons.append(
+                _("digits 4-5 (%(month)s) encode birth month %(month)s") % {"month": month}
+            )
         if date_reasons:
-            stated = " and ".join(date_reasons)
-            nir_reasons.append(f"{stated}, but birth_date is {birth_date.isoformat()}")
+            stated = _(" and ").join(date_reasons)
+            nir_reasons.append(
+                _("%(stated)s, but birth_date is %(date)s")
+                % {"stated": stated, "date": birth_date.isoformat()}
+            )
             problems.append(
-                Problem("birth_date", f"{birth_date.isoformat()}, but in ins_nir {stated}")
+                Problem(
+                    "birth_date",
+                    _("%(date)s, but in ins_nir %(stated)s")
+                    % {"date": birth_date.isoformat(), "stated": stated},
+                )
             )
     if not nir_reasons:
         return []
