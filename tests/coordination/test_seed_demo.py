@@ -155,12 +155,12 @@ def test_pathways_run_on_all_three_library_keys_in_varied_states(seeded: str):
     states = Counter((instance(p).definition.key, instance(p).state) for p in pathways)
     per_key = Counter(key for key, _ in states.elements())
 
-    assert per_key == {"hf-telemonitoring": 17, "return-home": 17, "t2d-follow-up": 17}
+    assert per_key == {"hf-telemonitoring": 19, "return-home": 17, "t2d-follow-up": 17}
     # Heart failure has five non-final states since an alert no longer leaves monitoring.
     least = {"hf-telemonitoring": 5, "return-home": 6, "t2d-follow-up": 6}
     for key in per_key:
         assert len({state for k, state in states if k == key}) >= least[key], key
-    assert Counter(instance(p).status for p in pathways) == {"active": 48, "completed": 3}
+    assert Counter(instance(p).status for p in pathways) == {"active": 50, "completed": 3}
 
 
 def test_each_care_team_covers_the_roles_of_its_pathway(seeded: str):
@@ -196,12 +196,12 @@ def test_telemonitored_patients_have_consent_devices_and_readings(seeded: str):
         patient__pathways__instance__definition__key="t2d-follow-up", code="41653-7"
     )
 
-    assert heart_failure.count() == 8
+    assert heart_failure.count() == 10
     assert all(
         Consent.objects.filter(patient=p, scope="remote_monitoring", status="active").exists()
         for p in heart_failure
     )
-    assert weights.count() == 8 * 14
+    assert weights.count() == 10 * 14
     assert not weights.filter(device=None).exists()
     assert set(weights.values_list("source", flat=True)) == {"device"}
     assert glucose.exists()
