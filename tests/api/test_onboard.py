@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from api.management.commands.onboard import COORDINATOR_PERMISSIONS
 from api.models import PlatformAccount
 from directory.models import Organization
+from directory.services.roles import COORDINATOR_PERMISSIONS
 from patients.models import Patient
 from tests.api.test_security_accounts import csrf, web_login
 

@@ -8,7 +8,9 @@ savepoint within that transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -17,16 +19,18 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from coordination import task_states
 from coordination.management.demo import plan
-from coordination.models import CarePathway, Task
+from coordination.models import AlertRecord, CarePathway, Task
 from coordination.selectors import visible_tasks, worklist_mine, worklist_unclaimed
 from directory.identifiers import rpps_problem
 from directory.models import CareTeamMember, Practitioner
+from directory.services.roles import COORDINATOR_PERMISSIONS
 from patients.identifiers import InsOid, check_nir
-from patients.models import Consent, Device, Observation, Patient
+from patients.models import AuditEvent, BreakGlassGrant, Consent, Device, Observation, Patient
 from patients.selectors import visible_patients
 from workflows.models import PathwayInstance
 from workflows.selectors import instance_definition
@@ -49,6 +53,11 @@ def seeded(first_run: str, db: None) -> str:
     return first_run
 
 
+def break_glass_patient() -> Patient:
+    spec = next(p for p in plan.patient_plan() if p.story == plan.BREAK_GLASS_STORY)
+    return Patient.objects.get(ins_nir=spec.ins_nir)
+
+
 def user(username: str):
     return get_user_model().objects.get(username=username)
 
@@ -59,17 +68,19 @@ def instance(pathway: CarePathway) -> PathwayInstance:
 
 
 def test_first_run_reports_what_it_created(seeded: str):
-    assert seeded.splitlines()[:10] == [
+    assert seeded.splitlines()[:12] == [
         "pathway hf-telemonitoring@2: published",
         "pathway return-home@2: published",
         "pathway t2d-follow-up@2: published",
         "organisations: 5 created, 0 already present",
         "practitioners: 18 created, 0 already present",
         "service teams: 1 created, 0 already present",
-        "patients: 51 created, 0 already present",
-        "  hf-telemonitoring: 17 pathways started",
+        "patients: 53 created, 0 already present",
+        "  hf-telemonitoring: 19 pathways started",
         "  return-home: 17 pathways started",
         "  t2d-follow-up: 17 pathways started",
+        "roles: demo-coordinator-1 manages pathways, demo-gp-1 may break the glass",
+        f"break the glass: demo-gp-1 opened patient {break_glass_patient().pk}",
     ]
 
 
@@ -86,7 +97,9 @@ def test_a_second_run_creates_nothing_and_says_so(seeded: str):
         "organisations: 0 created, 5 already present",
         "practitioners: 0 created, 18 already present",
         "service teams: 0 created, 1 already present",
-        "patients: 0 created, 51 already present",
+        "patients: 0 created, 53 already present",
+        "roles: demo-coordinator-1 manages pathways, demo-gp-1 may break the glass",
+        "break the glass: access already open",
         "Demo data already present: nothing created.",
     ]
 
@@ -142,12 +155,12 @@ def test_pathways_run_on_all_three_library_keys_in_varied_states(seeded: str):
     states = Counter((instance(p).definition.key, instance(p).state) for p in pathways)
     per_key = Counter(key for key, _ in states.elements())
 
-    assert per_key == {"hf-telemonitoring": 17, "return-home": 17, "t2d-follow-up": 17}
+    assert per_key == {"hf-telemonitoring": 19, "return-home": 17, "t2d-follow-up": 17}
     # Heart failure has five non-final states since an alert no longer leaves monitoring.
     least = {"hf-telemonitoring": 5, "return-home": 6, "t2d-follow-up": 6}
     for key in per_key:
         assert len({state for k, state in states if k == key}) >= least[key], key
-    assert Counter(instance(p).status for p in pathways) == {"active": 48, "completed": 3}
+    assert Counter(instance(p).status for p in pathways) == {"active": 50, "completed": 3}
 
 
 def test_each_care_team_covers_the_roles_of_its_pathway(seeded: str):
@@ -183,12 +196,12 @@ def test_telemonitored_patients_have_consent_devices_and_readings(seeded: str):
         patient__pathways__instance__definition__key="t2d-follow-up", code="41653-7"
     )
 
-    assert heart_failure.count() == 8
+    assert heart_failure.count() == 10
     assert all(
         Consent.objects.filter(patient=p, scope="remote_monitoring", status="active").exists()
         for p in heart_failure
     )
-    assert weights.count() == 8 * 14
+    assert weights.count() == 10 * 14
     assert not weights.filter(device=None).exists()
     assert set(weights.values_list("source", flat=True)) == {"device"}
     assert glucose.exists()
@@ -206,7 +219,11 @@ def test_a_demo_gp_sees_their_patients_and_works_on_their_tasks(seeded: str):
     )
     mine = list(worklist_mine(gp))
 
-    assert set(visible_patients(gp).values_list("pk", flat=True)) == theirs
+    # and, for a few hours, the record they opened in an emergency (break the glass)
+    assert set(visible_patients(gp).values_list("pk", flat=True)) == theirs | {
+        break_glass_patient().pk
+    }
+    assert break_glass_patient().pk not in theirs
     assert len(theirs) == 17
     assert mine
     assert {t.patient_id for t in mine} <= theirs
@@ -249,3 +266,88 @@ def test_demo_alerts_open_the_nurses_task_and_leave_the_pathway_where_it_was(see
         )
         assert (task.offered_role, task.status) == ("nurse", "ready")
         assert task.priority in ("urgent", "asap")
+
+
+# --- what every page needs to be tried with the demo accounts alone ------------------------
+
+DEMO_PASSWORD = "demo-password-for-tests"
+
+
+def form_login(username: str) -> Client:
+    """The demo account logged in through the login form (its password set first: the
+    module seeds without PARCOURS_DEMO_PASSWORD)."""
+    account = user(username)
+    account.set_password(DEMO_PASSWORD)
+    account.save()
+    client = Client()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
+    response = client.post("/login/", {"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 302, response.content[:300]
+    return client
+
+
+def test_open_alerts_fall_in_each_triage_band(seeded: str):
+    open_alerts = AlertRecord.objects.filter(task__status__in=task_states.OPEN)
+    bands = Counter(
+        CarePathway.objects.filter(
+            pk__in=open_alerts.values("care_pathway_id"), instance__status="active"
+        ).values_list("risk_band", flat=True)
+    )
+
+    assert set(bands) == {"low", "medium", "high"}, bands
+    decompensation = CarePathway.objects.get(patient=break_glass_patient())
+    assert decompensation.risk_band == "high"
+    assert decompensation.risk_score >= 5
+    assert set(
+        AlertRecord.objects.filter(care_pathway=decompensation).values_list("name", flat=True)
+    ) == {"weight-gain", "low-spo2"}
+
+
+def test_a_home_nurse_logs_in_and_finds_alerts_of_every_band_in_the_inbox(seeded: str):
+    client = form_login("demo-nurse-1")
+
+    page = client.get("/alerts/")
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert set(re.findall(r'data-risk-band="(\w+)"', body)) == {"low", "medium", "high"}
+    # triage order: the high band comes first
+    assert re.findall(r'data-risk-band="(\w+)"', body)[0] == "high"
+
+
+def test_open_tasks_are_overdue_and_due_soon(seeded: str):
+    now = timezone.now()
+    open_tasks = Task.objects.filter(status__in=task_states.OPEN, due_at__isnull=False)
+
+    assert open_tasks.filter(due_at__lt=now).count() >= 5
+    assert open_tasks.filter(due_at__gte=now, due_at__lt=now + dt.timedelta(hours=48)).exists()
+
+
+def test_one_coordinator_manages_pathways_and_one_gp_may_break_the_glass(seeded: str):
+    manager, gp = user(plan.PATHWAY_MANAGER), user(plan.EMERGENCY_GP)
+
+    assert all(manager.has_perm(perm) for perm in COORDINATOR_PERMISSIONS)
+    assert gp.has_perm("patients.break_glass_patient")
+    assert not user("demo-coordinator-2").has_perm("workflows.add_pathwaydefinition")
+    assert not user("demo-gp-2").has_perm("patients.break_glass_patient")
+    assert not manager.has_perm("patients.break_glass_patient")
+    client = form_login(plan.PATHWAY_MANAGER)
+    assert client.get("/pathways/upload/").status_code == 200
+
+
+def test_a_gp_broke_the_glass_on_a_patient_outside_their_care_team(seeded: str):
+    patient, gp = break_glass_patient(), user(plan.EMERGENCY_GP)
+    grant = BreakGlassGrant.objects.get(patient=patient, user=gp)
+    event = AuditEvent.objects.get(action="break_glass", patient_id=patient.pk)
+
+    assert grant.reason == plan.BREAK_GLASS_REASON
+    assert grant.expires_at > timezone.now()
+    assert (event.actor_id, event.purpose) == (gp.pk, "emergency")
+    assert not CareTeamMember.objects.filter(
+        care_team__patient=patient, practitioner__user=gp
+    ).exists()
+
+    page = form_login(plan.EMERGENCY_GP).get(f"/patients/{patient.pk}/")
+
+    assert page.status_code == 200
+    assert "Emergency access: this access is recorded" in page.content.decode()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -21,29 +20,7 @@ from api.services.platforms import known_scopes, platform_client_create
 from core.errors import DomainError
 from directory.models import Organization, Practitioner
 from directory.services import organization_create, practitioner_create
-
-COORDINATORS_GROUP = "coordinators"
-# What a care coordinator does beyond the care teams it coordinates (role-based): register
-# patients, upload and publish pathway definitions, add practitioners and service teams.
-COORDINATOR_PERMISSIONS = (
-    "patients.add_patient",
-    "workflows.add_pathwaydefinition",
-    "directory.add_practitioner",
-    "directory.add_serviceteam",
-    "directory.change_serviceteam",
-)
-
-
-def coordinators_group() -> Group:
-    """The `coordinators` group with exactly COORDINATOR_PERMISSIONS (made or brought up to
-    date)."""
-    group, _ = Group.objects.get_or_create(name=COORDINATORS_GROUP)
-    wanted = []
-    for name in COORDINATOR_PERMISSIONS:
-        app_label, codename = name.split(".")
-        wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    group.permissions.set(wanted)
-    return group
+from directory.services.roles import coordinator_role_grant
 
 
 class Command(BaseCommand):
@@ -94,7 +71,7 @@ class Command(BaseCommand):
                     password=password,
                     actor=None,
                 )
-                coordinator.user.groups.add(coordinators_group())
+                coordinator_role_grant(user=coordinator.user)
                 client = None
                 if options["platform"]:
                     client = platform_client_create(

@@ -2,7 +2,8 @@
 
 Idempotent: what is already there is recognised by stable keys (organisation name and kind,
 practitioner usernames, the service team's name, patients' synthetic INS) and left alone, so
-a second run creates nothing. Everything runs in one transaction: a failed run leaves nothing
+a second run creates nothing (but for the break-the-glass access, opened again once the
+previous one expired). Everything runs in one transaction: a failed run leaves nothing
 behind. What is created is described in coordination.management.demo.
 """
 
@@ -33,13 +34,16 @@ from directory.services import (
     service_team_create,
     service_team_member_add,
 )
+from directory.services.roles import coordinator_role_grant, emergency_access_grant
 from patients.identifiers import InsOid
 from patients.models import AuditEvent, Device, Observation, Patient
+from patients.selectors import break_glass_grant_active
 from patients.services import (
     ObservationItem,
     consent_record,
     device_register,
     observations_record,
+    patient_break_glass,
     patient_create,
     patient_portal_account_create,
 )
@@ -63,7 +67,10 @@ class Command(BaseCommand):
         "Load synthetic demo data (idempotent): the library pathways, demo organisations, "
         f"{len(plan.PRACTITIONERS)} practitioners (demo-gp-1, demo-nurse-1, ...), a home-nursing "
         f"service team and {plan.PATIENT_COUNT} synthetic patients with care teams, pathways "
-        "in varied states, tasks, device observations and consents. Demo accounts get an "
+        "in varied states, tasks (some overdue, some due soon), device observations raising "
+        "alerts of every triage band, and consents; demo-coordinator-1 may upload and publish "
+        "pathways, demo-gp-1 may break the glass and has opened one patient's record so. "
+        "Demo accounts get an "
         f"unusable password unless {PASSWORD_VARIABLE} is set: "
         f"`{PASSWORD_VARIABLE}=... python manage.py seed_demo` makes them usable (the password "
         "is set when an account is created; existing accounts are left as they are)."
@@ -78,6 +85,8 @@ class Command(BaseCommand):
             practitioners = self._practitioners(organisations, password)
             team = self._service_team(organisations, practitioners)
             created += self._patients(practitioners, team, password, anchor)
+            self._roles(practitioners)
+            created += self._break_glass(practitioners, anchor)
         if created == 0:
             self.stdout.write("Demo data already present: nothing created.")
         elif password is not None and not os.environ.get(PASSWORD_VARIABLE):
@@ -267,6 +276,35 @@ class Command(BaseCommand):
             entry_point=CLI,
         )
         SCRIPTS[(spec.pathway, spec.story)](Story(patient, pathway, actors, anchor))
+
+    def _roles(self, practitioners: dict[str, Practitioner]) -> None:
+        """The rights beyond care teams, each to one demo account (idempotent)."""
+        coordinator_role_grant(user=practitioners[plan.PATHWAY_MANAGER].user)
+        emergency_access_grant(user=practitioners[plan.EMERGENCY_GP].user)
+        self.stdout.write(
+            f"roles: {plan.PATHWAY_MANAGER} manages pathways, "
+            f"{plan.EMERGENCY_GP} may break the glass"
+        )
+
+    def _break_glass(self, practitioners: dict[str, Practitioner], anchor: dt.datetime) -> int:
+        """The emergency GP opens a record outside their care team, through the break-glass
+        service (audited). The access lasts BREAK_GLASS_DURATION: a run after it expired
+        opens it again, so the banner shows on every `make run`."""
+        spec = next(p for p in plan.patient_plan() if p.story == plan.BREAK_GLASS_STORY)
+        patient = Patient.objects.get(ins_nir=spec.ins_nir, ins_oid=InsOid.TEST_NIR)
+        user = practitioners[plan.EMERGENCY_GP].user
+        if break_glass_grant_active(user=user, patient_id=patient.pk, now=anchor) is not None:
+            self.stdout.write("break the glass: access already open")
+            return 0
+        patient_break_glass(
+            user=user,
+            patient_id=patient.pk,
+            reason=plan.BREAK_GLASS_REASON,
+            entry_point=CLI,
+            now=anchor,
+        )
+        self.stdout.write(f"break the glass: {plan.EMERGENCY_GP} opened patient {patient.pk}")
+        return 1
 
     def _summary(self, what: str, created: int, total: int) -> None:
         self.stdout.write(f"{what}: {created} created, {total - created} already present")

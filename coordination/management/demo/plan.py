@@ -152,6 +152,29 @@ STORIES: dict[str, tuple[tuple[str, StoryTraits], ...]] = {
 }
 
 
+# Patients after the first PATIENT_COUNT, each with a story of its own (numbers follow on):
+# together with the stories above they give open alerts of every triage band.
+EXTRA_STORIES: tuple[tuple[str, str, StoryTraits], ...] = (
+    # resting heart rate 128 /min (2 points): low band
+    (HF, "tachycardia", StoryTraits(portal=True, monitoring="hf-tachycardia", consent=True)),
+    # +3.2 kg in 3 days (2 or 3 points) and SpO2 87 % (3 points): high band
+    (HF, "decompensation", StoryTraits(portal=True, monitoring="hf-decompensation", consent=True)),
+)
+
+# Granted to one account each, so that every page can be tried with the demo accounts:
+# uploading and publishing pathways (the `coordinators` group), breaking the glass.
+PATHWAY_MANAGER = "demo-coordinator-1"
+EMERGENCY_GP = "demo-gp-1"
+# The record the emergency GP opened outside their care team (break the glass): the
+# patient of the decompensation story (followed by the home-nursing team), whose GP is
+# another demo GP.
+BREAK_GLASS_STORY = "decompensation"
+BREAK_GLASS_REASON = (
+    "Garde de week-end : appel du patient pour essoufflement, médecin traitant absent "
+    "(données fictives)."
+)
+
+
 @dataclass(frozen=True)
 class ObservationSpec:
     code: str
@@ -199,13 +222,20 @@ def synthetic_nir(number: int, sex: str, birth_date: dt.date) -> str:
 
 def patient_plan() -> list[PatientSpec]:
     rng = random.Random(SEED)  # noqa: S311 - reproducible demo data, not a secret
-    return [_patient(number, rng) for number in range(1, PATIENT_COUNT + 1)]
+    specs = []
+    for number in range(1, PATIENT_COUNT + 1):
+        pathway = PATHWAY_KEYS[(number - 1) % len(PATHWAY_KEYS)]
+        stories = STORIES[pathway]
+        story, traits = stories[((number - 1) // len(PATHWAY_KEYS)) % len(stories)]
+        specs.append(_patient(number, pathway, story, traits, rng))
+    for number, (pathway, story, traits) in enumerate(EXTRA_STORIES, start=PATIENT_COUNT + 1):
+        specs.append(_patient(number, pathway, story, traits, rng))
+    return specs
 
 
-def _patient(number: int, rng: random.Random) -> PatientSpec:
-    pathway = PATHWAY_KEYS[(number - 1) % len(PATHWAY_KEYS)]
-    stories = STORIES[pathway]
-    story, traits = stories[((number - 1) // len(PATHWAY_KEYS)) % len(stories)]
+def _patient(
+    number: int, pathway: str, story: str, traits: StoryTraits, rng: random.Random
+) -> PatientSpec:
     sex = rng.choice(("female", "male"))
     first, last = _BIRTH_YEARS[pathway]
     start = dt.date(first, 1, 1)
@@ -269,24 +299,28 @@ def _observations(profile: str, rng: random.Random) -> tuple[ObservationSpec, ..
 
     hf: a morning weight, SpO2 and heart rate each day; hf-weight-gain ends with +3.2 kg over
     three days (+2.8 kg over the last two, the least `rise` sees), hf-low-spo2 with a SpO2 of
-    87 % (two of the alerts of hf-telemonitoring).
+    87 % (two of the alerts of hf-telemonitoring), hf-decompensation with both,
+    hf-tachycardia with a resting heart rate of 128 /min.
     t2d: fasting capillary glucose in g/L each morning (French meters), after lunch every
     other day; t2d-hypo ends with 0.48 g/L (level 2 hypoglycaemia).
     """
     readings: list[ObservationSpec] = []
     if profile.startswith("hf"):
         weight = rng.uniform(62.0, 98.0)
-        gain = {2: 0.4, 1: 1.6, 0: 3.2} if profile == "hf-weight-gain" else {}
+        gain_profiles = ("hf-weight-gain", "hf-decompensation")
+        gain = {2: 0.4, 1: 1.6, 0: 3.2} if profile in gain_profiles else {}
         for day in range(DAYS_OF_READINGS - 1, -1, -1):
             at = day * DAY + rng.randrange(60, 180)
             weight += rng.uniform(-0.3, 0.3)
-            spo2 = 87 if profile == "hf-low-spo2" and day == 0 else rng.randint(93, 98)
+            low = profile in ("hf-low-spo2", "hf-decompensation") and day == 0
+            spo2 = 87 if low else rng.randint(93, 98)
+            heart_rate = rng.randint(58, 86)
+            if profile == "hf-tachycardia" and day == 0:
+                heart_rate = 128
             readings += [
                 ObservationSpec(WEIGHT, f"{weight + gain.get(day, 0.0):.1f}", "kg", at, "scale"),
                 ObservationSpec(SPO2, str(spo2), "%", at - 2, "pulse_oximeter"),
-                ObservationSpec(
-                    HEART_RATE, str(rng.randint(58, 86)), "/min", at - 2, "pulse_oximeter"
-                ),
+                ObservationSpec(HEART_RATE, str(heart_rate), "/min", at - 2, "pulse_oximeter"),
             ]
     elif profile.startswith("t2d"):
         for day in range(DAYS_OF_READINGS - 1, -1, -1):

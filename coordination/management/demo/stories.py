@@ -20,7 +20,16 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from coordination import task_states
-from coordination.management.demo.plan import HF, RETURN_HOME, SPO2, STORIES, T2D, WEIGHT
+from coordination.management.demo.plan import (
+    EXTRA_STORIES,
+    HEART_RATE,
+    HF,
+    RETURN_HOME,
+    SPO2,
+    STORIES,
+    T2D,
+    WEIGHT,
+)
 from coordination.models import CarePathway, Task
 from coordination.services import TaskActionInput, care_pathway_fire, task_act
 from coordination.services.alerts import alerts_evaluate
@@ -136,6 +145,20 @@ def hf_renewal_decision(s: Story) -> None:
     s.fire("prescription_ended", "coordinator")
     s.act("period-summary", "start")
     s.evaluate(SPO2)
+
+
+def hf_decompensation(s: Story) -> None:
+    """In monitoring, +3.2 kg in 3 days and a SpO2 of 87 %: two alerts, 5 triage points or
+    more (the weight rule gives 2 or 3 by the exact gain), the high band."""
+    s.finish_step()
+    s.evaluate(WEIGHT)
+    s.evaluate(SPO2)
+
+
+def hf_tachycardia(s: Story) -> None:
+    """In monitoring, a resting heart rate of 128 /min: one alert of 2 points, the low band."""
+    s.finish_step()
+    s.evaluate(HEART_RATE)
 
 
 def hf_hospitalised(s: Story) -> None:
@@ -272,6 +295,11 @@ SCRIPTS: dict[tuple[str, str], Callable[[Story], None]] = {
     (T2D, "podiatry"): t2d_podiatry,
     (T2D, "diabetologist"): t2d_diabetologist,
     (T2D, "declined"): t2d_declined,
+    (HF, "decompensation"): hf_decompensation,
+    (HF, "tachycardia"): hf_tachycardia,
 }
 
-assert set(SCRIPTS) == {(key, name) for key, stories in STORIES.items() for name, _ in stories}
+assert set(SCRIPTS) == {
+    *((key, name) for key, stories in STORIES.items() for name, _ in stories),
+    *((key, name) for key, name, _ in EXTRA_STORIES),
+}
