@@ -15,8 +15,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.timezone import localtime
 from django.utils.translation import get_language, gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -34,7 +32,7 @@ from coordination.selectors import (
     worklist_mine,
     worklist_unclaimed,
 )
-from coordination.services import TaskActionInput, task_act
+from coordination.services import TaskActionInput, task_act, task_actions_open
 from coordination.services.parameters import parameter_values
 from core.errors import DomainError
 from core.errors import NotFound as TaskNotFound
@@ -195,7 +193,9 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         "description": localized(task.description, language) if task.description else "",
         "events": task.events.select_related("actor").order_by("version"),
         "members": care_team_members(patient=task.patient),
-        "is_open": task.status in task_states.OPEN,
+        # Only what the service would accept from this user: nothing under a read-only
+        # break-the-glass grant, no claim for someone the task is not offered to.
+        "actions": task_actions_open(task=task, user=request.user),  # type: ignore[arg-type]
         "overdue": task.due_at is not None
         and task.due_at < timezone.now()
         and task.status in task_states.OPEN,
@@ -395,8 +395,8 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         raise Http404 from None
     audit_read(request, resource_type="Patient", resource_id=patient.pk, patient_id=patient.pk)
     context = patient_context(request, patient)
-    grant = break_glass_grant_active(user=request.user, patient_id=patient.pk)
-    context["break_glass"] = grant is not None
+    # The one banner of an emergency access: until when, read-only, recorded.
+    context["break_glass"] = break_glass_grant_active(user=request.user, patient_id=patient.pk)
     return render(request, "web/patient_detail.html", context)
 
 
@@ -405,16 +405,19 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Opening a record outside the care team: asks for the reason, says the access is
     recorded, then opens the patient page, read-only, for the time the grant lasts (every
     read during it is audited as an emergency access). Someone who may not break the glass
-    gets the same 404 whether the patient exists or not, as from the API."""
+    gets the same 404 whether the patient exists or not, as from the API; someone who may
+    gets that same 404 for a patient that does not exist."""
     if not may_break_glass(request.user):
         if request.method == "POST":
             exists = patient_exists(patient_id=patient_id)
             outcome = AuditEvent.Outcome.DENIED if exists else AuditEvent.Outcome.NOT_FOUND
             _refused_break_glass(request, patient_id, outcome)
         raise Http404
+    if request.method != "POST" and not patient_exists(patient_id=patient_id):
+        raise Http404  # a POST finds out in the service, which records the attempt
     if request.method == "POST":
         try:
-            grant = patient_break_glass(
+            patient_break_glass(
                 user=request.user,  # type: ignore[arg-type]
                 patient_id=patient_id,
                 reason=request.POST.get("reason", ""),
@@ -429,15 +432,7 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
             raise Http404 from None
         except PatientsError as error:
             messages.error(request, _("Not opened: %(reason)s") % {"reason": str(error)})
-        else:
-            messages.warning(
-                request,
-                _(
-                    "Emergency access until %(until)s, read-only. It is recorded in the audit "
-                    "trail with your reason and shown to the patient's coordinator."
-                )
-                % {"until": date_format(localtime(grant.expires_at), "SHORT_DATETIME_FORMAT")},
-            )
+        else:  # the patient page says it, in its one banner (until when, read-only)
             return redirect("web:patient-detail", patient_id=patient_id)
     return render(request, "web/break_glass.html", {"patient_id": patient_id})
 
