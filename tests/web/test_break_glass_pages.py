@@ -135,3 +135,24 @@ def test_the_actions_offered_are_exactly_those_the_service_accepts(
 
     expected = {a for a in task_states.ACTIONS if accepted(visit, user, a, scene.nurse)}
     assert offered == expected
+
+
+def test_reassign_names_nobody_until_the_user_chooses(scene: Scene):
+    client = login(scene.nurse)
+    visit = Task.objects.get(care_pathway=scene.pathway, code="visit")
+
+    page = client.get(f"/tasks/{visit.pk}/").content.decode()
+    sent = client.post(
+        f"/tasks/{visit.pk}/act/",
+        {"action": "reassign", "version": visit.version, "new_owner": ""},
+        follow=True,
+    )
+
+    select = page.split('<select id="new_owner"')[1].split("</select>")[0]
+    assert select.startswith(' name="new_owner" required>')
+    assert '<option value="" selected>Choisir une personne…</option>' in select
+    assert select.count(" selected") == 1
+    assert "Le formulaire était incomplet" in sent.content.decode()
+    visit.refresh_from_db()
+    assert visit.owner == scene.nurse
+    assert visit.version == 1
