@@ -26,6 +26,7 @@ from coordination.selectors import (
     alert_observations,
     patient_alerts,
     patient_risk_rank,
+    task_pathway_step,
     tasks_for_patient,
     visible_alerts,
     visible_care_pathways,
@@ -200,7 +201,35 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         and task.due_at < timezone.now()
         and task.status in task_states.OPEN,
     }
+    context["step"] = task_step_context(task, language)
     return render(request, "web/task_detail.html", context)
+
+
+def task_step_context(task: Task, language: str) -> dict[str, Any] | None:
+    """The task's pathway step as its page says it: the pathway, the step's title, and once
+    the pathway has left the step, where to and whether this task's completion moved it."""
+    step = task_pathway_step(task)
+    if step is None:
+        return None
+    document = pathway_document(step.instance.definition)
+    states = document.get("states", {})
+
+    def title(state: str) -> str:
+        return localized(states.get(state, {}).get("title"), language) or state
+
+    left = step.left_by
+    return {
+        "pathway": localized(document.get("title"), language),
+        "state": step.state,
+        "title": title(step.state),
+        "left_to": title(left.to_state) if left is not None else None,
+        "left_to_state": left.to_state if left is not None else None,
+        "left_at": left.occurred_at if left is not None else None,
+        "moved_by_task": step.moved_by_task,
+        "current": title(step.instance.state),
+        "still_there": left is None and step.instance.state == step.state,
+        "task_closed": task.status not in task_states.OPEN,
+    }
 
 
 @practitioner_required

@@ -40,6 +40,9 @@ from patients.selectors import (
     patient_visible_condition,
     visible_patient_ids,
 )
+from workflows.definition.schema import TASKS_COMPLETED
+from workflows.models import HistoryEntry, PathwayInstance
+from workflows.selectors import instance_history
 
 # Triage order: the patient's band then score (Task.risk_rank, kept by
 # coordination.services.triage), then priority, then due time (NULLs last), then id.
@@ -304,3 +307,48 @@ def _offered(user: User, practitioner: Practitioner) -> Q:
 
 def tasks_for_patient(user: User, patient_id: int) -> QuerySet[Task]:
     return visible_tasks(user).filter(patient_id=patient_id).order_by(*WORKLIST_ORDER_BY)
+
+
+@dataclass(frozen=True)
+class TaskStep:
+    """Where a task stands in its pathway: the step (state) it was opened in, the pathway's
+    engine instance, the move that left that step since (None while the pathway is still
+    there), and whether that move is this task's completion (the last task of the step done,
+    `tasks_completed` fired in the same transaction)."""
+
+    state: str
+    instance: PathwayInstance
+    left_by: HistoryEntry | None
+    moved_by_task: bool
+
+
+def task_pathway_step(task: Task) -> TaskStep | None:
+    """The step of a task the caller may see (None for a task outside any pathway). The
+    visit of the step is the latest entry into it at or before the task was opened (the task
+    keeps its revision; a task the system opened later in the step does not)."""
+    if task.care_pathway_id is None or not task.pathway_state:
+        return None
+    pathway = (
+        CarePathway.objects.select_related("instance__definition")
+        .filter(pk=task.care_pathway_id)
+        .first()
+    )
+    if pathway is None or pathway.instance is None:
+        return None
+    history = instance_history(instance_id=pathway.instance.pk)
+    entered = task.pathway_revision
+    if entered is None:
+        entry = (
+            history.filter(to_state=task.pathway_state, occurred_at__lte=task.created_at)
+            .order_by("-revision")
+            .first()
+        )
+        entered = entry.revision if entry is not None else 0
+    left = history.filter(revision__gt=entered, from_state=task.pathway_state).first()
+    moved_by_task = (
+        left is not None
+        and task.status == task_states.COMPLETED
+        and left.event == TASKS_COMPLETED
+        and left.occurred_at == task.ended_at
+    )
+    return TaskStep(task.pathway_state, pathway.instance, left, moved_by_task)
