@@ -26,10 +26,12 @@ from coordination.selectors import (
     alert_observations,
     patient_alerts,
     patient_risk_rank,
+    task_overdue,
     task_pathway_step,
     tasks_for_patient,
     visible_alerts,
     visible_care_pathways,
+    with_overdue,
     worklist_mine,
     worklist_unclaimed,
 )
@@ -91,7 +93,7 @@ def _rows(tasks: list[Task], now: dt.datetime, language: str) -> list[dict[str, 
         {
             "task": t,
             "title": task_title(t, language),
-            "overdue": t.due_at is not None and t.due_at < now and t.status in task_states.OPEN,
+            "overdue": t.overdue,  # type: ignore[attr-defined]  # coordination's with_overdue
             # The patient's risk kept on the task while it is open (what orders the lists).
             "risk": risk_display(t.risk_rank) if t.status in task_states.OPEN else None,
         }
@@ -131,16 +133,24 @@ def worklist(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     language = get_language() or "fr"
     priority = request.GET.get("priority", "")
-    mine, unclaimed = worklist_mine(request.user), worklist_unclaimed(request.user)
+    mine = with_overdue(worklist_mine(request.user), now)
+    unclaimed = with_overdue(worklist_unclaimed(request.user), now)
     if priority in Task.Priority.values:
         mine, unclaimed = mine.filter(priority=priority), unclaimed.filter(priority=priority)
     mine_rows = list(mine[:WORKLIST_FETCH])
     unclaimed_rows = list(unclaimed[:WORKLIST_FETCH])
-    # The same rows as worklist_overdue (mine or offered to me, past due), taken from the two
-    # lists already read rather than a third query that would filter them all again.
+    # The same rows as worklist_overdue (mine or offered to me, overdue by the one
+    # definition, coordination's overdue_condition), taken from the two lists already read
+    # rather than a third query that would filter them all again; in worklist order.
     overdue_rows = sorted(
-        (t for t in mine_rows + unclaimed_rows if t.due_at is not None and t.due_at < now),
-        key=lambda t: (t.risk_rank, t.priority_rank, t.due_at, t.pk),
+        (t for t in mine_rows + unclaimed_rows if t.overdue),  # type: ignore[attr-defined]
+        key=lambda t: (
+            t.risk_rank,
+            t.priority_rank,
+            t.due_at is None,
+            t.due_at or now,
+            t.pk,
+        ),
     )
     sections = [
         (name, label, _rows(rows[:WORKLIST_LIMIT], now, language), len(rows))
@@ -197,9 +207,7 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         # Only what the service would accept from this user: nothing under a read-only
         # break-the-glass grant, no claim for someone the task is not offered to.
         "actions": task_actions_open(task=task, user=request.user),  # type: ignore[arg-type]
-        "overdue": task.due_at is not None
-        and task.due_at < timezone.now()
-        and task.status in task_states.OPEN,
+        "overdue": task_overdue(task),
     }
     context["step"] = task_step_context(task, language)
     return render(request, "web/task_detail.html", context)
@@ -393,7 +401,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
             }
         )
     series = measurement_series(patient, now)
-    tasks = list(tasks_for_patient(request.user, patient.pk)[:WORKLIST_LIMIT])
+    tasks = list(with_overdue(tasks_for_patient(request.user, patient.pk), now)[:WORKLIST_LIMIT])
     return {
         "patient": patient,
         "risk": risk_display(patient_risk_rank(patient_id=patient.pk)),

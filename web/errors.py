@@ -128,8 +128,8 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def _not_found_page(request: HttpRequest) -> HttpResponse:
     user = request.user
-    practitioner = practitioner_of(user)  # type: ignore[arg-type]
-    patient = portal_patient(user) if practitioner is None else None  # type: ignore[arg-type]
+    practitioner = practitioner_of(user)
+    patient = portal_patient(user) if practitioner is None else None
     with translation.override(translation.get_language_from_request(request)):
         context = {
             "practitioner": practitioner,

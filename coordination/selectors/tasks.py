@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
 from coordination import task_states
@@ -18,6 +18,7 @@ from coordination.errors import NotFound
 from coordination.models import (
     CarePathway,
     Task,
+    TaskFollowUp,
 )
 from core.sql import (
     InIds,
@@ -241,14 +242,37 @@ def worklist_unclaimed(user: User) -> QuerySet[Task]:
 
 
 def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Task]:
-    """The user's own open tasks and those offered to them, past their due time."""
+    """The user's own open tasks and those offered to them that are overdue
+    (`overdue_condition`)."""
     now = now or timezone.now()
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
     return _worklist(user).filter(
-        _mine(practitioner) | _offered(user, practitioner), due_at__lt=now
+        _mine(practitioner) | _offered(user, practitioner), overdue_condition(now)
     )
+
+
+def overdue_condition(now: dt.datetime) -> Q:
+    """The one definition of an overdue task, for the overdue list and every "overdue" label:
+    open, and past its due time or opened by the escalation of a task that was (its title
+    says "Overdue: ..."; it has no due time of its own, and is as late as the task it is
+    about)."""
+    escalations = TaskFollowUp.objects.filter(
+        kind=TaskFollowUp.Kind.ESCALATION, opened_task__isnull=False
+    ).values("opened_task_id")
+    return Q(status__in=sorted(task_states.OPEN)) & (Q(due_at__lt=now) | Q(pk__in=escalations))
+
+
+def with_overdue(tasks: QuerySet[Task], now: dt.datetime | None = None) -> QuerySet[Task]:
+    """`tasks`, each with `overdue` (`overdue_condition`), computed in the same query."""
+    condition = overdue_condition(now or timezone.now())
+    return tasks.annotate(overdue=ExpressionWrapper(condition, output_field=BooleanField()))
+
+
+def task_overdue(task: Task, now: dt.datetime | None = None) -> bool:
+    """Whether one task is overdue (`overdue_condition`)."""
+    return Task.objects.filter(Q(pk=task.pk), overdue_condition(now or timezone.now())).exists()
 
 
 def _worklist(user: User) -> QuerySet[Task]:

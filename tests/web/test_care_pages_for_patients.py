@@ -44,7 +44,7 @@ def address(pattern: URLPattern, scene: Scene, task: Task) -> str:
         "key": "care-test",
         "version": 1,
     }
-    converters = pattern.pattern.converters  # type: ignore[attr-defined]
+    converters = pattern.pattern.converters
     return reverse(f"web:{pattern.name}", kwargs={name: values[name] for name in converters})
 
 

@@ -5,10 +5,10 @@ the way to do it. DEBUG on or off for the web UI's pages."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.http import HttpResponse
 from django.test import Client, override_settings
 
 from directory.models import Practitioner
@@ -34,7 +34,7 @@ def practitioner_login(practitioner: Practitioner, *, break_glass: bool = False)
     return login(user.username)
 
 
-def without_tokens(response: HttpResponse, patient_id: int) -> str:
+def without_tokens(response: Any, patient_id: int) -> str:
     page = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
     return page.replace(str(patient_id), "ID")
 
