@@ -70,6 +70,8 @@ def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse
         "description": localized(document.get("description"), language),
         "diagram": render_definition_svg(document, language=language),
         "versions": definition_list(key=key),
+        "may_manage": works_with_pathways(request)
+        and request.user.has_perm("workflows.add_pathwaydefinition"),
     }
     return render(request, "web/pathway_detail.html", context)
 
