@@ -126,6 +126,7 @@ def test_main_care_team_pages_have_no_serious_accessibility_violations(
         "patient": f"/patients/{scene.patient.pk}/",
         "alerts": "/alerts/",
         "library": "/pathways/",
+        "not-found": f"/patients/{scene.patient.pk + 1000}/",
     }
 
     found = {}
