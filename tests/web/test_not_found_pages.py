@@ -49,7 +49,9 @@ def test_a_patient_outside_my_care_team_is_a_french_page_in_the_site_layout(scen
     assert '<html lang="fr">' in page
     assert "Page introuvable" in page
     assert 'href="/worklist/">Retour à la liste de travail</a>' in page
-    assert 'action="/logout/"' in page  # the site's header, the user still signed in
+    assert '<a class="brand" href="/">Parcours</a>' in page  # the site's header
+    assert '<a href="/alerts/">Alertes</a>' in page
+    assert scene.outsider.user.get_full_name() in page  # still signed in
     assert "break-glass" not in page  # not allowed to break the glass: not offered
 
 
