@@ -21,6 +21,7 @@ from api.audit import audit_read, refused_patient_id
 from api.scopes import MissingScope
 from api.services.idempotency import IdempotencyConflict
 from core import errors as core_errors
+from patients.errors import ConsentWithdrawn
 from patients.models import AuditEvent
 from workflows import errors as workflow_errors
 from workflows.definition import InvalidDefinition
@@ -127,6 +128,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )  # fmt: skip
     if isinstance(exc, IdempotencyConflict):
         return problem(409, _("Idempotency-Key conflict"), str(exc), "idempotency-conflict")
+    if isinstance(exc, ConsentWithdrawn):
+        # Its own type: a client learns that retrying will not help until the patient consents.
+        return problem(
+            409, _("Consent withdrawn"), str(exc), "consent-withdrawn",
+            scope=exc.scope, withdrawn_at=exc.since.isoformat() if exc.since else None,
+        )  # fmt: skip
     if isinstance(exc, core_errors.Conflict):
         return problem(409, _("Conflict"), str(exc), "conflict")
     if isinstance(exc, core_errors.NotAllowed):

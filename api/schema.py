@@ -144,10 +144,11 @@ class ProblemSerializer(serializers.Serializer[Any]):
             f"{PROBLEM_TYPE}<kind>: invalid-input, invalid-definition (400); "
             "not-authenticated (401); not-allowed, insufficient-scope (403); not-found (404); "
             "method-not-allowed (405); not-acceptable (406); conflict, transition-refused, "
-            "definition-conflict, migration-refused, idempotency-conflict (409); "
+            "definition-conflict, migration-refused, idempotency-conflict, "
+            "consent-withdrawn (409); "
             "precondition-failed (412); payload-too-large (413); unsupported-media-type (415); "
             "precondition-required (428); throttled (429); server-error (500); "
-            "service-unavailable (503)."
+            "service-unavailable, email-not-sent (503)."
         )
     )
     title = serializers.CharField(help_text="A short summary of the kind of problem.")

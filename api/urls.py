@@ -10,6 +10,7 @@ from api.v1 import (
     definitions,
     directory,
     emergency,
+    invitations,
     live,
     parameters,
     pathways,
@@ -75,6 +76,7 @@ v1 = [
     *webhooks.urlpatterns,
     *emergency.urlpatterns,
     *tokens.urlpatterns,
+    *invitations.urlpatterns,
 ]
 
 app_name = "api"

@@ -194,3 +194,39 @@ class CareTeamMember(models.Model):
             return str(Practitioner.Profession(self.role).label)
         except ValueError:
             return self.role
+
+
+class Invitation(models.Model):
+    """A single-use link that lets the owner of an account without a password set one: a
+    practitioner created through the API, a patient's portal account. Only the SHA-256 of
+    the link's token is kept (directory.services.invitations): whoever reads the table
+    cannot use a pending invitation. Pending while not used, not revoked and not expired."""
+
+    class Kind(models.TextChoices):
+        PRACTITIONER = "practitioner", _("practitioner account")
+        PATIENT_PORTAL = "patient_portal", _("patient portal account")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(_("sent to"), max_length=254)
+    language = models.CharField(max_length=8, default="fr")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invitations_sent",
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="invitation_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} invitation {self.pk} for user {self.user_id}"

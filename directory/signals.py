@@ -4,7 +4,9 @@ change (Django signals): the directory sits below coordination and cannot call i
 - `patient_access_changed` (sender: the Patient model; `patient`, `actor_label`, `now`):
   who may see the patient changed (a member joined or left the care team, a consent was
   withdrawn or given again). Coordination puts back on offer the tasks whose owner lost
-  access (coordination.services.tasks.release_lost_tasks, connected in its AppConfig).
+  access (coordination.services.tasks.release_lost_tasks, connected in its AppConfig), and
+  gives back to their owner those released by an objection once the owner sees the patient
+  again (return_regained_tasks).
 """
 
 from __future__ import annotations

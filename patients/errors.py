@@ -4,6 +4,8 @@ nothing here knows about HTTP."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from core import errors as core_errors
 from core.errors import DomainError, NotFoundOutcome, Problem
 
@@ -79,6 +81,19 @@ class NoActiveConsent(core_errors.Conflict, PatientsError):
     """The patient has no active consent of the scope the action needs to end."""
 
 
+class ConsentWithdrawn(core_errors.Conflict, PatientsError):
+    """The patient withdrew the consent this action needs (`scope`, withdrawn at `since`):
+    a device reading while `remote_monitoring` is withdrawn. Nothing was written."""
+
+    def __init__(self, *, patient_id: int, scope: str, since: dt.datetime | None) -> None:
+        self.patient_id, self.scope, self.since = patient_id, scope, since
+        when = f" on {since.isoformat()}" if since is not None else ""
+        super().__init__(
+            f"patient {patient_id} withdrew their {scope} consent{when}: nothing was stored; "
+            f"readings are accepted again once the patient gives {scope} consent again"
+        )
+
+
 class NotAllowed(core_errors.NotAllowed, PatientsError):
     """The actor lacks the (global) permission this action needs."""
 
@@ -102,6 +117,7 @@ class Conflict(core_errors.Conflict, PatientsError):
 
 __all__ = [
     "Conflict",
+    "ConsentWithdrawn",
     "InvalidAuditRecord",
     "InvalidConsent",
     "InvalidDevice",

@@ -24,6 +24,7 @@ from coordination.models import AlertRecord, CarePathway, Task, risk_of_rank
 from coordination.selectors import (
     access_task,
     alert_observations,
+    pathway_monitoring,
     patient_alerts,
     patient_risk_rank,
     task_overdue,
@@ -393,6 +394,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     language=language,
                 ),
                 "history": history,
+                "monitoring": pathway_monitoring(pathway),
                 # Declared silences of the current step, with the pathway's reason.
                 "suspended": monitoring_notes.suspensions(
                     instance_definition(instance), language, state=instance.state

@@ -13,7 +13,7 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from coordination import task_states
-from coordination.selectors import tasks_for_patient, visible_care_pathways
+from coordination.selectors import pathway_monitoring, tasks_for_patient, visible_care_pathways
 from directory.selectors import care_team_members
 from web.access import current_patient, patient_account_required
 from web.audit import audit_read
@@ -53,6 +53,7 @@ def portal_home(request: HttpRequest) -> HttpResponse:
                 "status": instance.get_status_display(),
                 "finished": instance.status != "active",
                 "done": done,
+                "monitoring": pathway_monitoring(pathway),
             }
         )
     tasks = list(tasks_for_patient(request.user, patient.pk))

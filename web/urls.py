@@ -3,7 +3,17 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import account, care, library, parameters, portal, psc, views
+from web import (
+    account,
+    care,
+    invitations,
+    library,
+    parameters,
+    password_reset,
+    portal,
+    psc,
+    views,
+)
 
 app_name = "web"
 
@@ -19,6 +29,20 @@ urlpatterns = [
     path("psc/login/", psc.psc_login, name="psc-login"),
     path("psc/callback/", psc.psc_callback, name="psc-callback"),
     path("password/", account.password_change, name="password-change"),
+    # Forgotten passwords (web.password_reset) and invitation links (web.invitations).
+    path("password/reset/", password_reset.password_reset, name="password-reset"),
+    path("password/reset/sent/", password_reset.password_reset_done, name="password-reset-done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        password_reset.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
+    path(
+        "password/reset/done/",
+        password_reset.password_reset_complete,
+        name="password-reset-complete",
+    ),
+    path("invitation/<str:token>/", invitations.invitation_page, name="invitation"),
     path("worklist/", care.worklist, name="worklist"),
     path("tasks/<int:task_id>/", care.task_detail, name="task-detail"),
     path("tasks/<int:task_id>/act/", care.task_action, name="task-action"),

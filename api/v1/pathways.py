@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import serializers
@@ -26,7 +27,7 @@ from api.preconditions import PreconditionFailed, etag, expected_version
 from api.schema import IF_MATCH, etag_header
 from api.serializers import StrictSerializer
 from coordination.models import CarePathway
-from coordination.selectors import access_care_pathway, visible_care_pathways
+from coordination.selectors import access_care_pathway, pathway_monitoring, visible_care_pathways
 from coordination.services import care_pathway_fire, care_pathway_start
 from coordination.services.pathways import actor_for
 from patients.models import AuditEvent
@@ -45,8 +46,22 @@ from workflows.selectors import available_transitions, instance_diagram_svg, ins
 ETAG_PREFIX = "r"
 
 
+class MonitoringSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["active", "suspended"])
+    reason = serializers.ChoiceField(
+        choices=["consent_withdrawn"], allow_null=True, help_text="Why it is suspended."
+    )
+    since = serializers.DateTimeField(allow_null=True, help_text="When it was suspended.")
+
+
 class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
     pathway = serializers.SerializerMethodField()
+    monitoring = serializers.SerializerMethodField(
+        help_text="The pathway's remote monitoring, null when it watches no measurement or has "
+        "ended: `suspended` (reason `consent_withdrawn`, `since` the withdrawal) while the "
+        "patient withdraws `remote_monitoring`, when remote readings are refused and no "
+        "measurement is expected; `active` otherwise."
+    )
     state = serializers.CharField(source="instance.state", read_only=True)
     status = serializers.CharField(source="instance.status", read_only=True)
     revision = serializers.IntegerField(source="instance.revision", read_only=True)
@@ -55,7 +70,7 @@ class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
         model = CarePathway
         fields = [
             "id", "patient", "pathway", "state", "status", "revision", "risk_score",
-            "risk_band", "risk_updated_at", "created_at",
+            "risk_band", "risk_updated_at", "created_at", "monitoring",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -63,6 +78,11 @@ class CarePathwaySerializer(serializers.ModelSerializer[CarePathway]):
         assert obj.instance is not None
         definition = obj.instance.definition
         return {"key": definition.key, "version": definition.version, "title": definition.title}
+
+    @extend_schema_field(MonitoringSerializer(allow_null=True))
+    def get_monitoring(self, obj: CarePathway) -> dict[str, Any] | None:
+        monitoring = pathway_monitoring(obj)
+        return None if monitoring is None else MonitoringSerializer(monitoring).data
 
 
 def _within_limits(value: dict[str, Any], name: str) -> dict[str, Any]:

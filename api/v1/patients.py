@@ -181,7 +181,16 @@ class ConsentSerializer(serializers.ModelSerializer[Consent]):
 
 
 class ConsentSetSerializer(StrictSerializer):
-    scope = serializers.ChoiceField(choices=Consent.Scope.choices)
+    scope = serializers.ChoiceField(
+        choices=Consent.Scope.choices,
+        help_text="What the patient consents to; a scope never recorded restricts nothing. "
+        "Withdrawn, `care_team_sharing` hides the patient from the whole care team (their "
+        "tasks go back on offer, and back to their owner when given again); "
+        "`external_sharing` hides the patient from the platforms in the care team (404, no "
+        "webhook); `remote_monitoring` refuses the patient's remote readings (409 "
+        "`consent-withdrawn`, nothing stored), opens no missing-measurement task and shows "
+        "the pathways' `monitoring` as suspended.",
+    )
     given = serializers.BooleanField(help_text="true records the consent, false withdraws it.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
@@ -606,6 +615,12 @@ class ObservationListView(IdempotentPostMixin, ListAPIView[Observation]):
         responses={
             201: OBSERVATION_CREATED,
             400: OpenApiResponse(description="Every problem of every item (items.3.unit)"),
+            409: OpenApiResponse(
+                description="Problem type `consent-withdrawn` (fields `scope`, `withdrawn_at`): "
+                "the patient withdrew `remote_monitoring`; remote readings (source device, "
+                "patient or platform) are refused and nothing is stored until they consent "
+                "again. Readings with source `professional` are still accepted."
+            ),
         },
         description=(
             f"One observation, or {{items: [...]}} with up to {MAX_BATCH}: all stored or none. "

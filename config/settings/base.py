@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -520,6 +521,59 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+
+# Outgoing e-mail (invitations, password resets): EMAIL_URL names the backend and server,
+# smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465 (TLS from the
+# start), smtp://host:25 (plain, a relay on the same network), console:// (printed: the
+# embedded default), locmem:// or dummy://. Parsed by email_settings below.
+def email_settings(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    backends = {
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "dummy": "django.core.mail.backends.dummy.EmailBackend",
+        "smtp": "django.core.mail.backends.smtp.EmailBackend",
+        "smtps": "django.core.mail.backends.smtp.EmailBackend",
+    }
+    if parts.scheme not in backends:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL: the scheme must be one of {', '.join(backends)}, not {parts.scheme!r}"
+        )
+    config: dict[str, object] = {"EMAIL_BACKEND": backends[parts.scheme]}
+    if parts.scheme in {"smtp", "smtps"}:
+        if not parts.hostname:
+            raise ImproperlyConfigured("EMAIL_URL: an smtp URL names its host")
+        config.update(
+            EMAIL_HOST=parts.hostname,
+            EMAIL_PORT=parts.port or (465 if parts.scheme == "smtps" else 587),
+            EMAIL_HOST_USER=unquote(parts.username or ""),
+            EMAIL_HOST_PASSWORD=unquote(parts.password or ""),
+            EMAIL_USE_SSL=parts.scheme == "smtps",
+            # STARTTLS whenever a password is sent, or on the submission port.
+            EMAIL_USE_TLS=parts.scheme == "smtp"
+            and (bool(parts.password) or parts.port in {None, 587}),
+            EMAIL_TIMEOUT=int(os.environ.get("EMAIL_TIMEOUT", "10")),
+        )
+    return config
+
+
+EMAIL_URL = os.environ.get("EMAIL_URL") or "console://"
+globals().update(email_settings(EMAIL_URL))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "Parcours <no-reply@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The address of the site as people reach it (https://parcours.example.org), for the links
+# in e-mails. Empty: the address the request that sent the e-mail came to (a platform calling
+# the API by an internal name would then send links nobody else can open).
+PARCOURS_PUBLIC_URL = os.environ.get("PARCOURS_PUBLIC_URL", "").rstrip("/")
+# Invitation links (directory.services.invitations) stay valid this many days, once.
+INVITATION_LIFETIME = dt.timedelta(days=float(os.environ.get("INVITATION_DAYS", "7")))
+# Password reset links stay valid this long (seconds), once (Django's setting).
+PASSWORD_RESET_TIMEOUT = int(float(os.environ.get("PASSWORD_RESET_HOURS", "24")) * 3600)
+# Password reset requests (web.password_reset): per address of the requester, and e-mails
+# sent per account; beyond these the page answers 429 / sends nothing (same page shown).
+PASSWORD_RESET_RATE_ADDRESS = os.environ.get("PASSWORD_RESET_RATE_ADDRESS", "10/hour")
+PASSWORD_RESET_RATE_ACCOUNT = os.environ.get("PASSWORD_RESET_RATE_ACCOUNT", "3/hour")
 
 LANGUAGE_CODE = "fr"
 LOGIN_URL = "web:login"

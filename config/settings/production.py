@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -41,6 +42,17 @@ if not os.path.isabs(_checkpoint_dir):
         f"path (docs/audit.md), not {_checkpoint_dir!r}"
     )
 AUDIT_CHECKPOINT_DIR = Path(_checkpoint_dir)
+
+# Invitations and password resets are sent by e-mail: a real server, and a sender address.
+if urlsplit(os.environ.get("EMAIL_URL", "")).scheme not in {"smtp", "smtps"}:
+    raise ImproperlyConfigured(
+        "EMAIL_URL must be set in the environment in production, to an smtp:// or smtps:// "
+        "URL (README, Configuration)"
+    )
+if not os.environ.get("DEFAULT_FROM_EMAIL"):
+    raise ImproperlyConfigured(
+        "DEFAULT_FROM_EMAIL must be set in the environment in production (README, Configuration)"
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -16,7 +16,9 @@ from coordination.selectors.alerts import (
     visible_alerts,
 )
 from coordination.selectors.pathways import (
+    PathwayMonitoring,
     access_care_pathway,
+    pathway_monitoring,
     pathway_patient_id,
     visible_care_pathways,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "ALERT_ORDER",
     "WORKLIST_ORDER",
     "WORKLIST_ORDER_BY",
+    "PathwayMonitoring",
     "TaskKeys",
     "TaskStep",
     "access_care_pathway",
@@ -53,6 +56,7 @@ __all__ = [
     "access_task_keys",
     "alert_observations",
     "overdue_condition",
+    "pathway_monitoring",
     "pathway_patient_id",
     "patient_alerts",
     "patient_risk_rank",

@@ -1,8 +1,12 @@
-"""Care pathways a user may see."""
+"""Care pathways a user may see, and whether their remote monitoring runs."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from coordination.errors import NotFound
 from coordination.models import (
@@ -16,10 +20,13 @@ from core.sql import (
     table,
 )
 from core.users import User
+from patients.models import Consent
 from patients.selectors import (
+    consent_withdrawn_since,
     visible_patient_ids,
 )
 from workflows.models import PathwayInstance
+from workflows.selectors import compiled_definition_by_id
 
 
 def pathway_patient_id(*, pathway_id: int) -> int | None:
@@ -48,7 +55,56 @@ def visible_care_pathways(user: User) -> QuerySet[CarePathway]:
         )
         .select_related("instance__definition", "patient")
         .defer("instance__definition__source", "instance__definition__document")
+        .annotate(monitoring_withdrawn_at=_monitoring_withdrawn_at())
     )
+
+
+def _monitoring_withdrawn_at() -> Subquery:
+    """The `withdrawn_at` of the patient's latest remote_monitoring consent: set exactly when
+    that latest word is a withdrawal (patients.selectors.consent_withdrawn_since, in SQL, so
+    that a page of pathways costs no query more)."""
+    latest = Consent.objects.filter(
+        patient_id=OuterRef("patient_id"), scope=Consent.Scope.REMOTE_MONITORING
+    ).order_by("-recorded_at", "-pk")
+    return Subquery(latest.values("withdrawn_at")[:1])
+
+
+@dataclass(frozen=True)
+class PathwayMonitoring:
+    """Whether the pathway's remote monitoring runs. `suspended` (reason `consent_withdrawn`,
+    `since` the withdrawal) while the patient withdraws `remote_monitoring`: their remote
+    readings are refused and no measurement is expected of them."""
+
+    status: Literal["active", "suspended"]
+    reason: Literal["consent_withdrawn"] | None = None
+    since: dt.datetime | None = None
+
+
+_UNSET = object()
+
+
+def pathway_monitoring(pathway: CarePathway) -> PathwayMonitoring | None:
+    """The monitoring of a pathway that watches measurements (alerts or expected ones) and
+    has not ended; None for any other. Reads the annotation of `visible_care_pathways` when
+    the row has it, else one query."""
+    instance = pathway.instance
+    if instance is None or instance.status not in (
+        PathwayInstance.Status.ACTIVE,
+        PathwayInstance.Status.SUSPENDED,
+    ):
+        return None
+    definition = compiled_definition_by_id(instance.definition_id, instance.definition.checksum)
+    if not definition.raises_alerts:
+        return None
+    since = getattr(pathway, "monitoring_withdrawn_at", _UNSET)
+    if since is _UNSET:
+        since = consent_withdrawn_since(
+            patient_id=pathway.patient_id, scope=Consent.Scope.REMOTE_MONITORING
+        )
+    if since is None:
+        return PathwayMonitoring("active")
+    assert isinstance(since, dt.datetime)
+    return PathwayMonitoring("suspended", "consent_withdrawn", since)
 
 
 def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:

@@ -51,16 +51,18 @@ from live import events
 from live.services.outbox import event_record
 from patients.durations import parse_window
 from patients.measurements import MEASUREMENTS, to_canonical
-from patients.models import Observation
-from patients.selectors import delta as stored_delta
-from patients.selectors import fall as stored_fall
+from patients.models import Consent, Observation
 from patients.selectors import (
+    consent_resumed_at,
+    consent_withdrawn_since,
     last_value,
     news2_at,
     observation_list,
     trend_fall,
     trend_rise,
 )
+from patients.selectors import delta as stored_delta
+from patients.selectors import fall as stored_fall
 from patients.selectors import rise as stored_rise
 from workflows.definition.compiled import (
     AlertSpec,
@@ -577,7 +579,9 @@ def missing_measurements_check(*, now: dt.datetime | None = None) -> list[AlertR
     """Open a task for every `expects` rule of an active pathway's current state whose
     measurement has not arrived for longer than `every` (counted from the latest measurement,
     or from entering the state if none arrived since). Once per gap: the next task for the
-    same rule waits for a measurement to arrive and then lapse again. Safe to run twice."""
+    same rule waits for a measurement to arrive and then lapse again. Nothing is expected of
+    a patient who withdrew `remote_monitoring`; once they give it again, the gap counts from
+    that moment. Safe to run twice."""
     now = now or timezone.now()
     raised = []
     rows = (
@@ -622,6 +626,16 @@ def _check_expectation(
         since = max(entered, latest.effective_at) if latest is not None else entered
         if add_duration(since, expectation.every) > now:
             return None
+        # Read only when a task would open (the rare case): a withdrawn remote monitoring
+        # expects nothing; given again, the gap counts from then, not across the withdrawal.
+        scope = Consent.Scope.REMOTE_MONITORING
+        if consent_withdrawn_since(patient_id=pathway.patient_id, scope=scope) is not None:
+            return None
+        resumed = consent_resumed_at(patient_id=pathway.patient_id, scope=scope)
+        if resumed is not None and resumed > since:
+            since = resumed
+            if add_duration(since, expectation.every) > now:
+                return None
         name = expectation.key
         if AlertRecord.objects.filter(
             care_pathway_id=pathway.pk,

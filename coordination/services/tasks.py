@@ -21,6 +21,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -42,7 +43,7 @@ from directory.selectors import care_roles, practitioner_of
 from live import events
 from live.services.outbox import event_record
 from patients.models import AuditEvent, Patient
-from patients.selectors import visible_patients
+from patients.selectors import visible_patient_ids, visible_patients
 from patients.services import audit_record
 from workflows.actions import StateChange
 from workflows.actors import SYSTEM
@@ -471,6 +472,7 @@ def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -
     owned = Task.objects.select_for_update().filter(
         patient_id=patient_id, status__in=task_states.OPEN, owner__isnull=False
     )
+    members: dict[int, bool] = {}
     for task in owned.select_related("owner__user"):
         assert task.owner is not None
         user = task.owner.user
@@ -478,14 +480,103 @@ def release_lost_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -
             continue
         path = [task_states.READY] if task.status == task_states.IN_PROGRESS else []
         remove_perm("coordination.change_task", user, task)
+        if task.owner.pk not in members:
+            members[task.owner.pk] = _in_care_team(patient_id, task.owner)
+        # Still a member but no longer seeing the patient: the patient objected. The task
+        # goes back to them when the patient consents again (`return_regained_tasks`).
+        cause = OBJECTION if members[task.owner.pk] else LEFT_TEAM
+        detail = {"reason": LOST_ACCESS, "owner": task.owner.pk, "cause": cause}
         task.owner = None
-        task_history_record(
-            task, "release", path, None, actor_label, now, {"reason": "owner lost access"}
-        )
+        task_history_record(task, "release", path, None, actor_label, now, detail)
         task.save(update_fields=["status", "owner", "version", "updated_at", "ended_at"])
         task_event_record(task, events.TASK_CHANGED, "release")
         released += 1
     return released
+
+
+# The history entries of a task's release because its owner lost access (and why), and of
+# its return.
+LOST_ACCESS = "owner lost access"
+OBJECTION, LEFT_TEAM = "objection", "left care team"
+REGAINED_ACCESS = "owner regained access"
+
+
+def _in_care_team(patient_id: int, practitioner: Practitioner) -> bool:
+    """Whether the practitioner is an active member of the patient's care team, in person or
+    through one of their service teams."""
+    return CareTeamMember.objects.filter(
+        Q(practitioner=practitioner) | Q(service_team__memberships__practitioner=practitioner),
+        care_team__patient_id=patient_id,
+        active=True,
+    ).exists()
+
+
+# The actions that change who owns a task (task_act; a start or complete on an unowned task
+# records a `claim` first).
+_OWNERSHIP_ACTIONS = ("claim", "release", "reassign")
+
+
+def return_regained_tasks(*, patient_id: int, actor_label: str, now: dt.datetime) -> int:
+    """Give back to their owner the open tasks of the patient released because the patient
+    objected (`release_lost_tasks`: the owner, still in the care team, lost access) once the
+    owner sees the patient again (the patient gave care-team sharing again; a member who left
+    the team and came back gets nothing back): only a task still open and unclaimed
+    since, whose latest change of owner is that release, and only to an active practitioner
+    who may change the patient (a care-team grant; a break-the-glass grant does not count).
+    Each return is a `reassign` entry in the task's history with the reason
+    `owner regained access`. Returns how many. Called on the directory's
+    `patient_access_changed`, in the change's transaction, after `release_lost_tasks`."""
+    # Read first, lock only the tasks to give back (most access changes return nothing, and
+    # should not hold the patient's unclaimed tasks); a task changed in between is left.
+    seen = dict(
+        Task.objects.filter(
+            patient_id=patient_id, status__in=task_states.OPEN, owner__isnull=True
+        ).values_list("pk", "version")
+    )
+    if not seen:
+        return 0
+    changes = TaskEvent.objects.filter(task_id__in=seen, action__in=_OWNERSHIP_ACTIONS)
+    last_change = {e.task_id: e for e in changes.order_by("task_id", "version")}
+    owners: dict[int, int] = {}
+    for task_id, last in last_change.items():
+        owner_id = last.detail.get("owner")
+        if (
+            last.action == "release"
+            and last.detail.get("reason") == LOST_ACCESS
+            and last.detail.get("cause") == OBJECTION
+            and isinstance(owner_id, int)
+        ):
+            owners[task_id] = owner_id
+    if not owners:
+        return 0
+    practitioners = Practitioner.objects.select_related("user").in_bulk(set(owners.values()))
+    may_act = {
+        pk
+        for pk, practitioner in practitioners.items()
+        if practitioner.active
+        and practitioner.user.is_active
+        and visible_patient_ids(practitioner.user, "change_patient", patient_id=patient_id).exists()
+    }
+    to_return = [task_id for task_id, owner_id in owners.items() if owner_id in may_act]
+    returned = 0
+    for task in Task.objects.select_for_update().filter(pk__in=to_return).order_by("pk"):
+        if (
+            task.status not in task_states.OPEN
+            or task.owner_id is not None
+            or task.version != seen[task.pk]
+        ):
+            continue
+        owner = practitioners[owners[task.pk]]
+        task.owner = owner
+        task_history_record(
+            task, "reassign", [], None, actor_label, now,
+            {"reason": REGAINED_ACCESS, "owner": owner.pk},
+        )  # fmt: skip
+        task.save(update_fields=["status", "owner", "version", "updated_at", "ended_at"])
+        assign_perm("coordination.change_task", owner.user, task)
+        task_event_record(task, events.TASK_CHANGED, "reassign")
+        returned += 1
+    return returned
 
 
 def task_event_record(task: Task, type: str, action: str) -> None:
@@ -510,5 +601,8 @@ def task_event_record(task: Task, type: str, action: str) -> None:
 def patient_access_changed_receive(
     *, patient: Patient, actor_label: str, now: dt.datetime, **kwargs: Any
 ) -> None:
-    """The receiver of directory.signals.patient_access_changed (CoordinationConfig.ready)."""
+    """The receiver of directory.signals.patient_access_changed (CoordinationConfig.ready):
+    tasks whose owner lost access go back on offer, and those whose owner regained it go
+    back to that owner."""
     release_lost_tasks(patient_id=patient.pk, actor_label=actor_label, now=now)
+    return_regained_tasks(patient_id=patient.pk, actor_label=actor_label, now=now)

@@ -27,6 +27,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from knox.models import get_token_model
 from oauth2_provider.models import (
     get_access_token_model,
@@ -36,7 +37,7 @@ from oauth2_provider.models import (
 )
 
 from core.errors import InvalidInput, NotFound, Problem
-from directory.models import Practitioner
+from directory.models import Invitation, Practitioner
 
 
 def _lock_user(user_id: int) -> Any:  # the user model (django.contrib.auth's, or a swapped one)
@@ -79,6 +80,10 @@ def account_deactivate(*, user_id: int, actor: AbstractBaseUser | None) -> bool:
             user.save(update_fields=["is_active"])
         Practitioner.objects.filter(user_id=user_id, active=True).update(active=False)
         account_credentials_revoke(user_id=user_id)
+        # Its pending invitation links die with it (directory.services.invitations).
+        Invitation.objects.filter(
+            user_id=user_id, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
     return changed
 
 

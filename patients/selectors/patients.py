@@ -243,6 +243,42 @@ def consent_active(*, patient_id: int, scope: str) -> bool:
     ).exists()
 
 
+def consent_withdrawn_since(*, patient_id: int, scope: str) -> dt.datetime | None:
+    """When the patient's latest word on `scope` is a withdrawal: the moment of it. None while
+    a consent to `scope` is active, and for a patient never asked (no consent recorded): a
+    scope restricts only once the patient has said no, as for the sharing scopes. One query
+    (the patient's consents of that scope, latest first)."""
+    latest = (
+        Consent.objects.filter(patient_id=patient_id, scope=scope)
+        .order_by("-recorded_at", "-pk")
+        .values_list("status", "withdrawn_at")
+        .first()
+    )
+    if latest is None or latest[0] != Consent.Status.WITHDRAWN:
+        return None
+    return latest[1]
+
+
+def consent_resumed_at(*, patient_id: int, scope: str) -> dt.datetime | None:
+    """When the patient gave `scope` again after withdrawing it: the moment the active consent
+    was recorded, if an earlier consent of that scope was withdrawn; else None (never
+    withdrawn, or withdrawn now)."""
+    active = (
+        Consent.objects.filter(patient_id=patient_id, scope=scope, status=Consent.Status.ACTIVE)
+        .values_list("recorded_at", flat=True)
+        .first()
+    )
+    if active is None:
+        return None
+    withdrawn_before = Consent.objects.filter(
+        patient_id=patient_id,
+        scope=scope,
+        status=Consent.Status.WITHDRAWN,
+        recorded_at__lte=active,
+    ).exists()
+    return active if withdrawn_before else None
+
+
 def consent_list(*, patient_id: int) -> QuerySet[Consent]:
     """Every consent of the patient, active and withdrawn, newest first."""
     return Consent.objects.filter(patient_id=patient_id).order_by("-recorded_at", "-pk")

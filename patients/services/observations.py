@@ -8,6 +8,10 @@ Every item is validated against `patients.measurements` before anything is writt
 - `effective_at` is timezone-aware and at most five minutes in the future (clock skew of the
   device or phone that took it);
 - `device_id`, when given, is a device registered to this patient.
+Remote readings (sources `device`, `patient`, `platform`) of a patient who withdrew their
+`remote_monitoring` consent are refused with ConsentWithdrawn before anything else is looked
+at; readings a professional took (`professional`, in person) are care, not remote
+monitoring, and are still recorded. A patient never asked keeps being monitored.
 A batch is all or nothing: if any item is invalid, InvalidObservation lists every problem of
 every item (`items.3.unit: ...`) and nothing is stored. A valid batch is stored with one
 bulk insert and one audit record, in one transaction.
@@ -25,9 +29,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from patients.errors import InvalidObservation, Problem
+from patients.errors import ConsentWithdrawn, InvalidObservation, Problem
 from patients.measurements import MEASUREMENTS
-from patients.models import AuditEvent, Device, Observation, Patient
+from patients.models import AuditEvent, Consent, Device, Observation, Patient
+from patients.selectors import consent_withdrawn_since
 from patients.services.audit import audit_record
 
 MAX_BATCH = 1000
@@ -64,9 +69,11 @@ def observations_record(
     client_address: str | None = None,
     now: dt.datetime | None = None,
 ) -> list[Observation]:
-    """Validate every item and store them all, or none (InvalidObservation). Returns the
-    stored observations in item order."""
+    """Validate every item and store them all, or none (InvalidObservation; ConsentWithdrawn
+    for remote readings while `remote_monitoring` is withdrawn). Returns the stored
+    observations in item order."""
     now = now or timezone.now()
+    _monitoring_check(patient, source)
     problems = _source_problems(patient, actor, source)
     if not items:
         problems.append(Problem("items", "no observations given"))
@@ -91,6 +98,7 @@ def observation_record(
 ) -> Observation:
     """Record one observation; problems are located by field name alone (`unit: ...`)."""
     now = now or timezone.now()
+    _monitoring_check(patient, source)
     if problems := _source_problems(patient, actor, source):
         raise InvalidObservation(problems)
     observations = _validate(patient, [item], [""], now)
@@ -100,6 +108,23 @@ def observation_record(
 # What a patient's own account may say its readings are: measured by the patient or sent by
 # their device, never taken by a professional or relayed by a platform.
 PATIENT_SOURCES = (Observation.Source.PATIENT, Observation.Source.DEVICE)
+
+
+# Readings that are remote monitoring, which a withdrawn `remote_monitoring` consent stops.
+REMOTE_SOURCES = frozenset(
+    {Observation.Source.DEVICE, Observation.Source.PATIENT, Observation.Source.PLATFORM}
+)
+
+
+def _monitoring_check(patient: Patient, source: str) -> None:
+    """ConsentWithdrawn if `source` is remote and the patient withdrew remote monitoring (one
+    query: a batch of readings pays it once)."""
+    if source not in REMOTE_SOURCES:
+        return
+    scope = Consent.Scope.REMOTE_MONITORING
+    since = consent_withdrawn_since(patient_id=patient.pk, scope=scope)
+    if since is not None:
+        raise ConsentWithdrawn(patient_id=patient.pk, scope=scope, since=since)
 
 
 def _source_problems(

@@ -312,6 +312,8 @@ def body_for(route: Route, world: World) -> dict[str, Any]:
         return {"note": "x", "new_owner": world.nurse_practitioner_id}
     if last == "break-glass":
         return {"reason": "x"}
+    if last in ("invitation", "portal-invitation"):
+        return {}  # optional fields only: the address and language on record
     if last == "replay":
         return {}  # a replay takes no body (an unknown field would be refused with 400)
     if route.path.startswith("patients/"):
@@ -413,7 +415,8 @@ def expected(route: Route, method: str, actor: str) -> set[int] | None:
     if actor == "owner" and route.path.endswith("/parameters/"):
         return {400}  # after the access check: the world's pathway declares no parameter
     if actor == "owner":
-        return {200, 201, 204, 409, 412, 428}  # business refusals come after access checks
+        # Business refusals come after access checks; an invitation is accepted (202).
+        return {200, 201, 202, 204, 409, 412, 428}
     if actor == "patient" and read and route.path.startswith(("patients/", "pathways/")):
         return {200}
     return None

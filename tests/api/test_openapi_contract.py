@@ -5,6 +5,7 @@ API's language: Accept-Language, English by default, the web UI French as before
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import re
 from pathlib import Path
@@ -181,6 +182,37 @@ def test_the_problem_component_holds_every_field_the_api_writes(schema: dict[str
     assert problem["required_scopes"]["type"] == "array"
     for kind in ("precondition-failed", "idempotency-conflict", "conflict", "throttled"):
         assert kind in problem["type"]["description"]
+
+
+def emitted_problem_kinds() -> set[str]:
+    """Every problem `type` the code can answer: the `kind` argument of each `problem(...)`
+    and `_plain_problem(...)` call, and the kinds of DRF's own errors (api/problems.py)."""
+    kinds: set[str] = set()
+    root = Path(__file__).resolve().parents[2]
+    for package in ("api", "config", "web"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name not in ("problem", "_plain_problem"):
+                    continue
+                kind = node.args[3] if len(node.args) >= 4 else None
+                kind = next((k.value for k in node.keywords if k.arg == "kind"), kind)
+                if isinstance(kind, ast.Constant):
+                    kinds.add(kind.value)
+    drf_kinds = re.findall(r'\("([a-z-]+)", _\(', (root / "api" / "problems.py").read_text())
+    return kinds | set(drf_kinds)
+
+
+def test_every_problem_type_the_code_answers_is_documented(schema: dict[str, Any]):
+    kinds = emitted_problem_kinds()
+    described = schema["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+    readme = README.read_text()
+
+    assert {"consent-withdrawn", "email-not-sent", "throttled", "not-found"} <= kinds
+    assert sorted(k for k in kinds if not re.search(rf"\b{k}\b", described)) == []
+    assert sorted(k for k in kinds if f"`{k}`" not in readme) == []
 
 
 def test_an_observation_value_is_a_number_in_requests_and_answers(schema: dict[str, Any]):

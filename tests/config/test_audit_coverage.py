@@ -332,6 +332,7 @@ TABLE: dict[tuple[str, str], Spec] = {
     ("api/v1/patients/<int:pk>/break-glass/", "post"): RefusedWrite(
         OUTSIDER, lambda w: {"reason": "no permission to break the glass"}
     ),
+    ("api/v1/patients/<int:pk>/portal-invitation/", "post"): RefusedWrite(OUTSIDER, lambda w: {}),
     ("api/v1/patients/<int:patient_id>/care-team/", "get"): Read(NURSE, refused=(OUTSIDER,)),
     ("api/v1/patients/<int:patient_id>/care-team/", "post"): RefusedWrite(
         OUTSIDER, lambda w: {"role": "nurse", "practitioner": 1}
@@ -431,6 +432,11 @@ NO_PATIENT_DATA: dict[str, str] = {
     "psc/login/": "starts a Pro Santé Connect login",
     "psc/callback/": "ends a Pro Santé Connect login",
     "password/": "changes the user's own password",
+    "password/reset/": "asks for a password reset link by e-mail",
+    "password/reset/sent/": "says the reset e-mail is on its way",
+    "password/reset/<uidb64>/<token>/": "sets a new password from a reset link",
+    "password/reset/done/": "says the password was changed",
+    "invitation/<str:token>/": "sets the invited account's password; shows its username only",
     "i18n/setlang/": "sets the language",
     "pathways/": "the pathway library: definitions, no patient",
     "pathways/upload/": "uploads a pathway definition",

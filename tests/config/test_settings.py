@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.settings.base import database_settings, env_bool
+from config.settings.base import database_settings, email_settings, env_bool
 
 ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_EMAIL = {
+    "EMAIL_URL": "smtp://parcours:synthetic-password@smtp.example.org:587",
+    "DEFAULT_FROM_EMAIL": "Parcours <no-reply@example.org>",
+}
 
 
 def test_production_settings_pass_check_deploy_with_no_warning():
@@ -21,6 +25,7 @@ def test_production_settings_pass_check_deploy_with_no_warning():
         "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
         "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
         "ALLOWED_HOSTS": "parcours.example.org",
+        **PRODUCTION_EMAIL,
     }
 
     result = subprocess.run(
@@ -153,3 +158,43 @@ def test_env_bool_rejects_anything_else_naming_the_variable(monkeypatch):
 
     with pytest.raises(ValueError, match="SOME_FLAG must be a boolean"):
         env_bool("SOME_FLAG", False)
+
+
+def test_production_settings_refuse_to_start_without_a_real_e_mail_server():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
+        "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
+        "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
+        "EMAIL_URL": "console://",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "EMAIL_URL must be set in the environment in production" in result.stderr
+
+
+def test_email_url_names_the_smtp_server_and_its_security():
+    submission = email_settings("smtp://parcours%40example.org:s3cret@smtp.example.org")
+    relay = email_settings("smtp://relay.internal:25")
+    tls = email_settings("smtps://u:p@smtp.example.org")
+
+    assert submission["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert (submission["EMAIL_HOST"], submission["EMAIL_PORT"]) == ("smtp.example.org", 587)
+    assert submission["EMAIL_HOST_USER"] == "parcours@example.org"
+    assert submission["EMAIL_HOST_PASSWORD"] == "s3cret"
+    assert (submission["EMAIL_USE_TLS"], submission["EMAIL_USE_SSL"]) == (True, False)
+    assert (relay["EMAIL_PORT"], relay["EMAIL_USE_TLS"]) == (25, False)
+    assert (tls["EMAIL_PORT"], tls["EMAIL_USE_SSL"], tls["EMAIL_USE_TLS"]) == (465, True, False)
+    assert str(email_settings("console://")["EMAIL_BACKEND"]).endswith("console.EmailBackend")
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_URL: the scheme"):
+        email_settings("gopher://x")

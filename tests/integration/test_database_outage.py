@@ -56,6 +56,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
             "LIVE_RELAY_EMBEDDED": "false",
             "LOG_LEVEL": "WARNING",
+            "EMAIL_URL": "smtp://smtp.example.org",
+            "DEFAULT_FROM_EMAIL": "no-reply@example.org",
         }
         practice = prepare(env, collect_static=True)
         port = free_port()

@@ -14,7 +14,8 @@ from web import urls
 
 PASSWORD = "synthetic-portal-pass-1"
 # Pages that are not the care team's: the portal itself, signing in and out, the password
-# form every account has, the home page that sends each kind of account to its own place.
+# forms every account has, invitations, the home page that sends each kind of account to its
+# own place.
 NOT_CARE_TEAM = {
     "health",
     "home",
@@ -23,6 +24,11 @@ NOT_CARE_TEAM = {
     "psc-login",
     "psc-callback",
     "password-change",
+    "password-reset",
+    "password-reset-done",
+    "password-reset-confirm",
+    "password-reset-complete",
+    "invitation",
     "portal",
 }
 

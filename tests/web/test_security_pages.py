@@ -125,7 +125,9 @@ def test_the_debug_page_hides_connection_urls_and_their_passwords(db):
 def test_production_answers_json_only_no_browsable_api():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
            "SECRET_KEY": "x" * 50, "AUDIT_CHAIN_KEY": "k" * 40,
-           "AUDIT_CHECKPOINT_DIR": "/tmp/parcours-checkpoints"}  # fmt: skip
+           "AUDIT_CHECKPOINT_DIR": "/tmp/parcours-checkpoints",
+           "EMAIL_URL": "smtp://smtp.example.org",
+           "DEFAULT_FROM_EMAIL": "no-reply@example.org"}  # fmt: skip
     script = textwrap.dedent(
         """
         import django; django.setup()
