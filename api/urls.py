@@ -69,6 +69,11 @@ v1 = [
         for name, view in tasks.ACTION_VIEWS.items()
     ],
     path("alerts/", alerts.AlertListView.as_view(), name="alerts"),
+    path(
+        "alerts/<int:pk>/acknowledge/",
+        alerts.AlertAcknowledgeView.as_view(),
+        name="alert-acknowledge",
+    ),
     path("live/tokens/", live.LiveTokenView.as_view(), name="live-tokens"),
     *parameters.urlpatterns,
     *directory.urlpatterns,

@@ -311,6 +311,13 @@ class AlertRecord(models.Model):
         max_length=8, choices=RiskBand.choices, default=RiskBand.LOW, db_default=RiskBand.LOW
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # Who acknowledged the alert, and when (coordination.services.alert_acknowledge); the
+    # alert then leaves the inbox until a worse repeat escalates it again.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_by_label = models.CharField(max_length=150, blank=True, db_default="")
 
     class Meta:
         indexes = [
@@ -319,6 +326,36 @@ class AlertRecord(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.name} on pathway {self.care_pathway_id}"
+
+    @property
+    def pending(self) -> bool:
+        """Whether the alert waits in the inbox: never acknowledged, or escalated since."""
+        return self.acknowledged_at is None or (
+            self.escalated_at is not None and self.escalated_at > self.acknowledged_at
+        )
+
+
+class AlertEvent(models.Model):
+    """Append-only history of what people did about an alert: who, what, when. (Its raising
+    and escalations are the alert's own fields: `raised_at`, `repeats`, `escalated_at`.)"""
+
+    class Action(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", _("acknowledgement")
+
+    alert = models.ForeignKey(AlertRecord, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    note = models.CharField(max_length=500, blank=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["alert", "occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"alert {self.alert_id}: {self.action} by {self.actor_label}"
 
 
 class PathwayParameter(models.Model):

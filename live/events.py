@@ -26,6 +26,8 @@ ALERT_RAISED = "alert.raised"
 # Written by coordination.services.triage when a pathway's risk score or band changes.
 PATHWAY_RISK_CHANGED = "pathway.risk_changed"
 ALERT_ESCALATED = "alert.escalated"
+# Written by coordination.services.acknowledgements: a care-team member took an alert in hand.
+ALERT_ACKNOWLEDGED = "alert.acknowledged"
 # Written by coordination.services.parameters.
 PARAMETER_CHANGED = "parameter.changed"
 
@@ -44,6 +46,7 @@ TYPES = frozenset(
         ALERT_RAISED,
         PATHWAY_RISK_CHANGED,
         ALERT_ESCALATED,
+        ALERT_ACKNOWLEDGED,
         PARAMETER_CHANGED,
     }
 )

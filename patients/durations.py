@@ -11,6 +11,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from patients.errors import InvalidRange
 
 _DURATION = re.compile(
@@ -35,11 +37,14 @@ def parse_window(window: str | dt.timedelta) -> Window:
     """A Window from an ISO-8601 duration string or a timedelta; InvalidRange otherwise."""
     if isinstance(window, dt.timedelta):
         if window <= dt.timedelta(0):
-            raise InvalidRange(f"window {window} is not positive")
+            raise InvalidRange(_("window %(window)s is not positive") % {"window": window})
         return Window(0, window)
     match = _DURATION.match(window) if isinstance(window, str) else None
     if match is None:
-        raise InvalidRange(f"{window!r} is not an ISO-8601 duration (e.g. P3D, PT48H, P1M)")
+        raise InvalidRange(
+            _("%(window)s is not an ISO-8601 duration (e.g. P3D, PT48H, P1M)")
+            % {"window": repr(window)}
+        )
     parts = {name: value for name, value in match.groupdict().items() if value is not None}
     months = int(parts.get("years", 0)) * 12 + int(parts.get("months", 0))
     fixed = dt.timedelta(
@@ -50,7 +55,9 @@ def parse_window(window: str | dt.timedelta) -> Window:
         seconds=float(parts.get("seconds", 0)),
     )
     if months == 0 and fixed <= dt.timedelta(0):
-        raise InvalidRange(f"{window!r} is zero; a window must be positive")
+        raise InvalidRange(
+            _("%(window)s is zero; a window must be positive") % {"window": repr(window)}
+        )
     return Window(months, fixed)
 
 

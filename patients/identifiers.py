@@ -18,6 +18,8 @@ import datetime as dt
 import re
 from enum import StrEnum
 
+from django.utils.translation import gettext as _
+
 from patients.errors import InvalidIdentifier, Problem
 
 NIR_LENGTH = 15
@@ -61,7 +63,8 @@ def check_nir(raw: str, *, field: str = "ins_nir") -> str:
     if len(nir) != NIR_LENGTH:
         raise InvalidIdentifier(
             field,
-            f"must be {NIR_LENGTH} characters (13-character number + 2-digit key), got {len(nir)}",
+            _("must be %(n)d characters (13-character number + 2-digit key), got %(got)d")
+            % {"n": NIR_LENGTH, "got": len(nir)},
         )
     for index, char in enumerate(nir):
         if char.isascii() and char.isdigit():
@@ -70,14 +73,18 @@ def check_nir(raw: str, *, field: str = "ins_nir") -> str:
             continue
         raise InvalidIdentifier(
             field,
-            f"invalid character {char!r} at position {index + 1}: only digits are allowed, "
-            "and 2A or 2B as the department (positions 6-7)",
+            _(
+                "invalid character %(char)s at position %(position)d: only digits are allowed, "
+                "and 2A or 2B as the department (positions 6-7)"
+            )
+            % {"char": repr(char), "position": index + 1},
         )
     expected = nir_key(nir[:13])
     if nir[13:] != expected:
         raise InvalidIdentifier(
             field,
-            f"key mismatch: the key of {nir[:13]} is {expected}, not {nir[13:]}",
+            _("key mismatch: the key of %(number)s is %(expected)s, not %(given)s")
+            % {"number": nir[:13], "expected": expected, "given": nir[13:]},
             expected_key=expected,
         )
     return nir
@@ -89,7 +96,9 @@ def check_oid(raw: str, *, field: str = "ins_oid") -> InsOid:
     except ValueError:
         allowed = ", ".join(f"{oid.value} ({oid.name})" for oid in InsOid)
         raise InvalidIdentifier(
-            field, f"unknown INS OID {raw!r}; expected one of {allowed}"
+            field,
+            _("unknown INS OID %(oid)s; expected one of %(allowed)s")
+            % {"oid": repr(raw), "allowed": allowed},
         ) from None
 
 
@@ -99,7 +108,8 @@ def check_birth_place(raw: str, *, field: str = "birth_place_code") -> str:
     if not _BIRTH_PLACE.match(code):
         raise InvalidIdentifier(
             field,
-            f"{raw!r} is not an INSEE commune code (5 digits, or 2A/2B and 3 digits in Corsica)",
+            _("%(code)s is not an INSEE commune code (5 digits, or 2A/2B and 3 digits in Corsica)")
+            % {"code": repr(raw)},
         )
     return code
 
@@ -112,8 +122,8 @@ def check_nir_birth_place(nir: str, birth_place_code: str) -> None:
     if department in _CORSICA and birth_place_code and birth_place_code[:2] != department:
         raise InvalidIdentifier(
             "birth_place_code",
-            f"{birth_place_code} is not in department {department}, where the NIR records "
-            "the birth",
+            _("%(code)s is not in department %(department)s, where the NIR records the birth")
+            % {"code": birth_place_code, "department": department},
         )
 
 
@@ -141,23 +151,41 @@ def nir_trait_problems(nir: str, *, sex: object, birth_date: object) -> list[Pro
     problems: list[Problem] = []
     encoded_sex = _SEX_OF_DIGIT.get(nir[0])
     if encoded_sex is not None and sex in ("male", "female") and sex != encoded_sex:
-        nir_reasons.append(f"digit 1 ({nir[0]}) encodes sex {encoded_sex}, but sex is {sex}")
+        nir_reasons.append(
+            _("digit 1 (%(digit)s) encodes sex %(encoded)s, but sex is %(sex)s")
+            % {"digit": nir[0], "encoded": encoded_sex, "sex": sex}
+        )
         problems.append(
-            Problem("sex", f"{sex}, but ins_nir encodes {encoded_sex} (digit 1 is {nir[0]})")
+            Problem(
+                "sex",
+                _("%(sex)s, but ins_nir encodes %(encoded)s (digit 1 is %(digit)s)")
+                % {"sex": sex, "encoded": encoded_sex, "digit": nir[0]},
+            )
         )
     if isinstance(birth_date, dt.date) and not isinstance(birth_date, dt.datetime):
         date_reasons: list[str] = []
         year = nir[1:3]
         if int(year) != birth_date.year % 100:
-            date_reasons.append(f"digits 2-3 ({year}) encode a birth year ending in {year}")
+            date_reasons.append(
+                _("digits 2-3 (%(year)s) encode a birth year ending in %(year)s") % {"year": year}
+            )
         month = nir[3:5]
         if 1 <= int(month) <= 12 and int(month) != birth_date.month:
-            date_reasons.append(f"digits 4-5 ({month}) encode birth month {month}")
+            date_reasons.append(
+                _("digits 4-5 (%(month)s) encode birth month %(month)s") % {"month": month}
+            )
         if date_reasons:
-            stated = " and ".join(date_reasons)
-            nir_reasons.append(f"{stated}, but birth_date is {birth_date.isoformat()}")
+            stated = _(" and ").join(date_reasons)
+            nir_reasons.append(
+                _("%(stated)s, but birth_date is %(date)s")
+                % {"stated": stated, "date": birth_date.isoformat()}
+            )
             problems.append(
-                Problem("birth_date", f"{birth_date.isoformat()}, but in ins_nir {stated}")
+                Problem(
+                    "birth_date",
+                    _("%(date)s, but in ins_nir %(stated)s")
+                    % {"date": birth_date.isoformat(), "stated": stated},
+                )
             )
     if not nir_reasons:
         return []

@@ -12,7 +12,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
 from coordination.models import CarePathway
-from coordination.selectors import pathway_patient_id, task_patient_id
+from coordination.selectors import alert_patient_id, pathway_patient_id, task_patient_id
 from core.sql import key_in_range
 from directory.models import Practitioner
 from directory.selectors import portal_patient, practitioner_of
@@ -38,10 +38,10 @@ def practitioner_required(view: View) -> View:
 
 
 def _audit_refused_page(request: HttpRequest, kwargs: dict[str, object]) -> None:
-    """A care-team page about a patient (`<patient_id>`), a task (`<task_id>`) or a pathway
-    (`<pathway_id>`), refused to an account that is no practitioner (a patient's): recorded
-    under the patient it targeted, like any refused access; the answer is the same 404
-    whether it exists or not."""
+    """A care-team page about a patient (`<patient_id>`), a task (`<task_id>`), a pathway
+    (`<pathway_id>`) or an alert (`<alert_id>`), refused to an account that is no
+    practitioner (a patient's): recorded under the patient it targeted, like any refused
+    access; the answer is the same 404 whether it exists or not."""
     patient_id, task_id = kwargs.get("patient_id"), kwargs.get("task_id")
     pathway_id = kwargs.get("pathway_id")
     if isinstance(patient_id, int):
@@ -53,6 +53,9 @@ def _audit_refused_page(request: HttpRequest, kwargs: dict[str, object]) -> None
         resource_type, resource_id = "CarePathway", pathway_id
         in_range = key_in_range(CarePathway, pathway_id)
         patient_id = pathway_patient_id(pathway_id=pathway_id) if in_range else None
+    elif isinstance(alert_id := kwargs.get("alert_id"), int):
+        resource_type, resource_id = "AlertRecord", alert_id
+        patient_id = alert_patient_id(alert_id=alert_id)
     else:
         return
     exists = isinstance(patient_id, int) and patient_exists(patient_id=patient_id)

@@ -1,4 +1,4 @@
-"""The care team's pages: worklists, a task, a patient, the alert inbox.
+"""The care team's pages: worklists, a task, a patient (the alert inbox: web.alerts).
 
 Every read of patient data goes through the permission-filtered selectors and is audited
 (entry point `web`); what the user may not see answers 404. Actions post to the services;
@@ -20,17 +20,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from coordination import task_states
-from coordination.models import AlertRecord, CarePathway, Task, risk_of_rank
+from coordination.models import CarePathway, Task, risk_of_rank
 from coordination.selectors import (
     access_task,
-    alert_observations,
     pathway_monitoring,
     patient_alerts,
     patient_risk_rank,
     task_overdue,
     task_pathway_step,
     tasks_for_patient,
-    visible_alerts,
     visible_care_pathways,
     with_overdue,
     worklist_mine,
@@ -100,32 +98,6 @@ def _rows(tasks: list[Task], now: dt.datetime, language: str) -> list[dict[str, 
         }
         for t in tasks
     ]
-
-
-def alert_rows(alerts: list[AlertRecord]) -> list[dict[str, Any]]:
-    """The inbox's rows: the alert, its patient's current risk, and the measurement that
-    raised it (label, value, unit, time) when it came from one."""
-    observations = alert_observations(alerts)
-    rows = []
-    for alert in alerts:
-        observation = observations.get(alert.observation_id) if alert.observation_id else None
-        measured = None
-        if observation is not None:
-            known = MEASUREMENTS.get(observation.code)
-            measured = {
-                "label": known.display if known else observation.code,
-                "value": observation.value.normalize(),
-                "unit": observation.unit,
-                "at": observation.effective_at,
-            }
-        rows.append(
-            {
-                "alert": alert,
-                "risk": risk_display(alert.patient_risk_rank),  # type: ignore[attr-defined]
-                "measured": measured,
-            }
-        )
-    return rows
 
 
 @practitioner_required
@@ -487,13 +459,3 @@ def _refused_break_glass(request: HttpRequest, patient_id: int, outcome: str) ->
         action=AuditEvent.Action.BREAK_GLASS,
         outcome=outcome,
     )
-
-
-@practitioner_required
-@require_GET
-def alert_inbox(request: HttpRequest) -> HttpResponse:
-    alerts = list(visible_alerts(request.user)[:WORKLIST_LIMIT])
-    audit_rows_read(
-        request, resource_type="AlertRecord", rows=[(a.patient_id, a.pk) for a in alerts]
-    )
-    return render(request, "web/alert_inbox.html", {"rows": alert_rows(alerts)})

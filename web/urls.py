@@ -5,6 +5,7 @@ from django.urls import path
 
 from web import (
     account,
+    alerts,
     care,
     invitations,
     library,
@@ -53,7 +54,12 @@ urlpatterns = [
         parameters.parameter_set_view,
         name="pathway-parameter-set",
     ),
-    path("alerts/", care.alert_inbox, name="alert-inbox"),
+    path("alerts/", alerts.alert_inbox, name="alert-inbox"),
+    path(
+        "alerts/<int:alert_id>/acknowledge/",
+        alerts.alert_acknowledge_view,
+        name="alert-acknowledge",
+    ),
     path("portal/", portal.portal_home, name="portal"),
     path("pathways/", views.pathway_library, name="pathway-library"),
     path("pathways/upload/", library.pathway_upload, name="pathway-upload"),

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from core.sql import column, kept_cursor, statement, table
 from workflows.actors import Actor
@@ -65,14 +66,16 @@ def definition_get(*, key: str, version: int) -> PathwayDefinition:
     try:
         return PathwayDefinition.objects.get(key=key, version=version)
     except PathwayDefinition.DoesNotExist:
-        raise NotFound(f"no pathway definition {key}@{version}") from None
+        raise NotFound(
+            _("no pathway definition %(key)s@%(version)s") % {"key": key, "version": version}
+        ) from None
 
 
 def definition_get_by_id(definition_id: int) -> PathwayDefinition:
     try:
         return PathwayDefinition.objects.get(pk=definition_id)
     except PathwayDefinition.DoesNotExist:
-        raise NotFound(f"no pathway definition with id {definition_id}") from None
+        raise NotFound(_("no pathway definition with id %(id)s") % {"id": definition_id}) from None
 
 
 def definition_latest_active(*, key: str) -> PathwayDefinition:
@@ -82,7 +85,7 @@ def definition_latest_active(*, key: str) -> PathwayDefinition:
         .first()
     )
     if definition is None:
-        raise NotFound(f"no active version of pathway {key!r}")
+        raise NotFound(_("no active version of pathway %(key)s") % {"key": repr(key)})
     return definition
 
 
@@ -90,7 +93,7 @@ def instance_get(*, instance_id: int) -> PathwayInstance:
     try:
         return PathwayInstance.objects.select_related("definition").get(pk=instance_id)
     except PathwayInstance.DoesNotExist:
-        raise NotFound(f"no pathway instance with id {instance_id}") from None
+        raise NotFound(_("no pathway instance with id %(id)s") % {"id": instance_id}) from None
 
 
 # The order of PathwayInstance's columns: `from_db` takes a full row as is.
@@ -125,12 +128,12 @@ def lock_instance(*, instance_id: int) -> PathwayInstance:
                 .get(pk=instance_id)
             )
         except PathwayInstance.DoesNotExist:
-            raise NotFound(f"no pathway instance with id {instance_id}") from None
+            raise NotFound(_("no pathway instance with id %(id)s") % {"id": instance_id}) from None
     with kept_cursor(prepared=True) as cursor:
         cursor.execute(_lock_statement(), [instance_id], prepare=True)
         row = cursor.fetchone()
     if row is None:
-        raise NotFound(f"no pathway instance with id {instance_id}")
+        raise NotFound(_("no pathway instance with id %(id)s") % {"id": instance_id})
     values = list(row)
     checksum = values.pop()
     if isinstance(values[_CONTEXT], str):  # Django loads jsonb as text, then decodes it

@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from knox.settings import knox_settings
 
 from api.models import ApiToken
@@ -59,19 +60,26 @@ def api_token_create(
     name = " ".join(name.split())
     problems = []
     if not name:
-        problems.append(Problem("name", "required"))
+        problems.append(Problem("name", gettext("required")))
     elif len(name) > MAX_NAME:
-        problems.append(Problem("name", f"longer than {MAX_NAME} characters"))
+        problems.append(Problem("name", gettext("longer than %(n)d characters") % {"n": MAX_NAME}))
     if lifetime is not None and not dt.timedelta(0) < lifetime <= MAX_LIFETIME:
-        problems.append(Problem("lifetime", f"between one second and {MAX_LIFETIME.days} days"))
+        problems.append(
+            Problem(
+                "lifetime",
+                gettext("between one second and %(days)d days") % {"days": MAX_LIFETIME.days},
+            )
+        )
     if actor.pk != user.pk:
-        raise InvalidInput([Problem("user", "a token is created by its own user")])
+        raise InvalidInput([Problem("user", gettext("a token is created by its own user"))])
     now = timezone.now()
     if creator_token is not None:
         if creator_token.user_id != user.pk or not creator_token.can_create_tokens:
             raise NotAllowed(
-                "this token may not create tokens: create one with can_create_tokens from a "
-                "web session"
+                gettext(
+                    "this token may not create tokens: create one with can_create_tokens from "
+                    "a web session"
+                )
             )
         bound = creator_token.expiry
         default_ttl: dt.timedelta | None = knox_settings.TOKEN_TTL
@@ -79,8 +87,11 @@ def api_token_create(
             problems.append(
                 Problem(
                     "lifetime",
-                    f"the token making this request expires at {bound.isoformat()}: a token "
-                    "it creates cannot outlive it",
+                    gettext(
+                        "the token making this request expires at %(expiry)s: a token it "
+                        "creates cannot outlive it"
+                    )
+                    % {"expiry": bound.isoformat()},
                 )
             )
         elif bound is not None and lifetime is None:
@@ -92,9 +103,14 @@ def api_token_create(
         get_user_model()._default_manager.select_for_update().filter(pk=user.pk).first()
         mine = ApiToken.objects.filter(user_id=user.pk)
         if mine.filter(name=name).exists():
-            raise Conflict(f"you already have a token named {name!r}")
+            raise Conflict(
+                gettext("you already have a token named %(name)s") % {"name": repr(name)}
+            )
         if mine.count() >= MAX_TOKENS_PER_USER:
-            raise Conflict(f"at most {MAX_TOKENS_PER_USER} tokens per user: revoke one first")
+            raise Conflict(
+                gettext("at most %(n)d tokens per user: revoke one first")
+                % {"n": MAX_TOKENS_PER_USER}
+            )
         kwargs = {} if lifetime is None else {"expiry": lifetime}
         token, secret = ApiToken.objects.create(
             user=user, name=name, can_create_tokens=can_create_tokens, **kwargs

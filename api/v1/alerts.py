@@ -1,4 +1,5 @@
-"""Alerts: the inbox of the patients the caller may see, in triage order."""
+"""Alerts: the inbox of the patients the caller may see, in triage order, and their
+acknowledgement."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from api.audit import audit_rows_read, page_rows, patient_id_param, query_detail
+from api.audit import audit_rows_read, client_address, page_rows, patient_id_param, query_detail
+from api.idempotency import IdempotentPostMixin
 from api.pagination import Cursor
+from api.serializers import StrictSerializer
 from coordination.models import AlertRecord, RiskBand, risk_of_rank
 from coordination.selectors import ALERT_ORDER, alert_observations, visible_alerts
-from patients.models import Observation
+from coordination.services import alert_acknowledge
+from coordination.services.acknowledgements import MAX_NOTE
+from patients.models import AuditEvent, Observation
 
 _STAMP = serializers.DateTimeField()
 
@@ -49,13 +55,29 @@ class AlertSerializer(serializers.ModelSerializer[AlertRecord]):
     observation = serializers.SerializerMethodField(
         help_text="The measurement that raised the alert (null for a missing measurement)."
     )
+    acknowledged_at = serializers.DateTimeField(
+        allow_null=True,
+        read_only=True,
+        help_text="When a member of the care team acknowledged the alert (null: never). An "
+        "alert escalated after that (escalated_at later) is back in the inbox.",
+    )
+    acknowledged_by = serializers.IntegerField(
+        source="acknowledged_by_id",
+        allow_null=True,
+        read_only=True,
+        help_text="The user id of who acknowledged it.",
+    )
+    acknowledged_by_label = serializers.CharField(
+        read_only=True, help_text="The name of who acknowledged it, as it was then."
+    )
 
     class Meta:
         model = AlertRecord
         fields = [
             "id", "patient", "care_pathway", "name", "kind", "state", "event", "priority",
             "score", "band", "patient_risk", "fired", "task", "task_due_at", "observation",
-            "raised_at", "last_seen_at", "repeats", "escalated_at",
+            "raised_at", "last_seen_at", "repeats", "escalated_at", "acknowledged_at",
+            "acknowledged_by", "acknowledged_by_label",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -90,9 +112,18 @@ class AlertListView(ListAPIView[AlertRecord]):
     pagination_class = AlertPagination
 
     @extend_schema(
-        parameters=[OpenApiParameter("patient", int, description="Only this patient's alerts.")],
+        parameters=[
+            OpenApiParameter("patient", int, description="Only this patient's alerts."),
+            OpenApiParameter(
+                "include_acknowledged",
+                bool,
+                description="true: also the alerts already acknowledged (by default only "
+                "those waiting: never acknowledged, or escalated since).",
+            ),
+        ],
         summary="List alerts in triage order",
-        description="Alerts raised on the pathways of the patients the caller may see, most "
+        description="Alerts waiting in the inbox of the caller (never acknowledged, or "
+        "escalated since they were), on the pathways of the patients the caller may see, most "
         "pressing first: the patient's risk band (high first) and score (highest first), then "
         "the alert's priority (stat, asap, urgent, routine), then its task's due time "
         "(earliest first, alerts without a task last), then id. Practitioners only: anyone "
@@ -112,8 +143,12 @@ class AlertListView(ListAPIView[AlertRecord]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return AlertRecord.objects.none()
-        rows = visible_alerts(self.request.user)
-        patient = self.request.query_params.get("patient")
+        params = self.request.query_params
+        everything = params.get("include_acknowledged", "false")
+        if everything not in ("true", "false"):
+            raise ValidationError({"include_acknowledged": [_("true or false")]})
+        rows = visible_alerts(self.request.user, include_acknowledged=everything == "true")
+        patient = params.get("patient")
         if patient is not None:
             if not patient.isdigit():
                 raise ValidationError({"patient": [_("a patient id")]})
@@ -126,3 +161,43 @@ class AlertListView(ListAPIView[AlertRecord]):
             kwargs.setdefault("context", self.get_serializer_context())
             kwargs["context"]["observations"] = alert_observations(args[0])
         return super().get_serializer(*args, **kwargs)
+
+
+class AlertAcknowledgeSerializer(StrictSerializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_NOTE,
+        default="",
+        help_text="What was done or decided, kept in the alert's history.",
+    )
+
+
+class AlertAcknowledgeView(IdempotentPostMixin, APIView):
+    @extend_schema(
+        request=AlertAcknowledgeSerializer,
+        responses=AlertSerializer,
+        summary="Acknowledge an alert",
+        description="Say the alert is in hand: it leaves the inbox (GET /api/v1/alerts/) "
+        "until a worse repeat escalates it. Records who and when on the alert, an entry in "
+        "its history (with the optional note), an audit record, and an alert.acknowledged "
+        "event for live connections and webhooks. The alert's task, if any, is left as it is. "
+        "For members of the patient's care team: 404 not-found for an alert the caller may "
+        "not see, 403 not-allowed for one seen without being in the care team (a "
+        "break-the-glass reader). 409 conflict, naming who and when, for an alert already "
+        "acknowledged (of two people acknowledging it at once, the second gets this). With "
+        "an Idempotency-Key, a retry gets the first answer.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = AlertAcknowledgeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert_acknowledge(
+            user=request.user,
+            alert_id=pk,
+            note=data.validated_data["note"],
+            entry_point=AuditEvent.EntryPoint.REST,
+            client_address=client_address(request),
+        )
+        row = visible_alerts(request.user, include_acknowledged=True).get(pk=pk)
+        context = {"observations": alert_observations([row])}
+        return Response(AlertSerializer(row, context=context).data)

@@ -8,7 +8,11 @@ patient. Fetch-one helpers raise NotFound alike for "does not exist" and "not yo
 
 from coordination.selectors.alerts import (
     ALERT_ORDER,
+    PENDING,
+    access_alert,
     alert_observations,
+    alert_patient_id,
+    care_team_patient_ids,
     patient_alerts,
     patient_risk_rank,
     patient_risk_rank_subquery,
@@ -46,15 +50,19 @@ from coordination.selectors.tasks import (
 
 __all__ = [
     "ALERT_ORDER",
+    "PENDING",
     "WORKLIST_ORDER",
     "WORKLIST_ORDER_BY",
     "PathwayMonitoring",
     "TaskKeys",
     "TaskStep",
+    "access_alert",
     "access_care_pathway",
     "access_task",
     "access_task_keys",
     "alert_observations",
+    "alert_patient_id",
+    "care_team_patient_ids",
     "overdue_condition",
     "pathway_monitoring",
     "pathway_patient_id",

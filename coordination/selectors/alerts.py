@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from django.db.models import Case, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from coordination import task_states
+from coordination.errors import NotFound
 from coordination.models import (
     BAND_RANK,
     RISK_RANK_NONE,
@@ -17,10 +18,13 @@ from coordination.models import (
     RiskBand,
     risk_rank,
 )
+from core.sql import key_in_range
 from core.users import User
-from directory.selectors import practitioner_of
+from directory.models import CareTeamMember
+from directory.selectors import PATIENT_ROLE, PLATFORM_ROLE, practitioner_of
 from patients.models import Observation
 from patients.selectors import (
+    patient_visible,
     visible_patient_ids,
 )
 from workflows.models import PathwayInstance
@@ -28,6 +32,9 @@ from workflows.models import PathwayInstance
 # The inbox's order, on the annotations of `visible_alerts`: the patient's band then score,
 # the alert's priority, its task's due time (NULLs last), then id.
 ALERT_ORDER = ("patient_risk_rank", "alert_priority_rank", "task_due_at", "id")
+# What the inbox holds (AlertRecord.pending in SQL): alerts nobody acknowledged, and those a
+# worse repeat escalated since they were.
+PENDING = Q(acknowledged_at__isnull=True) | Q(escalated_at__gt=F("acknowledged_at"))
 
 
 def risk_rank_expression(prefix: str = "") -> Case:
@@ -84,16 +91,19 @@ def patient_alerts(user: User, *, patient_id: int) -> QuerySet[AlertRecord]:
     ).order_by("-last_seen_at", "-id")
 
 
-def visible_alerts(user: User) -> QuerySet[AlertRecord]:
+def visible_alerts(user: User, *, include_acknowledged: bool = False) -> QuerySet[AlertRecord]:
     """Alerts raised on the pathways of the patients a practitioner may see, in triage
     order (ALERT_ORDER: the patient's band and score first); nothing for anyone else (a
-    patient's portal does not list alerts). Each row carries `patient_risk_rank`,
+    patient's portal does not list alerts). Only the pending ones (the inbox: PENDING)
+    unless `include_acknowledged`. Each row carries `patient_risk_rank`,
     `alert_priority_rank` and `task_due_at`."""
     if practitioner_of(user) is None:
         return AlertRecord.objects.none()
+    rows = AlertRecord.objects.filter(patient_id__in=visible_patient_ids(user))
+    if not include_acknowledged:
+        rows = rows.filter(PENDING)
     return (
-        AlertRecord.objects.filter(patient_id__in=visible_patient_ids(user))
-        .select_related("patient", "task", "care_pathway__instance__definition")
+        rows.select_related("patient", "task", "care_pathway__instance__definition")
         .defer(
             "care_pathway__instance__definition__source",
             "care_pathway__instance__definition__document",
@@ -126,3 +136,41 @@ def alert_observations(alerts: Collection[AlertRecord]) -> dict[int, Observation
         pk__in=sorted({o for o, _ in wanted}), patient_id__in=sorted({p for _, p in wanted})
     ).only("id", "patient_id", "code", "value", "unit", "effective_at")
     return {o.pk: o for o in rows if (o.pk, o.patient_id) in wanted}
+
+
+def access_alert(*, user: User, alert_id: int) -> AlertRecord:
+    """The alert, if `user` is a practitioner who may see its patient (the rule of
+    `visible_alerts`); NotFound alike when it does not exist and when it is not theirs (the
+    error names its patient for the audit trail only)."""
+    alert = (
+        AlertRecord.objects.select_related("patient").filter(pk=alert_id).first()
+        if key_in_range(AlertRecord, alert_id)
+        else None
+    )
+    if alert is None:
+        raise NotFound("alert", alert_id)
+    if practitioner_of(user) is None or not patient_visible(user, alert.patient_id):
+        raise NotFound("alert", alert_id, patient_id=alert.patient_id, outcome="denied")
+    return alert
+
+
+def alert_patient_id(*, alert_id: int) -> int | None:
+    """The patient of the alert, None if there is no such alert. Not permission-filtered: for
+    recording a refused access under the patient it targeted."""
+    if not key_in_range(AlertRecord, alert_id):
+        return None
+    return AlertRecord.objects.filter(pk=alert_id).values_list("patient_id", flat=True).first()
+
+
+def care_team_patient_ids(user: User, patient_ids: Collection[int]) -> set[int]:
+    """Those of `patient_ids` whose care team `user` is an active member of, in person or
+    through a service team (directory.selectors.care_roles for many patients at once, one
+    query): who may act on their alerts, beyond seeing them."""
+    if not user.is_authenticated or not user.is_active or not patient_ids:
+        return set()
+    members = (
+        CareTeamMember.objects.filter(care_team__patient_id__in=sorted(patient_ids), active=True)
+        .filter(Q(practitioner__user__id=user.pk) | Q(service_team__group__user__id=user.pk))
+        .exclude(role__in=(PATIENT_ROLE, PLATFORM_ROLE))
+    )
+    return set(members.values_list("care_team__patient_id", flat=True))

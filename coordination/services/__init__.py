@@ -1,5 +1,6 @@
 """Every write of coordination. Each module states its locks and what it records."""
 
+from coordination.services.acknowledgements import AlreadyAcknowledged, alert_acknowledge
 from coordination.services.pathways import (
     care_pathway_cancel,
     care_pathway_fire,
@@ -10,7 +11,9 @@ from coordination.services.pathways import (
 from coordination.services.tasks import TaskActionInput, task_act, task_actions_open
 
 __all__ = [
+    "AlreadyAcknowledged",
     "TaskActionInput",
+    "alert_acknowledge",
     "care_pathway_cancel",
     "care_pathway_fire",
     "care_pathway_resume",

@@ -37,7 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from coordination import task_states
 from coordination.models import BAND_RANK, AlertRecord, CarePathway, RiskBand, Task
@@ -415,9 +415,12 @@ def alert_raise(
         refusal, opened, fired = "", [], False
         if alert.event is not None and alert.event in state.transitions:
             try:
-                result = care_pathway_fire(
-                    pathway=pathway, event=alert.event, user=None, payload=payload
-                )
+                # A refusal is stored on the alert record: in English, like every stored text,
+                # whatever language the request that recorded the observation asked for.
+                with translation.override("en"):
+                    result = care_pathway_fire(
+                        pathway=pathway, event=alert.event, user=None, payload=payload
+                    )
             except TransitionRefused as exc:  # e.g. a guard on the alert's event said no
                 refusal = exc.message[:500]
             else:

@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from coordination.errors import Conflict, InvalidInput, NotAllowed, Problem
 from coordination.models import CarePathway, PathwayParameter
@@ -209,17 +210,18 @@ def _decimal(value: object) -> Decimal | None:
 def _value_problems(spec: ParameterSpec, value: object) -> tuple[Decimal | None, list[Problem]]:
     number = _decimal(value)
     if number is None:
-        return None, [Problem("value", f"{value!r} is not a number")]
+        return None, [Problem("value", _("%(value)s is not a number") % {"value": repr(value)})]
     exponent = number.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -DECIMAL_PLACES:
-        return None, [Problem("value", f"at most {DECIMAL_PLACES} decimal places")]
+        return None, [Problem("value", _("at most %(n)d decimal places") % {"n": DECIMAL_PLACES})]
     if abs(number) >= MAX_MAGNITUDE or not (
         Decimal(str(spec.minimum)) <= number <= Decimal(str(spec.maximum))
     ):
         return None, [
             Problem(
                 "value",
-                f"{_number(number)} is outside the bounds of {spec.name}: {_bounds(spec)}",
+                _("%(value)s is outside the bounds of %(name)s: %(bounds)s")
+                % {"value": _number(number), "name": spec.name, "bounds": _bounds(spec)},
             )
         ]
     return number, []
@@ -228,16 +230,22 @@ def _value_problems(spec: ParameterSpec, value: object) -> tuple[Decimal | None,
 def _reason_problems(reason: object) -> tuple[str, list[Problem]]:
     text = reason.strip() if isinstance(reason, str) else ""
     if not text:
-        return "", [Problem("reason", "required: say why the value changes")]
+        return "", [Problem("reason", _("required: say why the value changes"))]
     if len(text) > MAX_REASON:
-        return "", [Problem("reason", f"at most {MAX_REASON} characters")]
+        return "", [Problem("reason", _("at most %(n)d characters") % {"n": MAX_REASON})]
     return text, []
 
 
 def _unknown(name: str, specs: Iterable[str]) -> InvalidInput:
     declared = ", ".join(sorted(specs)) or "none"
     return InvalidInput(
-        [Problem("name", f"unknown parameter {name!r} (declared by this pathway: {declared})")]
+        [
+            Problem(
+                "name",
+                _("unknown parameter %(name)s (declared by this pathway: %(declared)s)")
+                % {"name": repr(name), "declared": declared},
+            )
+        ]
     )
 
 
@@ -296,7 +304,10 @@ def parameter_set(
             raise InvalidInput([*problems, *reason_problems])
         assert number is not None
         if instance.status in ENDED:
-            raise Conflict(f"the pathway has ended ({instance.status}): its parameters are kept")
+            raise Conflict(
+                _("the pathway has ended (%(status)s): its parameters are kept")
+                % {"status": instance.status}
+            )
         previous = _latest(pathway.pk, [name]).values_list("value", flat=True).first()
         now = timezone.now()
         row = PathwayParameter.objects.create(

@@ -19,6 +19,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from coordination.errors import Conflict, NotAllowed
 from coordination.models import CarePathway
@@ -75,7 +76,7 @@ def care_pathway_start(
     docstring), so two simultaneous starts give one pathway and one Conflict."""
     actor = actor_for(user, patient.pk)
     if user is not None and not actor.roles - {PATIENT_ROLE}:
-        raise NotAllowed("only a member of the patient's care team may start a pathway")
+        raise NotAllowed(_("only a member of the patient's care team may start a pathway"))
     with transaction.atomic():
         team = care_team_for_patient(patient=patient)
         if not compiled_definition(definition_latest_active(key=key)).allow_concurrent:
@@ -126,9 +127,18 @@ def _refuse_if_running(*, patient_id: int, key: str) -> None:
         return
     instance = running.instance
     raise Conflict(
-        f"the patient already follows this pathway: care pathway {running.pk} "
-        f"({instance.definition.key} version {instance.definition.version}, "
-        f"{instance.status}, in state {instance.state}); it must end before another starts"
+        _(
+            "the patient already follows this pathway: care pathway %(pathway)s "
+            "(%(key)s version %(version)s, %(status)s, in state %(state)s); "
+            "it must end before another starts"
+        )
+        % {
+            "pathway": running.pk,
+            "key": instance.definition.key,
+            "version": instance.definition.version,
+            "status": instance.status,
+            "state": instance.state,
+        }
     )
 
 
@@ -171,7 +181,7 @@ def care_pathway_fire(
     the engine (TransitionRefused, StaleRevision) and write nothing."""
     actor = actor_for(user, pathway.patient_id)
     if pathway.instance_id is None:
-        raise NotAllowed("this pathway has not started")
+        raise NotAllowed(_("this pathway has not started"))
     with transaction.atomic():
         result = instance_fire(
             instance_id=pathway.instance_id,
@@ -210,9 +220,14 @@ def _status_change(
 ) -> None:
     actor = actor_for(user, pathway.patient_id)
     if user is not None and not actor.roles - {PATIENT_ROLE}:
-        raise NotAllowed(f"only a professional of the patient's care team may {what} a pathway")
+        refusals = {
+            "suspend": _("only a professional of the patient's care team may suspend a pathway"),
+            "resume": _("only a professional of the patient's care team may resume a pathway"),
+            "cancel": _("only a professional of the patient's care team may cancel a pathway"),
+        }
+        raise NotAllowed(refusals[what])
     if pathway.instance_id is None:
-        raise NotAllowed("this pathway has not started")
+        raise NotAllowed(_("this pathway has not started"))
     with transaction.atomic():
         entry: HistoryEntry = service(instance_id=pathway.instance_id, actor=actor, reason=reason)
         event_record(

@@ -23,6 +23,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from coordination import task_states
@@ -211,9 +212,17 @@ def task_act(
     rule = task_states.ACTIONS.get(data.action)
     if rule is None:
         allowed = ", ".join(task_states.ACTIONS)
-        raise InvalidInput([Problem("action", f"unknown action {data.action!r} ({allowed})")])
+        raise InvalidInput(
+            [
+                Problem(
+                    "action",
+                    _("unknown action %(action)s (%(allowed)s)")
+                    % {"action": repr(data.action), "allowed": allowed},
+                )
+            ]
+        )
     if len(data.note) > MAX_NOTE:
-        raise InvalidInput([Problem("note", f"longer than {MAX_NOTE} characters")])
+        raise InvalidInput([Problem("note", _("longer than %(n)d characters") % {"n": MAX_NOTE})])
     now = now or timezone.now()
     visible = access_task_keys(user=user, task_id=task_id)
     practitioner = visible.practitioner
@@ -224,8 +233,8 @@ def task_act(
         task = task_locked(task_id=task_id)
         if data.expected_version is not None and task.version != data.expected_version:
             raise Conflict(
-                f"the task changed since you read it (version {task.version}, "
-                f"not {data.expected_version})",
+                _("the task changed since you read it (version %(current)s, not %(expected)s)")
+                % {"current": task.version, "expected": data.expected_version},
                 current_version=task.version,
             )
         previous_owner_id = task.owner_id
@@ -287,34 +296,41 @@ def _refusal(
     or None: the one statement of who may do what, for `_apply` and `task_actions_open`."""
     status = task.status
     if status in task_states.TERMINAL:
-        return Conflict(f"the task is {status}: no action applies any more")
+        return Conflict(
+            _("the task is %(status)s: no action applies any more") % {"status": status}
+        )
     is_owner = me is not None and task.owner_id == me.pk
     if rule.name == "claim":
         if task.owner_id is not None:
-            return Conflict("the task is already claimed" if not is_owner else "you own it already")
+            return Conflict(
+                _("the task is already claimed") if not is_owner else _("you own it already")
+            )
         if not _eligible(task, user, me):
-            return NotAllowed("this task is not offered to you")
+            return NotAllowed(_("this task is not offered to you"))
         return None
     if rule.name == "reassign":
         if not (is_owner or _is_coordinator(task, user)):
-            return NotAllowed("only the owner or a coordinator may reassign a task")
+            return NotAllowed(_("only the owner or a coordinator may reassign a task"))
         return None
     if rule.name == "cancel":
         if not (is_owner or _is_coordinator(task, user) or task.requested_by_id == user.pk):
-            return NotAllowed("only the owner, the requester or a coordinator may cancel a task")
+            return NotAllowed(_("only the owner, the requester or a coordinator may cancel a task"))
         return None
     if not is_owner and not (
         # taking an offered task and working on it in one gesture
         task.owner_id is None and rule.name in ("start", "complete") and _eligible(task, user, me)
     ):
-        return NotAllowed("only the task's owner may do this; claim it first")
+        return NotAllowed(_("only the task's owner may do this; claim it first"))
     if rule.name == "release":
         if status not in (task_states.READY, task_states.IN_PROGRESS):
-            return Conflict(f"a task that is {status} cannot be released")
+            return Conflict(_("a task that is %(status)s cannot be released") % {"status": status})
         return None
     path = task_states.path_to(status, rule.path[0])
     if not path or (rule.sources is not None and status not in rule.sources):
-        return Conflict(f"cannot {rule.name} a task that is {status}")
+        return Conflict(
+            _("cannot %(action)s a task that is %(status)s")
+            % {"action": rule.name, "status": status}
+        )
     return None
 
 
@@ -364,11 +380,16 @@ def _reassign(
     now: dt.datetime,
 ) -> None:
     if data.new_owner_id is None:
-        raise InvalidInput([Problem("new_owner", "required to reassign")])
+        raise InvalidInput([Problem("new_owner", _("required to reassign"))])
     new_owner = Practitioner.objects.filter(pk=data.new_owner_id, active=True).first()
     if new_owner is None or not _eligible(task, new_owner.user, new_owner):
         raise InvalidInput(
-            [Problem("new_owner", "not a member of the care team or service team this task is for")]
+            [
+                Problem(
+                    "new_owner",
+                    _("not a member of the care team or service team this task is for"),
+                )
+            ]
         )
     task.owner = new_owner
     path = [task_states.READY] if task.status == task_states.IN_PROGRESS else []

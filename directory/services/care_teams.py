@@ -15,6 +15,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import Conflict, InvalidInput, NotFound, Problem
 from directory.models import CareTeam, CareTeamMember, Practitioner, ServiceTeam
@@ -57,11 +58,15 @@ def care_team_member_add(
     """Add a practitioner or a service team to the patient's care team in `role`, and grant
     access accordingly. Refuses a duplicate (same party, same role) with Conflict."""
     if (practitioner is None) == (service_team is None):
-        raise InvalidInput([Problem("member", "give exactly one of practitioner, service_team")])
+        raise InvalidInput(
+            [Problem("member", gettext("give exactly one of practitioner, service_team"))]
+        )
     if not role or not role.replace("_", "").replace("-", "").isalnum() or role != role.lower():
-        raise InvalidInput([Problem("role", "a role is lower-case letters, digits, '-' or '_'")])
+        raise InvalidInput(
+            [Problem("role", gettext("a role is lower-case letters, digits, '-' or '_'"))]
+        )
     if practitioner is not None and not practitioner.active:
-        raise InvalidInput([Problem("practitioner", "this practitioner is inactive")])
+        raise InvalidInput([Problem("practitioner", gettext("this practitioner is inactive"))])
     with transaction.atomic():
         team = _lock_team(patient)
         duplicate = CareTeamMember.objects.filter(
@@ -72,7 +77,7 @@ def care_team_member_add(
             service_team=service_team,
         ).exists()
         if duplicate:
-            raise Conflict(f"already in the care team as {role}")
+            raise Conflict(gettext("already in the care team as %(role)s") % {"role": role})
         member = CareTeamMember.objects.create(
             care_team=team,
             practitioner=practitioner,
@@ -101,7 +106,7 @@ def care_team_member_remove(*, member_id: int, actor: AbstractBaseUser | None) -
         team = _lock_team(patient)
         member = CareTeamMember.objects.select_for_update().get(pk=member_id)
         if not member.active:
-            raise Conflict("this membership has already ended")
+            raise Conflict(gettext("this membership has already ended"))
         member.active, member.until = False, timezone.now()
         member.save(update_fields=["active", "until"])
         _member_event_record(member, "removed", patient, team)

@@ -9,6 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import Conflict, InvalidInput, NotFound, Problem
 from directory.identifiers import rpps_problem
@@ -22,13 +23,17 @@ def organization_create(
 ) -> Organization:
     problems = []
     if not name.strip():
-        problems.append(Problem("name", "required"))
+        problems.append(Problem("name", gettext("required")))
     if kind not in Organization.Kind.values:
         problems.append(
-            Problem("kind", f"{kind!r} is not one of {', '.join(Organization.Kind.values)}")
+            Problem(
+                "kind",
+                gettext("%(value)s is not one of %(allowed)s")
+                % {"value": repr(kind), "allowed": ", ".join(Organization.Kind.values)},
+            )
         )
     if finess and (len(finess) != 9 or not finess[:2].isalnum() or not finess.isalnum()):
-        problems.append(Problem("finess", "a FINESS number has 9 characters"))
+        problems.append(Problem("finess", gettext("a FINESS number has 9 characters")))
     if problems:
         raise InvalidInput(problems)
     return Organization.objects.create(
@@ -55,13 +60,19 @@ def practitioner_create(
     problems = []
     if profession not in Practitioner.Profession.values:
         allowed = ", ".join(Practitioner.Profession.values)
-        problems.append(Problem("profession", f"{profession!r} is not one of {allowed}"))
+        problems.append(
+            Problem(
+                "profession",
+                gettext("%(value)s is not one of %(allowed)s")
+                % {"value": repr(profession), "allowed": allowed},
+            )
+        )
     if profession == Practitioner.Profession.SPECIALIST and not specialty.strip():
-        problems.append(Problem("specialty", "required for a specialist"))
+        problems.append(Problem("specialty", gettext("required for a specialist")))
     if rpps and (reason := rpps_problem(rpps)):
         problems.append(Problem("rpps", reason))
     if not username.strip():
-        problems.append(Problem("username", "required"))
+        problems.append(Problem("username", gettext("required")))
     if problems:
         raise InvalidInput(problems)
     try:
@@ -83,7 +94,9 @@ def practitioner_create(
             )
     except IntegrityError as exc:
         field = "rpps" if "rpps" in str(exc) else "username"
-        raise Conflict(f"{field}: already used by another account") from None
+        raise Conflict(
+            gettext("%(field)s: already used by another account") % {"field": field}
+        ) from None
 
 
 def service_team_create(
@@ -94,7 +107,7 @@ def service_team_create(
     organization: Organization | None = None,
 ) -> ServiceTeam:
     if not name.strip():
-        raise InvalidInput([Problem("name", "required")])
+        raise InvalidInput([Problem("name", gettext("required"))])
     now = timezone.now()
     with transaction.atomic():
         group = Group.objects.create(name=f"service-team:{name.strip()}:{now.timestamp():.6f}")

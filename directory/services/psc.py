@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput, NotAllowed, NotFound, Problem
 from directory.identifiers import PROFESSION_CODES, rpps_from_national_id
@@ -66,7 +67,7 @@ def psc_identity_from_claims(claims: Mapping[str, Any]) -> PscIdentity:
     carry no national identifier."""
     national_id = _text(claims.get("SubjectNameID")) or _text(claims.get("preferred_username"))
     if not national_id or len(national_id) > MAX_IDENTIFIER:
-        raise InvalidInput([Problem("SubjectNameID", "no national identifier in the claims")])
+        raise InvalidInput([Problem("SubjectNameID", _("no national identifier in the claims"))])
     ref_pro = claims.get("SubjectRefPro")
     exercises = ref_pro.get("exercices") if isinstance(ref_pro, Mapping) else None
     exercises = (

@@ -47,6 +47,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Conflict, InvalidInput, NotFound, Problem
 from core.sql import any_row, column, statement, table
@@ -123,9 +124,9 @@ def webhook_subscription_create(
     if patient_id is not None:
         patient = visible_patients(owner).filter(pk=patient_id).first()
         if patient is None:
-            problems.append(Problem("patient", f"no patient with id {patient_id}"))
+            problems.append(Problem("patient", _("no patient with id %(id)s") % {"id": patient_id}))
     if len(description) > 200:
-        problems.append(Problem("description", "at most 200 characters"))
+        problems.append(Problem("description", _("at most %(n)d characters") % {"n": 200}))
     if problems:
         raise InvalidInput(problems)
     secret = "whsec_" + secrets.token_urlsafe(32)
@@ -168,33 +169,50 @@ def _url_problems(url: str) -> list[Problem]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        return [Problem("url", f"not a URL: {exc}")]
+        return [Problem("url", _("not a URL: %(problem)s") % {"problem": exc})]
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES
     if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
-        return [Problem("url", "must be an https:// URL")]
+        return [Problem("url", _("must be an https:// URL"))]
     if not parts.hostname:
-        return [Problem("url", "has no host")]
+        return [Problem("url", _("has no host"))]
     if parts.username or parts.password:
-        return [Problem("url", "must not carry credentials; use the signing secret")]
+        return [Problem("url", _("must not carry credentials; use the signing secret"))]
     if len(url) > 500:
-        return [Problem("url", "at most 500 characters")]
+        return [Problem("url", _("at most %(n)d characters") % {"n": 500})]
     if not allow_private:
         try:
             _checked_address(parts.hostname, port or 443)
         except _NotPublic as refused:
             return [Problem("url", str(refused))]
         except (OSError, UnicodeError) as exc:
-            return [Problem("url", f"{parts.hostname} does not resolve: {exc}")]
+            return [
+                Problem(
+                    "url",
+                    _("%(host)s does not resolve: %(problem)s")
+                    % {"host": parts.hostname, "problem": exc},
+                )
+            ]
     return []
 
 
 def _event_type_problems(event_types: Sequence[str]) -> list[Problem]:
     if isinstance(event_types, str) or not event_types:
-        return [Problem("event_types", f"a non-empty list of event types, or [{ALL_EVENTS!r}]")]
+        return [
+            Problem(
+                "event_types",
+                _("a non-empty list of event types, or [%(all)s]") % {"all": repr(ALL_EVENTS)},
+            )
+        ]
     unknown = sorted({t for t in event_types if t != ALL_EVENTS and t not in EVENT_TYPES})
     if unknown:
         known = ", ".join(sorted(EVENT_TYPES))
-        return [Problem("event_types", f"unknown: {', '.join(unknown)} (known: {known})")]
+        return [
+            Problem(
+                "event_types",
+                _("unknown: %(unknown)s (known: %(known)s)")
+                % {"unknown": ", ".join(unknown), "known": known},
+            )
+        ]
     return []
 
 
@@ -326,9 +344,12 @@ def webhook_delivery_replay(
         if delivery is None or not _may_replay(actor, delivery.subscription):
             raise NotFound("webhook delivery", delivery_id)
         if delivery.status != WebhookDelivery.Status.FAILED:
-            raise Conflict(f"only a failed delivery can be replayed; this one is {delivery.status}")
+            raise Conflict(
+                _("only a failed delivery can be replayed; this one is %(status)s")
+                % {"status": delivery.status}
+            )
         if not delivery.subscription.active:
-            raise Conflict("the subscription was deactivated: its deliveries are not sent")
+            raise Conflict(_("the subscription was deactivated: its deliveries are not sent"))
         delivery.status = WebhookDelivery.Status.PENDING
         delivery.attempts = 0
         delivery.next_attempt_at = now
@@ -357,7 +378,7 @@ def webhook_deliveries_replay_failed(
         if subscription is None or not _may_replay(actor, subscription):
             raise NotFound("webhook subscription", subscription_id)
         if not subscription.active:
-            raise Conflict("the subscription was deactivated: its deliveries are not sent")
+            raise Conflict(_("the subscription was deactivated: its deliveries are not sent"))
         # Failed rows are left alone by the sending job (it claims pending ones only).
         return subscription.deliveries.filter(status=WebhookDelivery.Status.FAILED).update(
             status=WebhookDelivery.Status.PENDING,

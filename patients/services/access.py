@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients.errors import (
     Conflict,
@@ -155,15 +156,20 @@ def patient_break_glass(
         if patient_visible(user, patient.pk):
             open_grant = break_glass_grant_active(user=user, patient_id=patient.pk, now=now)
             if open_grant is not None:
-                raise Conflict(f"the record is already open until {open_grant.expires_at}")
-            raise Conflict("you already have access to this record: no need to break the glass")
+                raise Conflict(
+                    _("the record is already open until %(until)s")
+                    % {"until": open_grant.expires_at}
+                )
+            raise Conflict(_("you already have access to this record: no need to break the glass"))
         if not may_break_glass(user):
-            raise NotAllowed("breaking the glass needs the break_glass_patient permission")
+            raise NotAllowed(_("breaking the glass needs the break_glass_patient permission"))
         reason = " ".join(reason.split())
         if not reason:
-            raise InvalidInput([Problem("reason", "required to break the glass")])
+            raise InvalidInput([Problem("reason", _("required to break the glass"))])
         if len(reason) > MAX_REASON:
-            raise InvalidInput([Problem("reason", f"longer than {MAX_REASON} characters")])
+            raise InvalidInput(
+                [Problem("reason", _("longer than %(n)d characters") % {"n": MAX_REASON})]
+            )
         duration: dt.timedelta = settings.BREAK_GLASS_DURATION
         grant = BreakGlassGrant.objects.create(
             patient=patient,
@@ -192,7 +198,7 @@ def patient_break_glass(
 
 def _holder(user: AbstractBaseUser | None, group: Group | None) -> Holder:
     if (user is None) == (group is None):
-        raise InvalidPermission([Problem("user", "give exactly one of user and group")])
+        raise InvalidPermission([Problem("user", _("give exactly one of user and group"))])
     if user is not None:
         return PatientUserObjectPermission, {"user_id": user.pk}
     assert group is not None
@@ -204,13 +210,14 @@ def _permissions(perms: Iterable[str]) -> list[Permission]:
     problems = [
         Problem(
             "perms",
-            f"{c!r} cannot be granted on a patient; grantable: {', '.join(sorted(GRANTABLE))}",
+            _("%(perm)s cannot be granted on a patient; grantable: %(grantable)s")
+            % {"perm": repr(c), "grantable": ", ".join(sorted(GRANTABLE))},
         )
         for c in codenames
         if c not in GRANTABLE
     ]
     if not codenames:
-        problems.append(Problem("perms", "no permission given"))
+        problems.append(Problem("perms", _("no permission given")))
     if problems:
         raise InvalidPermission(problems)
     content_type = ContentType.objects.get_for_model(Patient)

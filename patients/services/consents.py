@@ -13,6 +13,7 @@ import datetime as dt
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients.errors import Conflict, InvalidConsent, NoActiveConsent, Problem
 from patients.models import AuditEvent, Consent, Patient
@@ -44,8 +45,16 @@ def consent_record(
         ).first()
         if active is not None:
             raise Conflict(
-                f"patient {patient.pk} already has an active {scope} consent "
-                f"(consent {active.pk}, recorded {active.recorded_at.isoformat()})"
+                _(
+                    "patient %(patient)s already has an active %(scope)s consent "
+                    "(consent %(consent)s, recorded %(recorded)s)"
+                )
+                % {
+                    "patient": patient.pk,
+                    "scope": scope,
+                    "consent": active.pk,
+                    "recorded": active.recorded_at.isoformat(),
+                }
             )
         consent = Consent.objects.create(
             patient_id=patient.pk,
@@ -92,7 +101,10 @@ def consent_withdraw(
             .first()
         )
         if consent is None:
-            raise NoActiveConsent(f"patient {patient.pk} has no active {scope} consent")
+            raise NoActiveConsent(
+                _("patient %(patient)s has no active %(scope)s consent")
+                % {"patient": patient.pk, "scope": scope}
+            )
         consent.status = Consent.Status.WITHDRAWN
         consent.withdrawn_at = now
         consent.withdrawn_by_id = actor.pk if actor is not None else None
@@ -116,8 +128,14 @@ def _check(scope: str, note: str) -> None:
     problems: list[Problem] = []
     if scope not in Consent.Scope.values:
         allowed = ", ".join(Consent.Scope.values)
-        problems.append(Problem("scope", f"{scope!r} is not one of {allowed}"))
+        problems.append(
+            Problem(
+                "scope",
+                _("%(value)s is not one of %(allowed)s")
+                % {"value": repr(scope), "allowed": allowed},
+            )
+        )
     if len(note) > MAX_NOTE:
-        problems.append(Problem("note", f"longer than {MAX_NOTE} characters"))
+        problems.append(Problem("note", _("longer than %(n)d characters") % {"n": MAX_NOTE}))
     if problems:
         raise InvalidConsent(problems)

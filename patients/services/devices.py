@@ -12,6 +12,7 @@ import datetime as dt
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients.errors import Conflict, InvalidDevice, Problem
 from patients.models import AuditEvent, Device, Patient
@@ -35,10 +36,16 @@ def device_register(
     manufacturer, model, serial = (" ".join(v.split()) for v in (manufacturer, model, serial))
     problems: list[Problem] = []
     if kind not in Device.Kind.values:
-        problems.append(Problem("kind", f"{kind!r} is not one of {', '.join(Device.Kind.values)}"))
+        problems.append(
+            Problem(
+                "kind",
+                _("%(value)s is not one of %(allowed)s")
+                % {"value": repr(kind), "allowed": ", ".join(Device.Kind.values)},
+            )
+        )
     for name, value in (("manufacturer", manufacturer), ("model", model), ("serial", serial)):
         if len(value) > 100:
-            problems.append(Problem(name, "longer than 100 characters"))
+            problems.append(Problem(name, _("longer than %(n)d characters") % {"n": 100}))
     if problems:
         raise InvalidDevice(problems)
     now = now or timezone.now()
@@ -53,8 +60,11 @@ def device_register(
                 if existing.patient_id == patient.pk and existing.kind == kind:
                     return existing
                 raise Conflict(
-                    f"device {manufacturer} {model} {serial} is active under another "
-                    "registration; deactivate it first"
+                    _(
+                        "device %(manufacturer)s %(model)s %(serial)s is active under another "
+                        "registration; deactivate it first"
+                    )
+                    % {"manufacturer": manufacturer, "model": model, "serial": serial}
                 )
         try:
             with transaction.atomic():
@@ -69,7 +79,8 @@ def device_register(
                 )
         except IntegrityError:
             raise Conflict(
-                f"device {manufacturer} {model} {serial} was just registered concurrently"
+                _("device %(manufacturer)s %(model)s %(serial)s was just registered concurrently")
+                % {"manufacturer": manufacturer, "model": model, "serial": serial}
             ) from None
         audit_record(
             actor=actor,

@@ -28,6 +28,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients.errors import ConsentWithdrawn, InvalidObservation, Problem
 from patients.measurements import MEASUREMENTS
@@ -76,9 +77,14 @@ def observations_record(
     _monitoring_check(patient, source)
     problems = _source_problems(patient, actor, source)
     if not items:
-        problems.append(Problem("items", "no observations given"))
+        problems.append(Problem("items", _("no observations given")))
     elif len(items) > MAX_BATCH:
-        problems.append(Problem("items", f"{len(items)} observations; at most {MAX_BATCH}"))
+        problems.append(
+            Problem(
+                "items",
+                _("%(count)d observations; at most %(n)d") % {"count": len(items), "n": MAX_BATCH},
+            )
+        )
     if problems:
         raise InvalidObservation(problems)
     observations = _validate(patient, items, [f"items.{i}." for i in range(len(items))], now)
@@ -132,11 +138,23 @@ def _source_problems(
 ) -> list[Problem]:
     if source not in Observation.Source.values:
         allowed = ", ".join(Observation.Source.values)
-        return [Problem("source", f"{source!r} is not one of {allowed}")]
+        return [
+            Problem(
+                "source",
+                _("%(value)s is not one of %(allowed)s")
+                % {"value": repr(source), "allowed": allowed},
+            )
+        ]
     own = actor is not None and patient.user_id is not None and patient.user_id == actor.pk
     if own and source not in PATIENT_SOURCES:
-        allowed = " or ".join(repr(str(s)) for s in PATIENT_SOURCES)
-        return [Problem("source", f"a patient's own readings are {allowed}, not {source!r}")]
+        allowed = _(" or ").join(repr(str(s)) for s in PATIENT_SOURCES)
+        return [
+            Problem(
+                "source",
+                _("a patient's own readings are %(allowed)s, not %(value)s")
+                % {"allowed": allowed, "value": repr(source)},
+            )
+        ]
     return []
 
 
@@ -234,17 +252,23 @@ def _validate_item(
     raw: object, prefix: str, now: dt.datetime, known_devices: set[int]
 ) -> tuple[list[Problem], Observation | None]:
     if not isinstance(raw, Mapping):
-        return [Problem(prefix.rstrip(".") or "item", "must be an object")], None
+        return [Problem(prefix.rstrip(".") or "item", _("must be an object"))], None
     problems = [
-        Problem(f"{prefix}{name}", "unknown field") for name in raw if name not in _ITEM_FIELDS
+        Problem(f"{prefix}{name}", _("unknown field")) for name in raw if name not in _ITEM_FIELDS
     ]
-    problems += [Problem(f"{prefix}{name}", "required") for name in _REQUIRED if name not in raw]
+    problems += [Problem(f"{prefix}{name}", _("required")) for name in _REQUIRED if name not in raw]
 
     code, unit = raw.get("code"), raw.get("unit")
     measurement = MEASUREMENTS.get(code) if isinstance(code, str) else None
     if "code" in raw and measurement is None:
         known = ", ".join(sorted(MEASUREMENTS))
-        problems.append(Problem(f"{prefix}code", f"unknown LOINC code {code!r}; known: {known}"))
+        problems.append(
+            Problem(
+                f"{prefix}code",
+                _("unknown LOINC code %(code)s; known: %(known)s")
+                % {"code": repr(code), "known": known},
+            )
+        )
     unit_range = measurement.unit(unit) if measurement and isinstance(unit, str) else None
     if measurement is not None and "unit" in raw and unit_range is None:
         allowed = ", ".join(measurement.unit_names)
@@ -307,7 +331,10 @@ def _validate_item(
         or device_id not in known_devices
     ):
         problems.append(
-            Problem(f"{prefix}device_id", f"{device_id!r} is not a device of this patient")
+            Problem(
+                f"{prefix}device_id",
+                _("%(device)s is not a device of this patient") % {"device": repr(device_id)},
+            )
         )
 
     if problems:

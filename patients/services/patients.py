@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients import identifiers
 from patients.errors import Conflict, InvalidIdentifier, InvalidPatient, Problem
@@ -122,7 +123,7 @@ def patient_create(
                 )
         except IntegrityError:
             raise Conflict(
-                "another patient was just created with the same INS or portal account"
+                _("another patient was just created with the same INS or portal account")
             ) from None
         audit_record(
             actor=actor,
@@ -157,13 +158,16 @@ def patient_update(
     now = now or timezone.now()
     unknown = sorted(set(changes) - set(PatientChanges.__annotations__))
     if unknown:
-        raise InvalidPatient([Problem(name, "unknown field") for name in unknown])
+        raise InvalidPatient([Problem(name, _("unknown field")) for name in unknown])
     with transaction.atomic():
         locked = lock_patient(patient_id=patient.pk)
         if locked.version != expected_version:
             raise Conflict(
-                f"patient {locked.pk} is at version {locked.version}, not {expected_version}; "
-                "reload it and apply the change again",
+                _(
+                    "patient %(patient)s is at version %(current)s, not %(expected)s; "
+                    "reload it and apply the change again"
+                )
+                % {"patient": locked.pk, "current": locked.version, "expected": expected_version},
                 expected=expected_version,
                 actual=locked.version,
             )
@@ -201,7 +205,7 @@ def patient_update(
                 locked.save(update_fields=[*changed, "updated_at", "version"])
         except IntegrityError:
             raise Conflict(
-                "another patient was just given the same INS or portal account"
+                _("another patient was just given the same INS or portal account")
             ) from None
         audit_record(
             actor=actor,
@@ -250,9 +254,9 @@ def _clean(
     oid = _text(values["ins_oid"])
     birth_place = _text(values["birth_place_code"])
     if nir and not oid:
-        raise InvalidIdentifier("ins_oid", "required when ins_nir is given")
+        raise InvalidIdentifier("ins_oid", _("required when ins_nir is given"))
     if oid and not nir:
-        raise InvalidIdentifier("ins_nir", "required when ins_oid is given")
+        raise InvalidIdentifier("ins_nir", _("required when ins_oid is given"))
     cleaned["ins_nir"] = identifiers.check_nir(nir) if nir else ""
     cleaned["ins_oid"] = identifiers.check_oid(oid).value if oid else ""
     cleaned["birth_place_code"] = identifiers.check_birth_place(birth_place) if birth_place else ""
@@ -270,28 +274,34 @@ def _clean(
     ):
         value = values[name]
         if not isinstance(value, str):
-            problems.append(Problem(name, "must be text"))
+            problems.append(Problem(name, _("must be text")))
             continue
         cleaned[name] = value = " ".join(value.split())
         if name in ("family_name", "given_names") and not value:
-            problems.append(Problem(name, "required"))
+            problems.append(Problem(name, _("required")))
         elif len(value) > longest:
-            problems.append(Problem(name, f"longer than {longest} characters"))
+            problems.append(Problem(name, _("longer than %(n)d characters") % {"n": longest}))
     if (
         isinstance(cleaned["phone"], str)
         and cleaned["phone"]
         and not _PHONE.match(cleaned["phone"])
     ):
-        problems.append(Problem("phone", "digits, spaces, + ( ) . - only"))
+        problems.append(Problem("phone", _("digits, spaces, + ( ) . - only")))
     if isinstance(cleaned["email"], str) and cleaned["email"]:
         try:
             validate_email(cleaned["email"])
         except ValidationError:
-            problems.append(Problem("email", "not an email address"))
+            problems.append(Problem("email", _("not an email address")))
     birth_date_problems = _check_birth_date(values["birth_date"], today)
     problems.extend(birth_date_problems)
     if values["sex"] not in Sex.values:
-        problems.append(Problem("sex", f"{values['sex']!r} is not one of {', '.join(Sex.values)}"))
+        problems.append(
+            Problem(
+                "sex",
+                _("%(value)s is not one of %(allowed)s")
+                % {"value": repr(values["sex"]), "allowed": ", ".join(Sex.values)},
+            )
+        )
     if cleaned["ins_nir"] and (
         stored is None or any(cleaned[name] != stored[name] for name in _NIR_TRAITS)
     ):
@@ -307,21 +317,36 @@ def _clean(
     status = cleaned["identity_status"]
     if status not in IdentityStatus.values:
         allowed = ", ".join(IdentityStatus.values)
-        problems.append(Problem("identity_status", f"{status!r} is not one of {allowed}"))
+        problems.append(
+            Problem(
+                "identity_status",
+                _("%(value)s is not one of %(allowed)s")
+                % {"value": repr(status), "allowed": allowed},
+            )
+        )
     elif status in (IdentityStatus.RECOVERED, IdentityStatus.QUALIFIED) and not nir:
         problems.append(
-            Problem("identity_status", f"a {status} identity needs its INS (ins_nir, ins_oid)")
+            Problem(
+                "identity_status",
+                _("a %(status)s identity needs its INS (ins_nir, ins_oid)") % {"status": status},
+            )
         )
     lines = values["address_lines"]
     if isinstance(lines, str) or not all(isinstance(line, str) for line in lines):
-        problems.append(Problem("address_lines", "must be a list of text lines"))
+        problems.append(Problem("address_lines", _("must be a list of text lines")))
     else:
         cleaned["address_lines"] = [" ".join(line.split()) for line in lines if line.strip()]
         if len(cleaned["address_lines"]) > MAX_ADDRESS_LINES:
-            problems.append(Problem("address_lines", f"at most {MAX_ADDRESS_LINES} lines"))
+            problems.append(
+                Problem("address_lines", _("at most %(n)d lines") % {"n": MAX_ADDRESS_LINES})
+            )
         for index, line in enumerate(cleaned["address_lines"]):
             if len(line) > 200:
-                problems.append(Problem(f"address_lines.{index}", "longer than 200 characters"))
+                problems.append(
+                    Problem(
+                        f"address_lines.{index}", _("longer than %(n)d characters") % {"n": 200}
+                    )
+                )
     if problems:
         raise InvalidPatient(problems)
     return cleaned
@@ -333,11 +358,11 @@ def _text(value: object) -> str:
 
 def _check_birth_date(value: object, today: dt.date) -> list[Problem]:
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        return [Problem("birth_date", "must be a date")]
+        return [Problem("birth_date", _("must be a date"))]
     if value > today:
-        return [Problem("birth_date", "in the future")]
+        return [Problem("birth_date", _("in the future"))]
     if value < EARLIEST_BIRTH:
-        return [Problem("birth_date", f"before {EARLIEST_BIRTH.isoformat()}")]
+        return [Problem("birth_date", _("before %(date)s") % {"date": EARLIEST_BIRTH.isoformat()})]
     return []
 
 
@@ -348,6 +373,6 @@ def _check_unique(
     if values.get("ins_nir") and (
         others.filter(ins_nir=values["ins_nir"], ins_oid=values["ins_oid"]).exists()
     ):
-        raise Conflict("another patient already has this INS")
+        raise Conflict(_("another patient already has this INS"))
     if user is not None and others.filter(user_id=user.pk).exists():
-        raise Conflict("this portal account already belongs to another patient")
+        raise Conflict(_("this portal account already belongs to another patient"))

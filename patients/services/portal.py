@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients.errors import Conflict, InvalidInput, Problem
 from patients.models import AuditEvent, Patient
@@ -46,18 +47,20 @@ def patient_portal_account_create(
     try:
         validate_email(email)
     except ValidationError:
-        problems.append(Problem("email", "not an e-mail address"))
+        problems.append(Problem("email", _("not an e-mail address")))
     if not name or len(name) > MAX_USERNAME:
-        problems.append(Problem("username", f"between 1 and {MAX_USERNAME} characters"))
+        problems.append(
+            Problem("username", _("between 1 and %(n)d characters") % {"n": MAX_USERNAME})
+        )
     if problems:
         raise InvalidInput(problems)
     users = get_user_model()
     with transaction.atomic():
         locked = lock_patient(patient_id=patient.pk)
         if locked.user_id is not None:
-            raise Conflict("this patient already has a portal account")
+            raise Conflict(_("this patient already has a portal account"))
         if users.objects.filter(username=name).exists():
-            raise Conflict(f"the username {name!r} is already taken")
+            raise Conflict(_("the username %(name)s is already taken") % {"name": repr(name)})
         user = users.objects.create_user(
             username=name,
             email=email,

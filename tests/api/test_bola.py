@@ -46,7 +46,7 @@ from rest_framework.test import APIClient
 from api.models import ApiToken
 from api.services.api_tokens import api_token_create
 from api.services.platforms import platform_client_create
-from coordination.models import CarePathway, Task
+from coordination.models import AlertEvent, AlertRecord, CarePathway, Task
 from coordination.services import TaskActionInput, task_act
 from coordination.services.pathways import care_pathway_start
 from directory.models import CareTeamMember, Organization, Practitioner, ServiceTeam
@@ -143,6 +143,7 @@ class Side:
     member: CareTeamMember  # the coordinator's membership: the one a DELETE targets
     webhook: WebhookSubscription  # the GP's subscription to this patient's events
     delivery: WebhookDelivery  # a delivery of it that failed: the one a replay targets
+    alert: AlertRecord  # an alert raised on the pathway: the one an acknowledgement targets
 
 
 @dataclass
@@ -190,7 +191,12 @@ def _side(name: str) -> tuple[Side, AbstractBaseUser, AbstractBaseUser]:
         subscription=webhook, event_id=0, position=0, event_type="task.changed", patient=patient,
         body="{}", status=WebhookDelivery.Status.FAILED, attempts=7, created_at=timezone.now(),
     )  # fmt: skip
-    side = Side(patient, account, pathway, visit, member, webhook, delivery)
+    now = timezone.now()
+    alert = AlertRecord.objects.create(
+        care_pathway=pathway, patient=patient, name="weight-gain", kind="condition",
+        state="assessment", priority="urgent", raised_at=now, last_seen_at=now,
+    )  # fmt: skip
+    side = Side(patient, account, pathway, visit, member, webhook, delivery, alert)
     return side, gp.user, nurse.user
 
 
@@ -254,6 +260,7 @@ PK_BY_PREFIX: dict[str, Callable[[World, Side], object]] = {
     "patients": lambda w, s: s.patient.pk,
     "pathways": lambda w, s: s.pathway.pk,
     "tasks": lambda w, s: s.visit.pk,
+    "alerts": lambda w, s: s.alert.pk,
     "organizations": lambda w, s: w.organization.pk,
     "practitioners": lambda w, s: w.team_practitioner_id,
     "teams": lambda w, s: w.team.pk,
@@ -344,6 +351,8 @@ def snapshot() -> dict[str, object]:
         "deliveries": sorted(WebhookDelivery.objects.values_list("pk", "status", "replays")),
         "tokens": sorted(ApiToken.objects.values_list("digest", flat=True)),
         "break_glass": sorted(BreakGlassGrant.objects.values_list("pk", flat=True)),
+        "alerts": sorted(AlertRecord.objects.values_list("pk", "acknowledged_at")),
+        "alert_history": AlertEvent.objects.count(),
     }
 
 

@@ -199,7 +199,7 @@ def emitted_problem_kinds() -> set[str]:
                     continue
                 kind = node.args[3] if len(node.args) >= 4 else None
                 kind = next((k.value for k in node.keywords if k.arg == "kind"), kind)
-                if isinstance(kind, ast.Constant):
+                if isinstance(kind, ast.Constant) and isinstance(kind.value, str):
                     kinds.add(kind.value)
     drf_kinds = re.findall(r'\("([a-z-]+)", _\(', (root / "api" / "problems.py").read_text())
     return kinds | set(drf_kinds)

@@ -130,6 +130,7 @@ SUCCEEDS_WITHOUT = [
     ("patients/<int:pk>/", "patch", 200),
     ("pathways/", "post", 201),
     ("tasks/<int:pk>/complete/", "post", 200),
+    ("alerts/<int:pk>/acknowledge/", "post", 200),
 ]
 
 

@@ -146,6 +146,7 @@ class World:
     subscription: WebhookSubscription
     delivery: WebhookDelivery  # a delivery to the GP's subscription about P
     audit_event: AuditEvent  # a record naming P
+    alert: AlertRecord  # an alert raised on P's pathway
 
 
 def _side(name: str, gp: Any, nurse: Any, staff: Any) -> tuple[Patient, CarePathway]:
@@ -237,6 +238,7 @@ def _build_world() -> World:
         subscription=subscription,
         delivery=delivery,
         audit_event=AuditEvent.objects.filter(patient=p).first(),  # type: ignore[arg-type]
+        alert=AlertRecord.objects.get(patient=p),
     )
 
 
@@ -366,6 +368,7 @@ TABLE: dict[tuple[str, str], Spec] = {
     ("api/v1/alerts/", "get"): Read(
         NURSE, named=BOTH, refused=(OUTSIDER,), refused_query=ONLY_P, missing_status=200
     ),
+    ("api/v1/alerts/<int:pk>/acknowledge/", "post"): RefusedWrite(OUTSIDER),
     **{
         (f"api/v1/tasks/<int:pk>/{action}/", "post"): RefusedWrite(
             OUTSIDER, lambda w: {"note": "x", "new_owner": 1}
@@ -417,6 +420,7 @@ TABLE: dict[tuple[str, str], Spec] = {
         OUTSIDER, lambda w: {"name": "spo2_floor", "value": "88", "reason": "COPD"}
     ),
     ("alerts/", "get"): Read(NURSE, named=BOTH, no_refusal=UNFILTERED),
+    ("alerts/<int:alert_id>/acknowledge/", "post"): RefusedWrite(OUTSIDER),
     ("portal/", "get"): Read(
         lambda w: w.p_account,
         no_refusal="shows the account's own record only: no address names another patient",
@@ -516,6 +520,7 @@ PK_BY_PREFIX: dict[str, Getter] = {
     "api/v1/patients/": lambda w: w.p.pk,
     "api/v1/pathways/": lambda w: w.pathway.pk,
     "api/v1/tasks/": lambda w: w.task.pk,
+    "api/v1/alerts/": lambda w: w.alert.pk,
     "api/v1/webhooks/": lambda w: w.subscription.pk,
 }
 PARAMETERS: dict[str, Getter] = {
@@ -523,6 +528,7 @@ PARAMETERS: dict[str, Getter] = {
     "task_id": lambda w: w.task.pk,
     "member_id": lambda w: w.member.pk,
     "pathway_id": lambda w: w.pathway.pk,
+    "alert_id": lambda w: w.alert.pk,
 }
 MISSING = 10**9  # an id no row has
 BEYOND = 10**30  # an id no key can hold (SQLite refuses it in a query)
@@ -543,7 +549,9 @@ def fill(
             value = PK_BY_PREFIX[prefix](world)
         else:
             value = PARAMETERS[name](world)
-        if missing and name in ("pk", "patient_id", "task_id", "pathway_id", "object_id", "id"):
+        if missing and name in (
+            "pk", "patient_id", "task_id", "pathway_id", "alert_id", "object_id", "id",
+        ):  # fmt: skip
             value = absent
         url = url[:start] + str(value) + url[end + 1 :]
     return url

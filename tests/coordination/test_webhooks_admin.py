@@ -115,7 +115,10 @@ def test_a_delivery_that_did_not_fail_is_left_alone_with_a_warning(
     )
 
     messages = [str(m) for m in response.context["messages"]]
-    assert f"only a failed delivery can be replayed; this one is {status}" in messages
+    # The admin is a page: in French unless the user chose English.
+    assert f"seule une livraison en échec peut être rejouée ; celle-ci est à l'état {status}" in (
+        messages
+    )
     delivery.refresh_from_db()
     assert (delivery.status, delivery.replays) == (status, 0)
 

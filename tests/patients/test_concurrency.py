@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 
 from django.db import connections
+from django.utils import translation
 
 from patients.errors import Conflict
 from patients.models import AuditEvent, Consent, Patient
@@ -26,7 +27,10 @@ def run_concurrently(call: Callable[[int], object]) -> tuple[int, list[str]]:
     def worker(index: int) -> None:
         try:
             barrier.wait()
-            call(index)
+            # A new thread starts in the site's language: answer in English, as the test's
+            # own thread does (tests/conftest.py).
+            with translation.override("en"):
+                call(index)
             with lock:
                 successes.append(index)
         except Conflict as conflict:

@@ -91,8 +91,8 @@ def test_starting_a_pathway_the_patient_already_follows_shows_why_and_starts_not
 
     assert response.status_code == 200
     assert (
-        f"the patient already follows this pathway: care pathway {scene.pathway.pk} "
-        "(care-test version 1, active, in state assessment)"
+        f"le patient suit déjà ce parcours : parcours de soins {scene.pathway.pk} "
+        "(care-test version 1, active, à l&#x27;état assessment)"
     ) in response.content.decode()
     assert CarePathway.objects.filter(patient=scene.patient).count() == 1
 

@@ -127,7 +127,7 @@ def test_a_value_outside_the_bounds_is_refused_with_a_message_naming_them(copd):
     )
 
     shown = html.unescape(answer.content.decode())
-    assert "Non modifié : value: 75 is outside the bounds of spo2_floor: [80, 95] %" in shown
+    assert "Non modifié : value: 75 est hors des bornes de spo2_floor : [80, 95] %" in shown
     assert PathwayParameter.objects.count() == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from django.db import connections
+from django.utils import translation
 
 from tests.workflows.conftest import FOLLOW_UP, publish
 from workflows.actors import SYSTEM, Actor
@@ -24,7 +25,10 @@ def fire_concurrently(instance_id: int, event: str, actor: Actor) -> tuple[int, 
     def worker() -> None:
         try:
             barrier.wait()
-            instance_fire(instance_id=instance_id, event=event, actor=actor)
+            # A new thread starts in the site's language: answer in English, as the test's
+            # own thread does (tests/conftest.py).
+            with translation.override("en"):
+                instance_fire(instance_id=instance_id, event=event, actor=actor)
             with lock:
                 successes.append(1)
         except TransitionRefused as refusal:

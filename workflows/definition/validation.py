@@ -29,10 +29,16 @@ from workflows.definition.expressions import (
 from workflows.definition.parsing import Format, ParsedSource, guess_format, parse_source
 from workflows.definition.problems import Problem, dotted
 from workflows.definition.schema import PATHWAY_SCHEMA, TASKS_COMPLETED
+from workflows.definition.translation import gettext as _
+from workflows.definition.translation import gettext_noop
 
 _NAME_RULES = {
-    "states": "a state name is lower-case letters, digits and '_', starting with a letter",
-    "on": "an event name is lower-case letters, digits and '_', starting with a letter",
+    "states": gettext_noop(
+        "a state name is lower-case letters, digits and '_', starting with a letter"
+    ),
+    "on": gettext_noop(
+        "an event name is lower-case letters, digits and '_', starting with a letter"
+    ),
 }
 
 
@@ -63,8 +69,9 @@ def validate_source(
 
 def validate_document(document: Any) -> list[Problem]:
     if not isinstance(document, Mapping):
-        kind = "empty" if document is None else type(document).__name__
-        return [Problem("(document)", f"a pathway is a mapping of keys, got {kind}")]
+        kind = _("empty") if document is None else type(document).__name__
+        message = _("a pathway is a mapping of keys, got %(kind)s") % {"kind": kind}
+        return [Problem("(document)", message)]
     problems = list(_schema_problems(document))
     problems.extend(_Semantics(document).problems())
     return _dedupe(problems)
@@ -98,29 +105,29 @@ def _schema_problems(document: Mapping[str, Any]) -> Iterator[Problem]:
 
 
 _TYPE_NAMES = {
-    "string": "text",
-    "integer": "a whole number",
-    "object": "a mapping",
-    "array": "a list",
-    "boolean": "true or false",
+    "string": gettext_noop("text"),
+    "integer": gettext_noop("a whole number"),
+    "object": gettext_noop("a mapping"),
+    "array": gettext_noop("a list"),
+    "boolean": gettext_noop("true or false"),
 }
 
 
 def _kind(value: Any) -> str:
     if value is None:
-        return "nothing"
+        return _("nothing")
     if isinstance(value, bool):
-        return "a boolean"
+        return _("a boolean")
     if isinstance(value, int):
-        return "a number"
+        return _("a number")
     if isinstance(value, float):
-        return "a decimal number"
+        return _("a decimal number")
     if isinstance(value, str):
-        return "text"
+        return _("text")
     if isinstance(value, list):
-        return "a list"
+        return _("a list")
     if isinstance(value, dict):
-        return "a mapping"
+        return _("a mapping")
     return type(value).__name__
 
 
@@ -129,40 +136,59 @@ def _explain(error: ValidationError) -> Iterator[Problem]:
     location = dotted(path)
     kind = error.validator
     if "propertyNames" in error.schema_path:
-        rule = _NAME_RULES.get(str(path[-1]) if path else "", "use lower-case letters and digits")
+        rule = _NAME_RULES.get(
+            str(path[-1]) if path else "", gettext_noop("use lower-case letters and digits")
+        )
         name = str(error.instance)
-        yield Problem(dotted([*path, name]), f"invalid name {name!r}: {rule}")
+        message = _("invalid name %(name)s: %(rule)s") % {"name": repr(name), "rule": _(rule)}
+        yield Problem(dotted([*path, name]), message)
         return
     if kind == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         for key in missing:
-            yield Problem(location if path else "(document)", f"missing required key {key!r}")
+            message = _("missing required key %(key)s") % {"key": repr(key)}
+            yield Problem(location if path else "(document)", message)
     elif kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         for key in sorted(set(error.instance) - set(allowed), key=str):
             hint = difflib.get_close_matches(str(key), allowed, n=1)
-            suffix = f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
-            yield Problem(dotted([*path, str(key)]), f"unknown key {key!r}{suffix}")
+            message = (
+                _("unknown key %(key)s; did you mean %(hint)s?")
+                if hint
+                else _("unknown key %(key)s (allowed: %(allowed)s)")
+            ) % {
+                "key": repr(key),
+                "hint": repr(hint[0]) if hint else "",
+                "allowed": ", ".join(allowed),
+            }
+            yield Problem(dotted([*path, str(key)]), message)
     elif kind == "oneOf":
         yield from _explain_one_of(error, path)
     elif kind == "type":
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
-        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        yield Problem(location, f"expected {wanted}, got {_kind(error.instance)}")
+        wanted = _(" or ").join(_(_TYPE_NAMES.get(n, n)) for n in names)
+        message = _("expected %(wanted)s, got %(kind)s")
+        yield Problem(location, message % {"wanted": wanted, "kind": _kind(error.instance)})
     elif kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
-        yield Problem(location, f"{error.instance!r} is not one of: {choices}")
+        message = _("%(value)s is not one of: %(choices)s")
+        yield Problem(location, message % {"value": repr(error.instance), "choices": choices})
     elif kind == "pattern":
-        yield Problem(location, f"{error.instance!r} is not allowed here: {_pattern_rule(path)}")
+        message = _("%(value)s is not allowed here: %(rule)s")
+        rule = _(_pattern_rule(path))
+        yield Problem(location, message % {"value": repr(error.instance), "rule": rule})
     elif kind == "minimum":
-        yield Problem(location, f"must be at least {error.validator_value}, got {error.instance!r}")
+        message = _("must be at least %(minimum)s, got %(value)s")
+        yield Problem(
+            location, message % {"minimum": error.validator_value, "value": repr(error.instance)}
+        )
     elif kind == "uniqueItems":
-        yield Problem(location, "contains the same value twice")
+        yield Problem(location, _("contains the same value twice"))
     elif kind in ("minProperties", "maxProperties") and path[-2:-1] in (["on_enter"],):
-        yield Problem(location, "an action is a mapping with exactly one key: 'task' or 'timer'")
+        yield Problem(location, _("an action is a mapping with exactly one key: 'task' or 'timer'"))
     elif kind == "minProperties":
-        yield Problem(location, "must not be empty")
+        yield Problem(location, _("must not be empty"))
     elif kind in ("minLength", "maxLength", "minItems"):
         yield Problem(location, _length_message(kind, error))
     else:
@@ -183,31 +209,38 @@ def _explain_one_of(error: ValidationError, path: list[str | int]) -> Iterator[P
             yield from _explain(sub)
         return
     is_transition = len(path) >= 2 and path[-2] == "on"
-    wanted = "a target state name or a mapping with 'to'" if is_transition else "text"
-    if not is_transition:
-        wanted += " or a mapping of language codes to text"
-    yield Problem(dotted(path), f"expected {wanted}, got {_kind(instance)}")
+    wanted = (
+        _("a target state name or a mapping with 'to'")
+        if is_transition
+        else _("text or a mapping of language codes to text")
+    )
+    message = _("expected %(wanted)s, got %(kind)s")
+    yield Problem(dotted(path), message % {"wanted": wanted, "kind": _kind(instance)})
 
 
 def _pattern_rule(path: list[str | int]) -> str:
     last = str(path[-1]) if path else ""
     parent = str(path[-2]) if len(path) > 1 else ""
     if last == "key":
-        return "a pathway key is lower-case letters, digits and '-'"
+        return gettext_noop("a pathway key is lower-case letters, digits and '-'")
     if last in ("event",):
         return _NAME_RULES["on"]
     if last in ("role",) or parent in ("roles",):
-        return "a role is lower-case letters, digits, '-' and '_', starting with a letter"
-    return "use lower-case letters, digits, '-' and '_'"
+        return gettext_noop(
+            "a role is lower-case letters, digits, '-' and '_', starting with a letter"
+        )
+    return gettext_noop("use lower-case letters, digits, '-' and '_'")
 
 
 def _length_message(kind: str, error: ValidationError) -> str:
     if kind == "minLength" and error.validator_value == 1:
-        return "must not be empty"
+        return _("must not be empty")
     if kind == "minItems":
-        return f"must list at least {error.validator_value} item(s)"
+        return _("must list at least %(n)s item(s)") % {"n": error.validator_value}
     limit = error.validator_value
-    return f"must be {'at least' if kind == 'minLength' else 'at most'} {limit} characters"
+    if kind == "minLength":
+        return _("must be at least %(n)s characters") % {"n": limit}
+    return _("must be at most %(n)s characters") % {"n": limit}
 
 
 # --- meaning ------------------------------------------------------------------------------
@@ -413,17 +446,19 @@ class _Semantics:
 
     def _suggest(self, name: str) -> str:
         hint = difflib.get_close_matches(name, list(self.states), n=1)
-        return f"; did you mean {hint[0]!r}?" if hint else ""
+        return _("; did you mean %(hint)s?") % {"hint": repr(hint[0])} if hint else ""
 
     def _check_initial(self) -> None:
         initial = self.doc.get("initial")
         if isinstance(initial, str) and self.states and initial not in self.states:
-            self.add(["initial"], f"unknown initial state {initial!r}{self._suggest(initial)}")
+            message = _("unknown initial state %(state)s") % {"state": repr(initial)}
+            self.add(["initial"], message + self._suggest(initial))
 
     def _check_role(self, path: list[str | int], role: Any) -> None:
         if self.roles is not None and isinstance(role, str) and role not in self.roles:
-            declared = ", ".join(sorted(self.roles)) or "none"
-            self.add(path, f"role {role!r} is not declared in 'roles' (declared: {declared})")
+            declared = ", ".join(sorted(self.roles)) or _("none")
+            message = _("role %(role)s is not declared in 'roles' (declared: %(declared)s)")
+            self.add(path, message % {"role": repr(role), "declared": declared})
 
     def _check_duration(self, path: list[str | int], value: Any) -> None:
         if isinstance(value, str):
@@ -438,7 +473,8 @@ class _Semantics:
                 self.out.append(
                     Problem(
                         edge.location,
-                        f"unknown target state {edge.target!r}{self._suggest(edge.target)}",
+                        _("unknown target state %(state)s") % {"state": repr(edge.target)}
+                        + self._suggest(edge.target),
                     )
                 )
         for name, state in self.states.items():
@@ -450,9 +486,9 @@ class _Semantics:
         assert isinstance(on, Mapping)
         final = state.get("final") is True
         if final and on:
-            self.add([*base, "on"], "a final state ends the pathway and cannot have transitions")
+            self.add([*base, "on"], _("a final state ends the pathway and cannot have transitions"))
         if final and state.get("alerts"):
-            self.add([*base, "alerts"], "a final state cannot have alerts: nothing follows it")
+            self.add([*base, "alerts"], _("a final state cannot have alerts: nothing follows it"))
         codes: dict[str, int] = {}
         opens_tasks = False
         actions = state.get("on_enter")
@@ -469,7 +505,8 @@ class _Semantics:
                         first = f"on_enter.{codes[code]}"
                         self.add(
                             [*path, "code"],
-                            f"duplicate task code {code!r} (already used by {first})",
+                            _("duplicate task code %(code)s (already used by %(first)s)")
+                            % {"code": repr(code), "first": first},
                         )
                     codes.setdefault(code, i)
                 self._check_role([*path, "role"], task.get("role"))
@@ -481,11 +518,12 @@ class _Semantics:
                 self._check_duration([*path, "after"], timer.get("after"))
                 event = timer.get("event")
                 if final:
-                    self.add(path, "a final state cannot start timers: nothing follows it")
+                    self.add(path, _("a final state cannot start timers: nothing follows it"))
                 elif isinstance(event, str) and event not in on:
                     self.add(
                         [*path, "event"],
-                        f"timer event {event!r} is not handled by this state's 'on'",
+                        _("timer event %(event)s is not handled by this state's 'on'")
+                        % {"event": repr(event)},
                     )
         self._check_alerts(base, state.get("alerts"), on, final)
         self._check_expects(base, state.get("expects"), final)
@@ -503,10 +541,10 @@ class _Semantics:
                 if event == TASKS_COMPLETED and roles:
                     self.add(
                         [*path, "roles"],
-                        "tasks_completed is fired automatically and cannot name roles",
+                        _("tasks_completed is fired automatically and cannot name roles"),
                     )
             if event == TASKS_COMPLETED and not opens_tasks:
-                self.add(path, "tasks_completed can never fire: this state opens no task")
+                self.add(path, _("tasks_completed can never fire: this state opens no task"))
 
     def _check_alerts(
         self, base: list[str | int], alerts: Any, on: Mapping[str, Any], final: bool
@@ -587,17 +625,18 @@ class _Semantics:
             # its own problems reported; "no way out" would only repeat them.
             if not final and not state.get("on"):
                 self.add(
-                    ["states", name], "not final and has no way out: add 'on' or 'final: true'"
+                    ["states", name], _("not final and has no way out: add 'on' or 'final: true'")
                 )
             if name not in reachable:
-                self.add(["states", name], f"unreachable from the initial state {initial!r}")
+                message = _("unreachable from the initial state %(state)s")
+                self.add(["states", name], message % {"state": repr(initial)})
             elif not final and forward[name] and finals and name not in can_finish:
-                self.add(["states", name], "no final state can be reached from this state")
+                self.add(["states", name], _("no final state can be reached from this state"))
         if not any(name in reachable for name in finals):
             what = (
-                "no final state is reachable from the initial state"
+                _("no final state is reachable from the initial state")
                 if finals
-                else "no state is final: mark at least one with 'final: true'"
+                else _("no state is final: mark at least one with 'final: true'")
             )
             self.add(["states"], what)
 

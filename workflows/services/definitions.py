@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from workflows.actors import Actor
 from workflows.definition import InvalidDefinition, localized, validate_source
@@ -69,8 +70,15 @@ def definition_upload(
                 return UploadResult(existing, created=False, changed=False)
             if existing.status != Status.DRAFT:
                 raise DefinitionConflict(
-                    f"{existing.key}@{existing.version} is already {existing.status} with "
-                    "different content; published versions are immutable, use a new version"
+                    _(
+                        "%(key)s@%(version)s is already %(status)s with different content; "
+                        "published versions are immutable, use a new version"
+                    )
+                    % {
+                        "key": existing.key,
+                        "version": existing.version,
+                        "status": existing.status,
+                    }
                 )
             existing.source, existing.source_format = source, fmt
             existing.document, existing.checksum = document, checksum
@@ -96,7 +104,8 @@ def definition_upload(
         except IntegrityError:
             # A concurrent upload of the same (key, version) won; retrying resolves it.
             raise DefinitionConflict(
-                f"{document['key']}@{document['version']} is being uploaded concurrently; retry"
+                _("%(key)s@%(version)s is being uploaded concurrently; retry")
+                % {"key": document["key"], "version": document["version"]}
             ) from None
     return UploadResult(definition, created=True, changed=True)
 
@@ -111,7 +120,10 @@ def definition_activate(
         if definition.status == Status.ACTIVE:
             return definition
         if definition.status == Status.RETIRED:
-            raise DefinitionConflict(f"{key}@{version} is retired and cannot be reactivated")
+            raise DefinitionConflict(
+                _("%(key)s@%(version)s is retired and cannot be reactivated")
+                % {"key": key, "version": version}
+            )
         definition.status = Status.ACTIVE
         definition.published_at = now or timezone.now()
         definition.save(update_fields=["status", "published_at"])
@@ -127,7 +139,10 @@ def definition_retire(
         if definition.status == Status.RETIRED:
             return definition
         if definition.status == Status.DRAFT:
-            raise DefinitionConflict(f"{key}@{version} is a draft; only active versions retire")
+            raise DefinitionConflict(
+                _("%(key)s@%(version)s is a draft; only active versions retire")
+                % {"key": key, "version": version}
+            )
         definition.status = Status.RETIRED
         definition.retired_at = now or timezone.now()
         definition.save(update_fields=["status", "retired_at"])
@@ -166,4 +181,6 @@ def _lock(key: str, version: int) -> PathwayDefinition:
     try:
         return PathwayDefinition.objects.select_for_update().get(key=key, version=version)
     except PathwayDefinition.DoesNotExist:
-        raise NotFound(f"no pathway definition {key}@{version}") from None
+        raise NotFound(
+            _("no pathway definition %(key)s@%(version)s") % {"key": key, "version": version}
+        ) from None

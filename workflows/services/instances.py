@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from workflows import actions
 from workflows.actors import Actor
@@ -69,7 +70,8 @@ def instance_start(
     if definition.status != definition.Status.ACTIVE:
         raise TransitionRefused(
             RefusalReason.NOT_ACTIVE,
-            f"{definition} is {definition.status}; only active versions can be started",
+            _("%(definition)s is %(status)s; only active versions can be started")
+            % {"definition": definition, "status": definition.status},
         )
     compiled = compiled_definition(definition)
     initial = compiled.state(compiled.initial)
@@ -139,29 +141,38 @@ def resolve_transition(
 ) -> TransitionSpec:
     """The transition `event` takes now, or TransitionRefused saying exactly why not."""
     if instance.status != Status.ACTIVE:
-        hint = "; resume it first" if instance.status == Status.SUSPENDED else ""
-        raise TransitionRefused(RefusalReason.NOT_ACTIVE, f"the pathway is {instance.status}{hint}")
+        message = (
+            _("the pathway is %(status)s; resume it first")
+            if instance.status == Status.SUSPENDED
+            else _("the pathway is %(status)s")
+        )
+        raise TransitionRefused(RefusalReason.NOT_ACTIVE, message % {"status": instance.status})
     state = compiled.state(instance.state)
     transition = state.transitions.get(event)
     if transition is None:
-        available = ", ".join(sorted(state.transitions)) or "none"
+        available = ", ".join(sorted(state.transitions)) or _("none")
         raise TransitionRefused(
             RefusalReason.NOT_AVAILABLE,
-            f"event {event!r} is not available in state {state.name!r} (available: {available})",
+            _("event %(event)s is not available in state %(state)s (available: %(available)s)")
+            % {"event": repr(event), "state": repr(state.name), "available": available},
         )
     if not actor.is_system:
         if not transition.manual:
             raise TransitionRefused(
                 RefusalReason.ROLE_NOT_ALLOWED,
-                f"event {event!r} is fired automatically (timer, alert or task completion), "
-                "not by a person",
+                _(
+                    "event %(event)s is fired automatically (timer, alert or task completion), "
+                    "not by a person"
+                )
+                % {"event": repr(event)},
             )
         if not transition.roles & actor.roles:
-            mine = ", ".join(sorted(actor.roles)) or "none"
+            mine = ", ".join(sorted(actor.roles)) or _("none")
             allowed = ", ".join(sorted(transition.roles))
             raise TransitionRefused(
                 RefusalReason.ROLE_NOT_ALLOWED,
-                f"role not allowed: {event!r} may be fired by {allowed}; your roles: {mine}",
+                _("role not allowed: %(event)s may be fired by %(allowed)s; your roles: %(mine)s")
+                % {"event": repr(event), "allowed": allowed, "mine": mine},
             )
     if transition.guard is not None:
         _check_guard(transition, payload, instance.context)
@@ -178,22 +189,25 @@ def _check_guard(
     if too_large is not None:
         raise TransitionRefused(
             RefusalReason.GUARD_FALSE,
-            f"guard of {transition.event!r} ({transition.guard}) could not be evaluated: "
-            f"{too_large}",
+            _("guard of %(event)s (%(guard)s) could not be evaluated: %(problem)s")
+            % {"event": repr(transition.event), "guard": transition.guard, "problem": too_large},
         )
     try:
         value = evaluate(transition.guard, {"payload": payload, "context": context})
     except ExpressionError as exc:
         raise TransitionRefused(
             RefusalReason.GUARD_FALSE,
-            f"guard of {transition.event!r} ({transition.guard}) could not be evaluated: {exc}",
+            _("guard of %(event)s (%(guard)s) could not be evaluated: %(problem)s")
+            % {"event": repr(transition.event), "guard": transition.guard, "problem": exc},
         ) from None
     if value is not True:
-        detail = "is false" if value is False else f"returned {value!r}, not true or false"
-        raise TransitionRefused(
-            RefusalReason.GUARD_FALSE,
-            f"guard of {transition.event!r} ({transition.guard}) {detail}",
+        names = {"event": repr(transition.event), "guard": transition.guard, "value": repr(value)}
+        message = (
+            _("guard of %(event)s (%(guard)s) is false")
+            if value is False
+            else _("guard of %(event)s (%(guard)s) returned %(value)s, not true or false")
         )
+        raise TransitionRefused(RefusalReason.GUARD_FALSE, message % names)
 
 
 def instance_move(
@@ -450,7 +464,8 @@ def _change_status(
         if instance.status not in allowed_from:
             raise TransitionRefused(
                 RefusalReason.NOT_ACTIVE,
-                f"cannot {event} a pathway that is {instance.status}",
+                _("cannot %(event)s a pathway that is %(status)s")
+                % {"event": event, "status": instance.status},
             )
         if target == Status.CANCELLED:
             compiled = instance_definition(instance)
@@ -477,7 +492,9 @@ def _json_encoded(value: Mapping[str, Any] | None, name: str) -> tuple[dict[str,
         return {}, "{}"
     if not isinstance(value, Mapping):
         raise TransitionRefused(
-            RefusalReason.BAD_PAYLOAD, f"{name} must be a JSON object, got {type(value).__name__}"
+            RefusalReason.BAD_PAYLOAD,
+            _("%(name)s must be a JSON object, got %(type)s")
+            % {"name": name, "type": type(value).__name__},
         )
     # Counted before encoding: an arbitrarily deep value would overflow json.dumps's stack.
     too_large = data_problem(value, name)
@@ -487,13 +504,15 @@ def _json_encoded(value: Mapping[str, Any] | None, name: str) -> tuple[dict[str,
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TransitionRefused(
-            RefusalReason.BAD_PAYLOAD, f"{name} is not valid JSON: {exc}"
+            RefusalReason.BAD_PAYLOAD,
+            _("%(name)s is not valid JSON: %(problem)s") % {"name": name, "problem": exc},
         ) from None
     # PostgreSQL's jsonb cannot store NUL characters. json.dumps writes every NUL as \u0000,
     # so only a text with that sequence (or an escaped backslash before "u0000") can hold one.
     if "\\u0000" in encoded and _has_nul(value):
         raise TransitionRefused(
-            RefusalReason.BAD_PAYLOAD, f"{name} contains a NUL character (\\u0000)"
+            RefusalReason.BAD_PAYLOAD,
+            _("%(name)s contains a NUL character (\\u0000)") % {"name": name},
         )
     too_large = size_problem(encoded, name)
     if too_large is not None:

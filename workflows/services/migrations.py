@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from workflows import actions
 from workflows.actors import Actor
@@ -72,25 +73,34 @@ def instances_migrate(
     name. Raises MigrationRefused for a bad map or, when applying, for unmappable instances.
     """
     if from_version == to_version:
-        raise MigrationRefused("nothing to migrate", [f"both versions are {from_version}"])
+        raise MigrationRefused(
+            _("nothing to migrate"),
+            [_("both versions are %(version)s") % {"version": from_version}],
+        )
     old_def = definition_get(key=key, version=from_version)
     new_def = definition_get(key=key, version=to_version)
     if new_def.status != new_def.Status.ACTIVE:
         raise MigrationRefused(
-            "cannot migrate", [f"{new_def} is {new_def.status}; migrate only to an active version"]
+            _("cannot migrate"),
+            [
+                _("%(definition)s is %(status)s; migrate only to an active version")
+                % {"definition": new_def, "status": new_def.status}
+            ],
         )
     old, new = compiled_definition(old_def), compiled_definition(new_def)
     map_problems = [
-        f"state_map: {source!r} is not a state of version {from_version}"
+        _("state_map: %(source)s is not a state of version %(version)s")
+        % {"source": repr(source), "version": from_version}
         for source in state_map
         if source not in old.states
     ] + [
-        f"state_map: {source!r} -> {target!r}: {target!r} is not a state of version {to_version}"
+        _("state_map: %(source)s -> %(target)s: %(target)s is not a state of version %(version)s")
+        % {"source": repr(source), "target": repr(target), "version": to_version}
         for source, target in state_map.items()
         if target not in new.states
     ]
     if map_problems:
-        raise MigrationRefused("invalid state map", map_problems)
+        raise MigrationRefused(_("invalid state map"), map_problems)
 
     plan = MigrationPlan(key, from_version, to_version)
     running = (
@@ -107,8 +117,12 @@ def instances_migrate(
         return plan
     if plan.unmapped:
         raise MigrationRefused(
-            "some instances cannot be mapped; nothing was migrated",
-            [f"instance {m.instance_id} in state {m.old_state!r}" for m in plan.unmapped],
+            _("some instances cannot be mapped; nothing was migrated"),
+            [
+                _("instance %(id)s in state %(state)s")
+                % {"id": m.instance_id, "state": repr(m.old_state)}
+                for m in plan.unmapped
+            ],
         )
 
     now = now or timezone.now()
@@ -121,8 +135,15 @@ def instances_migrate(
                 or instance.status not in (Status.ACTIVE, Status.SUSPENDED)
             ):
                 raise MigrationRefused(
-                    "an instance changed while migrating; nothing was migrated, retry",
-                    [f"instance {instance.pk} is now {instance.status} in {instance.state!r}"],
+                    _("an instance changed while migrating; nothing was migrated, retry"),
+                    [
+                        _("instance %(id)s is now %(status)s in %(state)s")
+                        % {
+                            "id": instance.pk,
+                            "status": instance.status,
+                            "state": repr(instance.state),
+                        }
+                    ],
                 )
             assert move.new_state is not None
             source, target = old.state(move.old_state), new.state(move.new_state)

@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from workflows.actors import SYSTEM
 from workflows.errors import NotFound, RefusalReason, TransitionRefused
@@ -96,11 +97,15 @@ def _fire_one(timer_id: int, instance_id: int, now: dt.datetime) -> bool | None:
             timer.save(update_fields=["due_at", "note"])
             return None
         try:
-            if timer.state not in (instance.state, Timer.PATHWAY):
-                raise TransitionRefused(
-                    RefusalReason.NOT_AVAILABLE, f"the instance left state {timer.state!r}"
-                )
-            transition = resolve_transition(instance, compiled, timer.event, SYSTEM, payload)
+            # The refusal is kept in the timer's note: in English whatever language is active,
+            # like every stored text.
+            with translation.override("en"):
+                if timer.state not in (instance.state, Timer.PATHWAY):
+                    raise TransitionRefused(
+                        RefusalReason.NOT_AVAILABLE,
+                        _("the instance left state %(state)s") % {"state": repr(timer.state)},
+                    )
+                transition = resolve_transition(instance, compiled, timer.event, SYSTEM, payload)
         except TransitionRefused as refusal:
             timer.status, timer.resolved_at = Timer.Status.SKIPPED, now
             timer.note = refusal.message[:500]

@@ -72,7 +72,8 @@
       fire("parcours-alerts");
     } else if (kind.indexOf("pathway.") === 0) {
       fire("parcours-tasks");
-    } else if (kind === "alert.raised" || kind === "alert.escalated") {
+    } else if (kind.indexOf("alert.") === 0) {
+      // Raised, escalated (back in the inbox) or acknowledged (out of it).
       fire("parcours-alerts");
     }
   }

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, no_translations
 from django.db import transaction
 
 from workflows.actors import Actor
@@ -28,6 +28,7 @@ class Command(BaseCommand):
             "--draft", action="store_true", help="store as drafts without activating them"
         )
 
+    @no_translations  # output in English, like the rest of the command's lines
     def handle(self, *args: Any, **options: Any) -> None:
         files: list[str] = options["files"]
         problems = {name: read_and_validate(name) for name in files}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from workflows.actors import Actor
 from workflows.errors import MigrationRefused, NotFound
@@ -38,6 +38,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--apply", action="store_true", help="migrate (default: dry run)")
 
+    @no_translations  # output in English, like the rest of the command's lines
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             plan = instances_migrate(

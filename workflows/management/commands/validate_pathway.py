@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, no_translations
 
 from workflows.definition import Problem, validate_source
 
@@ -43,6 +43,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE")
 
+    @no_translations  # output in English, like the rest of the command's lines
     def handle(self, *args: Any, **options: Any) -> None:
         failed = False
         for filename in options["files"]:
