@@ -93,7 +93,7 @@ def library_reader_required(view: View) -> View:
             return view(request, *args, **kwargs)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not _works_with_pathways(request):
+        if not works_with_pathways(request):
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -108,14 +108,14 @@ def library_editor_required(view: View) -> View:
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not _works_with_pathways(request):
+        if not works_with_pathways(request):
             raise Http404
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
-def _works_with_pathways(request: HttpRequest) -> bool:
+def works_with_pathways(request: HttpRequest) -> bool:
     return bool(request.user.is_staff) or practitioner_of(request.user) is not None
 
 

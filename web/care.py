@@ -15,8 +15,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.timezone import localtime
 from django.utils.translation import get_language, gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -28,12 +26,15 @@ from coordination.selectors import (
     pathway_monitoring,
     patient_alerts,
     patient_risk_rank,
+    task_overdue,
+    task_pathway_step,
     tasks_for_patient,
     visible_care_pathways,
+    with_overdue,
     worklist_mine,
     worklist_unclaimed,
 )
-from coordination.services import TaskActionInput, task_act
+from coordination.services import TaskActionInput, task_act, task_actions_open
 from coordination.services.parameters import parameter_values
 from core.errors import DomainError
 from core.errors import NotFound as TaskNotFound
@@ -91,7 +92,7 @@ def _rows(tasks: list[Task], now: dt.datetime, language: str) -> list[dict[str, 
         {
             "task": t,
             "title": task_title(t, language),
-            "overdue": t.due_at is not None and t.due_at < now and t.status in task_states.OPEN,
+            "overdue": t.overdue,  # type: ignore[attr-defined]  # coordination's with_overdue
             # The patient's risk kept on the task while it is open (what orders the lists).
             "risk": risk_display(t.risk_rank) if t.status in task_states.OPEN else None,
         }
@@ -105,16 +106,24 @@ def worklist(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     language = get_language() or "fr"
     priority = request.GET.get("priority", "")
-    mine, unclaimed = worklist_mine(request.user), worklist_unclaimed(request.user)
+    mine = with_overdue(worklist_mine(request.user), now)
+    unclaimed = with_overdue(worklist_unclaimed(request.user), now)
     if priority in Task.Priority.values:
         mine, unclaimed = mine.filter(priority=priority), unclaimed.filter(priority=priority)
     mine_rows = list(mine[:WORKLIST_FETCH])
     unclaimed_rows = list(unclaimed[:WORKLIST_FETCH])
-    # The same rows as worklist_overdue (mine or offered to me, past due), taken from the two
-    # lists already read rather than a third query that would filter them all again.
+    # The same rows as worklist_overdue (mine or offered to me, overdue by the one
+    # definition, coordination's overdue_condition), taken from the two lists already read
+    # rather than a third query that would filter them all again; in worklist order.
     overdue_rows = sorted(
-        (t for t in mine_rows + unclaimed_rows if t.due_at is not None and t.due_at < now),
-        key=lambda t: (t.risk_rank, t.priority_rank, t.due_at, t.pk),
+        (t for t in mine_rows + unclaimed_rows if t.overdue),  # type: ignore[attr-defined]
+        key=lambda t: (
+            t.risk_rank,
+            t.priority_rank,
+            t.due_at is None,
+            t.due_at or now,
+            t.pk,
+        ),
     )
     sections = [
         (name, label, _rows(rows[:WORKLIST_LIMIT], now, language), len(rows))
@@ -168,12 +177,40 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         "description": localized(task.description, language) if task.description else "",
         "events": task.events.select_related("actor").order_by("version"),
         "members": care_team_members(patient=task.patient),
-        "is_open": task.status in task_states.OPEN,
-        "overdue": task.due_at is not None
-        and task.due_at < timezone.now()
-        and task.status in task_states.OPEN,
+        # Only what the service would accept from this user: nothing under a read-only
+        # break-the-glass grant, no claim for someone the task is not offered to.
+        "actions": task_actions_open(task=task, user=request.user),  # type: ignore[arg-type]
+        "overdue": task_overdue(task),
     }
+    context["step"] = task_step_context(task, language)
     return render(request, "web/task_detail.html", context)
+
+
+def task_step_context(task: Task, language: str) -> dict[str, Any] | None:
+    """The task's pathway step as its page says it: the pathway, the step's title, and once
+    the pathway has left the step, where to and whether this task's completion moved it."""
+    step = task_pathway_step(task)
+    if step is None:
+        return None
+    document = pathway_document(step.instance.definition)
+    states = document.get("states", {})
+
+    def title(state: str) -> str:
+        return localized(states.get(state, {}).get("title"), language) or state
+
+    left = step.left_by
+    return {
+        "pathway": localized(document.get("title"), language),
+        "state": step.state,
+        "title": title(step.state),
+        "left_to": title(left.to_state) if left is not None else None,
+        "left_to_state": left.to_state if left is not None else None,
+        "left_at": left.occurred_at if left is not None else None,
+        "moved_by_task": step.moved_by_task,
+        "current": title(step.instance.state),
+        "still_there": left is None and step.instance.state == step.state,
+        "task_closed": task.status not in task_states.OPEN,
+    }
 
 
 @practitioner_required
@@ -338,7 +375,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
             }
         )
     series = measurement_series(patient, now)
-    tasks = list(tasks_for_patient(request.user, patient.pk)[:WORKLIST_LIMIT])
+    tasks = list(with_overdue(tasks_for_patient(request.user, patient.pk), now)[:WORKLIST_LIMIT])
     return {
         "patient": patient,
         "risk": risk_display(patient_risk_rank(patient_id=patient.pk)),
@@ -369,8 +406,8 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         raise Http404 from None
     audit_read(request, resource_type="Patient", resource_id=patient.pk, patient_id=patient.pk)
     context = patient_context(request, patient)
-    grant = break_glass_grant_active(user=request.user, patient_id=patient.pk)
-    context["break_glass"] = grant is not None
+    # The one banner of an emergency access: until when, read-only, recorded.
+    context["break_glass"] = break_glass_grant_active(user=request.user, patient_id=patient.pk)
     return render(request, "web/patient_detail.html", context)
 
 
@@ -379,16 +416,19 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Opening a record outside the care team: asks for the reason, says the access is
     recorded, then opens the patient page, read-only, for the time the grant lasts (every
     read during it is audited as an emergency access). Someone who may not break the glass
-    gets the same 404 whether the patient exists or not, as from the API."""
+    gets the same 404 whether the patient exists or not, as from the API; someone who may
+    gets that same 404 for a patient that does not exist."""
     if not may_break_glass(request.user):
         if request.method == "POST":
             exists = patient_exists(patient_id=patient_id)
             outcome = AuditEvent.Outcome.DENIED if exists else AuditEvent.Outcome.NOT_FOUND
             _refused_break_glass(request, patient_id, outcome)
         raise Http404
+    if request.method != "POST" and not patient_exists(patient_id=patient_id):
+        raise Http404  # a POST finds out in the service, which records the attempt
     if request.method == "POST":
         try:
-            grant = patient_break_glass(
+            patient_break_glass(
                 user=request.user,  # type: ignore[arg-type]
                 patient_id=patient_id,
                 reason=request.POST.get("reason", ""),
@@ -403,15 +443,7 @@ def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
             raise Http404 from None
         except PatientsError as error:
             messages.error(request, _("Not opened: %(reason)s") % {"reason": str(error)})
-        else:
-            messages.warning(
-                request,
-                _(
-                    "Emergency access until %(until)s, read-only. It is recorded in the audit "
-                    "trail with your reason and shown to the patient's coordinator."
-                )
-                % {"until": date_format(localtime(grant.expires_at), "SHORT_DATETIME_FORMAT")},
-            )
+        else:  # the patient page says it, in its one banner (until when, read-only)
             return redirect("web:patient-detail", patient_id=patient_id)
     return render(request, "web/break_glass.html", {"patient_id": patient_id})
 

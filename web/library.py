@@ -1,5 +1,6 @@
 """The pathway library's writing side: uploading a definition (its problems shown next to the
-lines they concern) and starting a pathway for a patient."""
+lines they concern), publishing a draft and retiring a version (each after a confirmation
+page), and starting a pathway for a patient."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from web.access import library_editor_required, practitioner_required
 from web.audit import audit_read
 from workflows.actors import Actor
 from workflows.definition.problems import Problem
-from workflows.errors import DefinitionConflict, InvalidDefinition, WorkflowError
-from workflows.selectors import definition_document
-from workflows.services import definition_upload
+from workflows.errors import DefinitionConflict, InvalidDefinition, NotFound, WorkflowError
+from workflows.models import PathwayDefinition
+from workflows.selectors import definition_document, definition_get
+from workflows.services import definition_activate, definition_retire, definition_upload
 
 MAX_SOURCE = 1_000_000
 MANAGE_PERMISSION = "workflows.add_pathwaydefinition"
@@ -89,6 +91,51 @@ def pathway_upload(request: HttpRequest) -> HttpResponse:
             messages.warning(request, _("Monitoring warning: %(warning)s") % {"warning": warning})
         return redirect("web:pathway-detail", key=definition.key, version=definition.version)
     return render(request, "web/pathway_upload.html", context)
+
+
+# What each status change does, the status it applies to, and the service that makes it: the
+# same services and permission as the API's publish and retire (api/v1/definitions.py).
+STATUS_CHANGES = {
+    "publish": (PathwayDefinition.Status.DRAFT, definition_activate),
+    "retire": (PathwayDefinition.Status.ACTIVE, definition_retire),
+}
+
+
+@library_editor_required
+def pathway_status_change(
+    request: HttpRequest, key: str, version: int, change: str
+) -> HttpResponse:
+    """Publish a draft or retire an active version: a confirmation page (GET) whose form
+    (POST, CSRF-protected) makes the change as the logged-in user, with the permission the
+    API asks (workflows.add_pathwaydefinition; 403 and nothing changed without it)."""
+    applies_to, service = STATUS_CHANGES[change]
+    try:
+        definition = definition_get(key=key, version=version)
+    except NotFound:
+        raise Http404 from None
+    allowed = request.user.has_perm(MANAGE_PERMISSION)
+    context = {
+        "definition": definition,
+        "change": change,
+        "allowed": allowed,
+        "applies": definition.status == applies_to,
+    }
+    if not allowed:
+        return render(request, "web/pathway_status_change.html", context, status=403)
+    if request.method == "POST":
+        try:
+            service(key=key, version=version, actor=Actor(id=f"user:{request.user.pk}"))
+        except DefinitionConflict as error:
+            messages.error(request, _("Not changed: %(reason)s") % {"reason": str(error)})
+            return render(request, "web/pathway_status_change.html", context, status=409)
+        done = (
+            _("%(key)s version %(version)s is published: new pathways of this key start on it.")
+            if change == "publish"
+            else _("%(key)s version %(version)s is retired: no new pathway starts on it.")
+        )
+        messages.success(request, done % {"key": key, "version": version})
+        return redirect("web:pathway-detail", key=key, version=version)
+    return render(request, "web/pathway_status_change.html", context)
 
 
 @practitioner_required

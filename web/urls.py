@@ -66,6 +66,18 @@ urlpatterns = [
     path("patients/<int:patient_id>/start/", library.pathway_start, name="pathway-start"),
     path("pathways/<slug:key>/<int:version>/", views.pathway_detail, name="pathway-detail"),
     path(
+        "pathways/<slug:key>/<int:version>/publish/",
+        library.pathway_status_change,
+        {"change": "publish"},
+        name="pathway-publish",
+    ),
+    path(
+        "pathways/<slug:key>/<int:version>/retire/",
+        library.pathway_status_change,
+        {"change": "retire"},
+        name="pathway-retire",
+    ),
+    path(
         "pathways/<slug:key>/<int:version>/diagram.svg",
         views.pathway_diagram,
         name="pathway-diagram",

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from directory.selectors import portal_patient, practitioner_of
 from web import monitoring_notes
-from web.access import library_reader_required
+from web.access import library_reader_required, works_with_pathways
 from web.health import run_checks
 from workflows.definition import localized
 from workflows.diagrams import render_definition_svg
@@ -35,8 +35,8 @@ def health(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=200 if ok else 503)
 
 
-@require_GET
 @library_reader_required
+@require_GET
 def pathway_library(request: HttpRequest) -> HttpResponse:
     language = get_language() or "fr"
     rows = [
@@ -47,11 +47,12 @@ def pathway_library(request: HttpRequest) -> HttpResponse:
         }
         for definition in definition_list()
     ]
-    return render(request, "web/pathway_library.html", {"rows": rows})
+    context = {"rows": rows, "may_upload": works_with_pathways(request)}
+    return render(request, "web/pathway_library.html", context)
 
 
-@require_GET
 @library_reader_required
+@require_GET
 def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse:
     try:
         definition = definition_get(key=key, version=version)
@@ -69,12 +70,14 @@ def pathway_detail(request: HttpRequest, key: str, version: int) -> HttpResponse
         "description": localized(document.get("description"), language),
         "diagram": render_definition_svg(document, language=language),
         "versions": definition_list(key=key),
+        "may_manage": works_with_pathways(request)
+        and request.user.has_perm("workflows.add_pathwaydefinition"),
     }
     return render(request, "web/pathway_detail.html", context)
 
 
-@require_GET
 @library_reader_required
+@require_GET
 def pathway_diagram(request: HttpRequest, key: str, version: int) -> HttpResponse:
     try:
         definition = definition_get(key=key, version=version)

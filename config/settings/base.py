@@ -88,6 +88,8 @@ MIDDLEWARE = [
     # Idle and absolute session limits (SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_TIMEOUT).
     "web.sessions.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The web UI's page-not-found for its own pages, DEBUG on or off (web.errors).
+    "web.errors.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Login lockout (django-axes): answers a locked-out login attempt; last, as axes asks.
     "axes.middleware.AxesMiddleware",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
 from coordination import task_states
@@ -18,6 +18,7 @@ from coordination.errors import NotFound
 from coordination.models import (
     CarePathway,
     Task,
+    TaskFollowUp,
 )
 from core.sql import (
     InIds,
@@ -40,6 +41,9 @@ from patients.selectors import (
     patient_visible_condition,
     visible_patient_ids,
 )
+from workflows.definition.schema import TASKS_COMPLETED
+from workflows.models import HistoryEntry, PathwayInstance
+from workflows.selectors import instance_history
 
 # Triage order: the patient's band then score (Task.risk_rank, kept by
 # coordination.services.triage), then priority, then due time (NULLs last), then id.
@@ -238,14 +242,37 @@ def worklist_unclaimed(user: User) -> QuerySet[Task]:
 
 
 def worklist_overdue(user: User, now: dt.datetime | None = None) -> QuerySet[Task]:
-    """The user's own open tasks and those offered to them, past their due time."""
+    """The user's own open tasks and those offered to them that are overdue
+    (`overdue_condition`)."""
     now = now or timezone.now()
     practitioner = practitioner_of(user)
     if practitioner is None:
         return Task.objects.none()
     return _worklist(user).filter(
-        _mine(practitioner) | _offered(user, practitioner), due_at__lt=now
+        _mine(practitioner) | _offered(user, practitioner), overdue_condition(now)
     )
+
+
+def overdue_condition(now: dt.datetime) -> Q:
+    """The one definition of an overdue task, for the overdue list and every "overdue" label:
+    open, and past its due time or opened by the escalation of a task that was (its title
+    says "Overdue: ..."; it has no due time of its own, and is as late as the task it is
+    about)."""
+    escalations = TaskFollowUp.objects.filter(
+        kind=TaskFollowUp.Kind.ESCALATION, opened_task__isnull=False
+    ).values("opened_task_id")
+    return Q(status__in=sorted(task_states.OPEN)) & (Q(due_at__lt=now) | Q(pk__in=escalations))
+
+
+def with_overdue(tasks: QuerySet[Task], now: dt.datetime | None = None) -> QuerySet[Task]:
+    """`tasks`, each with `overdue` (`overdue_condition`), computed in the same query."""
+    condition = overdue_condition(now or timezone.now())
+    return tasks.annotate(overdue=ExpressionWrapper(condition, output_field=BooleanField()))
+
+
+def task_overdue(task: Task, now: dt.datetime | None = None) -> bool:
+    """Whether one task is overdue (`overdue_condition`)."""
+    return Task.objects.filter(Q(pk=task.pk), overdue_condition(now or timezone.now())).exists()
 
 
 def _worklist(user: User) -> QuerySet[Task]:
@@ -304,3 +331,48 @@ def _offered(user: User, practitioner: Practitioner) -> Q:
 
 def tasks_for_patient(user: User, patient_id: int) -> QuerySet[Task]:
     return visible_tasks(user).filter(patient_id=patient_id).order_by(*WORKLIST_ORDER_BY)
+
+
+@dataclass(frozen=True)
+class TaskStep:
+    """Where a task stands in its pathway: the step (state) it was opened in, the pathway's
+    engine instance, the move that left that step since (None while the pathway is still
+    there), and whether that move is this task's completion (the last task of the step done,
+    `tasks_completed` fired in the same transaction)."""
+
+    state: str
+    instance: PathwayInstance
+    left_by: HistoryEntry | None
+    moved_by_task: bool
+
+
+def task_pathway_step(task: Task) -> TaskStep | None:
+    """The step of a task the caller may see (None for a task outside any pathway). The
+    visit of the step is the latest entry into it at or before the task was opened (the task
+    keeps its revision; a task the system opened later in the step does not)."""
+    if task.care_pathway_id is None or not task.pathway_state:
+        return None
+    pathway = (
+        CarePathway.objects.select_related("instance__definition")
+        .filter(pk=task.care_pathway_id)
+        .first()
+    )
+    if pathway is None or pathway.instance is None:
+        return None
+    history = instance_history(instance_id=pathway.instance.pk)
+    entered = task.pathway_revision
+    if entered is None:
+        entry = (
+            history.filter(to_state=task.pathway_state, occurred_at__lte=task.created_at)
+            .order_by("-revision")
+            .first()
+        )
+        entered = entry.revision if entry is not None else 0
+    left = history.filter(revision__gt=entered, from_state=task.pathway_state).first()
+    moved_by_task = (
+        left is not None
+        and task.status == task_states.COMPLETED
+        and left.event == TASKS_COMPLETED
+        and left.occurred_at == task.ended_at
+    )
+    return TaskStep(task.pathway_state, pathway.instance, left, moved_by_task)

@@ -8,7 +8,7 @@ from coordination.services.pathways import (
     care_pathway_start,
     care_pathway_suspend,
 )
-from coordination.services.tasks import TaskActionInput, task_act
+from coordination.services.tasks import TaskActionInput, task_act, task_actions_open
 
 __all__ = [
     "AlreadyAcknowledged",
@@ -20,4 +20,5 @@ __all__ = [
     "care_pathway_start",
     "care_pathway_suspend",
     "task_act",
+    "task_actions_open",
 ]

@@ -40,7 +40,7 @@ from coordination.selectors.pathways import pathway_id_from_subject
 from coordination.services.risk import alert_task_closed
 from core.sql import rows_insert, rows_update
 from directory.models import CareTeamMember, Practitioner, ServiceTeam
-from directory.selectors import care_roles
+from directory.selectors import care_roles, practitioner_of
 from live import events
 from live.services.outbox import event_record
 from patients.models import AuditEvent, Patient
@@ -278,6 +278,62 @@ def task_act(
     return task
 
 
+def task_actions_open(*, task: Task, user: AbstractBaseUser) -> frozenset[str]:
+    """The actions of task_states.ACTIONS that `task_act` would accept from `user` on the
+    task as read (the same checks, `_refusal`; nothing written): what a page offers. One can
+    still be refused when sent: the task changed meanwhile, or a reassignment names someone
+    the task is not for. The caller has checked that the user may see the task."""
+    me = practitioner_of(user)
+    return frozenset(
+        name for name, rule in task_states.ACTIONS.items() if _refusal(task, rule, user, me) is None
+    )
+
+
+def _refusal(
+    task: Task, rule: task_states.ActionRule, user: AbstractBaseUser, me: Practitioner | None
+) -> Conflict | NotAllowed | None:
+    """Why `user` (the practitioner `me`, if any) may not do `rule` on the task as it is,
+    or None: the one statement of who may do what, for `_apply` and `task_actions_open`."""
+    status = task.status
+    if status in task_states.TERMINAL:
+        return Conflict(
+            _("the task is %(status)s: no action applies any more") % {"status": status}
+        )
+    is_owner = me is not None and task.owner_id == me.pk
+    if rule.name == "claim":
+        if task.owner_id is not None:
+            return Conflict(
+                _("the task is already claimed") if not is_owner else _("you own it already")
+            )
+        if not _eligible(task, user, me):
+            return NotAllowed(_("this task is not offered to you"))
+        return None
+    if rule.name == "reassign":
+        if not (is_owner or _is_coordinator(task, user)):
+            return NotAllowed(_("only the owner or a coordinator may reassign a task"))
+        return None
+    if rule.name == "cancel":
+        if not (is_owner or _is_coordinator(task, user) or task.requested_by_id == user.pk):
+            return NotAllowed(_("only the owner, the requester or a coordinator may cancel a task"))
+        return None
+    if not is_owner and not (
+        # taking an offered task and working on it in one gesture
+        task.owner_id is None and rule.name in ("start", "complete") and _eligible(task, user, me)
+    ):
+        return NotAllowed(_("only the task's owner may do this; claim it first"))
+    if rule.name == "release":
+        if status not in (task_states.READY, task_states.IN_PROGRESS):
+            return Conflict(_("a task that is %(status)s cannot be released") % {"status": status})
+        return None
+    path = task_states.path_to(status, rule.path[0])
+    if not path or (rule.sources is not None and status not in rule.sources):
+        return Conflict(
+            _("cannot %(action)s a task that is %(status)s")
+            % {"action": rule.name, "status": status}
+        )
+    return None
+
+
 def _apply(
     task: Task,
     rule: task_states.ActionRule,
@@ -286,55 +342,31 @@ def _apply(
     data: TaskActionInput,
     now: dt.datetime,
 ) -> None:
+    refusal = _refusal(task, rule, user, me)
+    if refusal is not None:
+        raise refusal
     status = task.status
-    if status in task_states.TERMINAL:
-        raise Conflict(_("the task is %(status)s: no action applies any more") % {"status": status})
     is_owner = me is not None and task.owner_id == me.pk
     label = f"user:{user.pk}"
     if rule.name == "claim":
-        if task.owner_id is not None:
-            raise Conflict(
-                _("the task is already claimed") if not is_owner else _("you own it already")
-            )
-        if not _eligible(task, user, me):
-            raise NotAllowed(_("this task is not offered to you"))
         task.owner = me
         task_history_record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
         return
     if rule.name == "reassign":
-        _reassign(task, user, me, is_owner, data, label, now)
+        _reassign(task, user, data, label, now)
         return
     if rule.name == "cancel":
-        if not (is_owner or _is_coordinator(task, user) or task.requested_by_id == user.pk):
-            raise NotAllowed(_("only the owner, the requester or a coordinator may cancel a task"))
         task_history_record(task, "cancel", [task_states.CANCELLED], user, label, now, _note(data))
         return
-    if not is_owner:
-        if (
-            task.owner_id is None
-            and rule.name in ("start", "complete")
-            and _eligible(task, user, me)
-        ):
-            task.owner = me  # taking an offered task and working on it in one gesture
-            task_history_record(
-                task, "claim", [], user, label, now, {"owner": me.pk if me else None}
-            )
-        else:
-            raise NotAllowed(_("only the task's owner may do this; claim it first"))
+    if not is_owner:  # an offered task taken and worked on in one gesture (see _refusal)
+        task.owner = me
+        task_history_record(task, "claim", [], user, label, now, {"owner": me.pk if me else None})
     if rule.name == "release":
         path = [task_states.READY] if status == task_states.IN_PROGRESS else []
-        if status not in (task_states.READY, task_states.IN_PROGRESS):
-            raise Conflict(_("a task that is %(status)s cannot be released") % {"status": status})
         task.owner = None
         task_history_record(task, "release", path, user, label, now, _note(data))
         return
-    target = rule.path[0]
-    path = task_states.path_to(status, target)
-    if not path or (rule.sources is not None and status not in rule.sources):
-        raise Conflict(
-            _("cannot %(action)s a task that is %(status)s")
-            % {"action": rule.name, "status": status}
-        )
+    path = task_states.path_to(status, rule.path[0])
     if rule.name == "complete":
         task.output = dict(data.output)
     task_history_record(task, rule.name, path, user, label, now, _note(data))
@@ -343,14 +375,10 @@ def _apply(
 def _reassign(
     task: Task,
     user: AbstractBaseUser,
-    me: Practitioner | None,
-    is_owner: bool,
     data: TaskActionInput,
     label: str,
     now: dt.datetime,
 ) -> None:
-    if not (is_owner or _is_coordinator(task, user)):
-        raise NotAllowed(_("only the owner or a coordinator may reassign a task"))
     if data.new_owner_id is None:
         raise InvalidInput([Problem("new_owner", _("required to reassign"))])
     new_owner = Practitioner.objects.filter(pk=data.new_owner_id, active=True).first()

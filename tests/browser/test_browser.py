@@ -17,8 +17,10 @@ from tests.browser.conftest import (
     log_in,
     screenshot,
 )
-from tests.coordination.conftest import Scene, make_patient, make_practitioner
+from tests.coordination.conftest import CARE_TEST, Scene, make_patient, make_practitioner
 from tests.web.test_library_pages import BROKEN
+from workflows.actors import Actor
+from workflows.services import definition_upload
 
 
 def with_password(user: Any) -> Any:
@@ -126,6 +128,7 @@ def test_main_care_team_pages_have_no_serious_accessibility_violations(
         "patient": f"/patients/{scene.patient.pk}/",
         "alerts": "/alerts/",
         "library": "/pathways/",
+        "not-found": f"/patients/{scene.patient.pk + 1000}/",
     }
 
     found = {}
@@ -247,3 +250,25 @@ def test_a_live_refresh_that_fails_is_tried_again_and_the_banner_says_the_page_i
     )  # fmt: skip
     gp.wait_for_selector('#live-status[data-state="connected"]', timeout=5_000)
     assert gp.text_content("#live-status") == "Mises à jour en direct : connecté"
+
+
+def test_publishing_a_draft_goes_through_a_confirmation_page(
+    scene: Scene, live_url: str, browser: Any
+):
+    definition_upload(source=CARE_TEST.replace("version: 1", "version: 2"), actor=Actor(id="t"))
+    coordinator = scene.coordinator
+    with_password(coordinator.user)
+    coordinator.user.user_permissions.add(Permission.objects.get(codename="add_pathwaydefinition"))
+    page = log_in(browser, live_url, coordinator.user.username)
+    page.goto(live_url + "/pathways/care-test/2/")
+
+    page.click('a[href="/pathways/care-test/2/publish/"]')
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "pathway-publish-confirm")
+    violations = axe_violations(page)
+    page.click('form[data-confirm="publish"] button[type=submit]')
+
+    assert page.url == f"{live_url}/pathways/care-test/2/"
+    assert violations == []
+    assert page.locator("span.status.active").count() == 1
+    assert page.locator('a[href="/pathways/care-test/2/retire/"]').count() == 1

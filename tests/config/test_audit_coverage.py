@@ -446,6 +446,8 @@ NO_PATIENT_DATA: dict[str, str] = {
     "pathways/upload/": "uploads a pathway definition",
     "pathways/<slug:key>/<int:version>/": "a pathway definition",
     "pathways/<slug:key>/<int:version>/diagram.svg": "a pathway definition's diagram",
+    "pathways/<slug:key>/<int:version>/publish/": "publishes a pathway definition, no patient",
+    "pathways/<slug:key>/<int:version>/retire/": "retires a pathway definition, no patient",
     "api/schema/": "the OpenAPI schema",
     "api/docs/": "the API documentation page",
     "api/v1/live/tokens/": "issues a WebSocket token for the caller",

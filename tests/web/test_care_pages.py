@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 
@@ -31,6 +33,13 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def same_page(response: HttpResponse, patient_id: int) -> str:
+    """The page without what differs between any two answers (the forms' CSRF tokens) and
+    with the patient id of its address replaced."""
+    page = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+    return page.replace(f"/patients/{patient_id}/", "/patients/ID/")
 
 
 def open_task(scene: Scene, code: str) -> Task:
@@ -282,7 +291,7 @@ def test_break_glass_without_the_permission_answers_an_existing_patient_as_a_mis
     absent = send(f"/patients/{missing}/break-glass/", {"reason": "Emergency call"})
 
     assert existing.status_code == absent.status_code == 404
-    assert existing.content == absent.content
+    assert same_page(existing, scene.patient.pk) == same_page(absent, missing)
     assert not AuditEvent.objects.filter(action="break_glass", outcome="success").exists()
     # A refused attempt is in the trail, under the patient it targeted when it exists.
     refused = AuditEvent.objects.filter(action="break_glass").order_by("id")
