@@ -350,4 +350,6 @@ def test_a_gp_broke_the_glass_on_a_patient_outside_their_care_team(seeded: str):
     page = form_login(plan.EMERGENCY_GP).get(f"/patients/{patient.pk}/")
 
     assert page.status_code == 200
-    assert "Emergency access: this access is recorded" in page.content.decode()
+    html = page.content.decode()
+    assert html.count("data-break-glass-until=") == 1  # one banner, saying until when
+    assert "Emergency access until" in html
