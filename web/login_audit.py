@@ -56,20 +56,10 @@ def login_failed(
 ) -> None:
     """`credentials` as Django sends them, the password masked; for the token endpoint,
     {"username": client_id}."""
-    username = str(credentials.get("username") or "")[:MAX_USERNAME]
-    audit_record(
-        actor=None,
-        actor_label="anonymous",
-        action=AuditEvent.Action.LOGIN,
-        resource_type="User",
-        purpose=AuditEvent.Purpose.ADMINISTRATION,
-        outcome=AuditEvent.Outcome.DENIED,
-        entry_point=entry_point(request),
-        client_address=_address(request),
-        detail={
-            "username": username,
-            "locked_out": bool(getattr(request, "axes_locked_out", False)),
-        },
+    _login_denied(
+        request,
+        username=str(credentials.get("username") or ""),
+        locked_out=bool(getattr(request, "axes_locked_out", False)),
     )
 
 
@@ -77,6 +67,12 @@ def login_refused(request: HttpRequest, *, username: str, reason: str) -> None:
     """A Pro Santé Connect login refused by web.psc (`reason`: why), which Django's
     authentication does not announce. Recorded as the failures above are, with the method
     and the reason; django-axes does not count it (web.psc says why)."""
+    _login_denied(request, username=username, locked_out=False, method="psc", reason=reason)
+
+
+def _login_denied(
+    request: HttpRequest | None, *, username: str, locked_out: bool, **detail: str
+) -> None:
     audit_record(
         actor=None,
         actor_label="anonymous",
@@ -86,10 +82,5 @@ def login_refused(request: HttpRequest, *, username: str, reason: str) -> None:
         outcome=AuditEvent.Outcome.DENIED,
         entry_point=entry_point(request),
         client_address=_address(request),
-        detail={
-            "username": username[:MAX_USERNAME],
-            "locked_out": False,
-            "method": "psc",
-            "reason": reason,
-        },
+        detail={"username": username[:MAX_USERNAME], "locked_out": locked_out, **detail},
     )
