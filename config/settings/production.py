@@ -43,15 +43,21 @@ if not os.path.isabs(_checkpoint_dir):
     )
 AUDIT_CHECKPOINT_DIR = Path(_checkpoint_dir)
 
-# Invitations and password resets are sent by e-mail: a real server, and a sender address.
-if urlsplit(os.environ.get("EMAIL_URL", "")).scheme not in {"smtp", "smtps"}:
+# Invitations and password resets are sent by e-mail. Without EMAIL_URL nothing can be sent:
+# every attempt fails loudly (an invitation answers 503 naming it) and `check --deploy` warns.
+# A backend that only prints or drops mail is refused: a link would be lost without a trace.
+_email_scheme = urlsplit(os.environ.get("EMAIL_URL", "")).scheme
+if not _email_scheme:
+    EMAIL_BACKEND = "config.email.UnconfiguredEmailBackend"
+elif _email_scheme not in {"smtp", "smtps"}:
     raise ImproperlyConfigured(
-        "EMAIL_URL must be set in the environment in production, to an smtp:// or smtps:// "
-        "URL (README, Configuration)"
+        "EMAIL_URL must be an smtp:// or smtps:// URL in production, not "
+        f"{_email_scheme}:// (README, Configuration)"
     )
-if not os.environ.get("DEFAULT_FROM_EMAIL"):
+elif not os.environ.get("DEFAULT_FROM_EMAIL"):
     raise ImproperlyConfigured(
-        "DEFAULT_FROM_EMAIL must be set in the environment in production (README, Configuration)"
+        "DEFAULT_FROM_EMAIL must be set in the environment in production with EMAIL_URL "
+        "(README, Configuration)"
     )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

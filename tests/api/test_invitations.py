@@ -476,3 +476,19 @@ def test_a_practitioner_s_invitation_offers_pro_sante_connect_when_it_is_enabled
 
     assert ('href="/psc/login/"' in practitioner_page) is psc_enabled
     assert 'href="/psc/login/"' not in patient_page  # patients have no CPS card
+
+
+def test_without_an_e_mail_server_an_invitation_is_a_503_saying_so(
+    transactional_db: None, settings: Any
+):
+    """Production without EMAIL_URL: the invitation is not silently lost."""
+    organization = organization_create(name="Synthetic region", kind="platform", actor=None)
+    registrar = make_platform(organization, ["directory:read", "directory:write"], slug="mail")
+    practitioner = _practitioner_by(registrar)
+    settings.EMAIL_BACKEND = "config.email.UnconfiguredEmailBackend"
+
+    answer = invite(obtain_token(registrar), f"/api/v1/practitioners/{practitioner}/invitation/")
+
+    assert answer.status_code == 503, answer.content
+    assert answer.json()["type"].endswith("/email-not-sent")
+    assert "EmailNotConfiguredError" in answer.json()["detail"]

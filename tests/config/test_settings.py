@@ -160,18 +160,18 @@ def test_env_bool_rejects_anything_else_naming_the_variable(monkeypatch):
         env_bool("SOME_FLAG", False)
 
 
-def test_production_settings_refuse_to_start_without_a_real_e_mail_server():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": "x" * 30 + "production-like-secret-value-0123456789",
-        "AUDIT_CHAIN_KEY": "y" * 30 + "production-like-audit-chain-key-0123",
-        "AUDIT_CHECKPOINT_DIR": "/var/lib/parcours/audit-checkpoints",
-        "EMAIL_URL": "console://",
-    }
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
+def production_check(email: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "DEFAULT_FROM_EMAIL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="x" * 30 + "production-like-secret-value-0123456789",
+        AUDIT_CHAIN_KEY="y" * 30 + "production-like-audit-chain-key-0123",
+        AUDIT_CHECKPOINT_DIR="/var/lib/parcours/audit-checkpoints",
+        ALLOWED_HOSTS="parcours.example.org",
+        **email,
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -179,8 +179,33 @@ def test_production_settings_refuse_to_start_without_a_real_e_mail_server():
         check=False,
     )
 
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ({"EMAIL_URL": "console://"}, "EMAIL_URL must be an smtp:// or smtps:// URL in production"),
+        ({"EMAIL_URL": "dummy://"}, "EMAIL_URL must be an smtp:// or smtps:// URL in production"),
+        (
+            {"EMAIL_URL": PRODUCTION_EMAIL["EMAIL_URL"]},
+            "DEFAULT_FROM_EMAIL must be set in the environment in production",
+        ),
+    ],
+    ids=["printed", "dropped", "no sender"],
+)
+def test_production_settings_refuse_an_e_mail_setup_that_would_lose_mail(email, message):
+    result = production_check(email)
+
     assert result.returncode != 0
-    assert "EMAIL_URL must be set in the environment in production" in result.stderr
+    assert message in result.stderr
+
+
+def test_production_without_email_url_starts_and_check_deploy_warns_that_nothing_is_sent():
+    result = production_check({}, "--deploy")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "parcours.W001" in result.stderr + result.stdout
+    assert "EMAIL_URL is not set" in result.stderr + result.stdout
+    assert production_check({}, "--deploy", "--fail-level", "WARNING").returncode != 0
 
 
 def test_email_url_names_the_smtp_server_and_its_security():
