@@ -19,6 +19,7 @@ from directory.services.invitations import (
     invitation_accept,
     invitation_for_token,
 )
+from web.audit import client_address
 from web.errors import error_page
 
 # The session is opened by the password just set, checked by Django's own backend.
@@ -71,7 +72,7 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
             user = invitation_accept(
                 token=token,
                 password=form.cleaned_data["new_password1"],
-                client_address=request.META.get("REMOTE_ADDR") or None,
+                client_address=client_address(request),
             )
         except InvitationGone:
             return _private(_gone(request))
