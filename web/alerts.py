@@ -30,7 +30,8 @@ from workflows.definition.compiled import CompiledDefinition
 from workflows.selectors import compiled_definition_by_id
 
 
-def _definition(alert: AlertRecord) -> CompiledDefinition | None:
+def definition_of(alert: AlertRecord) -> CompiledDefinition | None:
+    """The compiled definition of the pathway that raised `alert` (None once it has none)."""
     instance = alert.care_pathway.instance
     if instance is None:
         return None
@@ -83,7 +84,7 @@ def alert_rows(alerts: list[AlertRecord], may_act: set[int], language: str) -> l
         rows.append(
             {
                 "alert": alert,
-                "title": alert_title(alert, _definition(alert), language),
+                "title": alert_title(alert, definition_of(alert), language),
                 "risk": risk_display(alert.patient_risk_rank),  # type: ignore[attr-defined]
                 "measured": measured,
                 "may_acknowledge": alert.patient_id in may_act,
