@@ -64,6 +64,23 @@ def monitored_codes(definition: CompiledDefinition) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
+def monitors_patients(user: User) -> bool:
+    """Whether a patient the practitioner may see follows an active pathway that watches
+    measurements: the triage board is then their first screen."""
+    if practitioner_of(user) is None:
+        return False
+    definitions = (
+        CarePathway.objects.filter(
+            patient_id__in=visible_patient_ids(user), instance__status__in=_ACTIVE
+        )
+        .values_list("instance__definition_id", "instance__definition__checksum")
+        .distinct()
+    )
+    return any(
+        compiled_definition_by_id(pk, checksum).raises_alerts for pk, checksum in definitions
+    )
+
+
 @dataclass
 class TriageRow:
     """One patient of the board."""

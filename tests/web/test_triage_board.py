@@ -227,3 +227,22 @@ def test_a_sparkline_runs_oldest_to_newest_and_stays_in_its_box():
     assert points[1][1] > points[0][1] > points[2][1]
     assert line["last"] == points[2]
     assert sparkline(newest_first[:1]) is None  # type: ignore[arg-type]
+
+
+def test_a_nurse_who_monitors_patients_lands_on_the_board_others_on_the_worklist(board):
+    nurse = board["nurse"]
+    assert isinstance(nurse, Practitioner)
+    user = nurse.user
+    user.set_password(PASSWORD)
+    user.save()
+    client = Client()
+    landed = client.post("/login/", {"username": user.username, "password": PASSWORD}, follow=True)
+    assert landed.redirect_chain[-1][0] == "/triage/"
+
+    newcomer = make_practitioner("nurse")
+    newcomer.user.set_password(PASSWORD)
+    newcomer.user.save()
+    other = Client().post(
+        "/login/", {"username": newcomer.user.username, "password": PASSWORD}, follow=True
+    )
+    assert other.redirect_chain[-1][0] == "/worklist/"
