@@ -14,14 +14,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET
 
 from coordination.models import AlertRecord
-from coordination.selectors.triage import TriageRow, triage_board
+from coordination.selectors.triage import Reading, TriageRow, triage_board
 from patients.measurements import MEASUREMENTS
-from patients.models import Observation
 from web.access import practitioner_required
 from web.alerts import alert_title, definition_of
 from web.audit import audit_rows_read
@@ -35,7 +36,7 @@ SPARK_HEIGHT = 32
 SPARK_PAD = 3
 
 
-def sparkline(readings: list[Observation]) -> dict[str, Any] | None:
+def sparkline(readings: list[Reading]) -> dict[str, Any] | None:
     """A trend line of `readings` (newest first) as SVG coordinates, oldest on the left:
     `points` for a polyline and `last` for the dot on the newest value. None for fewer than
     two readings (one value is shown as a number only)."""
@@ -65,33 +66,72 @@ def _value(value: Decimal) -> str:
     return number_format(value.normalize(), use_l10n=True)
 
 
-def _trend(code: str, readings: list[Observation], flagged: set[int]) -> dict[str, Any]:
+def _trend(code: str, readings: list[Reading], flagged: set[int]) -> SafeString:
+    """One measurement of a row, as the list item the board shows: its name, its trend line
+    (with a text alternative), the newest value and its time, flagged when abnormal. Built
+    here with format_html rather than by the template: a board holds some 150 of them, and
+    this is several times cheaper than the same markup through template tags."""
     known = MEASUREMENTS.get(code)
     label = str(known.display) if known else code
-    newest = readings[0] if readings else None
-    trend: dict[str, Any] = {"code": code, "label": label, "newest": newest, "line": None}
-    if newest is None:
-        return trend
-    oldest = readings[-1]
-    trend.update(
-        value=_value(newest.value),
-        unit=newest.unit,
-        abnormal=newest.pk in flagged,
-        line=sparkline(readings),
-        # What the picture says, for those who do not see it.
-        description=gettext(
-            "%(label)s: %(count)s readings from %(low)s to %(high)s %(unit)s since %(since)s"
+    if not readings:
+        return format_html(
+            '<li class="trend" data-code="{}"><span class="trend-label">{}</span> '
+            '<span class="muted">{}</span></li>',
+            code,
+            label,
+            gettext("no reading in 30 days"),
         )
-        % {
+    newest, oldest = readings[0], readings[-1]
+    abnormal = newest.pk in flagged
+    line = sparkline(readings)
+    picture = ""
+    if line is not None:
+        # What the picture says, for those who do not see it.
+        description = gettext(
+            "%(label)s: %(count)s readings from %(low)s to %(high)s %(unit)s since %(since)s"
+        ) % {
             "label": label,
             "count": len(readings),
             "low": _value(min(r.value for r in readings)),
             "high": _value(max(r.value for r in readings)),
             "unit": newest.unit,
             "since": date_format(localtime(oldest.effective_at), "SHORT_DATE_FORMAT"),
-        },
+        }
+        picture = format_html(
+            '<svg class="sparkline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+            'aria-label="{d}"><polyline points="{p}" fill="none" stroke="currentColor" '
+            'stroke-width="1.5"/><circle cx="{x}" cy="{y}" r="2.5" fill="currentColor"/></svg>',
+            w=line["width"],
+            h=line["height"],
+            d=description,
+            p=line["points"],
+            x=line["last"][0],
+            y=line["last"][1],
+        )
+    flag = (
+        format_html(
+            ' <span class="flag" aria-hidden="true">⚠</span><span class="visually-hidden">{}'
+            "</span>",
+            gettext("abnormal value"),
+        )
+        if abnormal
+        else ""
     )
-    return trend
+    at = localtime(newest.effective_at)
+    return format_html(
+        '<li class="trend{}" data-code="{}"><span class="trend-label">{}</span> {} '
+        '<span class="trend-value"><strong>{}&nbsp;{}</strong>{} · <time datetime="{}">{}'
+        "</time></span></li>",
+        " abnormal" if abnormal else "",
+        code,
+        label,
+        picture,
+        _value(newest.value),
+        newest.unit,
+        flag,
+        at.isoformat(),
+        date_format(at, "SHORT_DATETIME_FORMAT"),
+    )
 
 
 def _alert(alert: AlertRecord, language: str) -> dict[str, Any]:

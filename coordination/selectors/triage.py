@@ -12,6 +12,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
 
 from django.db.models import (
     Case,
@@ -90,7 +92,7 @@ class TriageRow:
     pathways: list[CarePathway] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # what their pathways watch, in order
     # code -> the latest readings (newest first) of the code's latest unit
-    readings: dict[str, list[Observation]] = field(default_factory=dict)
+    readings: dict[str, list[Reading]] = field(default_factory=dict)
     alerts: list[AlertRecord] = field(default_factory=list)  # pending, most pressing first
 
 
@@ -111,9 +113,18 @@ def _patients(user: User, limit: int) -> list[Patient]:
     return list(ranked[: limit + 1])
 
 
+class Reading(NamedTuple):
+    """One reading of a trend line (a row, not a model: a board reads a thousand of them)."""
+
+    pk: int
+    value: Decimal
+    unit: str
+    effective_at: dt.datetime
+
+
 def _readings(
     patient_ids: Collection[int], codes: Collection[str], since: dt.datetime
-) -> dict[tuple[int, str], list[Observation]]:
+) -> dict[tuple[int, str], list[Reading]]:
     """The latest TREND_POINTS readings since `since` of each (patient, code), newest first."""
     if not patient_ids or not codes:
         return {}
@@ -121,7 +132,6 @@ def _readings(
         Observation.objects.filter(
             patient_id__in=patient_ids, code__in=codes, effective_at__gte=since
         )
-        .only("id", "patient_id", "code", "value", "unit", "effective_at")
         .annotate(
             position=Window(
                 RowNumber(),
@@ -131,14 +141,15 @@ def _readings(
         )
         .filter(position__lte=TREND_POINTS)
         .order_by("patient_id", "code", "-effective_at", "-id")
+        .values_list("patient_id", "code", "id", "value", "unit", "effective_at")
     )
-    found: dict[tuple[int, str], list[Observation]] = defaultdict(list)
-    for observation in numbered:
-        found[(observation.patient_id, observation.code)].append(observation)
+    found: dict[tuple[int, str], list[Reading]] = defaultdict(list)
+    for patient_id, code, *reading in numbered:
+        found[(patient_id, code)].append(Reading(*reading))
     return found
 
 
-def _same_unit(readings: Iterable[Observation]) -> list[Observation]:
+def _same_unit(readings: Iterable[Reading]) -> list[Reading]:
     """The readings in the unit of the newest one (a line mixing mg/dL and mmol/L would
     mean nothing)."""
     readings = list(readings)
