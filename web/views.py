@@ -90,8 +90,9 @@ def pathway_diagram(request: HttpRequest, key: str, version: int) -> HttpRespons
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Where a user lands: for the care team, the triage board when they follow patients
-    whose pathways watch measurements, else the worklist; the portal for a patient."""
+    """Where a user lands: for the care team, the triage board when remote monitoring calls
+    on them (coordination.selectors.triage.monitors_patients), else the worklist; the portal
+    for a patient."""
     if practitioner_of(request.user) is not None:
         return redirect("web:triage" if monitors_patients(request.user) else "web:worklist")
     if portal_patient(request.user) is not None:

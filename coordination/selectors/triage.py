@@ -21,6 +21,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Value,
     When,
@@ -66,20 +67,39 @@ def monitored_codes(definition: CompiledDefinition) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
+def alert_roles(definition: CompiledDefinition) -> frozenset[str]:
+    """The care-team roles a pathway's monitoring calls on: those its alerts and expected
+    measurements open tasks for, and those an overdue alert task goes to."""
+    states = definition.states.values()
+    alerts = (*definition.monitoring.alerts, *(a for s in states for a in s.alerts))
+    expects = (*definition.monitoring.expects, *(e for s in states for e in s.expects))
+    roles = {a.role for a in alerts} | {a.escalate_to for a in alerts} | {e.role for e in expects}
+    return frozenset(r for r in roles if r)
+
+
 def monitors_patients(user: User) -> bool:
-    """Whether a patient the practitioner may see follows an active pathway that watches
-    measurements: the triage board is then their first screen."""
+    """Whether the practitioner plays, in the care team of a patient on an active pathway
+    (in person or through a service team), a role that the pathway's monitoring calls on:
+    the triage board is then their first screen (a home nurse who gets the alerts), the
+    worklist otherwise (a GP who only reviews)."""
     if practitioner_of(user) is None:
         return False
-    definitions = (
+    roles = (
         CarePathway.objects.filter(
             patient_id__in=visible_patient_ids(user), instance__status__in=_ACTIVE
         )
-        .values_list("instance__definition_id", "instance__definition__checksum")
+        .filter(
+            Q(care_team__members__practitioner__user__id=user.pk)
+            | Q(care_team__members__service_team__group__user__id=user.pk),
+            care_team__members__active=True,
+        )
+        .values_list(
+            "instance__definition_id", "instance__definition__checksum", "care_team__members__role"
+        )
         .distinct()
     )
     return any(
-        compiled_definition_by_id(pk, checksum).raises_alerts for pk, checksum in definitions
+        role in alert_roles(compiled_definition_by_id(pk, checksum)) for pk, checksum, role in roles
     )
 
 

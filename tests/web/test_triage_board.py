@@ -233,7 +233,7 @@ def test_a_sparkline_runs_oldest_to_newest_and_stays_in_its_box():
     assert sparkline(newest_first[:1]) is None  # type: ignore[arg-type]
 
 
-def test_a_nurse_who_monitors_patients_lands_on_the_board_others_on_the_worklist(board):
+def test_the_practitioner_alerts_go_to_lands_on_the_board_others_on_the_worklist(board):
     nurse = board["nurse"]
     assert isinstance(nurse, Practitioner)
     user = nurse.user
@@ -242,6 +242,19 @@ def test_a_nurse_who_monitors_patients_lands_on_the_board_others_on_the_worklist
     client = Client()
     landed = client.post("/login/", {"username": user.username, "password": PASSWORD}, follow=True)
     assert landed.redirect_chain[-1][0] == "/triage/"
+
+    # A GP of the same patients reviews; the alerts go to the nurse: the worklist first.
+    gp = make_practitioner("gp")
+    calm = board["calm"]
+    assert isinstance(calm, CarePathway)
+    care_team_member_add(patient=calm.patient, role="gp", practitioner=gp, actor=None)
+    gp.user.set_password(PASSWORD)
+    gp.user.save()
+    reviewer = Client().post(
+        "/login/", {"username": gp.user.username, "password": PASSWORD}, follow=True
+    )
+    assert reviewer.redirect_chain[-1][0] == "/worklist/"
+    assert reviewer.context["user"] == gp.user
 
     newcomer = make_practitioner("nurse")
     newcomer.user.set_password(PASSWORD)
