@@ -215,9 +215,7 @@ def test_withdrawing_closes_the_work_opened_for_missing_readings_and_keeps_the_r
     assert [(e.actor_label, e.note) for e in missing.events.all()] == [
         ("system", "remote monitoring consent withdrawn")
     ]
-    assert OutboxEvent.objects.filter(
-        type="alert.acknowledged", payload__alert=missing.pk
-    ).exists()
+    assert OutboxEvent.objects.filter(type="alert.acknowledged", payload__alert=missing.pk).exists()
     assert spo2.pending
     assert spo2.task is not None
     assert spo2.task.status not in ("cancelled", "completed")
