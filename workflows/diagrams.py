@@ -654,3 +654,85 @@ def _describe(graph: _Graph, current: str | None, visited: set[str], words: dict
         parts.append(text + (f" [{', '.join(flags)}]" if flags else ""))
     text = f"{words['states']}: {'; '.join(parts)}."
     return text + "".join(f" {edge.summary}" for edge in graph.edges)
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """One way out of the current step, for the "where am I / what next" summary."""
+
+    event: str
+    label: str  # the transition's title in the language; "" when the definition names none
+    target: str
+    target_title: str
+    roles: tuple[str, ...]  # who may fire it; empty: the system does (timer, alert, tasks)
+    kind: str  # "manual", "tasks" (all tasks done), "timer", "alert" or "automatic"
+
+
+@dataclass(frozen=True, slots=True)
+class WhereNext:
+    state: str
+    title: str
+    final: bool
+    steps: tuple[NextStep, ...]
+
+
+def _event_label(
+    document: Mapping[str, Any], event: str, move: Mapping[str, Any], lang: str
+) -> str:
+    """The words for an event: the transition's title, else the title of the pathway alert
+    that fires it, else "". The one place event labels come from (titles for every event of a
+    definition are on their way: this is where they plug in)."""
+    title = _localise(move.get("title"), lang, "")
+    if title:
+        return title
+    monitoring = document.get("monitoring") or {}
+    for alert in monitoring.get("alerts") or ():
+        if isinstance(alert, Mapping) and alert.get("event") == event:
+            return _localise(alert.get("title"), lang, "")
+    return ""
+
+
+def where_next(document: Mapping[str, Any], state: str, *, language: str = "en") -> WhereNext:
+    """The current step's title and every transition out of it, in the author's order: the
+    text a phone shows above (or instead of) the diagram. Titles in `language`, never codes
+    unless the definition has no title for them."""
+    states: Mapping[str, Any] = document.get("states") or {}
+    spec = states.get(state) or {}
+    timers = {
+        str(action["timer"].get("event"))
+        for action in spec.get("on_enter") or ()
+        if isinstance(action, Mapping) and isinstance(action.get("timer"), Mapping)
+    }
+    alerts = {
+        str(a.get("event"))
+        for a in ((document.get("monitoring") or {}).get("alerts") or ())
+        if isinstance(a, Mapping)
+    }
+    steps = []
+    for event, how in (spec.get("on") or spec.get(True) or {}).items():
+        move = {"to": how} if isinstance(how, str) else dict(how)
+        target = str(move.get("to", ""))
+        roles = tuple(str(role) for role in move.get("roles") or ())
+        kind = (
+            "manual"
+            if roles
+            else "tasks"
+            if event == "tasks_completed"
+            else "timer"
+            if event in timers
+            else "alert"
+            if event in alerts
+            else "automatic"
+        )
+        steps.append(
+            NextStep(
+                event=str(event),
+                label=_event_label(document, str(event), move, language),
+                target=target,
+                target_title=_localise((states.get(target) or {}).get("title"), language, target),
+                roles=roles,
+                kind=kind,
+            )
+        )
+    title = _localise(spec.get("title"), language, state)
+    return WhereNext(state, title, bool(spec.get("final")), tuple(steps))

@@ -49,6 +49,7 @@ def test_starting_a_pathway_the_patient_follows_is_refused_naming_the_running_on
     assert response.status_code == 409
     assert "Parcours non démarré" in body
     assert "« Care test » n’est pas démarré : le patient le suit déjà." in body
+    assert scene.pathway.instance is not None
     started = timezone.localtime(scene.pathway.instance.started_at).strftime("%d/%m/%Y")
     assert f"version 1, actif, démarré le {started} ; étape en cours : assessment depuis" in body
     link = f'href="/patients/{scene.patient.pk}/#pathway-{scene.pathway.pk}"'
