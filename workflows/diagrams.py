@@ -547,7 +547,7 @@ def _route_back_edges(graph: _Graph) -> tuple[float, float]:
     }
     lowest = {k: max(nodes[e.chain[0]].rank for e in group) for k, group in into.items()}
     placed: list[tuple[int, int, int, float]] = []  # side, top rank, bottom rank, lane x
-    slots: dict[tuple[float, int, int], float] = {}  # (gap, target, side) -> its y
+    slots: _Slots = {}  # (gap, (target, side)) -> its y
     in_gap: dict[float, int] = {}  # groups already running along each gap
     # Short spans first, so they get the inner lanes.
     for key in sorted(into, key=lambda k: (lowest[k] - nodes[k[0]].rank, lowest[k], k)):
@@ -591,15 +591,16 @@ def _side(graph: _Graph, edge: _Edge) -> int:
     return -1 if left < right else 1
 
 
-def _slot(
-    gap: float, target: int, slots: dict[tuple[float, int], float], used: dict[float, int]
-) -> float:
-    """The y at which the back edges into `target` run along the gap at `gap`: the same for
-    all of them, a few pixels apart from other targets' runs in that gap."""
-    if (gap, *target) not in slots:
+_Slots = dict[tuple[float, tuple[int, int]], float]
+
+
+def _slot(gap: float, group: tuple[int, int], slots: _Slots, used: dict[float, int]) -> float:
+    """The y at which the back edges of `group` (a target and a side) run along the gap at
+    `gap`: the same for all of them, a few pixels apart from other groups' runs there."""
+    if (gap, group) not in slots:
         used[gap] = used.get(gap, -1) + 1
-        slots[gap, *target] = gap + (used[gap] % 4 - 1.5) * 4
-    return slots[gap, *target]
+        slots[gap, group] = gap + (used[gap] % 4 - 1.5) * 4
+    return slots[gap, group]
 
 
 def _el(tag: str, content: str | None = None, /, **attrs: str | float | None) -> str:
