@@ -11,7 +11,7 @@ import pytest
 from coordination.models import CarePathway
 from coordination.services import care_pathway_fire, care_pathway_start
 from directory.services import care_team_member_add
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, log_in, screenshot
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, axe_violations, log_in, screenshot
 from tests.coordination.conftest import make_patient, make_practitioner
 from workflows.actors import Actor
 from workflows.services import definition_publish
@@ -82,6 +82,7 @@ def test_on_a_phone_the_diagram_opens_on_the_current_step_and_the_page_stays_nar
         "par : médecin généraliste",
     ]
     assert page.csp_violations == []
+    assert axe_violations(page) == []
 
 
 def test_on_a_laptop_the_whole_diagram_fits_its_column(
@@ -100,3 +101,26 @@ def test_on_a_laptop_the_whole_diagram_fits_its_column(
     assert g["boxLeft"] <= g["stepLeft"]
     assert g["stepRight"] <= g["boxRight"]
     assert page.csp_violations == []
+
+
+def test_on_a_phone_the_diagram_follows_the_pathway_when_it_moves_live(
+    t2d: tuple[str, CarePathway], live_url: str, browser: Any
+):
+    username, pathway = t2d
+    page = log_in(browser, live_url, username, viewport=PHONE)
+    page.goto(f"{live_url}/patients/{pathway.patient_id}/")
+    page.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
+    page.eval_on_selector(f'section[data-pathway="{pathway.pk}"] .diagram', "e => e.scrollLeft = 0")
+
+    care_pathway_fire(
+        pathway=pathway, event="refer_diabetologist", user=None, payload={"reason": "x"}
+    )
+
+    section = f'section[data-pathway="{pathway.pk}"]'
+    page.wait_for_selector(f'{section} .current-state[data-state="specialist_review"]')
+    g = geometry(page, pathway)
+    assert g["boxLeft"] <= g["stepLeft"]
+    assert g["stepRight"] <= g["boxRight"]
+    assert page.inner_text(f"{section} .where-next").splitlines()[1] == (
+        "Quand toutes les tâches de l’étape sont faites → Suivi entre deux consultations"
+    )
