@@ -55,7 +55,7 @@ from patients.services import patient_break_glass
 from web import monitoring_notes
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
-from web.documents import pathway_diagram, pathway_document
+from web.documents import pathway_diagram, pathway_document, pathway_where_next
 from web.parameters import parameters_context
 from workflows.definition import localized
 from workflows.definition.compiled import AlertSpec
@@ -365,6 +365,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     visited=frozenset(h.to_state for h in history),
                     language=language,
                 ),
+                "where": pathway_where_next(instance, language),
                 "history": history,
                 "monitoring": pathway_monitoring(pathway),
                 # Declared silences of the current step, with the pathway's reason.
