@@ -8,19 +8,20 @@ their domain errors become messages on the page.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import get_language, gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from coordination import task_states
-from coordination.models import CarePathway, Task, risk_of_rank
+from coordination.models import Task, risk_of_rank
+from coordination.readings import Line, PatientThresholds, patient_thresholds
 from coordination.selectors import (
     access_task,
     pathway_monitoring,
@@ -35,13 +36,12 @@ from coordination.selectors import (
     worklist_unclaimed,
 )
 from coordination.services import TaskActionInput, task_act, task_actions_open
-from coordination.services.parameters import parameter_values
 from core.errors import DomainError
 from core.errors import NotFound as TaskNotFound
 from directory.selectors import care_team_members
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
-from patients.measurements import MEASUREMENTS
+from patients.measurements import measurement_label, unit_label
 from patients.models import AuditEvent, Patient
 from patients.selectors import (
     access_patient,
@@ -58,7 +58,6 @@ from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
 from web.parameters import parameters_context
 from workflows.definition import localized
-from workflows.definition.compiled import AlertSpec
 from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
@@ -260,81 +259,92 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- the patient page ---------------------------------------------------------------------
 
 
-def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
-    """Thresholds of the alerts watched in the pathways' current states (their own and the
-    pathway's), by measurement code (see `alert_lines`)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for pathway in pathways:
-        instance = pathway.instance
-        if instance is None:
-            continue
-        definition = instance_definition(instance)
-        values = parameter_values(care_pathway_id=pathway.pk, definition=definition)
-        for alert in definition.alerts_in(definition.state(instance.state)):
-            for code, lines in alert_lines(alert, values, language).items():
-                found.setdefault(code, []).extend(lines)
-    return found
-
-
-def alert_lines(
-    alert: AlertSpec, values: Mapping[str, float], language: str
-) -> dict[str, list[dict[str, Any]]]:
-    """The lines `alert` draws on the chart of the one code its condition is restricted to:
-    its comparisons `observation.value < N` or `observation.value < params.name` (at the
-    patient's value of the parameter, from `values`), read when the definition is compiled
-    (AlertSpec.thresholds). Other conditions, such as a change over a window, have no single
-    line to draw; a threshold that holds for one unit only waits for charts by unit."""
-    if alert.only_codes is None or len(alert.only_codes) != 1:
-        return {}
-    (code,) = alert.only_codes
-    lines = []
-    for threshold in alert.thresholds:
-        if threshold.unit is not None:
-            continue
-        level = values.get(threshold.parameter) if threshold.parameter else threshold.value
-        if level is None:
-            continue
-        lines.append(
-            {
-                "value": float(level),
-                "op": threshold.op,
-                "label": localized(alert.title, language) or alert.name,
-            }
-        )
-    return {code: lines} if lines else {}
-
-
-def measurement_series(patient: Patient, now: dt.datetime) -> list[dict[str, Any]]:
-    series: dict[str, dict[str, Any]] = {}
-    since = now - dt.timedelta(days=CHART_DAYS)
-    for obs in observation_list(patient_id=patient.pk, since=since, until=now):
-        entry = series.setdefault(
-            obs.code,
-            {
-                "code": obs.code,
-                "label": MEASUREMENTS[obs.code].display if obs.code in MEASUREMENTS else obs.code,
-                "unit": obs.unit,
-                "points": [],
-            },
-        )
-        entry["points"].append((obs.effective_at, obs.value))
-    return list(series.values())
-
-
-def _chart_data(
-    series: list[dict[str, Any]], thresholds: dict[str, list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
+def chart_lines(lines: list[Line], language: str) -> list[dict[str, Any]]:
+    """The threshold lines of one chart as its legend says them: the alert's title in the
+    reader's language and the level with its unit ("SpO2 sous le seuil : 90 %")."""
     return [
         {
+            "value": line.value,
+            "op": line.op,
+            "alert": line.alert,
+            "label": gettext("%(alert)s: %(value)s %(unit)s")
+            % {
+                "alert": localized(line.title, language) or line.alert,
+                "value": plain_number(line.value),
+                "unit": unit_label(line.unit),
+            },
+        }
+        for line in lines
+    ]
+
+
+def plain_number(value: float | Decimal) -> str:
+    """`value` as the reader writes numbers (0,54 in French), without trailing zeros."""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        number = number.quantize(Decimal(1))
+    else:
+        number = number.normalize()
+    return formats.number_format(number, use_l10n=True)
+
+
+def measurement_series(
+    patient: Patient, now: dt.datetime, thresholds: PatientThresholds
+) -> list[dict[str, Any]]:
+    """The patient's readings of the last CHART_DAYS days, one series per code and unit
+    (glucose in g/L and in mg/dL are two series), each reading flagged when it is abnormal
+    for the patient (`PatientThresholds.abnormal`). The caller has checked access."""
+    series: dict[tuple[str, str], dict[str, Any]] = {}
+    since = now - dt.timedelta(days=CHART_DAYS)
+    for obs in observation_list(patient_id=patient.pk, since=since, until=now):
+        entry = series.get((obs.code, obs.unit))
+        if entry is None:
+            label, unit = measurement_label(obs.code), unit_label(obs.unit)
+            entry = series[(obs.code, obs.unit)] = {
+                "key": f"chart-{len(series) + 1}",
+                "code": obs.code,
+                "unit": obs.unit,
+                "unit_label": unit,
+                "label": label,
+                "title": f"{label} ({unit})" if unit else label,
+                "points": [],
+            }
+        abnormal = thresholds.abnormal(
+            observation_id=obs.pk, code=obs.code, value=obs.value, unit=obs.unit
+        )
+        entry["points"].append({"at": obs.effective_at, "value": obs.value, "abnormal": abnormal})
+        entry["abnormal_count"] = entry.get("abnormal_count", 0) + abnormal
+    return sorted(series.values(), key=lambda s: (s["label"], s["unit"]))
+
+
+def chart_data(
+    series: list[dict[str, Any]], thresholds: PatientThresholds, language: str
+) -> list[dict[str, Any]]:
+    """What web/static/web/charts.js draws: each series with the lines of its chart."""
+    return [
+        {
+            "key": s["key"],
             "code": s["code"],
-            "label": s["label"],
             "unit": s["unit"],
-            "x": [p[0].timestamp() for p in s["points"]],
-            "y": [float(p[1]) for p in s["points"]],
-            "thresholds": thresholds.get(s["code"], []),
+            "unit_label": s["unit_label"],
+            "label": s["label"],
+            "title": s["title"],
+            "x": [p["at"].timestamp() for p in s["points"]],
+            "y": [float(p["value"]) for p in s["points"]],
+            "abnormal": [p["abnormal"] for p in s["points"]],
+            "thresholds": chart_lines(thresholds.chart_lines(s["code"], s["unit"]), language),
         }
         for s in series
     ]
+
+
+def chart_texts() -> dict[str, str]:
+    """The words charts.js writes, in the reader's language."""
+    return {
+        "date": gettext("Date"),
+        "abnormal": gettext("Abnormal value"),
+        "no_data": gettext("No measurement in the last 90 days."),
+    }
 
 
 def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
@@ -374,7 +384,10 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                 **parameters_context(pathway, request.user, language),
             }
         )
-    series = measurement_series(patient, now)
+    thresholds = patient_thresholds(
+        patient_id=patient.pk, pathways=pathways, since=now - dt.timedelta(days=CHART_DAYS)
+    )
+    series = measurement_series(patient, now, thresholds)
     tasks = list(with_overdue(tasks_for_patient(request.user, patient.pk), now)[:WORKLIST_LIMIT])
     return {
         "patient": patient,
@@ -385,7 +398,8 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "tasks": _rows(tasks, now, language),
         "alerts": list(patient_alerts(request.user, patient_id=patient.pk)[:50]),
         "series": series,
-        "chart_data": _chart_data(series, alert_thresholds(pathways, language)),
+        "chart_data": chart_data(series, thresholds, language),
+        "chart_texts": chart_texts(),
         "startable": list({d.key: d for d in reversed(definition_list(status="active"))}.values()),
     }
 
