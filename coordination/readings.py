@@ -204,5 +204,7 @@ def patient_thresholds(
         )
         if since is not None:
             alerts = alerts.filter(raised_at__gte=since)  # raised after it was taken
-        found.alerted = frozenset(alerts.values_list("observation_id", flat=True))
+        found.alerted = frozenset(
+            pk for pk in alerts.values_list("observation_id", flat=True) if pk is not None
+        )
     return found

@@ -261,21 +261,23 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 
 def chart_lines(lines: list[Line], language: str) -> list[dict[str, Any]]:
     """The threshold lines of one chart as its legend says them: the alert's title in the
-    reader's language and the level with its unit ("SpO2 sous le seuil : 90 %")."""
-    return [
-        {
-            "value": line.value,
-            "op": line.op,
-            "alert": line.alert,
-            "label": gettext("%(alert)s: %(value)s %(unit)s")
-            % {
-                "alert": localized(line.title, language) or line.alert,
-                "value": plain_number(line.value),
-                "unit": unit_label(line.unit),
-            },
-        }
-        for line in lines
-    ]
+    reader's language and the level with its unit ("SpO2 sous le seuil : 90 %"); `level`
+    alone is written on the line."""
+    shown = []
+    for line in lines:
+        unit = unit_label(line.unit)
+        level = f"{plain_number(line.value)} {unit}" if unit else plain_number(line.value)
+        shown.append(
+            {
+                "value": line.value,
+                "op": line.op,
+                "alert": line.alert,
+                "level": level,
+                "label": gettext("%(alert)s: %(level)s")
+                % {"alert": localized(line.title, language) or line.alert, "level": level},
+            }
+        )
+    return shown
 
 
 def plain_number(value: float | Decimal) -> str:

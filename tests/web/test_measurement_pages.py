@@ -104,7 +104,10 @@ def test_glucose_in_g_per_l_and_in_mg_per_dl_are_two_charts_each_with_its_own_li
     assert (milligrams["y"], milligrams["abnormal"]) == ([110.0], [False])
     hypo = alert_title("t2d-follow-up", "hypoglycaemia")
     severe = alert_title("t2d-follow-up", "severe-hypoglycaemia")
-    assert [t["label"] for t in grams["thresholds"]] == [f"{hypo} : 0,7 g/L", f"{severe} : 0,54 g/L"]
+    assert [t["label"] for t in grams["thresholds"]] == [
+        f"{hypo} : 0,7 g/L",
+        f"{severe} : 0,54 g/L",
+    ]
     assert [t["label"] for t in milligrams["thresholds"]] == [
         f"{hypo} : 70 mg/dL",
         f"{severe} : 54 mg/dL",
@@ -159,5 +162,3 @@ def test_the_care_team_page_names_measurements_in_french():
         "abnormal": "Valeur anormale",
         "no_data": "Aucune mesure ces 90 derniers jours.",
     }
-
-

@@ -27,18 +27,29 @@
     return numberFormat.format(value) + (chart.unit_label ? " " + chart.unit_label : "");
   }
 
-  // The line's words drawn on the plot, at its left end, above the line.
-  function nameLines(chart) {
+  // The alert lines, dashed across the whole plot (also when there is one reading), each with
+  // its level written at its right end, above it; the legend names them in full.
+  function drawLines(chart) {
     return function (u) {
       var ctx = u.ctx;
       var ratio = window.devicePixelRatio || 1;
+      var left = u.bbox.left, right = u.bbox.left + u.bbox.width;
       ctx.save();
       ctx.font = Math.round(11 * ratio) + "px sans-serif";
+      ctx.textAlign = "right";
       ctx.textBaseline = "bottom";
+      ctx.lineWidth = 1.5 * ratio;
+      ctx.setLineDash([6 * ratio, 4 * ratio]);
       chart.thresholds.forEach(function (t, i) {
-        var y = u.valToPos(t.value, "y", true);
-        ctx.fillStyle = LINE_COLOURS[i % LINE_COLOURS.length];
-        ctx.fillText(t.label, u.bbox.left + 4 * ratio, y - 2 * ratio);
+        var y = Math.round(u.valToPos(t.value, "y", true));
+        var colour = LINE_COLOURS[i % LINE_COLOURS.length];
+        ctx.strokeStyle = colour;
+        ctx.beginPath();
+        ctx.moveTo(left, y);
+        ctx.lineTo(right, y);
+        ctx.stroke();
+        ctx.fillStyle = colour;
+        ctx.fillText(t.level, right - 4 * ratio, y - 2 * ratio);
       });
       ctx.restore();
     };
@@ -87,27 +98,25 @@
     }
     chart.thresholds.forEach(function (t, i) {
       data.push(chart.x.map(function () { return t.value; }));
+      // A series for the legend and the y scale; drawLines draws it.
       series.push({ label: t.label, stroke: LINE_COLOURS[i % LINE_COLOURS.length],
-                    dash: [6, 4], width: 1.5, points: { show: false } });
+                    dash: [6, 4], width: 1.5, points: { show: false },
+                    paths: function () { return null; } });
     });
     var hooks = tooltip(chart);
+    // One reading still gets a day around it.
+    var first = chart.x[0], last = chart.x[chart.x.length - 1];
+    var pad = first === last ? DAY / 2 : 0;
     var width = Math.min(figure.clientWidth || 600, 900);
     new uPlot({
       width: width,
       height: 240,
       series: series,
       legend: { live: false },
-      cursor: { points: { show: false } },
-      scales: {
-        x: {
-          time: true,
-          range: function (u, min, max) {
-            return min === max ? [min - DAY / 2, max + DAY / 2] : [min, max];
-          }
-        }
-      },
+      cursor: { points: { show: false }, drag: { x: false, y: false } },
+      scales: { x: { time: true, range: function () { return [first - pad, last + pad]; } } },
       axes: [
-        { space: 80,
+        { space: 110,
           values: function (u, splits, axis, space, increment) {
             var format = increment < DAY ? hourFormat : dayFormat;
             return splits.map(function (s) { return format.format(new Date(s * 1000)); });
@@ -115,7 +124,7 @@
         { label: chart.unit_label, size: 60,
           values: function (u, splits) { return splits.map(numberFormat.format); } }
       ],
-      hooks: { init: [hooks.init], setCursor: [hooks.setCursor], draw: [nameLines(chart)] }
+      hooks: { init: [hooks.init], setCursor: [hooks.setCursor], draw: [drawLines(chart)] }
     }, data, area);
   });
 })();
