@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from coordination.models import CarePathway
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, log_in, screenshot
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, axe_violations, log_in, screenshot
 from tests.web.test_measurement_pages import ingest, nurse_of, pathway_in
 
 
@@ -75,3 +75,4 @@ def test_the_spo2_chart_draws_the_90_floor_in_a_step_that_does_not_watch_it(
     assert labels[:2] == ["SpO2 (%)", "⚠ Valeur anormale"]
     assert [x.rsplit(" : ", 1)[1] for x in labels[2:]] == ["90 %"]
     assert page.csp_violations == []
+    assert axe_violations(page) == []

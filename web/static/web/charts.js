@@ -28,7 +28,8 @@
   }
 
   // The alert lines, dashed across the whole plot (also when there is one reading), each with
-  // its level written at its right end, above it; the legend names them in full.
+  // its level written at its left end, above it, away from the latest readings; the legend
+  // names them in full.
   function drawLines(chart) {
     return function (u) {
       var ctx = u.ctx;
@@ -36,7 +37,7 @@
       var left = u.bbox.left, right = u.bbox.left + u.bbox.width;
       ctx.save();
       ctx.font = Math.round(11 * ratio) + "px sans-serif";
-      ctx.textAlign = "right";
+      ctx.textAlign = "left";
       ctx.textBaseline = "bottom";
       ctx.lineWidth = 1.5 * ratio;
       ctx.setLineDash([6 * ratio, 4 * ratio]);
@@ -49,7 +50,7 @@
         ctx.lineTo(right, y);
         ctx.stroke();
         ctx.fillStyle = colour;
-        ctx.fillText(t.level, right - 4 * ratio, y - 2 * ratio);
+        ctx.fillText(t.level, left + 4 * ratio, y - 2 * ratio);
       });
       ctx.restore();
     };
