@@ -61,10 +61,10 @@ def charts(page: str) -> dict[tuple[str, str], dict[str, Any]]:
     return {(c["code"], c["unit"]): c for c in data}
 
 
-def alert_title(key: str, name: str) -> str:
+def alert_title(key: str, name: str, language: str = "fr") -> str:
     definition = DEFINITIONS[next(p for p in DEFINITIONS if p.stem == key)]
     alert = next(a for a in definition.monitoring.alerts if a.name == name)
-    return localized(alert.title, "fr")
+    return localized(alert.title, language)
 
 
 def test_a_low_spo2_read_in_a_step_that_does_not_watch_it_is_flagged_under_its_90_line():
@@ -162,3 +162,18 @@ def test_the_care_team_page_names_measurements_in_french():
         "abnormal": "Valeur anormale",
         "no_data": "Aucune mesure ces 90 derniers jours.",
     }
+
+
+def test_in_english_the_chart_says_the_line_and_the_measurement_in_english():
+    pathway = pathway_in("hf-telemonitoring", "monitoring")
+    client = log_in(nurse_of(pathway), language="en")
+    ingest(pathway, ("29463-7", "81.4", "kg", 30), ("59408-5", "96", "%", 30))
+
+    page = client.get(f"/patients/{pathway.patient_id}/").content.decode()
+
+    spo2 = charts(page)[("59408-5", "%")]
+    assert [t["label"] for t in spo2["thresholds"]] == [
+        f"{alert_title('hf-telemonitoring', 'low-spo2', 'en')}: 90 %"
+    ]
+    assert "<figcaption>Weight (kg)</figcaption>" in page
+    assert "Abnormal value" in page
