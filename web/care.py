@@ -63,6 +63,7 @@ from workflows.selectors import definition_list, instance_definition, instance_h
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
 CHART_DAYS = 90
+EARLIER_ABNORMAL = 10  # abnormal readings listed under a measurement's latest ones
 ACTIONS = ("claim", "start", "complete", "hold", "resume", "release", "reassign")
 
 
@@ -291,11 +292,13 @@ def plain_number(value: float | Decimal) -> str:
 
 
 def measurement_series(
-    patient: Patient, now: dt.datetime, thresholds: PatientThresholds
+    patient: Patient, now: dt.datetime, thresholds: PatientThresholds, *, latest: int
 ) -> list[dict[str, Any]]:
     """The patient's readings of the last CHART_DAYS days, one series per code and unit
     (glucose in g/L and in mg/dL are two series), each reading flagged when it is abnormal
-    for the patient (`PatientThresholds.abnormal`). The caller has checked access."""
+    for the patient (`PatientThresholds.abnormal`); for the tables, the `latest` readings
+    and the abnormal ones before them (the most recent first, at most EARLIER_ABNORMAL).
+    The caller has checked access."""
     series: dict[tuple[str, str], dict[str, Any]] = {}
     since = now - dt.timedelta(days=CHART_DAYS)
     for obs in observation_list(patient_id=patient.pk, since=since, until=now):
@@ -315,7 +318,12 @@ def measurement_series(
             observation_id=obs.pk, code=obs.code, value=obs.value, unit=obs.unit
         )
         entry["points"].append({"at": obs.effective_at, "value": obs.value, "abnormal": abnormal})
-        entry["abnormal_count"] = entry.get("abnormal_count", 0) + abnormal
+    for entry in series.values():
+        points = entry["points"]
+        entry["latest"] = points[-latest:]
+        entry["abnormal_count"] = sum(p["abnormal"] for p in points)
+        earlier = [p for p in points[: max(len(points) - latest, 0)] if p["abnormal"]]
+        entry["earlier_abnormal"] = earlier[::-1][:EARLIER_ABNORMAL]
     return sorted(series.values(), key=lambda s: (s["label"], s["unit"]))
 
 
@@ -389,7 +397,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
     thresholds = patient_thresholds(
         patient_id=patient.pk, pathways=pathways, since=now - dt.timedelta(days=CHART_DAYS)
     )
-    series = measurement_series(patient, now, thresholds)
+    series = measurement_series(patient, now, thresholds, latest=5)
     tasks = list(with_overdue(tasks_for_patient(request.user, patient.pk), now)[:WORKLIST_LIMIT])
     return {
         "patient": patient,

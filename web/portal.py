@@ -83,6 +83,7 @@ def portal_home(request: HttpRequest) -> HttpResponse:
             patient_thresholds(
                 patient_id=patient.pk, pathways=own, since=now - dt.timedelta(days=CHART_DAYS)
             ),
+            latest=10,
         ),
     }
     return render(request, "web/portal.html", context)

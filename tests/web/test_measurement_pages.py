@@ -177,3 +177,21 @@ def test_in_english_the_chart_says_the_line_and_the_measurement_in_english():
     ]
     assert "<figcaption>Weight (kg)</figcaption>" in page
     assert "Abnormal value" in page
+
+
+def test_an_abnormal_reading_older_than_the_latest_five_is_still_listed_under_them():
+    pathway = pathway_in("hf-telemonitoring", "monitoring")
+    client = log_in(nurse_of(pathway))
+    ingest(
+        pathway,
+        ("59408-5", "85", "%", 200),
+        *[("59408-5", str(94 + n % 3), "%", 150 - 24 * n) for n in range(6)],
+    )
+
+    page = client.get(f"/patients/{pathway.patient_id}/").content.decode()
+
+    earlier = page.partition("<caption>Valeurs anormales plus anciennes</caption>")[2]
+    assert earlier.partition("</table>")[0].count(FLAG) == 1
+    assert "85 %" in earlier.partition("</table>")[0]
+    assert page.count(FLAG) == 1
+    assert "1 valeur anormale en 90 jours" in page
