@@ -8,20 +8,19 @@ their domain errors become messages on the page.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import get_language, gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from coordination import task_states
 from coordination.models import Task, risk_of_rank
-from coordination.readings import Line, PatientThresholds, patient_thresholds
+from coordination.readings import patient_thresholds
 from coordination.selectors import (
     access_task,
     pathway_monitoring,
@@ -41,20 +40,19 @@ from core.errors import NotFound as TaskNotFound
 from directory.selectors import care_team_members
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
-from patients.measurements import measurement_label, unit_label
 from patients.models import AuditEvent, Patient
 from patients.selectors import (
     access_patient,
     break_glass_grant_active,
     consent_list,
     may_break_glass,
-    observation_list,
 )
 from patients.selectors.patients import patient_exists
 from patients.services import patient_break_glass
 from web import monitoring_notes
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
+from web.charts import CHART_DAYS, chart_data, chart_texts, measurement_series
 from web.documents import pathway_diagram, pathway_document
 from web.parameters import parameters_context
 from workflows.definition import localized
@@ -62,8 +60,6 @@ from workflows.selectors import definition_list, instance_definition, instance_h
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
-CHART_DAYS = 90
-EARLIER_ABNORMAL = 10  # abnormal readings listed under a measurement's latest ones
 ACTIONS = ("claim", "start", "complete", "hold", "resume", "release", "reassign")
 
 
@@ -258,103 +254,6 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 # --- the patient page ---------------------------------------------------------------------
-
-
-def chart_lines(lines: list[Line], language: str) -> list[dict[str, Any]]:
-    """The threshold lines of one chart as its legend says them: the alert's title in the
-    reader's language and the level with its unit ("SpO2 sous le seuil : 90 %"); `level`
-    alone is written on the line."""
-    shown = []
-    for line in lines:
-        unit = unit_label(line.unit)
-        level = f"{plain_number(line.value)} {unit}" if unit else plain_number(line.value)
-        shown.append(
-            {
-                "value": line.value,
-                "op": line.op,
-                "alert": line.alert,
-                "level": level,
-                "label": gettext("%(alert)s: %(level)s")
-                % {"alert": localized(line.title, language) or line.alert, "level": level},
-            }
-        )
-    return shown
-
-
-def plain_number(value: float | Decimal) -> str:
-    """`value` as the reader writes numbers (0,54 in French), without trailing zeros."""
-    number = Decimal(str(value))
-    if number == number.to_integral_value():
-        number = number.quantize(Decimal(1))
-    else:
-        number = number.normalize()
-    return formats.number_format(number, use_l10n=True)
-
-
-def measurement_series(
-    patient: Patient, now: dt.datetime, thresholds: PatientThresholds, *, latest: int
-) -> list[dict[str, Any]]:
-    """The patient's readings of the last CHART_DAYS days, one series per code and unit
-    (glucose in g/L and in mg/dL are two series), each reading flagged when it is abnormal
-    for the patient (`PatientThresholds.abnormal`); for the tables, the `latest` readings
-    and the abnormal ones before them (the most recent first, at most EARLIER_ABNORMAL).
-    The caller has checked access."""
-    series: dict[tuple[str, str], dict[str, Any]] = {}
-    since = now - dt.timedelta(days=CHART_DAYS)
-    for obs in observation_list(patient_id=patient.pk, since=since, until=now):
-        entry = series.get((obs.code, obs.unit))
-        if entry is None:
-            label, unit = measurement_label(obs.code), unit_label(obs.unit)
-            entry = series[(obs.code, obs.unit)] = {
-                "key": f"chart-{len(series) + 1}",
-                "code": obs.code,
-                "unit": obs.unit,
-                "unit_label": unit,
-                "label": label,
-                "title": f"{label} ({unit})" if unit else label,
-                "points": [],
-            }
-        abnormal = thresholds.abnormal(
-            observation_id=obs.pk, code=obs.code, value=obs.value, unit=obs.unit
-        )
-        entry["points"].append({"at": obs.effective_at, "value": obs.value, "abnormal": abnormal})
-    for entry in series.values():
-        points = entry["points"]
-        entry["latest"] = points[-latest:]
-        entry["abnormal_count"] = sum(p["abnormal"] for p in points)
-        earlier = [p for p in points[: max(len(points) - latest, 0)] if p["abnormal"]]
-        entry["earlier_abnormal"] = earlier[::-1][:EARLIER_ABNORMAL]
-    return sorted(series.values(), key=lambda s: (s["label"], s["unit"]))
-
-
-def chart_data(
-    series: list[dict[str, Any]], thresholds: PatientThresholds, language: str
-) -> list[dict[str, Any]]:
-    """What web/static/web/charts.js draws: each series with the lines of its chart."""
-    return [
-        {
-            "key": s["key"],
-            "code": s["code"],
-            "unit": s["unit"],
-            "unit_label": s["unit_label"],
-            "label": s["label"],
-            "title": s["title"],
-            "x": [p["at"].timestamp() for p in s["points"]],
-            "y": [float(p["value"]) for p in s["points"]],
-            "abnormal": [p["abnormal"] for p in s["points"]],
-            "thresholds": chart_lines(thresholds.chart_lines(s["code"], s["unit"]), language),
-        }
-        for s in series
-    ]
-
-
-def chart_texts() -> dict[str, str]:
-    """The words charts.js writes, in the reader's language."""
-    return {
-        "date": gettext("Date"),
-        "abnormal": gettext("Abnormal value"),
-        "no_data": gettext("No measurement in the last 90 days."),
-    }
 
 
 def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from coordination.selectors import pathway_monitoring, tasks_for_patient, visibl
 from directory.selectors import care_team_members
 from web.access import current_patient, patient_account_required
 from web.audit import audit_read
-from web.care import CHART_DAYS, measurement_series, task_title
+from web.care import task_title
+from web.charts import CHART_DAYS, measurement_series
 from web.documents import pathway_document
 from workflows.definition import localized
 from workflows.selectors import instance_history
