@@ -46,6 +46,7 @@ def test_glucose_units_have_charts_of_their_own_and_the_tip_says_the_low_reading
     over.hover(position={"x": box["width"] - 1, "y": box["height"] / 2})
     grams.locator(".chart-tip").wait_for(state="visible")
     tip = grams.locator(".chart-tip").inner_text()
+    grams.screenshot(path=SCREENSHOTS / "glucose-tooltip.png")
     screenshot(page, "patient-glucose-charts")
     page.locator("#obs-title").locator("..").screenshot(path=SCREENSHOTS / "glucose-charts.png")
 

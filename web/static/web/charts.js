@@ -113,7 +113,9 @@
       width: width,
       height: 240,
       series: series,
-      legend: { live: false },
+      legend: { live: false, markers: { dash: function (u, i) {
+        return u.series[i].dash ? "dashed" : "solid";
+      } } },
       cursor: { points: { show: false }, drag: { x: false, y: false } },
       scales: { x: { time: true, range: function () { return [first - pad, last + pad]; } } },
       axes: [
