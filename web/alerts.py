@@ -55,7 +55,7 @@ def alert_title(alert: AlertRecord, definition: CompiledDefinition | None, langu
             return localized(expectation.title, language) or alert.name
         known = MEASUREMENTS.get(expectation.code)
         return gettext("Missing measurement: %(what)s") % {
-            "what": known.display if known else expectation.code
+            "what": known.label if known else expectation.code
         }
     alerts = (*(state.alerts if state else ()), *definition.monitoring.alerts)
     spec = next((a for a in alerts if a.name == alert.name), None)
@@ -76,7 +76,7 @@ def alert_rows(alerts: list[AlertRecord], may_act: set[int], language: str) -> l
         if observation is not None:
             known = MEASUREMENTS.get(observation.code)
             measured = {
-                "label": known.display if known else observation.code,
+                "label": known.label if known else observation.code,
                 "value": observation.value.normalize(),
                 "unit": observation.unit,
                 "at": observation.effective_at,
