@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from coordination.models import AlertRecord, CarePathway
-from coordination.services.parameters import parameter_values
+from coordination.services.parameters import parameter_values_many
 from patients.measurements import MEASUREMENTS
 from workflows.definition.compiled import AlertSpec, CompiledDefinition, Text
 from workflows.definition.conditions import Threshold
@@ -185,26 +185,38 @@ def patient_thresholds(
 ) -> PatientThresholds:
     """The thresholds of `pathways` (the patient's, that the caller has read: no access
     check), newest first as given, at the patient's parameters; and the readings that raised
-    an alert on one of them since `since`. One query per pathway with parameters, one for
-    the alerts."""
-    found = PatientThresholds()
-    ids = []
+    an alert on one of them since `since`. Two queries at most."""
+    return thresholds_by_patient(pathways, since=since).get(patient_id, PatientThresholds())
+
+
+def thresholds_by_patient(
+    pathways: Iterable[CarePathway], *, since: dt.datetime | None = None
+) -> dict[int, PatientThresholds]:
+    """`patient_thresholds` of the patients of `pathways` (read by the caller: no access
+    check), by patient id, for pages that show many patients' readings: one query for the
+    parameters of all the pathways, one for the readings that raised an alert."""
+    compiled = []
     for pathway in pathways:
         instance = pathway.instance
-        if instance is None:
-            continue
-        ids.append(pathway.pk)
-        definition = instance_definition(instance)
-        values = parameter_values(care_pathway_id=pathway.pk, definition=definition)
+        if instance is not None:
+            compiled.append((pathway, instance_definition(instance)))
+    values = parameter_values_many([(p.pk, d) for p, d in compiled])
+    found: dict[int, PatientThresholds] = {}
+    for pathway, definition in compiled:
+        thresholds = found.setdefault(pathway.patient_id, PatientThresholds())
+        params = values[pathway.pk]
         for alert in pathway_alerts(definition):
-            found.add(alert, values, alert_lines(alert, values, definition))
-    if ids:
+            thresholds.add(alert, params, alert_lines(alert, params, definition))
+    if compiled:
         alerts = AlertRecord.objects.filter(
-            patient_id=patient_id, care_pathway_id__in=ids, observation_id__isnull=False
+            care_pathway_id__in=[p.pk for p, _ in compiled], observation_id__isnull=False
         )
         if since is not None:
             alerts = alerts.filter(raised_at__gte=since)  # raised after it was taken
-        found.alerted = frozenset(
-            pk for pk in alerts.values_list("observation_id", flat=True) if pk is not None
-        )
+        alerted: dict[int, set[int]] = {}
+        for patient_id, observation_id in alerts.values_list("patient_id", "observation_id"):
+            if observation_id is not None:
+                alerted.setdefault(patient_id, set()).add(observation_id)
+        for patient_id, thresholds in found.items():
+            thresholds.alerted = frozenset(alerted.get(patient_id, ()))
     return found

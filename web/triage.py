@@ -21,6 +21,7 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET
 
 from coordination.models import AlertRecord
+from coordination.readings import PatientThresholds
 from coordination.selectors.triage import Reading, TriageRow, triage_board
 from patients.measurements import MEASUREMENTS
 from web.access import practitioner_required
@@ -66,7 +67,7 @@ def _value(value: Decimal) -> str:
     return number_format(value.normalize(), use_l10n=True)
 
 
-def _trend(code: str, readings: list[Reading], flagged: set[int]) -> SafeString:
+def _trend(code: str, readings: list[Reading], thresholds: PatientThresholds) -> SafeString:
     """One measurement of a row, as the list item the board shows: its name, its trend line
     (with a text alternative), the newest value and its time, flagged when abnormal. Built
     here with format_html rather than by the template: a board holds some 150 of them, and
@@ -82,7 +83,9 @@ def _trend(code: str, readings: list[Reading], flagged: set[int]) -> SafeString:
             gettext("no reading in 30 days"),
         )
     newest, oldest = readings[0], readings[-1]
-    abnormal = newest.pk in flagged
+    abnormal = thresholds.abnormal(
+        observation_id=newest.pk, code=code, value=newest.value, unit=newest.unit
+    )
     line = sparkline(readings)
     picture = ""
     if line is not None:
@@ -160,14 +163,13 @@ def _pathway(row: TriageRow, language: str) -> list[dict[str, Any]]:
 def board_rows(rows: list[TriageRow], language: str) -> list[dict[str, Any]]:
     shown = []
     for row in rows:
-        flagged = {a.observation_id for a in row.alerts if a.observation_id is not None}
         alerts = [_alert(a, language) for a in row.alerts]
         shown.append(
             {
                 "patient": row.patient,
                 "risk": risk_display(row.rank),
                 "pathways": _pathway(row, language),
-                "trends": [_trend(c, row.readings.get(c, []), flagged) for c in row.codes],
+                "trends": [_trend(c, row.readings.get(c, []), row.thresholds) for c in row.codes],
                 "alert": alerts[0] if alerts else None,
                 "other_alerts": len(alerts) - 1 if alerts else 0,
             }

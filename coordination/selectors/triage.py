@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from coordination import task_states
 from coordination.models import AlertRecord, CarePathway
+from coordination.readings import PatientThresholds, thresholds_by_patient
 from coordination.selectors.alerts import (
     PENDING,
     patient_risk_rank_subquery,
@@ -114,6 +115,8 @@ class TriageRow:
     # code -> the latest readings (newest first) of the code's latest unit
     readings: dict[str, list[Reading]] = field(default_factory=dict)
     alerts: list[AlertRecord] = field(default_factory=list)  # pending, most pressing first
+    # The lines of their pathways and what flags a reading abnormal (coordination.readings).
+    thresholds: PatientThresholds = field(default_factory=PatientThresholds)
 
 
 @dataclass
@@ -164,8 +167,8 @@ def _readings(
         .values_list("patient_id", "code", "id", "value", "unit", "effective_at")
     )
     found: dict[tuple[int, str], list[Reading]] = defaultdict(list)
-    for patient_id, code, *reading in numbered:
-        found[(patient_id, code)].append(Reading(*reading))
+    for patient_id, code, pk, value, unit, effective_at in numbered:
+        found[(patient_id, code)].append(Reading(pk, value, unit, effective_at))
     return found
 
 
@@ -195,7 +198,7 @@ def triage_board(
     }
     if not rows:
         return TriageBoard(rows=[], more=False)
-    pathways = (
+    pathways = list(
         visible_care_pathways(user)
         .filter(patient_id__in=rows, instance__status__in=_ACTIVE)
         .annotate(pathway_rank=risk_rank_expression())
@@ -212,7 +215,10 @@ def triage_board(
             if code not in row.codes and len(row.codes) < TREND_CODES:
                 row.codes.append(code)
                 wanted.add(code)
-    readings = _readings(rows.keys(), wanted, now - dt.timedelta(days=TREND_DAYS))
+    since = now - dt.timedelta(days=TREND_DAYS)
+    readings = _readings(rows.keys(), wanted, since)
+    for patient_id, thresholds in thresholds_by_patient(pathways, since=since).items():
+        rows[patient_id].thresholds = thresholds
     for row in rows.values():
         for code in row.codes:
             row.readings[code] = _same_unit(readings.get((row.patient.pk, code), ()))

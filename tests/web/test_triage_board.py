@@ -263,3 +263,31 @@ def test_the_practitioner_alerts_go_to_lands_on_the_board_others_on_the_worklist
         "/login/", {"username": newcomer.user.username, "password": PASSWORD}, follow=True
     )
     assert other.redirect_chain[-1][0] == "/worklist/"
+
+
+def test_a_reading_past_the_patients_threshold_is_flagged_though_it_raised_no_new_alert(board):
+    """The alert is raised once (86 %); the next reading under the floor repeats it without
+    being its reading, and is flagged all the same: by the pathway's threshold."""
+    low = board["low"]
+    assert isinstance(low, CarePathway)
+    observations_ingest(
+        patient=low.patient,
+        observations=[
+            {"code": "59408-5", "value": 88, "unit": "%", "effective_at": timezone.now()}
+        ],
+        actor=None,
+        source="device",
+    )
+    alert = AlertRecord.objects.get(care_pathway=low, name="low-spo2")
+    newest = Observation.objects.filter(patient=low.patient, code="59408-5").latest("effective_at")
+    assert alert.observation_id != newest.pk
+    client = log_in(board["nurse"])
+
+    page = client.get("/triage/").content.decode()
+
+    row = page.split(f'<tr data-patient="{low.patient_id}">')[1].split("</tr>")[0]
+    spo2 = row.split('data-code="59408-5"')[1].split("</li>")[0]
+    assert "88&nbsp;%" in spo2
+    assert "valeur anormale" in spo2
+    calm = page.split(f'<tr data-patient="{board["calm"].patient_id}">')[1].split("</tr>")[0]
+    assert "valeur anormale" not in calm
