@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,11 +50,23 @@ def visible_care_pathways(user: User) -> QuerySet[CarePathway]:
     """Pathways of the patients the user may see; a patient sees their own."""
     if not user.is_authenticated or not user.is_active:
         return CarePathway.objects.none()
-    return (
+    return _for_display(
         CarePathway.objects.filter(
             Q(patient_id__in=visible_patient_ids(user)) | Q(patient__user_id=user.pk)
         )
-        .select_related("instance__definition", "patient")
+    )
+
+
+def care_pathways_of(patient_ids: Collection[int]) -> QuerySet[CarePathway]:
+    """The pathways of `patient_ids`, read as `visible_care_pathways` reads them, for a page
+    that has already read which patients its user may see (the triage board): no access
+    check of its own."""
+    return _for_display(CarePathway.objects.filter(patient_id__in=patient_ids))
+
+
+def _for_display(pathways: QuerySet[CarePathway]) -> QuerySet[CarePathway]:
+    return (
+        pathways.select_related("instance__definition", "patient")
         .defer("instance__definition__source", "instance__definition__document")
         .annotate(monitoring_withdrawn_at=_monitoring_withdrawn_at())
     )

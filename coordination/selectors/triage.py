@@ -38,7 +38,7 @@ from coordination.selectors.alerts import (
     patient_risk_rank_subquery,
     risk_rank_expression,
 )
-from coordination.selectors.pathways import visible_care_pathways
+from coordination.selectors.pathways import care_pathways_of
 from core.users import User
 from directory.selectors import practitioner_of
 from patients.models import Observation, Patient
@@ -199,8 +199,8 @@ def triage_board(
     if not rows:
         return TriageBoard(rows=[], more=False)
     pathways = list(
-        visible_care_pathways(user)
-        .filter(patient_id__in=rows, instance__status__in=_ACTIVE)
+        care_pathways_of(list(rows))  # the patients just read as visible to the user
+        .filter(instance__status__in=_ACTIVE)
         .annotate(pathway_rank=risk_rank_expression())
         .order_by("patient_id", "pathway_rank", "created_at", "pk")
     )
@@ -223,7 +223,7 @@ def triage_board(
         for code in row.codes:
             row.readings[code] = _same_unit(readings.get((row.patient.pk, code), ()))
     alerts = (
-        AlertRecord.objects.filter(PENDING, patient_id__in=rows)
+        AlertRecord.objects.filter(PENDING, patient_id__in=list(rows))
         .select_related("task", "care_pathway__instance__definition")
         .defer(
             "care_pathway__instance__definition__source",
