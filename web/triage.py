@@ -8,11 +8,13 @@ record per patient shown."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -21,8 +23,8 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET
 
 from coordination.models import AlertRecord
-from coordination.readings import PatientThresholds
-from coordination.selectors.triage import Reading, TriageRow, triage_board
+from coordination.readings import PatientThresholds, thresholds_by_patient
+from coordination.selectors.triage import TREND_DAYS, Reading, TriageRow, triage_board
 from patients.measurements import MEASUREMENTS
 from web.access import practitioner_required
 from web.alerts import alert_title, definition_of
@@ -160,16 +162,24 @@ def _pathway(row: TriageRow, language: str) -> list[dict[str, Any]]:
     return shown
 
 
-def board_rows(rows: list[TriageRow], language: str) -> list[dict[str, Any]]:
+def board_rows(rows: list[TriageRow], language: str, now: dt.datetime) -> list[dict[str, Any]]:
+    # What flags a reading abnormal, by the rule of the patient page and the portal: the
+    # thresholds of all the board's pathways, read at once.
+    thresholds = thresholds_by_patient(
+        (p for row in rows for p in row.pathways), since=now - dt.timedelta(days=TREND_DAYS)
+    )
     shown = []
     for row in rows:
+        patient_thresholds = thresholds.get(row.patient.pk, PatientThresholds())
         alerts = [_alert(a, language) for a in row.alerts]
         shown.append(
             {
                 "patient": row.patient,
                 "risk": risk_display(row.rank),
                 "pathways": _pathway(row, language),
-                "trends": [_trend(c, row.readings.get(c, []), row.thresholds) for c in row.codes],
+                "trends": [
+                    _trend(c, row.readings.get(c, []), patient_thresholds) for c in row.codes
+                ],
                 "alert": alerts[0] if alerts else None,
                 "other_alerts": len(alerts) - 1 if alerts else 0,
             }
@@ -180,12 +190,13 @@ def board_rows(rows: list[TriageRow], language: str) -> list[dict[str, Any]]:
 @practitioner_required
 @require_GET
 def triage(request: HttpRequest) -> HttpResponse:
-    board = triage_board(request.user)
+    now = timezone.now()
+    board = triage_board(request.user, now=now)
     audit_rows_read(
         request,
         resource_type="Patient",
         rows=[(r.patient.pk, r.patient.pk) for r in board.rows],
         detail={"view": "triage"},
     )
-    context = {"rows": board_rows(board.rows, get_language() or "fr"), "more": board.more}
+    context = {"rows": board_rows(board.rows, get_language() or "fr", now), "more": board.more}
     return render(request, "web/triage.html", context)

@@ -32,7 +32,6 @@ from django.utils import timezone
 
 from coordination import task_states
 from coordination.models import AlertRecord, CarePathway
-from coordination.readings import PatientThresholds, thresholds_by_patient
 from coordination.selectors.alerts import (
     PENDING,
     patient_risk_rank_subquery,
@@ -115,8 +114,6 @@ class TriageRow:
     # code -> the latest readings (newest first) of the code's latest unit
     readings: dict[str, list[Reading]] = field(default_factory=dict)
     alerts: list[AlertRecord] = field(default_factory=list)  # pending, most pressing first
-    # The lines of their pathways and what flags a reading abnormal (coordination.readings).
-    thresholds: PatientThresholds = field(default_factory=PatientThresholds)
 
 
 @dataclass
@@ -215,10 +212,7 @@ def triage_board(
             if code not in row.codes and len(row.codes) < TREND_CODES:
                 row.codes.append(code)
                 wanted.add(code)
-    since = now - dt.timedelta(days=TREND_DAYS)
-    readings = _readings(rows.keys(), wanted, since)
-    for patient_id, thresholds in thresholds_by_patient(pathways, since=since).items():
-        rows[patient_id].thresholds = thresholds
+    readings = _readings(rows.keys(), wanted, now - dt.timedelta(days=TREND_DAYS))
     for row in rows.values():
         for code in row.codes:
             row.readings[code] = _same_unit(readings.get((row.patient.pk, code), ()))
