@@ -39,6 +39,7 @@ from workflows.definition.limits import (
     MAX_EXPRESSION_LENGTH,
     MAX_EXPRESSION_NAMES,
 )
+from workflows.definition.translation import gettext as _
 
 # Functions and macros of the CEL standard definitions that the evaluator supports.
 STANDARD_FUNCTIONS = frozenset(
@@ -102,7 +103,7 @@ def check_expression(source: str, scope: ExpressionScope) -> list[str]:
     try:
         compile_expression(source)
     except ExpressionError as exc:
-        return [f"expression does not parse: {exc}"]
+        return [_("expression does not parse: %(reason)s") % {"reason": exc}]
     tree, problems = _analysis(source)
     if tree is None:
         return list(problems)
@@ -110,12 +111,17 @@ def check_expression(source: str, scope: ExpressionScope) -> list[str]:
     for name in sorted(_free_names(tree)):
         if name not in scope.variables:
             allowed = ", ".join(sorted(scope.variables))
-            out.append(f"unknown variable {name!r} (available here: {allowed})")
+            message = _("unknown variable %(name)s (available here: %(allowed)s)")
+            out.append(message % {"name": repr(name), "allowed": allowed})
     for name in sorted(_called(tree)):
         if name in STANDARD_FUNCTIONS or name in scope.functions:
             continue
-        extra = f"; available here: {', '.join(sorted(scope.functions))}" if scope.functions else ""
-        out.append(f"unknown function {name!r}{extra}")
+        message = (
+            _("unknown function %(name)s; available here: %(allowed)s")
+            if scope.functions
+            else _("unknown function %(name)s")
+        )
+        out.append(message % {"name": repr(name), "allowed": ", ".join(sorted(scope.functions))})
     return out + list(problems)
 
 
@@ -222,9 +228,10 @@ def _analysis(source: str) -> tuple[Node | None, tuple[str, ...]]:
 
 
 def _too_long(source: str) -> str:
-    return (
-        f"expression is {len(source)} characters long; at most {MAX_EXPRESSION_LENGTH} are allowed"
-    )
+    return _("expression is %(n)s characters long; at most %(limit)s are allowed") % {
+        "n": len(source),
+        "limit": MAX_EXPRESSION_LENGTH,
+    }
 
 
 def _free_names(tree: Node, bound: frozenset[str] = frozenset()) -> set[str]:
@@ -359,7 +366,10 @@ def _parse_error(text: str) -> str:
         return _first_line(text)
     line, column, message = match.groups()
     message = re.sub(r" expecting \{.*\}", "", message)
-    where = f"column {column}" if line == "1" else f"line {line}, column {column}"
+    where = (_("column %(column)s") if line == "1" else _("line %(line)s, column %(column)s")) % {
+        "line": line,
+        "column": column,
+    }
     return f"{where}: {message}"
 
 
