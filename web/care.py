@@ -57,8 +57,10 @@ from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
 from web.documents import pathway_diagram, pathway_document
 from web.parameters import parameters_context
+from web.titles import actor_names, care_role_title, member_rows, timeline
 from workflows.definition import localized
-from workflows.definition.compiled import AlertSpec
+from workflows.definition.compiled import AlertSpec, CompiledDefinition
+from workflows.definition.titles import alert_title
 from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
@@ -171,12 +173,26 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(request, task_id)
     audit_read(request, resource_type="Task", resource_id=task.pk, patient_id=task.patient_id)
     language = get_language() or "fr"
+    definitions = _task_definitions(task)
+    events = list(task.events.select_related("actor").order_by("version"))
+    names = actor_names(e.actor_label for e in events if e.actor is None)
     context = {
         "task": task,
         "title": task_title(task, language),
         "description": localized(task.description, language) if task.description else "",
-        "events": task.events.select_related("actor").order_by("version"),
-        "members": care_team_members(patient=task.patient),
+        "events": [
+            {
+                "event": e,
+                "by": (e.actor.get_full_name() or e.actor.get_username())
+                if e.actor is not None
+                else names[e.actor_label],
+            }
+            for e in events
+        ],
+        "offered_role": care_role_title(task.offered_role, definitions, language)
+        if task.offered_role
+        else "",
+        "members": member_rows(care_team_members(patient=task.patient), definitions, language),
         # Only what the service would accept from this user: nothing under a read-only
         # break-the-glass grant, no claim for someone the task is not offered to.
         "actions": task_actions_open(task=task, user=request.user),  # type: ignore[arg-type]
@@ -184,6 +200,13 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     }
     context["step"] = task_step_context(task, language)
     return render(request, "web/task_detail.html", context)
+
+
+def _task_definitions(task: Task) -> list[CompiledDefinition]:
+    """The definition of the task's pathway, whose role titles name the task's roles."""
+    pathway = task.care_pathway
+    instance = pathway.instance if pathway is not None else None
+    return [instance_definition(instance)] if instance is not None else []
 
 
 def task_step_context(task: Task, language: str) -> dict[str, Any] | None:
@@ -344,11 +367,14 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         visible_care_pathways(request.user).filter(patient_id=patient.pk).order_by("-created_at")
     )
     shown = []
+    definitions: list[CompiledDefinition] = []
     for pathway in pathways:
         instance = pathway.instance
         if instance is None:
             continue
         document = pathway_document(instance.definition)
+        compiled = instance_definition(instance)
+        definitions.append(compiled)
         history = list(instance_history(instance_id=instance.pk).order_by("-revision"))
         shown.append(
             {
@@ -365,7 +391,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     visited=frozenset(h.to_state for h in history),
                     language=language,
                 ),
-                "history": history,
+                "history": timeline(history, compiled, language),
                 "monitoring": pathway_monitoring(pathway),
                 # Declared silences of the current step, with the pathway's reason.
                 "suspended": monitoring_notes.suspensions(
@@ -381,13 +407,36 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "risk": risk_display(patient_risk_rank(patient_id=patient.pk)),
         "pathways": shown,
         "consents": consent_list(patient_id=patient.pk),
-        "members": care_team_members(patient=patient),
+        "members": member_rows(care_team_members(patient=patient), definitions, language),
         "tasks": _rows(tasks, now, language),
-        "alerts": list(patient_alerts(request.user, patient_id=patient.pk)[:50]),
+        "alerts": _alert_rows(
+            list(patient_alerts(request.user, patient_id=patient.pk)[:50]),
+            {p.pk: d for p, d in zip(_with_instance(pathways), definitions, strict=True)},
+            language,
+        ),
         "series": series,
         "chart_data": _chart_data(series, alert_thresholds(pathways, language)),
-        "startable": list({d.key: d for d in reversed(definition_list(status="active"))}.values()),
+        "startable": [
+            {"definition": d, "title": localized(pathway_document(d).get("title"), language)}
+            for d in {d.key: d for d in reversed(definition_list(status="active"))}.values()
+        ],
     }
+
+
+def _with_instance(pathways: list[CarePathway]) -> list[CarePathway]:
+    return [p for p in pathways if p.instance is not None]
+
+
+def _alert_rows(
+    alerts: list[Any], definitions: Mapping[int, CompiledDefinition], language: str
+) -> list[dict[str, Any]]:
+    """The patient page's alerts, each with the title its pathway gives it."""
+    rows = []
+    for alert in alerts:
+        definition = definitions.get(alert.care_pathway_id)
+        title = alert_title(definition, alert.name, language) if definition else alert.name
+        rows.append({"alert": alert, "title": title})
+    return rows
 
 
 @practitioner_required

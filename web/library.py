@@ -4,11 +4,14 @@ page), and starting a pathway for a patient."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -21,6 +24,7 @@ from web import monitoring_notes
 from web.access import library_editor_required, practitioner_required
 from web.audit import audit_read
 from workflows.actors import Actor
+from workflows.definition import localized
 from workflows.definition.problems import Problem
 from workflows.errors import DefinitionConflict, InvalidDefinition, NotFound, WorkflowError
 from workflows.models import PathwayDefinition
@@ -51,6 +55,22 @@ def annotate(source: str, problems: list[Problem]) -> tuple[list[SourceLine], li
     return lines, general
 
 
+_POSITION = re.compile(r"^line (\d+), column (\d+)$")
+
+
+def shown(problem: Problem) -> Problem:
+    """The problem as the page shows it: a position in the source said in the reader's
+    language (the language package writes `line L, column C`, as a location path)."""
+    match = _POSITION.match(problem.location)
+    if match is None:
+        return problem
+    where = _("line %(line)s, column %(column)s") % {
+        "line": match.group(1),
+        "column": match.group(2),
+    }
+    return dataclasses.replace(problem, location=where)
+
+
 @library_editor_required
 def pathway_upload(request: HttpRequest) -> HttpResponse:
     allowed = request.user.has_perm(MANAGE_PERMISSION)
@@ -75,8 +95,9 @@ def pathway_upload(request: HttpRequest) -> HttpResponse:
                 source=source, actor=Actor(id=f"user:{request.user.pk}"), filename=filename
             )
         except InvalidDefinition as error:
-            lines, general = annotate(source, error.problems)
-            context.update({"lines": lines, "general": general, "problems": error.problems})
+            problems = [shown(p) for p in error.problems]
+            lines, general = annotate(source, problems)
+            context.update({"lines": lines, "general": general, "problems": problems})
             return render(request, "web/pathway_upload.html", context, status=400)
         except (DefinitionConflict, WorkflowError) as error:
             messages.error(request, _("Not uploaded: %(reason)s") % {"reason": str(error)})
@@ -116,6 +137,8 @@ def pathway_status_change(
     allowed = request.user.has_perm(MANAGE_PERMISSION)
     context = {
         "definition": definition,
+        "title": localized(definition_document(definition).get("title"), get_language() or "fr")
+        or definition.title,
         "change": change,
         "allowed": allowed,
         "applies": definition.status == applies_to,

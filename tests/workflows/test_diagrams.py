@@ -94,14 +94,14 @@ def test_description_lists_states_and_transitions_in_plain_text() -> None:
     assert desc is not None
     assert desc.get("id") == root.get("aria-describedby")
     assert desc.text == (
-        "States: Enrolment (enrolment) [initial]; monitoring [current state]; nurse_review; "
-        "Closed (closed) [final]. "
-        "enrolment → monitoring: tasks_completed (automatic). "
-        "enrolment → closed: no_install (automatic). "
+        "States: Enrolment [initial]; monitoring [current state]; nurse_review; "
+        "Closed [final]. "
+        "Enrolment → monitoring: All tasks of the step done (automatic). "
+        "Enrolment → Closed: no_install (automatic). "
         "monitoring → nurse_review: decompensation_risk (automatic). "
-        "monitoring → closed: stop (manual, roles gp, cardiologist), “Stop”. "
-        "nurse_review → monitoring: resolved (manual, roles nurse, gp). "
-        "nurse_review → closed: escalate (manual, roles nurse, guard payload.reason != '')."
+        "monitoring → Closed: Stop (manual, roles General practitioner, Cardiologist). "
+        "nurse_review → monitoring: resolved (manual, roles Nurse, General practitioner). "
+        "nurse_review → Closed: escalate (manual, roles Nurse, guard payload.reason != '')."
     )
 
 
@@ -131,7 +131,7 @@ def test_every_transition_appears_with_its_event_source_and_target() -> None:
     ]
 
 
-def test_state_boxes_show_title_and_name_or_the_name_alone_when_untitled() -> None:
+def test_state_boxes_show_their_title_or_the_name_alone_when_untitled() -> None:
     root = parse(render_definition_svg(HEART_FAILURE))
 
     texts = {
@@ -139,10 +139,10 @@ def test_state_boxes_show_title_and_name_or_the_name_alone_when_untitled() -> No
     }
 
     assert texts == {
-        "enrolment": ["Enrolment", "enrolment"],
+        "enrolment": ["Enrolment"],
         "monitoring": ["monitoring"],
         "nurse_review": ["nurse_review"],
-        "closed": ["Closed", "closed"],
+        "closed": ["Closed"],
     }
 
 

@@ -360,12 +360,30 @@ def evaluate(
 _CEL_SYNTAX = re.compile(r"<input>:(\d+):(\d+): (.*)")
 
 
+# The CEL parser's commonest complaints, said in words a reader may have translated; any
+# other is quoted as the parser gives it.
+_CEL_MISMATCH = re.compile(r"^Syntax error: (?:mismatched|extraneous) input '(.*)'$")
+_CEL_CHARACTER = re.compile(r"^Syntax error: token recognition error at: '(.*)'$")
+
+
+def _syntax_message(message: str) -> str:
+    mismatch = _CEL_MISMATCH.match(message)
+    if mismatch is not None and mismatch.group(1) == "<EOF>":
+        return _("the expression stops before it is complete")
+    if mismatch is not None:
+        return _("%(token)s is not expected here") % {"token": repr(mismatch.group(1))}
+    character = _CEL_CHARACTER.match(message)
+    if character is not None:
+        return _("unknown character %(token)s") % {"token": repr(character.group(1))}
+    return _("syntax error (%(detail)s)") % {"detail": message.removeprefix("Syntax error: ")}
+
+
 def _parse_error(text: str) -> str:
     match = _CEL_SYNTAX.search(text)
     if not match:
         return _first_line(text)
     line, column, message = match.groups()
-    message = re.sub(r" expecting \{.*\}", "", message)
+    message = _syntax_message(re.sub(r" expecting .*$", "", message))
     where = (_("column %(column)s") if line == "1" else _("line %(line)s, column %(column)s")) % {
         "line": line,
         "column": column,
