@@ -2,7 +2,7 @@
 nurse, GP, pathway coordinator and a portal patient, in French and in English, shows no code
 of the shipped pathways where the pathway gives a title (states, events, roles, alerts,
 tasks), no actor label (`user:1`), no arrow written as `->`, and no title of the shipped
-pathways in the other language.
+pathways in the other language, and no date written the ISO way.
 
 The demo is loaded once for the module (it takes several seconds), inside a transaction
 rolled back after the module's last test, as in tests/coordination/test_seed_demo.py.
@@ -177,6 +177,7 @@ def misreadings(text: str, language: str) -> list[str]:
     found += [f"actor {m!r}" for m in sorted(set(re.findall(r"\buser:\d+", text)))]
     if " -> " in text:
         found.append("an arrow written ' -> '")
+    found += [f"ISO date {m!r}" for m in re.findall(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d", text)]
     other = "en" if language == "fr" else "fr"
     for title in sorted(SHIPPED.titles(other) - SHIPPED.titles(language)):
         if len(title) >= 4 and re.search(rf"(?<!\w){re.escape(title)}(?!\w)", text):

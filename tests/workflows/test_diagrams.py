@@ -6,6 +6,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from django.utils import translation
+
 from workflows.diagrams import render_definition_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -350,3 +352,16 @@ def test_300_state_chain_with_random_edges_renders_every_state() -> None:
     assert [
         g.get("data-state") for g in groups(root, "state") if "current" in g.get("class", "")
     ] == ["s150"]
+
+
+def test_transition_labels_read_as_event_titles_in_the_diagrams_language() -> None:
+    with translation.override("fr"):
+        root = parse(render_definition_svg(HEART_FAILURE, language="fr"))
+
+    labels = {
+        (g.get("data-from"), g.get("data-event")): first_text(g) for g in groups(root, "transition")
+    }
+
+    assert labels[("enrolment", "tasks_completed")] == "Toutes les tâches de l'étape terminées"
+    assert labels[("monitoring", "stop")] == "Stop"  # the transition's own title
+    assert labels[("nurse_review", "resolved")] == "resolved"  # untitled: its name
