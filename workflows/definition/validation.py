@@ -740,16 +740,21 @@ def monitoring_warnings(document: Any) -> list[Problem]:
                 watched |= alert.codes  # declared silence, with its reason
         unwatched = sorted(monitored - watched)
         if unwatched:
-            some = "measurement " if len(unwatched) == 1 else "measurements "
-            warnings.append(
-                Problem(
-                    dotted(["states", name]),
-                    f"{some}{', '.join(unwatched)} monitored by this pathway but no alert "
-                    "watches "
-                    f"{'it' if len(unwatched) == 1 else 'them'} in this state: add a pathway "
-                    "alert under 'monitoring' or an alert here, or suspend the pathway alert "
-                    "with a reason",
+            message = (
+                _(
+                    "measurement %(codes)s monitored by this pathway but no alert watches it "
+                    "in this state: add a pathway alert under 'monitoring' or an alert here, "
+                    "or suspend the pathway alert with a reason"
                 )
+                if len(unwatched) == 1
+                else _(
+                    "measurements %(codes)s monitored by this pathway but no alert watches "
+                    "them in this state: add a pathway alert under 'monitoring' or an alert "
+                    "here, or suspend the pathway alert with a reason"
+                )
+            )
+            warnings.append(
+                Problem(dotted(["states", name]), message % {"codes": ", ".join(unwatched)})
             )
     return warnings
 
