@@ -367,14 +367,14 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         visible_care_pathways(request.user).filter(patient_id=patient.pk).order_by("-created_at")
     )
     shown = []
-    definitions: list[CompiledDefinition] = []
+    definitions: dict[int, CompiledDefinition] = {}  # by care pathway
     for pathway in pathways:
         instance = pathway.instance
         if instance is None:
             continue
         document = pathway_document(instance.definition)
         compiled = instance_definition(instance)
-        definitions.append(compiled)
+        definitions[pathway.pk] = compiled
         history = list(instance_history(instance_id=instance.pk).order_by("-revision"))
         shown.append(
             {
@@ -407,12 +407,12 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "risk": risk_display(patient_risk_rank(patient_id=patient.pk)),
         "pathways": shown,
         "consents": consent_list(patient_id=patient.pk),
-        "members": member_rows(care_team_members(patient=patient), definitions, language),
+        "members": member_rows(
+            care_team_members(patient=patient), list(definitions.values()), language
+        ),
         "tasks": _rows(tasks, now, language),
         "alerts": _alert_rows(
-            list(patient_alerts(request.user, patient_id=patient.pk)[:50]),
-            {p.pk: d for p, d in zip(_with_instance(pathways), definitions, strict=True)},
-            language,
+            list(patient_alerts(request.user, patient_id=patient.pk)[:50]), definitions, language
         ),
         "series": series,
         "chart_data": _chart_data(series, alert_thresholds(pathways, language)),
@@ -421,10 +421,6 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
             for d in {d.key: d for d in reversed(definition_list(status="active"))}.values()
         ],
     }
-
-
-def _with_instance(pathways: list[CarePathway]) -> list[CarePathway]:
-    return [p for p in pathways if p.instance is not None]
 
 
 def _alert_rows(

@@ -37,7 +37,10 @@ def actor_names(labels: Iterable[str]) -> dict[str, str]:
 
 
 def _users(ids: set[int]) -> Iterable[Any]:
-    return get_user_model().objects.filter(pk__in=ids).only("pk", "first_name", "last_name")
+    model = get_user_model()
+    return model.objects.filter(pk__in=ids).only(
+        "pk", "first_name", "last_name", model.USERNAME_FIELD
+    )
 
 
 def care_role_title(role: str, definitions: Sequence[CompiledDefinition], language: str) -> str:
