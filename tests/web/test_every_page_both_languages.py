@@ -1,8 +1,9 @@
 """Everything a user reads is in their language: every main page, rendered for the demo's
 nurse, GP, pathway coordinator and a portal patient, in French and in English, shows no code
 of the shipped pathways where the pathway gives a title (states, events, roles, alerts,
-tasks), no actor label (`user:1`), no arrow written as `->`, and no title of the shipped
-pathways in the other language, and no date written the ISO way.
+tasks), no actor label (`user:1`), no arrow written as `->`, no title of the shipped
+pathways in the other language and no date written the ISO way; and a refusal and a broken
+upload's problems read in the user's language.
 
 The demo is loaded once for the module (it takes several seconds), inside a transaction
 rolled back after the module's last test, as in tests/coordination/test_seed_demo.py.
@@ -37,8 +38,8 @@ PASSWORD = "demo-password-for-language-tests"
 NURSE, GP, COORDINATOR = "demo-nurse-1", "demo-gp-1", "demo-coordinator-1"
 LANGUAGES = ("fr", "en")
 
-# A document the upload page refuses, with a problem of each kind: the YAML itself, the
-# shape (jsonschema), the meaning, and a condition that does not parse.
+# Documents the upload page refuses: one with problems of shape (jsonschema), of meaning and
+# a condition that does not parse; one whose YAML does not parse.
 BROKEN_SHAPE = """\
 key: broken-language-test
 version: one
