@@ -30,7 +30,8 @@ from workflows.definition.compiled import CompiledDefinition
 from workflows.selectors import compiled_definition_by_id
 
 
-def _definition(alert: AlertRecord) -> CompiledDefinition | None:
+def definition_of(alert: AlertRecord) -> CompiledDefinition | None:
+    """The compiled definition of the pathway that raised `alert` (None once it has none)."""
     instance = alert.care_pathway.instance
     if instance is None:
         return None
@@ -54,7 +55,7 @@ def alert_title(alert: AlertRecord, definition: CompiledDefinition | None, langu
             return localized(expectation.title, language) or alert.name
         known = MEASUREMENTS.get(expectation.code)
         return gettext("Missing measurement: %(what)s") % {
-            "what": known.display if known else expectation.code
+            "what": known.label if known else expectation.code
         }
     alerts = (*(state.alerts if state else ()), *definition.monitoring.alerts)
     spec = next((a for a in alerts if a.name == alert.name), None)
@@ -75,7 +76,7 @@ def alert_rows(alerts: list[AlertRecord], may_act: set[int], language: str) -> l
         if observation is not None:
             known = MEASUREMENTS.get(observation.code)
             measured = {
-                "label": known.display if known else observation.code,
+                "label": known.label if known else observation.code,
                 "value": observation.value.normalize(),
                 "unit": observation.unit,
                 "at": observation.effective_at,
@@ -83,7 +84,7 @@ def alert_rows(alerts: list[AlertRecord], may_act: set[int], language: str) -> l
         rows.append(
             {
                 "alert": alert,
-                "title": alert_title(alert, _definition(alert), language),
+                "title": alert_title(alert, definition_of(alert), language),
                 "risk": risk_display(alert.patient_risk_rank),  # type: ignore[attr-defined]
                 "measured": measured,
                 "may_acknowledge": alert.patient_id in may_act,

@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from coordination import task_states
-from coordination.models import CarePathway, Task, risk_of_rank
+from coordination.models import Task, risk_of_rank
+from coordination.readings import patient_thresholds
 from coordination.selectors import (
     access_task,
     pathway_monitoring,
@@ -35,37 +36,34 @@ from coordination.selectors import (
     worklist_unclaimed,
 )
 from coordination.services import TaskActionInput, task_act, task_actions_open
-from coordination.services.parameters import parameter_values
 from core.errors import DomainError
 from core.errors import NotFound as TaskNotFound
 from directory.selectors import care_team_members
 from patients.errors import NotAllowed as PatientsNotAllowed
 from patients.errors import PatientNotFound, PatientsError
-from patients.measurements import MEASUREMENTS
 from patients.models import AuditEvent, Patient
 from patients.selectors import (
     access_patient,
     break_glass_grant_active,
     consent_list,
     may_break_glass,
-    observation_list,
 )
 from patients.selectors.patients import patient_exists
 from patients.services import patient_break_glass
 from web import monitoring_notes
 from web.access import practitioner_required
 from web.audit import audit_read, audit_rows_read, client_address
-from web.documents import pathway_diagram, pathway_document
+from web.charts import CHART_DAYS, chart_data, chart_texts, measurement_series
+from web.documents import pathway_diagram, pathway_document, pathway_where_next
 from web.parameters import parameters_context
 from web.titles import actor_names, care_role_title, member_rows, timeline
 from workflows.definition import localized
-from workflows.definition.compiled import AlertSpec, CompiledDefinition
+from workflows.definition.compiled import CompiledDefinition
 from workflows.definition.titles import alert_title
 from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
 WORKLIST_FETCH = 1000  # rows read per list, to find the overdue ones among them
-CHART_DAYS = 90
 ACTIONS = ("claim", "start", "complete", "hold", "resume", "release", "reassign")
 
 
@@ -283,83 +281,6 @@ def task_action(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- the patient page ---------------------------------------------------------------------
 
 
-def alert_thresholds(pathways: list[CarePathway], language: str) -> dict[str, list[dict[str, Any]]]:
-    """Thresholds of the alerts watched in the pathways' current states (their own and the
-    pathway's), by measurement code (see `alert_lines`)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for pathway in pathways:
-        instance = pathway.instance
-        if instance is None:
-            continue
-        definition = instance_definition(instance)
-        values = parameter_values(care_pathway_id=pathway.pk, definition=definition)
-        for alert in definition.alerts_in(definition.state(instance.state)):
-            for code, lines in alert_lines(alert, values, language).items():
-                found.setdefault(code, []).extend(lines)
-    return found
-
-
-def alert_lines(
-    alert: AlertSpec, values: Mapping[str, float], language: str
-) -> dict[str, list[dict[str, Any]]]:
-    """The lines `alert` draws on the chart of the one code its condition is restricted to:
-    its comparisons `observation.value < N` or `observation.value < params.name` (at the
-    patient's value of the parameter, from `values`), read when the definition is compiled
-    (AlertSpec.thresholds). Other conditions, such as a change over a window, have no single
-    line to draw; a threshold that holds for one unit only waits for charts by unit."""
-    if alert.only_codes is None or len(alert.only_codes) != 1:
-        return {}
-    (code,) = alert.only_codes
-    lines = []
-    for threshold in alert.thresholds:
-        if threshold.unit is not None:
-            continue
-        level = values.get(threshold.parameter) if threshold.parameter else threshold.value
-        if level is None:
-            continue
-        lines.append(
-            {
-                "value": float(level),
-                "op": threshold.op,
-                "label": localized(alert.title, language) or alert.name,
-            }
-        )
-    return {code: lines} if lines else {}
-
-
-def measurement_series(patient: Patient, now: dt.datetime) -> list[dict[str, Any]]:
-    series: dict[str, dict[str, Any]] = {}
-    since = now - dt.timedelta(days=CHART_DAYS)
-    for obs in observation_list(patient_id=patient.pk, since=since, until=now):
-        entry = series.setdefault(
-            obs.code,
-            {
-                "code": obs.code,
-                "label": MEASUREMENTS[obs.code].display if obs.code in MEASUREMENTS else obs.code,
-                "unit": obs.unit,
-                "points": [],
-            },
-        )
-        entry["points"].append((obs.effective_at, obs.value))
-    return list(series.values())
-
-
-def _chart_data(
-    series: list[dict[str, Any]], thresholds: dict[str, list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "code": s["code"],
-            "label": s["label"],
-            "unit": s["unit"],
-            "x": [p[0].timestamp() for p in s["points"]],
-            "y": [float(p[1]) for p in s["points"]],
-            "thresholds": thresholds.get(s["code"], []),
-        }
-        for s in series
-    ]
-
-
 def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
     now = timezone.now()
     language = get_language() or "fr"
@@ -391,6 +312,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     visited=frozenset(h.to_state for h in history),
                     language=language,
                 ),
+                "where": pathway_where_next(instance, language),
                 "history": timeline(history, compiled, language),
                 "monitoring": pathway_monitoring(pathway),
                 # Declared silences of the current step, with the pathway's reason.
@@ -400,7 +322,10 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                 **parameters_context(pathway, request.user, language),
             }
         )
-    series = measurement_series(patient, now)
+    thresholds = patient_thresholds(
+        patient_id=patient.pk, pathways=pathways, since=now - dt.timedelta(days=CHART_DAYS)
+    )
+    series = measurement_series(patient, now, thresholds, latest=5)
     tasks = list(with_overdue(tasks_for_patient(request.user, patient.pk), now)[:WORKLIST_LIMIT])
     return {
         "patient": patient,
@@ -415,7 +340,8 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
             list(patient_alerts(request.user, patient_id=patient.pk)[:50]), definitions, language
         ),
         "series": series,
-        "chart_data": _chart_data(series, alert_thresholds(pathways, language)),
+        "chart_data": chart_data(series, thresholds, language),
+        "chart_texts": chart_texts(),
         "startable": [
             {"definition": d, "title": localized(pathway_document(d).get("title"), language)}
             for d in {d.key: d for d in reversed(definition_list(status="active"))}.values()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,6 +16,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from coordination.errors import PathwayRunning
+from coordination.models import CarePathway
 from coordination.services import care_pathway_start
 from core.errors import DomainError
 from patients.errors import PatientNotFound
@@ -23,12 +26,18 @@ from patients.selectors import access_patient
 from web import monitoring_notes
 from web.access import library_editor_required, practitioner_required
 from web.audit import audit_read
+from web.documents import pathway_document
 from workflows.actors import Actor
 from workflows.definition import localized
 from workflows.definition.problems import Problem
 from workflows.errors import DefinitionConflict, InvalidDefinition, NotFound, WorkflowError
 from workflows.models import PathwayDefinition
-from workflows.selectors import definition_document, definition_get
+from workflows.selectors import (
+    definition_document,
+    definition_get,
+    definition_latest_active,
+    instance_history,
+)
 from workflows.services import definition_activate, definition_retire, definition_upload
 
 MAX_SOURCE = 1_000_000
@@ -161,9 +170,47 @@ def pathway_status_change(
     return render(request, "web/pathway_status_change.html", context)
 
 
+@dataclass
+class RunningPathway:
+    """A running care pathway as the start refusal and confirmation pages name it."""
+
+    pathway: CarePathway
+    title: str
+    version: int
+    state: str
+    started_at: datetime
+    step_since: datetime
+
+
+def _running_rows(running: list[CarePathway], language: str) -> list[RunningPathway]:
+    rows = []
+    for pathway in running:
+        instance = pathway.instance
+        if instance is None:
+            continue
+        document = pathway_document(instance.definition)
+        last = instance_history(instance_id=instance.pk).order_by("-revision").first()
+        state = document.get("states", {}).get(instance.state, {})
+        rows.append(
+            RunningPathway(
+                pathway=pathway,
+                title=localized(document.get("title"), language) or instance.definition.key,
+                version=instance.definition.version,
+                state=localized(state.get("title"), language) or instance.state,
+                started_at=instance.started_at,
+                step_since=last.occurred_at if last is not None else instance.started_at,
+            )
+        )
+    return rows
+
+
 @practitioner_required
 @require_POST
 def pathway_start(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Start a pathway from the patient page. The service decides: while the patient follows
+    one of the same key it refuses, and this page names the running one with a link to it;
+    a definition that allows several asks first (ask_before_concurrent), and the page's
+    confirmation posts again with `confirm` set to the key."""
     key = request.POST.get("key", "")
     try:
         patient = access_patient(user=request.user, patient_id=patient_id)
@@ -177,13 +224,35 @@ def pathway_start(request: HttpRequest, patient_id: int) -> HttpResponse:
             detail={"pathway": key[:64]},
         )
         raise Http404 from None
+    confirmed = bool(key) and request.POST.get("confirm") == key
     try:
         care_pathway_start(
             patient=patient,
             key=key,
             user=request.user,  # type: ignore[arg-type]  # logged in: practitioner_required
             entry_point=AuditEvent.EntryPoint.WEB,
+            ask_before_concurrent=not confirmed,
         )
+    except PathwayRunning as running:
+        rows = _running_rows(running.running, get_language() or "fr")
+        audit_read(
+            request,
+            resource_type="CarePathway",
+            resource_id=",".join(str(row.pathway.pk) for row in rows),
+            patient_id=patient.pk,
+            detail={"pathway": key[:64], "start": "confirm" if running.confirmable else "refused"},
+        )
+        definition = definition_latest_active(key=key)
+        context = {
+            "patient": patient,
+            "key": key,
+            "title": localized(pathway_document(definition).get("title"), get_language()) or key,
+            "version": definition.version,
+            "running": rows,
+            "confirmable": running.confirmable,
+        }
+        status = 200 if running.confirmable else 409
+        return render(request, "web/pathway_start.html", context, status=status)
     except DomainError as error:
         messages.error(request, _("Not started: %(reason)s") % {"reason": str(error)})
     else:

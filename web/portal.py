@@ -4,6 +4,7 @@ read starts from the account's own record (`portal_patient`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -13,11 +14,13 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from coordination import task_states
+from coordination.readings import patient_thresholds
 from coordination.selectors import pathway_monitoring, tasks_for_patient, visible_care_pathways
 from directory.selectors import care_team_members
 from web.access import current_patient, patient_account_required
 from web.audit import audit_read
-from web.care import measurement_series, task_title
+from web.care import task_title
+from web.charts import CHART_DAYS, measurement_series
 from web.documents import pathway_document
 from workflows.definition import localized
 from workflows.selectors import instance_history
@@ -31,7 +34,8 @@ def portal_home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     audit_read(request, resource_type="Patient", resource_id=patient.pk, patient_id=patient.pk)
     pathways = []
-    for pathway in visible_care_pathways(request.user).filter(patient_id=patient.pk):
+    own = list(visible_care_pathways(request.user).filter(patient_id=patient.pk))
+    for pathway in own:
         instance = pathway.instance
         if instance is None:
             continue
@@ -73,6 +77,14 @@ def portal_home(request: HttpRequest) -> HttpResponse:
         "upcoming": sorted(upcoming, key=lambda t: (t["due_at"] is None, t["due_at"] or now)),
         "completed": completed,
         "members": care_team_members(patient=patient),
-        "series": measurement_series(patient, now),
+        # Their readings, each flagged as the care team's page flags it.
+        "series": measurement_series(
+            patient,
+            now,
+            patient_thresholds(
+                patient_id=patient.pk, pathways=own, since=now - dt.timedelta(days=CHART_DAYS)
+            ),
+            latest=10,
+        ),
     }
     return render(request, "web/portal.html", context)

@@ -13,6 +13,7 @@ from web import (
     password_reset,
     portal,
     psc,
+    triage,
     views,
 )
 
@@ -54,6 +55,7 @@ urlpatterns = [
         parameters.parameter_set_view,
         name="pathway-parameter-set",
     ),
+    path("triage/", triage.triage, name="triage"),
     path("alerts/", alerts.alert_inbox, name="alert-inbox"),
     path(
         "alerts/<int:alert_id>/acknowledge/",

@@ -6,6 +6,7 @@ from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from coordination.selectors.triage import monitors_patients
 from directory.selectors import portal_patient, practitioner_of
 from web import monitoring_notes
 from web.access import library_reader_required, works_with_pathways
@@ -91,9 +92,11 @@ def pathway_diagram(request: HttpRequest, key: str, version: int) -> HttpRespons
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Where a user lands: the worklist for the care team, the portal for a patient."""
+    """Where a user lands: for the care team, the triage board when remote monitoring calls
+    on them (coordination.selectors.triage.monitors_patients), else the worklist; the portal
+    for a patient."""
     if practitioner_of(request.user) is not None:
-        return redirect("web:worklist")
+        return redirect("web:triage" if monitors_patients(request.user) else "web:worklist")
     if portal_patient(request.user) is not None:
         return redirect("web:portal")
     if request.user.is_authenticated:

@@ -23,6 +23,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from workflows.definition.compiled import CompiledDefinition, compile_document
+from workflows.definition.schema import TASKS_COMPLETED
 from workflows.definition.titles import event_title, role_title
 
 BOX_H, LABEL_H, GAP, MARGIN, TOP = 46.0, 18.0, 22.0, 24.0, 52.0
@@ -290,7 +291,11 @@ def _layout(graph: _Graph) -> None:
     effort = 1 if len(nodes) < 4000 else 2 if len(nodes) < 12000 else 4
     _order(graph, SWEEPS // effort)
     _place(graph, max(3, PLACEMENT_PASSES // effort))
-    _route(graph)
+    left = _route(graph)
+    if left < MARGIN:  # back edges climb on the left too: make room for their lanes, again
+        for node in nodes:
+            node.x += math.ceil(MARGIN - left)
+        _route(graph)
 
 
 def _crossings(ranks: list[list[int]], pos: list[int], down: list[list[int]]) -> int:
@@ -327,10 +332,40 @@ def _order(graph: _Graph, sweeps: int) -> None:
             crossings = _crossings(ranks, pos, down)
             if crossings < best_crossings:
                 best, best_crossings = [r[:] for r in ranks], crossings
+    if len(graph.nodes) < 4000:  # quadratic in a row's width: for pathways, not stress tests
+        for rank in best:
+            for p, v in enumerate(rank):
+                pos[v] = p
+        _transpose(best, pos, up, down)
     graph.ranks = best
     for rank in best:
         for p, v in enumerate(rank):
             graph.nodes[v].pos = p
+
+
+def _transpose(
+    ranks: list[list[int]], pos: list[int], up: list[list[int]], down: list[list[int]]
+) -> None:
+    """Swap neighbours in a row while that removes crossings with the rows above and below.
+
+    Barycentres place a node by the mean of its neighbours, which leaves crossings a plain
+    exchange of two neighbours removes (the "transpose" step of Gansner et al., 1993).
+    """
+
+    def cost(a: int, b: int) -> int:  # crossings between a's and b's edges with a left of b
+        return sum(1 for near in (up, down) for i in near[a] for j in near[b] if pos[i] > pos[j])
+
+    for _ in range(8):
+        improved = False
+        for rank in ranks:
+            for p in range(len(rank) - 1):
+                a, b = rank[p], rank[p + 1]
+                if cost(b, a) < cost(a, b):
+                    rank[p], rank[p + 1] = b, a
+                    pos[a], pos[b] = p + 1, p
+                    improved = True
+        if not improved:
+            return
 
 
 def _mean(values: list[float] | list[int], default: float) -> float:
@@ -451,7 +486,8 @@ def _rounded(points: list[tuple[float, float]], radius: float = 8.0) -> str:
     return " ".join(parts)
 
 
-def _route(graph: _Graph) -> None:
+def _route(graph: _Graph) -> float:
+    """Draw every edge; sets the drawing's size. Returns the leftmost x a lane took."""
     nodes, edges, tops = graph.nodes, graph.edges, graph.tops
     outs: dict[int, list[_Edge]] = {}
     ins: dict[int, list[_Edge]] = {}
@@ -498,59 +534,94 @@ def _route(graph: _Graph) -> None:
             edge.path += f"{_f(lx - ext)},{_f(my + 24)} {_f(lx)},{_f(my + 8)}"
             edge.label = (label_x, my, "end")
             label_x -= edge.label_w + 16
-    right = _route_back_edges(graph)
+    left, right = _route_back_edges(graph)
     graph.width = max([right, *(n.x + n.right for n in nodes)]) + MARGIN
     used = [r for r, rank in enumerate(graph.ranks) if rank]
     bottom = tops[used[-1]] + (LABEL_H if used[-1] % 2 else BOX_H) if used else TOP
     graph.height = bottom + GAP + MARGIN
+    return left
 
 
-def _route_back_edges(graph: _Graph) -> float:
-    """Continue each back edge from its label to a lane right of the layers, up to its target.
+def _route_back_edges(graph: _Graph) -> tuple[float, float]:
+    """Continue each back edge from its label to a lane beside the layers, up to its target.
 
-    The run to the lane takes the gap under the label row, so it crosses lines but never a box
-    or a label. The target is entered on its right: straight in when no state stands to its
-    right, else down beside it from the gap above its layer. Returns the rightmost lane.
+    A back edge climbs on the right, or on the left when fewer lines leave its label's row
+    on that side (so its run along the gap crosses fewer of them). The back edges into one
+    state on one side share one lane and one way in: a pathway that returns to its follow-up
+    from every side step draws one line climbing back, not one per step, and their runs
+    cannot cross each other. The run to the lane takes the gap under the label row, so it
+    crosses lines but never a box or a label. The target is entered on that side: straight
+    in when no state stands beyond it, else down beside it from the gap above its layer.
+    Returns the leftmost and rightmost lanes (0 when there is none).
     """
     nodes, tops = graph.nodes, graph.tops
-    back = [e for e in graph.edges if e.kind == "back"]
-    ends: dict[int, list[_Edge]] = {}
-    for edge in back:
-        ends.setdefault(edge.target, []).append(edge)
-    entry: dict[int, tuple[float, float]] = {}  # id(edge) -> (y on the target's side, its jog)
-    for v, group in ends.items():
-        group.sort(key=lambda e: -nodes[e.source].rank)  # from far below: the top of the side
-        step = min(10.0, (BOX_H - 12) / len(group))
-        for k, edge in enumerate(group):
-            y = tops[nodes[v].rank] + BOX_H / 2 + (k - (len(group) - 1) / 2) * step
-            entry[id(edge)] = (y, nodes[v].x + nodes[v].width / 2 + min(6.0 + 3 * k, 12.0))
+    into: dict[tuple[int, int], list[_Edge]] = {}  # (target, side: 1 right, -1 left)
+    for edge in graph.edges:
+        if edge.kind == "back":
+            into.setdefault((edge.target, _side(graph, edge)), []).append(edge)
     rank_right = [max((nodes[v].x + nodes[v].right for v in r), default=0.0) for r in graph.ranks]
-    last_state = [
-        max((v for v in r if nodes[v].kind == "state"), key=lambda v: nodes[v].pos, default=-1)
-        for r in graph.ranks
-    ]
-    back.sort(key=lambda e: (nodes[e.source].rank - nodes[e.target].rank, nodes[e.source].rank))
-    placed: list[tuple[int, int, float]] = []  # top rank, bottom rank, lane x
-    in_gap: dict[float, int] = {}  # runs already drawn along each gap, so the next one shifts
-    for edge in back:  # short spans first, so they get the inner lanes
-        dst, label = nodes[edge.target], nodes[edge.chain[0]]
-        (ty, jog), bottom = entry[id(edge)], label.rank
-        lane = max(rank_right[dst.rank : bottom + 1]) + 18
-        for top, low, x in placed:
-            if top <= bottom and dst.rank <= low:
-                lane = max(lane, x + 12)
-        placed.append((dst.rank, bottom, lane))
-        run = tops[bottom] + LABEL_H + GAP / 2
-        high = ty if last_state[dst.rank] == edge.target else tops[dst.rank] - GAP / 2
-        for gap in {run, high} - {ty}:
-            in_gap[gap] = in_gap.get(gap, -1) + 1
-        run += (in_gap[run] % 4 - 1.5) * 4
-        high += (in_gap[high] % 4 - 1.5) * 4 if high != ty else 0
-        points = [(label.x, tops[bottom] + LABEL_H), (label.x, run), (lane, run), (lane, high)]
-        points += [(jog, high), (jog, ty)] if high != ty else []
-        route = _rounded([*points, (dst.x + dst.width / 2, ty)])
-        edge.path += " " + route.split(" ", 1)[1]  # it starts where the label left the path
-    return max((x for _, _, x in placed), default=0.0)
+    rank_left = [min((nodes[v].x - nodes[v].left for v in r), default=0.0) for r in graph.ranks]
+    states = [[v for v in r if nodes[v].kind == "state"] for r in graph.ranks]
+    outer = {  # the state at each end of a row: entered straight from a lane on that side
+        1: [max(r, key=lambda v: nodes[v].pos, default=-1) for r in states],
+        -1: [min(r, key=lambda v: nodes[v].pos, default=-1) for r in states],
+    }
+    lowest = {k: max(nodes[e.chain[0]].rank for e in group) for k, group in into.items()}
+    placed: list[tuple[int, int, int, float]] = []  # side, top rank, bottom rank, lane x
+    slots: _Slots = {}  # (gap, (target, side)) -> its y
+    in_gap: dict[float, int] = {}  # groups already running along each gap
+    # Short spans first, so they get the inner lanes.
+    for key in sorted(into, key=lambda k: (lowest[k] - nodes[k[0]].rank, lowest[k], k)):
+        (v, side), dst, bottom = key, nodes[key[0]], lowest[key]
+        if side > 0:
+            lane = max(rank_right[dst.rank : bottom + 1]) + 18
+        else:
+            lane = min(rank_left[dst.rank : bottom + 1]) - 18
+        for other, top, low, x in placed:
+            if other == side and top <= bottom and dst.rank <= low:
+                lane = max(lane, x + 12) if side > 0 else min(lane, x - 12)
+        placed.append((side, dst.rank, bottom, lane))
+        ty = tops[dst.rank] + BOX_H / 2
+        edge_x = dst.x + side * dst.width / 2
+        jog = edge_x + side * 8
+        straight = outer[side][dst.rank] == v
+        high = ty if straight else _slot(tops[dst.rank] - GAP / 2, key, slots, in_gap)
+        for edge in into[key]:
+            label = nodes[edge.chain[0]]
+            run = _slot(tops[label.rank] + LABEL_H + GAP / 2, key, slots, in_gap)
+            points = [(label.x, tops[label.rank] + LABEL_H), (label.x, run), (lane, run)]
+            points += [(lane, high)] + ([(jog, high), (jog, ty)] if high != ty else [])
+            route = _rounded([*points, (edge_x, ty)])
+            edge.path += " " + route.split(" ", 1)[1]  # it starts where the label left the path
+    lefts = [x for side, _, _, x in placed if side < 0]
+    rights = [x for side, _, _, x in placed if side > 0]
+    return min(lefts, default=MARGIN), max(rights, default=0.0)
+
+
+def _side(graph: _Graph, edge: _Edge) -> int:
+    """1 (right) or -1 (left): the side where the edge's run to its lane crosses fewer of the
+    lines going down from its label's row. A target with self-loops (drawn on its left) is
+    always entered from the right, as is every tie."""
+    nodes = graph.nodes
+    label, target = nodes[edge.chain[0]], nodes[edge.target]
+    if any(e.kind == "loop" and e.source == edge.target for e in graph.edges):
+        return 1
+    row = [nodes[v] for v in graph.ranks[label.rank] if nodes[v] is not label and nodes[v].down]
+    left = sum(1 for n in row if n.x < label.x) + sum(1 for n in row if n.x < target.x)
+    right = sum(1 for n in row if n.x > label.x) + sum(1 for n in row if n.x > target.x)
+    return -1 if left < right else 1
+
+
+_Slots = dict[tuple[float, tuple[int, int]], float]
+
+
+def _slot(gap: float, group: tuple[int, int], slots: _Slots, used: dict[float, int]) -> float:
+    """The y at which the back edges of `group` (a target and a side) run along the gap at
+    `gap`: the same for all of them, a few pixels apart from other groups' runs there."""
+    if (gap, group) not in slots:
+        used[gap] = used.get(gap, -1) + 1
+        slots[gap, group] = gap + (used[gap] % 4 - 1.5) * 4
+    return slots[gap, group]
 
 
 def _el(tag: str, content: str | None = None, /, **attrs: str | float | None) -> str:
@@ -670,3 +741,95 @@ def _describe(graph: _Graph, current: str | None, visited: set[str], words: dict
         parts.append(text + (f" [{', '.join(flags)}]" if flags else ""))
     text = f"{words['states']}: {'; '.join(parts)}."
     return text + "".join(f" {edge.summary}" for edge in graph.edges)
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """One way out of the current step, for the "where am I / what next" summary."""
+
+    event: str
+    label: str  # the transition's title in the language; "" when the definition names none
+    target: str
+    target_title: str
+    roles: tuple[str, ...]  # who may fire it; empty: the system does (timer, alert, tasks)
+    kind: str  # "manual", "tasks" (all tasks done), "timer", "alert" or "automatic"
+
+
+@dataclass(frozen=True, slots=True)
+class WhereNext:
+    state: str
+    title: str
+    final: bool
+    steps: tuple[NextStep, ...]
+
+
+def _event_label(
+    document: Mapping[str, Any],
+    event: str,
+    move: Mapping[str, Any],
+    lang: str,
+    definition: CompiledDefinition | None = None,
+) -> str:
+    """The words for an event: the transition's title, else the title the definition gives
+    the event elsewhere (workflows.definition.titles: another transition's, the alert's or
+    the timer's that fires it), else "" (tasks_completed included: the page words it)."""
+    title = _localise(move.get("title"), lang, "")
+    if title:
+        return title
+    if definition is not None:
+        if event == TASKS_COMPLETED:
+            return ""
+        label = event_title(definition, None, event, lang)
+        return "" if label == event else label
+    monitoring = document.get("monitoring") or {}
+    for alert in monitoring.get("alerts") or ():
+        if isinstance(alert, Mapping) and alert.get("event") == event:
+            return _localise(alert.get("title"), lang, "")
+    return ""
+
+
+def where_next(document: Mapping[str, Any], state: str, *, language: str = "en") -> WhereNext:
+    """The current step's title and every transition out of it, in the author's order: the
+    text a phone shows above (or instead of) the diagram. Titles in `language`, never codes
+    unless the definition has no title for them."""
+    states: Mapping[str, Any] = document.get("states") or {}
+    spec = states.get(state) or {}
+    timers = {
+        str(action["timer"].get("event"))
+        for action in spec.get("on_enter") or ()
+        if isinstance(action, Mapping) and isinstance(action.get("timer"), Mapping)
+    }
+    alerts = {
+        str(a.get("event"))
+        for a in ((document.get("monitoring") or {}).get("alerts") or ())
+        if isinstance(a, Mapping)
+    }
+    steps = []
+    definition = _titles(document)
+    for event, how in (spec.get("on") or spec.get(True) or {}).items():
+        move = {"to": how} if isinstance(how, str) else dict(how)
+        target = str(move.get("to", ""))
+        roles = tuple(str(role) for role in move.get("roles") or ())
+        kind = (
+            "manual"
+            if roles
+            else "tasks"
+            if event == "tasks_completed"
+            else "timer"
+            if event in timers
+            else "alert"
+            if event in alerts
+            else "automatic"
+        )
+        steps.append(
+            NextStep(
+                event=str(event),
+                label=_event_label(document, str(event), move, language, definition),
+                target=target,
+                target_title=_localise((states.get(target) or {}).get("title"), language, target),
+                roles=roles,
+                kind=kind,
+            )
+        )
+    title = _localise(spec.get("title"), language, state)
+    return WhereNext(state, title, bool(spec.get("final")), tuple(steps))

@@ -124,20 +124,19 @@ def access_care_pathway(*, user: User, pathway_id: int) -> CarePathway:
     return pathway
 
 
-def running_care_pathway(*, patient_id: int, key: str) -> CarePathway | None:
-    """The patient's oldest care pathway of definition `key` (any version) that has not ended
-    (its instance active or suspended), with its instance and definition; None if there is
-    none. Not permission-filtered: for services checking a rule."""
-    return (
+def running_care_pathways(*, patient_id: int, key: str) -> list[CarePathway]:
+    """The patient's care pathways of definition `key` (any version) that have not ended
+    (their instance active or suspended), oldest first, with their instance and definition.
+    Not permission-filtered: for services checking a rule."""
+    return list(
         CarePathway.objects.filter(
             patient_id=patient_id,
             instance__definition__key=key,
             instance__status__in=(PathwayInstance.Status.ACTIVE, PathwayInstance.Status.SUSPENDED),
         )
         .select_related("instance__definition")
-        .defer("instance__definition__source", "instance__definition__document")
+        .defer("instance__definition__source")
         .order_by("pk")
-        .first()
     )
 
 

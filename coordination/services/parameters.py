@@ -20,7 +20,7 @@ alerts, which read the parameters under the same lock, and with any other change
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -99,6 +99,35 @@ def parameter_values(*, care_pathway_id: int, definition: CompiledDefinition) ->
     for name, value in rows:
         values[name] = _clamped(specs[name], value)
     return values
+
+
+def parameter_values_many(
+    pathways: Sequence[tuple[int, CompiledDefinition]],
+) -> dict[int, dict[str, float]]:
+    """`parameter_values` of several pathways (care pathway id, its definition) in one query:
+    a page that shows many patients' thresholds reads them at once."""
+    found = {
+        pk: {name: spec.default for name, spec in d.monitoring.parameters.items()}
+        for pk, d in pathways
+    }
+    specs = {pk: d.monitoring.parameters for pk, d in pathways if d.monitoring.parameters}
+    if not specs:
+        return found
+    names = {name for named in specs.values() for name in named}
+    rows = PathwayParameter.objects.filter(care_pathway_id__in=specs, name__in=names)
+    latest_ids = (
+        rows.order_by()
+        .values("care_pathway_id", "name")
+        .annotate(latest=Max("pk"))
+        .values("latest")
+    )
+    for pathway_id, name, value in rows.filter(pk__in=latest_ids).values_list(
+        "care_pathway_id", "name", "value"
+    ):
+        spec = specs[pathway_id].get(name)
+        if spec is not None:
+            found[pathway_id][name] = _clamped(spec, value)
+    return found
 
 
 def may_set_parameter(spec: ParameterSpec, roles: Collection[str]) -> bool:

@@ -21,12 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from coordination.errors import Conflict, NotAllowed
+from coordination.errors import NotAllowed, PathwayRunning
 from coordination.models import CarePathway
 from coordination.selectors import pathway_patient_id
 from coordination.selectors.pathways import (
     pathway_id_from_subject,
-    running_care_pathway,
+    running_care_pathways,
     subject_of,
 )
 from coordination.services.tasks import step_done_check
@@ -65,15 +65,19 @@ def care_pathway_start(
     user: AbstractBaseUser | None,
     context: Mapping[str, Any] | None = None,
     entry_point: str = AuditEvent.EntryPoint.SYSTEM,
+    ask_before_concurrent: bool = False,
 ) -> CarePathway:
     """Start the latest active version of pathway `key` for the patient. The initial state's
     tasks open for the care team in the same transaction. `user` must play a role in the
     patient's care team (None: the system, e.g. a platform's integration).
 
-    Refuses with Conflict, writing nothing, while the patient has a care pathway of `key`
-    (any version) that has not ended, unless the version being started has
-    `allow_concurrent`. Locks the patient's care team row before that check (see the module
-    docstring), so two simultaneous starts give one pathway and one Conflict."""
+    Refuses with PathwayRunning (a Conflict naming the running ones), writing nothing, while
+    the patient has a care pathway of `key` (any version) that has not ended, unless the
+    version being started has `allow_concurrent`. Locks the patient's care team row before
+    that check (see the module docstring), so two simultaneous starts give one pathway and one
+    Conflict. With `allow_concurrent` and `ask_before_concurrent`, a start while one runs is
+    refused too, `confirmable`: the caller shows the running ones and starts again without
+    asking once the user has confirmed (the web does; the API starts at once)."""
     actor = actor_for(user, patient.pk)
     if user is not None and not actor.roles - {PATIENT_ROLE}:
         raise NotAllowed(_("only a member of the patient's care team may start a pathway"))
@@ -82,6 +86,8 @@ def care_pathway_start(
         if not compiled_definition(definition_latest_active(key=key)).allow_concurrent:
             team = CareTeam.objects.select_for_update().get(pk=team.pk)
             _refuse_if_running(patient_id=patient.pk, key=key)
+        elif ask_before_concurrent:
+            _refuse_if_running(patient_id=patient.pk, key=key, confirmable=True)
         # The row exists before the engine runs the initial state's on_enter, so that the
         # task handler finds the patient and the team through the instance's subject.
         pathway = CarePathway.objects.create(
@@ -121,24 +127,34 @@ def care_pathway_start(
     return pathway
 
 
-def _refuse_if_running(*, patient_id: int, key: str) -> None:
-    running = running_care_pathway(patient_id=patient_id, key=key)
-    if running is None or running.instance is None:
+def _refuse_if_running(*, patient_id: int, key: str, confirmable: bool = False) -> None:
+    running = running_care_pathways(patient_id=patient_id, key=key)
+    instance = running[0].instance if running else None
+    if instance is None:  # running ones have an instance: the filter is on its status
         return
-    instance = running.instance
-    raise Conflict(
-        _(
+    first = running[0]
+    if confirmable:
+        message = _(
+            "the patient already follows this pathway (care pathway %(pathway)s, %(key)s "
+            "version %(version)s, in state %(state)s): confirm to start another alongside it"
+        )
+    else:
+        message = _(
             "the patient already follows this pathway: care pathway %(pathway)s "
             "(%(key)s version %(version)s, %(status)s, in state %(state)s); "
             "it must end before another starts"
         )
+    raise PathwayRunning(
+        message
         % {
-            "pathway": running.pk,
+            "pathway": first.pk,
             "key": instance.definition.key,
             "version": instance.definition.version,
             "status": instance.status,
             "state": instance.state,
-        }
+        },
+        running=running,
+        confirmable=confirmable,
     )
 
 

@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 from core.errors import Conflict, InvalidInput, NotFound, Problem
 from directory.models import CareTeam, CareTeamMember, Practitioner, ServiceTeam
 from directory.selectors import PLATFORM_ROLE
-from directory.signals import patient_access_changed
+from directory.signals import consent_changed, patient_access_changed
 from live import events
 from live.services.outbox import event_record
 from patients.models import (
@@ -233,3 +233,11 @@ def consent_set(
             payload=events.consent_payload(scope=scope, given=given),
         )
         patient_access_sync(patient=patient, actor=actor)
+        consent_changed.send(
+            sender=Patient,
+            patient=patient,
+            scope=scope,
+            given=given,
+            actor_label=f"user:{actor.pk}" if actor is not None else "system",
+            now=timezone.now(),
+        )

@@ -12,9 +12,11 @@ account).
 - An invitation is for an account nobody has used yet: one with a usable password, or that
   has ever signed in, gets the password reset instead (Conflict). Staff accounts are never
   invited.
-- The e-mail is sent after commit (Django's mail API, the EMAIL_URL backend), in the
-  invitation's language. A failure to send raises from the service's call (the invitation
-  stays stored and pending: asking again revokes it and sends a new one).
+- The e-mail is sent last in the service's transaction (Django's mail API, the EMAIL_URL
+  backend), in the invitation's language. A failure to send raises the OSError from the
+  service's call and rolls the invitation back, with the portal account created for it:
+  nothing is left behind, and asking again (with or without an Idempotency-Key) starts
+  clean.
 - Accepting locks the invitation row, so two submissions of the same link set one password.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,9 +108,15 @@ def _issue(
     site_url: str,
     actor: AbstractBaseUser | None,
     now: dt.datetime,
-) -> Invitation:
-    """Revoke the user's pending invitations and store a new one; the e-mail goes after
-    commit. The caller holds the user row's lock."""
+) -> tuple[Invitation, Callable[[], None]]:
+    """Revoke the user's pending invitations and store a new one; returns it with the
+    function that sends its e-mail, which the caller calls last in its transaction (which
+    holds the user row's lock). When the e-mail cannot be sent, the OSError rolls the
+    invitation back with everything else the caller did (a portal account created for it,
+    the audit record): a failed invitation leaves nothing behind, and a retry, with or
+    without an Idempotency-Key, starts clean. A link is never sent for an invitation that
+    was not stored; one sent just before a commit that then failed leads to the "unknown
+    link" page and is asked for again."""
     Invitation.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=now
     )
@@ -129,8 +138,7 @@ def _issue(
         "kind": kind,
         "expires_at": invitation.expires_at,
     }
-    transaction.on_commit(lambda: _send(email=email, language=language, context=context))
-    return invitation
+    return invitation, lambda: _send(email=email, language=language, context=context)
 
 
 def _send(*, email: str, language: str, context: dict[str, Any]) -> None:
@@ -158,7 +166,7 @@ def practitioner_invite(
             raise Conflict(
                 "the practitioner's account has no e-mail address: give one when creating it"
             )
-        invitation = _issue(
+        invitation, send = _issue(
             user=user,
             kind=Invitation.Kind.PRACTITIONER,
             email=user.email,
@@ -167,6 +175,7 @@ def practitioner_invite(
             actor=actor,
             now=now or timezone.now(),
         )
+        send()
     return IssuedInvitation(invitation, user.get_username())
 
 
@@ -219,7 +228,7 @@ def patient_portal_invite(
         if user.email != address:
             user.email = address
             user.save(update_fields=["email"])
-        invitation = _issue(
+        invitation, send = _issue(
             user=user,
             kind=Invitation.Kind.PATIENT_PORTAL,
             email=address,
@@ -239,6 +248,7 @@ def patient_portal_invite(
             client_address=client_address,
             detail={"portal_account": user.pk, "expires_at": invitation.expires_at.isoformat()},
         )
+        send()
     return IssuedInvitation(invitation, user.get_username())
 
 

@@ -458,6 +458,38 @@ def test_an_e_mail_server_that_cannot_be_reached_is_a_503_naming_it(
     assert "ConnectionRefusedError" in answer.json()["detail"]
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
+def test_an_invitation_whose_e_mail_fails_leaves_nothing_behind_and_can_be_asked_again(
+    transactional_db: None, settings: Any, keyed: bool
+):
+    """With or without an Idempotency-Key: a 503, no invitation, no portal account created,
+    no audit record; once the mail server is back the same request (same key) succeeds."""
+    organization = organization_create(name="Synthetic region", kind="platform", actor=None)
+    registrar = make_platform(organization, ["patients:read", "patients:write"], slug="mail-retry")
+    api = obtain_token(registrar)
+    patient = api.post("/api/v1/patients/", PATIENT, format="json").json()
+    url = f"/api/v1/patients/{patient['id']}/portal-invitation/"
+    headers = {"HTTP_IDEMPOTENCY_KEY": "synthetic-retry-1"} if keyed else {}
+    audited = AuditEvent.objects.filter(resource_type="PortalInvitation").count()
+    settings.EMAIL_BACKEND = f"{__name__}.UnreachableServer"
+
+    failed = invite(api, url, {"email": "synthetic.retry@example.org"}, **headers)
+
+    assert failed.status_code == 503, failed.content
+    assert failed.json()["type"].endswith("/email-not-sent")
+    assert Invitation.objects.count() == 0
+    assert Patient.objects.get(pk=patient["id"]).user_id is None
+    assert AuditEvent.objects.filter(resource_type="PortalInvitation").count() == audited
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    retried = invite(api, url, {"email": "synthetic.retry@example.org"}, **headers)
+
+    assert retried.status_code == 202, retried.content
+    assert "Idempotent-Replayed" not in retried
+    assert Invitation.objects.count() == 1
+    assert [m.to for m in mail.outbox] == [["synthetic.retry@example.org"]]
+
+
 @pytest.mark.parametrize("psc_enabled", [True, False])
 def test_a_practitioner_s_invitation_offers_pro_sante_connect_when_it_is_enabled(
     registrar: PlatformClient, django_capture_on_commit_callbacks, psc_enabled: bool

@@ -127,6 +127,7 @@ def test_main_care_team_pages_have_no_serious_accessibility_violations(
         "task": f"/tasks/{visit.pk}/",
         "patient": f"/patients/{scene.patient.pk}/",
         "alerts": "/alerts/",
+        "triage": "/triage/",
         "library": "/pathways/",
         "not-found": f"/patients/{scene.patient.pk + 1000}/",
     }

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from coordination.models import AlertRecord, Task
 from tests.browser.conftest import PASSWORD, axe_violations, log_in, screenshot
-from tests.coordination.acknowledgement_scene import AckScene, build_ack_scene
+from tests.coordination.acknowledgement_scene import AckScene, build_ack_scene, reading
 
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 900}
@@ -50,6 +51,7 @@ def test_no_main_page_scrolls_sideways_and_lists_are_cards_on_a_phone(
         "task": f"/tasks/{task.pk}/",
         "patient": f"/patients/{acked.patient.pk}/",
         "alerts": "/alerts/",
+        "triage": "/triage/",
         "library": "/pathways/",
         "pathway": "/pathways/ack-test/1/",
     }
@@ -77,6 +79,8 @@ def test_no_main_page_scrolls_sideways_and_lists_are_cards_on_a_phone(
     assert display_of(nurse, f"{row} td") == ("block" if size == "phone" else "table-cell")
     nurse.goto(live_url + "/alerts/")
     assert display_of(nurse, f'tr[data-alert="{acked.alert.pk}"]') == expected
+    nurse.goto(live_url + "/triage/")
+    assert display_of(nurse, f'tr[data-patient="{acked.patient.pk}"]') == expected
     if size == "phone":
         header = nurse.eval_on_selector("table.cards thead", "e => e.getBoundingClientRect().width")
         assert header <= 1  # the column names are read out, not shown: each cell has its label
@@ -88,12 +92,13 @@ def test_the_phone_lists_have_no_serious_accessibility_violations(
 ):
     nurse = log_in(browser, live_url, acked.nurse.user.username, viewport=PHONE)
     found = {}
-    for name, url in {"worklist": "/worklist/", "alerts": "/alerts/"}.items():
+    lists = {"worklist": "/worklist/", "alerts": "/alerts/", "triage": "/triage/"}
+    for name, url in lists.items():
         nurse.goto(live_url + url)
         nurse.wait_for_load_state("networkidle")
         found[name] = axe_violations(nurse)
 
-    assert found == {"worklist": [], "alerts": []}
+    assert found == {"worklist": [], "alerts": [], "triage": []}
 
 
 def test_a_nurse_acknowledges_an_alert_from_her_phone_and_it_leaves_her_colleagues_inbox(
@@ -118,3 +123,25 @@ def test_a_nurse_acknowledges_an_alert_from_her_phone_and_it_leaves_her_colleagu
     colleague.wait_for_selector(card, state="detached", timeout=5_000)  # live, not reloaded
     alert = AlertRecord.objects.get(pk=acked.alert.pk)
     assert alert.acknowledged_by_id == acked.nurse.user.pk
+
+
+def test_the_triage_board_shows_a_new_reading_live_without_reloading(
+    acked: AckScene, live_url: str, browser: Any
+):
+    nurse = log_in(browser, live_url, acked.nurse.user.username, viewport=PHONE)
+    nurse.goto(live_url + "/triage/")
+    nurse.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
+    nurse.evaluate("window.loadedOnce = true")
+    trend = f'tr[data-patient="{acked.patient.pk}"] .trend[data-code="59408-5"]'
+    assert "88" in nurse.inner_text(f"{trend} .trend-value")
+
+    reading(acked.patient, 84, timezone.now())
+
+    nurse.wait_for_function(
+        "selector => (document.querySelector(selector) || {}).textContent.includes('84')",
+        arg=f"{trend} .trend-value",
+        timeout=5_000,
+    )
+    assert nurse.evaluate("window.loadedOnce") is True  # updated in place
+    assert nurse.locator(f"{trend} svg.sparkline polyline").count() == 1  # two readings: a line
+    screenshot(nurse, "phone-triage-live")

@@ -420,6 +420,7 @@ TABLE: dict[tuple[str, str], Spec] = {
         OUTSIDER, lambda w: {"name": "spo2_floor", "value": "88", "reason": "COPD"}
     ),
     ("alerts/", "get"): Read(NURSE, named=BOTH, no_refusal=UNFILTERED),
+    ("triage/", "get"): Read(NURSE, named=BOTH, no_refusal=UNFILTERED),
     ("alerts/<int:alert_id>/acknowledge/", "post"): RefusedWrite(OUTSIDER),
     ("portal/", "get"): Read(
         lambda w: w.p_account,

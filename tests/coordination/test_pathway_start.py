@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connections
 
-from coordination.errors import Conflict
+from coordination.errors import Conflict, PathwayRunning
 from coordination.models import CarePathway, Task
 from coordination.services import (
     care_pathway_cancel,
@@ -93,6 +93,42 @@ def test_a_definition_that_allows_several_starts_alongside_a_running_one(scene: 
         PathwayInstance.objects.filter(care_pathway__patient=scene.patient, status="active").count()
         == 2
     )
+
+
+def test_a_refusal_carries_the_running_pathways(scene: Scene):
+    with pytest.raises(PathwayRunning) as refused:
+        care_pathway_start(patient=scene.patient, key="care-test", user=scene.gp.user)
+
+    assert [p.pk for p in refused.value.running] == [scene.pathway.pk]
+    assert refused.value.confirmable is False
+
+
+def test_a_definition_that_allows_several_asks_first_when_the_caller_wants_it(scene: Scene):
+    _publish(CARE_TEST.replace("version: 1\n", "version: 2\nallow_concurrent: true\n"))
+    before = start_counts()
+
+    with pytest.raises(PathwayRunning) as asked:
+        care_pathway_start(
+            patient=scene.patient, key="care-test", user=scene.gp.user, ask_before_concurrent=True
+        )
+
+    assert (asked.value.confirmable, [p.pk for p in asked.value.running]) == (
+        True,
+        [scene.pathway.pk],
+    )
+    assert start_counts() == before
+
+
+def test_asking_first_starts_at_once_when_none_runs(scene: Scene):
+    _publish(CARE_TEST.replace("version: 1\n", "version: 2\nallow_concurrent: true\n"))
+    care_pathway_cancel(pathway=scene.pathway, user=scene.gp.user, reason="wrong patient")
+
+    started = care_pathway_start(
+        patient=scene.patient, key="care-test", user=scene.gp.user, ask_before_concurrent=True
+    )
+
+    assert started.instance is not None
+    assert started.instance.definition.version == 2
 
 
 def test_a_running_older_version_blocks_a_newer_one_that_does_not_allow_several(scene: Scene):

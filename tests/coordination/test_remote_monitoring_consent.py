@@ -191,6 +191,55 @@ def test_expected_measurements_resume_counting_from_the_renewed_consent(
     assert task.title["fr"] == f"Aucune mesure (Body weight) depuis le {T0 + 10 * DAY:%d/%m/%Y}"
 
 
+def test_withdrawing_closes_the_work_opened_for_missing_readings_and_keeps_the_rest(
+    monitored: Scene, frozen: Any
+):
+    """The missing-weight task asks for what the patient just refused: cancelled, its alert
+    out of the inbox with the reason. The low SpO2 read before the withdrawal stays."""
+    monitoring(monitored.patient, True)
+    [spo2] = ingest(monitored.patient, [item(SPO2, 85, "%")]).alerts
+    [missing] = missing_measurements_check(now=T0 + 3 * DAY + HOUR)
+    frozen.move_to(T0 + 3 * DAY + 2 * HOUR)
+
+    monitoring(monitored.patient, False, actor=monitored.gp.user)
+
+    missing.refresh_from_db()
+    spo2.refresh_from_db()
+    assert missing.task is not None
+    assert missing.task.status == "cancelled"
+    cancel = missing.task.events.get(action="cancel")
+    assert cancel.detail == {"reason": "remote monitoring consent withdrawn"}
+    assert cancel.actor_label == f"user:{monitored.gp.user.pk}"
+    assert not missing.pending
+    assert missing.acknowledged_by_label == "system"
+    assert [(e.actor_label, e.note) for e in missing.events.all()] == [
+        ("system", "remote monitoring consent withdrawn")
+    ]
+    assert OutboxEvent.objects.filter(type="alert.acknowledged", payload__alert=missing.pk).exists()
+    assert spo2.pending
+    assert spo2.task is not None
+    assert spo2.task.status not in ("cancelled", "completed")
+    # The pathway's risk no longer counts the closed alert: only the SpO2 one.
+    pathway = CarePathway.objects.get(pk=monitored.pathway.pk)
+    assert pathway.risk_score == spo2.score
+
+
+def test_withdrawing_another_scope_closes_nothing(monitored: Scene):
+    monitoring(monitored.patient, True)
+    [missing] = missing_measurements_check(now=T0 + 3 * DAY + HOUR)
+
+    for given in (True, False):
+        consent_set(
+            patient=monitored.patient, scope="external_sharing", given=given, actor=None,
+            entry_point=AuditEvent.EntryPoint.SYSTEM,
+        )  # fmt: skip
+
+    missing.refresh_from_db()
+    assert missing.pending
+    assert missing.task is not None
+    assert missing.task.status not in ("cancelled", "completed")
+
+
 def test_a_patient_never_asked_still_gets_missing_measurement_tasks(monitored: Scene):
     [missing] = missing_measurements_check(now=T0 + 3 * DAY + HOUR)
 

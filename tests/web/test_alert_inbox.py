@@ -189,7 +189,7 @@ def test_an_alert_without_a_declared_title_is_named_from_its_measurement_or_its_
     titled = AlertRecord(name="weight-gain", kind="condition", state="monitoring")
 
     with translation.override("fr"):
-        assert alert_title(missing, definition, "fr") == "Mesure manquante : Body weight"
+        assert alert_title(missing, definition, "fr") == "Mesure manquante : Poids"
         assert alert_title(untitled, definition, "fr") == "low-spo2"
         assert alert_title(titled, definition, "fr") == "Prise de poids"
         assert alert_title(titled, None, "fr") == "weight-gain"

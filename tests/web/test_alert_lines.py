@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from web.care import alert_lines
+from coordination.readings import Line, alert_lines
 from workflows.definition import CompiledDefinition, compile_document, validate_source
 from workflows.definition.compiled import AlertSpec
 from workflows.shipped import library_files
@@ -36,48 +36,68 @@ def defaults(definition: CompiledDefinition) -> dict[str, float]:
     return {name: p.default for name, p in definition.monitoring.parameters.items()}
 
 
-def line(value: float, op: str, label: str) -> dict[str, object]:
-    return {"value": value, "op": op, "label": label}
+def line(code: str, unit: str, value: float, op: str) -> tuple[str, str, float, str]:
+    return (code, unit, value, op)
 
 
-# What the patient page drew before conditions were read from their syntax tree (regular
-# expressions over the text), at the parameters' defaults.
+HYPO_BAND = [
+    line("41653-7", "mg/dL", 70.0, "<"),
+    line("41653-7", "mg/dL", 54.0, ">="),
+    line("41653-7", "g/L", 0.7, "<"),
+    line("41653-7", "g/L", 0.54, ">="),
+    line("14743-9", "mmol/L", 3.9, "<"),
+    line("41653-7", "mmol/L", 3.9, "<"),  # readings stored in mmol/L under 41653-7
+    line("14743-9", "mmol/L", 3.0, ">="),
+    line("41653-7", "mmol/L", 3.0, ">="),
+]
+
+# The lines each alert draws at the parameters' defaults, by chart (code, unit): a glucose
+# threshold on the chart of the unit its condition tests, never mg/dL levels over g/L readings.
 EXPECTED_LINES = {
     "hf-telemonitoring.yaml": {
-        ("monitoring", "weight-gain"): {},
-        ("monitoring", "low-spo2"): {"59408-5": [line(90.0, "<", "SpO2 below the floor")]},
-        ("monitoring", "abnormal-heart-rate"): {
-            "8867-4": [
-                line(120.0, ">", "Heart rate out of range"),
-                line(50.0, "<", "Heart rate out of range"),
-            ]
-        },
-        ("monitoring", "worsening-symptoms"): {},
+        ("monitoring", "weight-gain"): [],  # a rise over 3 days: no level to draw
+        ("monitoring", "low-spo2"): [line("59408-5", "%", 90.0, "<")],
+        ("monitoring", "abnormal-heart-rate"): [
+            line("8867-4", "/min", 120.0, ">"),
+            line("8867-4", "/min", 50.0, "<"),
+        ],
+        ("monitoring", "worsening-symptoms"): [
+            line(code, "{score}", 2.0, ">=")
+            for code in ("hf-dyspnoea", "hf-fatigue", "hf-oedema", "hf-orthopnoea")
+        ],
     },
     "return-home.yaml": {},
     "t2d-follow-up.yaml": {
-        ("monitoring", "hypoglycaemia"): {},
-        ("monitoring", "severe-hypoglycaemia"): {},
+        ("monitoring", "hypoglycaemia"): HYPO_BAND,
+        ("monitoring", "severe-hypoglycaemia"): [
+            line("41653-7", "mg/dL", 54.0, "<"),
+            line("41653-7", "g/L", 0.54, "<"),
+            line("14743-9", "mmol/L", 3.0, "<"),
+            line("41653-7", "mmol/L", 3.0, "<"),
+        ],
     },
     "hf-telemonitoring-v1.yaml": {
         **{
-            (where, "weight-gain"): {} for where in ("states.monitoring", "states.renewal_decision")
+            (where, "weight-gain"): [] for where in ("states.monitoring", "states.renewal_decision")
         },
         **{
-            (where, "low-spo2"): {"59408-5": [line(90.0, "<", "SpO2 below 90 %")]}
+            (where, "low-spo2"): [line("59408-5", "%", 90.0, "<")]
             for where in ("states.monitoring", "states.renewal_decision")
         },
         **{
-            (where, "abnormal-heart-rate"): {
-                "8867-4": [
-                    line(120.0, ">", "Heart rate above 120 or below 50/min"),
-                    line(50.0, "<", "Heart rate above 120 or below 50/min"),
-                ]
-            }
+            (where, "abnormal-heart-rate"): [
+                line("8867-4", "/min", 120.0, ">"),
+                line("8867-4", "/min", 50.0, "<"),
+            ]
             for where in ("states.monitoring", "states.renewal_decision")
         },
     },
 }
+
+
+def drawn_lines(lines: list[Line]) -> list[tuple[str, str, float, str]]:
+    return [(x.code, x.unit, x.value, x.op) for x in lines]
+
 
 # The codes each alert's condition is false for all others of (None: not restricted).
 EXPECTED_ONLY_CODES = {
@@ -115,7 +135,7 @@ def test_the_patient_page_draws_the_same_lines_for_every_shipped_alert(path: Pat
     definition = compiled(path)
 
     drawn = {
-        where: alert_lines(alert, defaults(definition), "en")
+        where: drawn_lines(alert_lines(alert, defaults(definition), definition))
         for where, alert in every_alert(definition).items()
     }
 
@@ -131,17 +151,18 @@ def test_every_shipped_alert_is_restricted_to_the_codes_it_tests_first(path: Pat
     assert restricted == EXPECTED_ONLY_CODES[path.name]
 
 
-def test_a_line_is_drawn_at_the_patients_value_of_the_parameter_in_their_language():
+def test_a_line_is_drawn_at_the_patients_value_of_the_parameter():
     definition = compiled(next(p for p in library_files() if p.name == "hf-telemonitoring.yaml"))
     alert = every_alert(definition)[("monitoring", "low-spo2")]
 
-    drawn = alert_lines(alert, {"spo2_floor": 88.0}, "fr")
+    drawn = alert_lines(alert, {"spo2_floor": 88.0}, definition)
 
-    assert drawn == {"59408-5": [line(88.0, "<", "SpO2 sous le seuil")]}
+    assert drawn_lines(drawn) == [line("59408-5", "%", 88.0, "<")]
+    assert drawn[0].title == alert.title
 
 
 def test_no_line_is_drawn_for_a_parameter_without_a_value():
     definition = compiled(next(p for p in library_files() if p.name == "hf-telemonitoring.yaml"))
     alert = every_alert(definition)[("monitoring", "low-spo2")]
 
-    assert alert_lines(alert, {}, "en") == {}
+    assert alert_lines(alert, {}, definition) == []

@@ -85,15 +85,13 @@ def test_starting_a_pathway_the_patient_already_follows_shows_why_and_starts_not
     client = Client()
     client.force_login(scene.gp.user)
 
-    response = client.post(
-        f"/patients/{scene.patient.pk}/start/", {"key": "care-test"}, follow=True
-    )
+    response = client.post(f"/patients/{scene.patient.pk}/start/", {"key": "care-test"})
 
-    assert response.status_code == 200
+    assert response.status_code == 409
     assert (
-        f"le patient suit déjà ce parcours : parcours de soins {scene.pathway.pk} "
-        "(care-test version 1, active, à l&#x27;état assessment)"
+        "« Care test » n’est pas démarré : le patient le suit déjà."
     ) in response.content.decode()
+    assert f'data-pathway="{scene.pathway.pk}"' in response.content.decode()
     assert CarePathway.objects.filter(patient=scene.patient).count() == 1
 
 

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+import yaml
 from django.utils import translation
 
-from workflows.diagrams import render_definition_svg
+from workflows.diagrams import render_definition_svg, where_next
+from workflows.shipped import LIBRARY_DIR
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -43,6 +47,10 @@ HEART_FAILURE: dict[str, Any] = {
         "closed": {"title": "Closed", "final": True},
     },
 }
+
+
+T2D: dict[str, Any] = yaml.safe_load((LIBRARY_DIR / "t2d-follow-up.yaml").read_text())
+Point = tuple[float, float]
 
 
 def parse(svg: str) -> ET.Element:
@@ -307,7 +315,9 @@ def test_state_boxes_and_edge_labels_never_overlap_each_other() -> None:
     assert [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :] if overlaps(a, b)] == []
 
 
-def test_back_edge_leaves_downwards_and_climbs_right_of_every_box_into_its_target() -> None:
+def test_back_edge_leaves_downwards_and_climbs_beside_every_box_into_its_target() -> None:
+    # nurse_review's `resolved` label has `escalate`, `stop` and `no_install` on its right:
+    # it climbs on the left, where it crosses none of them.
     root = parse(render_definition_svg(HEART_FAILURE))
     boxes = {g.get("data-state"): box(g) for g in groups(root, "state")}
     (resolved,) = [g for g in groups(root, "transition") if g.get("data-event") == "resolved"]
@@ -320,8 +330,19 @@ def test_back_edge_leaves_downwards_and_climbs_right_of_every_box_into_its_targe
     source, target = boxes["nurse_review"], boxes["monitoring"]
     assert source[0] < xs[0] < source[2]
     assert ys[0] == source[3]
-    assert xs[-1] == target[2]
+    assert xs[-1] == target[0]
     assert target[1] < ys[-1] < target[3]
+    assert 0 < min(xs) < min(b[0] for b in boxes.values())
+    assert crossings(root) == 0
+
+
+def test_a_back_edge_with_lines_on_its_left_climbs_on_the_right() -> None:
+    root = parse(render_definition_svg(T2D, current_state="follow_up"))
+    boxes = {g.get("data-state"): box(g) for g in groups(root, "state")}
+
+    xs = path_points(transition(root, "hypoglycaemia_review", "resolved"))[0::2]
+
+    assert xs[-1] == boxes["follow_up"][2]
     assert max(xs) > max(b[2] for b in boxes.values())
 
 
@@ -352,6 +373,210 @@ def test_300_state_chain_with_random_edges_renders_every_state() -> None:
     assert [
         g.get("data-state") for g in groups(root, "state") if "current" in g.get("class", "")
     ] == ["s150"]
+
+
+def transition(root: ET.Element, source: str, event: str) -> ET.Element:
+    (group,) = [
+        g
+        for g in groups(root, "transition")
+        if (g.get("data-from"), g.get("data-event")) == (source, event)
+    ]
+    path = group.find(f"{SVG}path")
+    assert path is not None
+    return path
+
+
+def path_points(path: ET.Element) -> list[float]:
+    return [float(n) for n in re.findall(r"-?[\d.]+", path.get("d", ""))]
+
+
+def polyline(d: str, steps: int = 12) -> list[Point]:
+    """The points of an SVG path as drawn here (absolute M, L, H, V, C, Q), curves sampled."""
+    tokens = re.findall(r"[MLHVCQ]|-?[\d.]+", d)
+    points: list[Point] = []
+    command, i = "M", 0
+
+    def take(n: int) -> list[Point]:
+        nonlocal i
+        values = [float(t) for t in tokens[i : i + 2 * n]]
+        i += 2 * n
+        return list(zip(values[0::2], values[1::2], strict=True))
+
+    while i < len(tokens):
+        if tokens[i].isalpha():
+            command, i = tokens[i], i + 1
+        start = points[-1] if points else (0.0, 0.0)
+        if command in "ML":
+            points += take(1)
+        elif command in "HV":
+            value, i = float(tokens[i]), i + 1
+            points.append((value, start[1]) if command == "H" else (start[0], value))
+        else:
+            controls = [start, *take(3 if command == "C" else 2)]
+            for k in range(1, steps + 1):
+                t = k / steps
+                weights = (
+                    [(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3]
+                    if command == "C"
+                    else [(1 - t) ** 2, 2 * (1 - t) * t, t**2]
+                )
+                points.append(
+                    (
+                        sum(w * p[0] for w, p in zip(weights, controls, strict=True)),
+                        sum(w * p[1] for w, p in zip(weights, controls, strict=True)),
+                    )
+                )
+    return points
+
+
+def _proper(a: Point, b: Point, c: Point, d: Point) -> bool:
+    def turn(p: Point, q: Point, r: Point) -> int:
+        v = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+        return 0 if abs(v) < 1e-6 else 1 if v > 0 else -1
+
+    return turn(a, b, c) * turn(a, b, d) < 0 and turn(c, d, a) * turn(c, d, b) < 0
+
+
+def crossings(root: ET.Element) -> int:
+    """Points where two drawn transitions cross (lines that merge or touch do not count)."""
+    segments = []
+    for group in groups(root, "transition"):
+        path = group.find(f"{SVG}path")
+        assert path is not None
+        points = polyline(path.get("d", ""))
+        segments.append(list(itertools.pairwise(points)))
+    total = 0
+    for first, second in itertools.combinations(segments, 2):
+        found: list[Point] = []
+        for a, b in first:
+            for c, d in second:
+                # One crossing of two curves may show on two neighbouring samples.
+                if _proper(a, b, c, d) and all(
+                    abs(a[0] - x) + abs(a[1] - y) >= 4 for x, y in found
+                ):
+                    found.append(a)
+        total += len(found)
+    return total
+
+
+def test_the_crossing_counter_counts_a_cross_once_and_merging_lines_not_at_all() -> None:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg">'
+        '<g class="transition"><path d="M0,0 L100,100"/></g>'
+        '<g class="transition"><path d="M0,90 C40,90 60,30 100,30"/></g>'
+        '<g class="transition"><path d="M0,0 L45,45 L45,120"/></g>'
+        "</svg>"
+    )
+
+    # The curve crosses the diagonal and the bent line, which runs along the diagonal first.
+    assert crossings(parse(svg)) == 2
+
+
+def test_the_diabetes_pathway_is_drawn_with_few_crossings_and_nothing_overlapping() -> None:
+    # Measured: 29 crossings before back edges shared lanes and could climb on the left,
+    # 14 since (the 8 left between forward edges are in the layering itself).
+    root = parse(render_definition_svg(T2D, current_state="follow_up", language="fr"))
+    states = [box(g) for g in groups(root, "state")]
+    labels = [box(g) for g in groups(root, "transition")]
+
+    assert crossings(root) <= 14
+    assert [(a, b) for a, b in itertools.combinations(states, 2) if overlaps(a, b)] == []
+    assert [(a, b) for a in labels for b in states if overlaps(a, b)] == []
+    assert [(a, b) for a, b in itertools.combinations(labels, 2) if overlaps(a, b)] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "bound"),
+    [("t2d-follow-up", 29, 14), ("hf-telemonitoring", 15, 5), ("return-home", 12, 3)],
+)
+def test_every_shipped_pathway_is_drawn_with_fewer_crossings_than_before(
+    name: str, before: int, bound: int
+) -> None:
+    document = yaml.safe_load((LIBRARY_DIR / f"{name}.yaml").read_text())
+
+    drawn = crossings(parse(render_definition_svg(document, language="fr")))
+
+    assert drawn <= bound < before
+
+
+def test_back_edges_into_one_state_share_a_lane_per_side() -> None:
+    root = parse(render_definition_svg(T2D))
+    ends = set()
+    for group in groups(root, "transition"):
+        if group.get("data-to") == "follow_up" and group.get("data-from") not in (
+            "inclusion",
+            "education",
+        ):
+            path = group.find(f"{SVG}path")
+            assert path is not None
+            numbers = path_points(path)
+            ends.add((numbers[-2], numbers[-1]))
+
+    assert len(ends) == 2  # seven edges come back: one way in on the left, one on the right
+
+
+def test_every_line_stays_inside_the_drawing() -> None:
+    for document in (T2D, HEART_FAILURE, chain_with_random_edges(40, 30)):
+        root = parse(render_definition_svg(document))
+        width, height = (float(v) for v in root.get("viewBox", "").split()[2:])
+        points = [
+            p
+            for g in groups(root, "transition")
+            for path in g.iter(f"{SVG}path")
+            for p in polyline(path.get("d", ""))
+        ]
+
+        assert min(x for x, _ in points) >= 0
+        assert max(x for x, _ in points) <= width
+        assert max(y for _, y in points) <= height
+
+
+def test_where_next_names_the_step_and_where_each_way_out_leads_in_the_language() -> None:
+    summary = where_next(T2D, "follow_up", language="fr")
+
+    assert (summary.title, summary.final) == ("Suivi entre deux consultations", False)
+    assert [(s.event, s.kind, s.label, s.target_title, s.roles) for s in summary.steps[:4]] == [
+        (
+            "visit_due",
+            "timer",
+            "Consultation trimestrielle à prévoir",  # the timer's title
+            "Consultation trimestrielle",
+            (),
+        ),
+        (
+            "hypoglycaemia",
+            "alert",
+            "Hypoglycémie (< 0,70 g/L = 3,9 mmol/L)",
+            "Revue d'une hypoglycémie",
+            (),
+        ),
+        (
+            "severe_hypoglycaemia",
+            "alert",
+            "Hypoglycémie significative (< 0,54 g/L = 3,0 mmol/L)",
+            "Revue d'une hypoglycémie",
+            (),
+        ),
+        (
+            "start_annual_review",
+            "manual",
+            "Démarrer le bilan annuel",
+            "Bilan annuel",
+            ("gp", "coordinator"),
+        ),
+    ]
+    assert len(summary.steps) == 8
+
+
+def test_where_next_of_a_step_left_when_its_tasks_are_done_and_of_the_last_step() -> None:
+    quarterly = where_next(T2D, "quarterly_visit", language="en")
+    closed = where_next(T2D, "closed", language="en")
+
+    assert (quarterly.steps[0].kind, quarterly.steps[0].target_title) == (
+        "tasks",
+        "Follow-up between visits",
+    )
+    assert (closed.title, closed.final, closed.steps) == ("Follow-up closed", True, ())
 
 
 def test_transition_labels_read_as_event_titles_in_the_diagrams_language() -> None:

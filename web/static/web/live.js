@@ -62,7 +62,11 @@
     remember(message.id);
     var kind = message.event || "";
     var payload = message.payload || {};
-    if (message.patient != null) fire("parcours-patient-" + message.patient);
+    if (message.patient != null) {
+      fire("parcours-patient-" + message.patient);
+      // The triage board shows each patient's risk, readings, alerts and their tasks.
+      fire("parcours-triage");
+    }
     if (kind.indexOf("task.") === 0) {
       fire("parcours-tasks");
       if (payload.task != null) fire("parcours-task-" + payload.task);
