@@ -8,6 +8,7 @@ their domain errors become messages on the page.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -55,7 +56,10 @@ from web.audit import audit_read, audit_rows_read, client_address
 from web.charts import CHART_DAYS, chart_data, chart_texts, measurement_series
 from web.documents import pathway_diagram, pathway_document, pathway_where_next
 from web.parameters import parameters_context
+from web.titles import actor_names, care_role_title, member_rows, timeline
 from workflows.definition import localized
+from workflows.definition.compiled import CompiledDefinition
+from workflows.definition.titles import alert_title
 from workflows.selectors import definition_list, instance_definition, instance_history
 
 WORKLIST_LIMIT = 50  # rows shown per list: the most pressing first
@@ -167,12 +171,26 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _task_or_404(request, task_id)
     audit_read(request, resource_type="Task", resource_id=task.pk, patient_id=task.patient_id)
     language = get_language() or "fr"
+    definitions = _task_definitions(task)
+    events = list(task.events.select_related("actor").order_by("version"))
+    names = actor_names(e.actor_label for e in events if e.actor is None)
     context = {
         "task": task,
         "title": task_title(task, language),
         "description": localized(task.description, language) if task.description else "",
-        "events": task.events.select_related("actor").order_by("version"),
-        "members": care_team_members(patient=task.patient),
+        "events": [
+            {
+                "event": e,
+                "by": (e.actor.get_full_name() or e.actor.get_username())
+                if e.actor is not None
+                else names[e.actor_label],
+            }
+            for e in events
+        ],
+        "offered_role": care_role_title(task.offered_role, definitions, language)
+        if task.offered_role
+        else "",
+        "members": member_rows(care_team_members(patient=task.patient), definitions, language),
         # Only what the service would accept from this user: nothing under a read-only
         # break-the-glass grant, no claim for someone the task is not offered to.
         "actions": task_actions_open(task=task, user=request.user),  # type: ignore[arg-type]
@@ -180,6 +198,13 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     }
     context["step"] = task_step_context(task, language)
     return render(request, "web/task_detail.html", context)
+
+
+def _task_definitions(task: Task) -> list[CompiledDefinition]:
+    """The definition of the task's pathway, whose role titles name the task's roles."""
+    pathway = task.care_pathway
+    instance = pathway.instance if pathway is not None else None
+    return [instance_definition(instance)] if instance is not None else []
 
 
 def task_step_context(task: Task, language: str) -> dict[str, Any] | None:
@@ -263,11 +288,14 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         visible_care_pathways(request.user).filter(patient_id=patient.pk).order_by("-created_at")
     )
     shown = []
+    definitions: dict[int, CompiledDefinition] = {}  # by care pathway
     for pathway in pathways:
         instance = pathway.instance
         if instance is None:
             continue
         document = pathway_document(instance.definition)
+        compiled = instance_definition(instance)
+        definitions[pathway.pk] = compiled
         history = list(instance_history(instance_id=instance.pk).order_by("-revision"))
         shown.append(
             {
@@ -285,7 +313,7 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
                     language=language,
                 ),
                 "where": pathway_where_next(instance, language),
-                "history": history,
+                "history": timeline(history, compiled, language),
                 "monitoring": pathway_monitoring(pathway),
                 # Declared silences of the current step, with the pathway's reason.
                 "suspended": monitoring_notes.suspensions(
@@ -304,14 +332,33 @@ def patient_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "risk": risk_display(patient_risk_rank(patient_id=patient.pk)),
         "pathways": shown,
         "consents": consent_list(patient_id=patient.pk),
-        "members": care_team_members(patient=patient),
+        "members": member_rows(
+            care_team_members(patient=patient), list(definitions.values()), language
+        ),
         "tasks": _rows(tasks, now, language),
-        "alerts": list(patient_alerts(request.user, patient_id=patient.pk)[:50]),
+        "alerts": _alert_rows(
+            list(patient_alerts(request.user, patient_id=patient.pk)[:50]), definitions, language
+        ),
         "series": series,
         "chart_data": chart_data(series, thresholds, language),
         "chart_texts": chart_texts(),
-        "startable": list({d.key: d for d in reversed(definition_list(status="active"))}.values()),
+        "startable": [
+            {"definition": d, "title": localized(pathway_document(d).get("title"), language)}
+            for d in {d.key: d for d in reversed(definition_list(status="active"))}.values()
+        ],
     }
+
+
+def _alert_rows(
+    alerts: list[Any], definitions: Mapping[int, CompiledDefinition], language: str
+) -> list[dict[str, Any]]:
+    """The patient page's alerts, each with the title its pathway gives it."""
+    rows = []
+    for alert in alerts:
+        definition = definitions.get(alert.care_pathway_id)
+        title = alert_title(definition, alert.name, language) if definition else alert.name
+        rows.append({"alert": alert, "title": title})
+    return rows
 
 
 @practitioner_required

@@ -14,12 +14,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from django.utils.translation import gettext_lazy as _
-
-from directory.models import Practitioner
+from workflows.definition.titles import role_title
 from workflows.diagrams import NextStep, render_definition_svg, where_next
 from workflows.models import Timer
-from workflows.selectors import definition_document, definition_get_by_id, instance_timers
+from workflows.selectors import (
+    definition_document,
+    definition_get_by_id,
+    instance_definition,
+    instance_timers,
+)
 
 if TYPE_CHECKING:
     from workflows.models import PathwayDefinition, PathwayInstance
@@ -81,15 +84,13 @@ def pathway_where_next(instance: PathwayInstance, language: str) -> WhereNextVie
         timer.event: timer.due_at
         for timer in instance_timers(instance_id=instance.pk, status=Timer.Status.SCHEDULED)
     }
+    definition = instance_definition(instance)
     rows = [
-        NextStepRow(step, [_role_label(role) for role in step.roles], due.get(step.event))
+        NextStepRow(
+            step,
+            [role_title(role, language, definition) for role in step.roles],
+            due.get(step.event),
+        )
         for step in summary.steps
     ]
     return WhereNextView(summary.title, summary.final, rows)
-
-
-def _role_label(role: str) -> str:
-    try:
-        return str(Practitioner.Profession(role).label)
-    except ValueError:
-        return str(_("patient")) if role == "patient" else role

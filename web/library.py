@@ -4,6 +4,8 @@ page), and starting a pathway for a patient."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -62,6 +64,22 @@ def annotate(source: str, problems: list[Problem]) -> tuple[list[SourceLine], li
     return lines, general
 
 
+_POSITION = re.compile(r"^line (\d+), column (\d+)$")
+
+
+def shown(problem: Problem) -> Problem:
+    """The problem as the page shows it: a position in the source said in the reader's
+    language (the language package writes `line L, column C`, as a location path)."""
+    match = _POSITION.match(problem.location)
+    if match is None:
+        return problem
+    where = _("line %(line)s, column %(column)s") % {
+        "line": match.group(1),
+        "column": match.group(2),
+    }
+    return dataclasses.replace(problem, location=where)
+
+
 @library_editor_required
 def pathway_upload(request: HttpRequest) -> HttpResponse:
     allowed = request.user.has_perm(MANAGE_PERMISSION)
@@ -86,8 +104,9 @@ def pathway_upload(request: HttpRequest) -> HttpResponse:
                 source=source, actor=Actor(id=f"user:{request.user.pk}"), filename=filename
             )
         except InvalidDefinition as error:
-            lines, general = annotate(source, error.problems)
-            context.update({"lines": lines, "general": general, "problems": error.problems})
+            problems = [shown(p) for p in error.problems]
+            lines, general = annotate(source, problems)
+            context.update({"lines": lines, "general": general, "problems": problems})
             return render(request, "web/pathway_upload.html", context, status=400)
         except (DefinitionConflict, WorkflowError) as error:
             messages.error(request, _("Not uploaded: %(reason)s") % {"reason": str(error)})
@@ -127,6 +146,8 @@ def pathway_status_change(
     allowed = request.user.has_perm(MANAGE_PERMISSION)
     context = {
         "definition": definition,
+        "title": localized(definition_document(definition).get("title"), get_language() or "fr")
+        or definition.title,
         "change": change,
         "allowed": allowed,
         "applies": definition.status == applies_to,

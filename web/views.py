@@ -43,6 +43,8 @@ def pathway_library(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "definition": definition,
+            "title": localized(definition_document(definition).get("title"), language)
+            or definition.title,
             "references": monitoring_notes.references(compiled_definition(definition), language),
             "warnings": monitoring_notes.warnings(definition_document(definition)),
         }

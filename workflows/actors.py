@@ -21,3 +21,25 @@ class Actor:
 
 
 SYSTEM = Actor(id="system", is_system=True)
+
+
+@dataclass(frozen=True)
+class ActorLabel:
+    """What an actor label recorded in history names: a user of the host (`user:<id>`), an
+    API platform (`client:<client id>`), a command (`cli:<name>`) or the system itself."""
+
+    kind: str  # "user", "platform", "command", "system" or "other"
+    ref: str = ""
+
+
+def parse_actor_label(label: str) -> ActorLabel:
+    prefix, _, ref = label.partition(":")
+    if prefix == "user" and ref.isdigit():
+        return ActorLabel("user", ref)
+    if prefix == "client":
+        return ActorLabel("platform", ref)
+    if prefix == "cli":
+        return ActorLabel("command", ref)
+    if prefix == "system":
+        return ActorLabel("system", ref)
+    return ActorLabel("other", label)

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
+from workflows.definition.compiled import CompiledDefinition, compile_document
+from workflows.definition.schema import TASKS_COMPLETED
+from workflows.definition.titles import event_title, role_title
+
 BOX_H, LABEL_H, GAP, MARGIN, TOP = 46.0, 18.0, 22.0, 24.0, 52.0
 TITLE_PX, NAME_PX, LABEL_PX = 13.0, 10.5, 11.0
 SWEEPS, PLACEMENT_PASSES, TITLE_CHARS = 8, 7, 40
@@ -96,6 +100,7 @@ class _Edge:
     x_in: float = 0.0
     path: str = ""
     label: tuple[float, float, str] = (0.0, 0.0, "middle")
+    text: str = ""  # what the label reads: the event's title (workflows.definition.titles)
 
 
 @dataclass(slots=True)
@@ -165,8 +170,18 @@ def _text_width(text: str, px: float) -> float:
     return units * px
 
 
+def _titles(document: Mapping[str, Any]) -> CompiledDefinition | None:
+    """The compiled definition the labels take their titles from (workflows.definition.titles);
+    None for a sketch that does not compile, which is drawn with its codes."""
+    try:
+        return compile_document(document)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _build(document: Mapping[str, Any], language: str) -> _Graph:
     words = _WORDS.get(language, _WORDS["en"])
+    definition = _titles(document)
     states: Mapping[str, Any] = document.get("states") or {}
     names = list(states)
     index = {name: i for i, name in enumerate(names)}
@@ -188,13 +203,19 @@ def _build(document: Mapping[str, Any], language: str) -> _Graph:
             if target not in index:
                 continue  # validated documents never get here; a sketch should still render
             roles = [str(role) for role in move.get("roles") or ()]
-            who = f"{words['manual']}, {words['roles']} {', '.join(roles)}"
+            named = [role_title(role, language, definition) for role in roles]
+            who = f"{words['manual']}, {words['roles']} {', '.join(named)}"
             who = who if roles else words["automatic"]
             who += f", {words['guard']} {move['guard']}" if move.get("guard") else ""
-            title = _localise(move.get("title"), language, "")
-            summary = f"{name} → {target}: {event} ({who})" + (f", “{title}”." if title else ".")
-            width = _text_width(str(event), LABEL_PX)
+            label = str(event)
+            if definition is not None:
+                label = event_title(definition, name, str(event), language)
+            titled = nodes[source].title, nodes[index[target]].title
+            summary = f"{titled[0]} → {titled[1]}: {label} ({who})."
+            label = _clip(label)
+            width = _text_width(label, LABEL_PX)
             edges.append(_Edge(source, index[target], str(event), bool(roles), summary, width))
+            edges[-1].text = label
     initial = index.get(str(document.get("initial")), 0)
     return _Graph(nodes, edges, initial)
 
@@ -641,7 +662,7 @@ def _render(
             _el("title", _esc(edge.summary)),
             _el("path", d=edge.path, fill="none", stroke=LINE, marker_end=arrow),
             _el("rect", x=left, y=y - 8, width=w, height=16.0, rx=8.0, fill="#ffffff"),
-            _el("text", _esc(edge.event), x=x, y=y + 4, text_anchor=anchor),
+            _el("text", _esc(edge.text or edge.event), x=x, y=y + 4, text_anchor=anchor),
         ]
         names = {"data_from": nodes[edge.source].name, "data_to": nodes[edge.target].name}
         kind = {"class_": "transition " + ("manual" if edge.manual else "automatic")}
@@ -696,7 +717,7 @@ def _render_state(graph: _Graph, node: _Node, current: str | None, visited: set[
     elif node.name in visited:
         look = {"fill": VISITED_FILL, "stroke": VISITED_LINE}
         state["class_"] += " visited"
-    named = node.title if node.title == node.name else f"{node.title} ({node.name})"
+    named = node.title
     box = _el("rect", x=x, y=top, width=w, height=BOX_H, rx=10.0, **look)
     parts = [_el("title", _esc(named)), box]
     if node.final:  # the conventional double border of an end state
@@ -704,12 +725,8 @@ def _render_state(graph: _Graph, node: _Node, current: str | None, visited: set[
         parts.append(_el("rect", x=x + 4, y=top + 4, fill="none", stroke_width=1.0, **inner))
     if node.title == node.name:
         parts.append(_el("text", _esc(node.name), x=node.x, y=top + 27, font_family=MONO))
-    else:
-        name: _Attrs = {"font_family": MONO, "font_size": NAME_PX, "fill": MUTED}
-        parts += [
-            _el("text", _esc(_clip(node.title)), x=node.x, y=top + 20, font_weight="600"),
-            _el("text", _esc(node.name), x=node.x, y=top + 35, **name),
-        ]
+    else:  # the title only: the state's code is for the document, not for the reader
+        parts.append(_el("text", _esc(_clip(node.title)), x=node.x, y=top + 27, font_weight="600"))
     return _el("g", "".join(parts), **state, font_size=TITLE_PX)
 
 
@@ -720,7 +737,7 @@ def _describe(graph: _Graph, current: str | None, visited: set[str], words: dict
         flags += ["final"] if node.final else []
         flags += [words["current"]] if node.name == current else []
         flags += [words["visited"]] if node.name in visited else []
-        text = node.name if node.title == node.name else f"{node.title} ({node.name})"
+        text = node.title
         parts.append(text + (f" [{', '.join(flags)}]" if flags else ""))
     text = f"{words['states']}: {'; '.join(parts)}."
     return text + "".join(f" {edge.summary}" for edge in graph.edges)
@@ -747,14 +764,23 @@ class WhereNext:
 
 
 def _event_label(
-    document: Mapping[str, Any], event: str, move: Mapping[str, Any], lang: str
+    document: Mapping[str, Any],
+    event: str,
+    move: Mapping[str, Any],
+    lang: str,
+    definition: CompiledDefinition | None = None,
 ) -> str:
-    """The words for an event: the transition's title, else the title of the pathway alert
-    that fires it, else "". The one place event labels come from (titles for every event of a
-    definition are on their way: this is where they plug in)."""
+    """The words for an event: the transition's title, else the title the definition gives
+    the event elsewhere (workflows.definition.titles: another transition's, the alert's or
+    the timer's that fires it), else "" (tasks_completed included: the page words it)."""
     title = _localise(move.get("title"), lang, "")
     if title:
         return title
+    if definition is not None:
+        if event == TASKS_COMPLETED:
+            return ""
+        label = event_title(definition, None, event, lang)
+        return "" if label == event else label
     monitoring = document.get("monitoring") or {}
     for alert in monitoring.get("alerts") or ():
         if isinstance(alert, Mapping) and alert.get("event") == event:
@@ -779,6 +805,7 @@ def where_next(document: Mapping[str, Any], state: str, *, language: str = "en")
         if isinstance(a, Mapping)
     }
     steps = []
+    definition = _titles(document)
     for event, how in (spec.get("on") or spec.get(True) or {}).items():
         move = {"to": how} if isinstance(how, str) else dict(how)
         target = str(move.get("to", ""))
@@ -797,7 +824,7 @@ def where_next(document: Mapping[str, Any], state: str, *, language: str = "en")
         steps.append(
             NextStep(
                 event=str(event),
-                label=_event_label(document, str(event), move, language),
+                label=_event_label(document, str(event), move, language, definition),
                 target=target,
                 target_title=_localise((states.get(target) or {}).get("title"), language, target),
                 roles=roles,

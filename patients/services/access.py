@@ -162,7 +162,12 @@ def patient_break_glass(
                 )
             raise Conflict(_("you already have access to this record: no need to break the glass"))
         if not may_break_glass(user):
-            raise NotAllowed(_("breaking the glass needs the break_glass_patient permission"))
+            raise NotAllowed(
+                _(
+                    "breaking the glass needs the emergency access permission, "
+                    "which this account does not have"
+                )
+            )
         reason = " ".join(reason.split())
         if not reason:
             raise InvalidInput([Problem("reason", _("required to break the glass"))])

@@ -77,9 +77,9 @@ def test_on_a_phone_the_diagram_opens_on_the_current_step_and_the_page_stays_nar
     assert page.inner_text(f"{section} .where-next").splitlines() == [
         "Que faire ensuite",
         "Épisode traité, reprendre le suivi → Suivi entre deux consultations",
-        "par : infirmier·ère, médecin généraliste",
+        "par : Infirmier·ère, Médecin traitant",
         "Hypoglycémies répétées : avis du diabétologue → Avis du diabétologue",
-        "par : médecin généraliste",
+        "par : Médecin traitant",
     ]
     assert page.csp_violations == []
     assert axe_violations(page) == []

@@ -167,8 +167,8 @@ def test_task_history_names_actions_and_statuses_in_the_users_language(scene: Sc
 def test_patient_page_names_care_team_roles_in_words(scene: Scene):
     body = logged_in(scene.gp.user).get(f"/patients/{scene.patient.pk}/").content.decode()
 
-    assert "— médecin généraliste</li>" in body
-    assert "— infirmier·ère</li>" in body
+    assert "— Médecin traitant</li>" in body
+    assert "— Infirmier·ère</li>" in body
     assert "— gp</li>" not in body
 
 

@@ -52,8 +52,9 @@ def test_what_next_names_each_way_out_in_words_with_who_and_when(db: None):
 
     steps = next_steps(response.content.decode())
     assert response.status_code == 200
-    assert steps[0] == (
-        "À l’échéance prévue → Consultation trimestrielle automatique · prévu le 02/05/2026"
+    assert steps[0] == (  # the timer's title
+        "Consultation trimestrielle à prévoir → Consultation trimestrielle automatique "
+        "· prévu le 02/05/2026"
     )
     assert steps[1] == (
         "Hypoglycémie (&lt; 0,70 g/L = 3,9 mmol/L) → Revue d&#x27;une hypoglycémie "
@@ -61,7 +62,7 @@ def test_what_next_names_each_way_out_in_words_with_who_and_when(db: None):
     )
     assert steps[3] == (
         "Démarrer le bilan annuel → Bilan annuel "
-        "par : médecin généraliste, coordinateur·rice de parcours"
+        "par : Médecin traitant, Coordinateur·rice de parcours"  # the pathway's role titles
     )
     assert len(steps) == 8
     assert not [s for s in steps if "refer_" in s or "visit_due" in s]

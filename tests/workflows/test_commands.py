@@ -202,7 +202,7 @@ def test_validate_pathway_reports_malformed_yaml_at_its_line_and_column(tmp_path
 
     assert result == (
         1,
-        f"{path}: line 5, column 8: malformed YAML: did not find expected ',' or ']'\n",
+        f"{path}: line 5, column 8: malformed YAML: a list in [...] is not closed by ']'\n",
         "",
     )
 

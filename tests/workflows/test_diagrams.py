@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from django.utils import translation
 
 from workflows.diagrams import render_definition_svg, where_next
 from workflows.shipped import LIBRARY_DIR
@@ -103,14 +104,14 @@ def test_description_lists_states_and_transitions_in_plain_text() -> None:
     assert desc is not None
     assert desc.get("id") == root.get("aria-describedby")
     assert desc.text == (
-        "States: Enrolment (enrolment) [initial]; monitoring [current state]; nurse_review; "
-        "Closed (closed) [final]. "
-        "enrolment → monitoring: tasks_completed (automatic). "
-        "enrolment → closed: no_install (automatic). "
+        "States: Enrolment [initial]; monitoring [current state]; nurse_review; "
+        "Closed [final]. "
+        "Enrolment → monitoring: All tasks of the step done (automatic). "
+        "Enrolment → Closed: no_install (automatic). "
         "monitoring → nurse_review: decompensation_risk (automatic). "
-        "monitoring → closed: stop (manual, roles gp, cardiologist), “Stop”. "
-        "nurse_review → monitoring: resolved (manual, roles nurse, gp). "
-        "nurse_review → closed: escalate (manual, roles nurse, guard payload.reason != '')."
+        "monitoring → Closed: Stop (manual, roles General practitioner, Cardiologist). "
+        "nurse_review → monitoring: resolved (manual, roles Nurse, General practitioner). "
+        "nurse_review → Closed: escalate (manual, roles Nurse, guard payload.reason != '')."
     )
 
 
@@ -140,7 +141,7 @@ def test_every_transition_appears_with_its_event_source_and_target() -> None:
     ]
 
 
-def test_state_boxes_show_title_and_name_or_the_name_alone_when_untitled() -> None:
+def test_state_boxes_show_their_title_or_the_name_alone_when_untitled() -> None:
     root = parse(render_definition_svg(HEART_FAILURE))
 
     texts = {
@@ -148,10 +149,10 @@ def test_state_boxes_show_title_and_name_or_the_name_alone_when_untitled() -> No
     }
 
     assert texts == {
-        "enrolment": ["Enrolment", "enrolment"],
+        "enrolment": ["Enrolment"],
         "monitoring": ["monitoring"],
         "nurse_review": ["nurse_review"],
-        "closed": ["Closed", "closed"],
+        "closed": ["Closed"],
     }
 
 
@@ -535,7 +536,13 @@ def test_where_next_names_the_step_and_where_each_way_out_leads_in_the_language(
 
     assert (summary.title, summary.final) == ("Suivi entre deux consultations", False)
     assert [(s.event, s.kind, s.label, s.target_title, s.roles) for s in summary.steps[:4]] == [
-        ("visit_due", "timer", "", "Consultation trimestrielle", ()),
+        (
+            "visit_due",
+            "timer",
+            "Consultation trimestrielle à prévoir",  # the timer's title
+            "Consultation trimestrielle",
+            (),
+        ),
         (
             "hypoglycaemia",
             "alert",
@@ -570,3 +577,16 @@ def test_where_next_of_a_step_left_when_its_tasks_are_done_and_of_the_last_step(
         "Follow-up between visits",
     )
     assert (closed.title, closed.final, closed.steps) == ("Follow-up closed", True, ())
+
+
+def test_transition_labels_read_as_event_titles_in_the_diagrams_language() -> None:
+    with translation.override("fr"):
+        root = parse(render_definition_svg(HEART_FAILURE, language="fr"))
+
+    labels = {
+        (g.get("data-from"), g.get("data-event")): first_text(g) for g in groups(root, "transition")
+    }
+
+    assert labels[("enrolment", "tasks_completed")] == "Toutes les tâches de l'étape terminées"
+    assert labels[("monitoring", "stop")] == "Stop"  # the transition's own title
+    assert labels[("nurse_review", "resolved")] == "resolved"  # untitled: its name

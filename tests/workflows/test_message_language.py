@@ -9,6 +9,7 @@ import pytest
 from django.utils import translation
 
 from tests.workflows.test_engine import NURSE, T0, start
+from workflows.definition.expressions import ALERT_SCOPE, check_expression
 from workflows.errors import RefusalReason, TransitionRefused
 from workflows.models import Timer
 from workflows.services import fire_due_timers, instance_fire
@@ -48,3 +49,15 @@ def test_a_refusal_is_written_in_the_active_language_and_keeps_its_code(
         instance_fire(instance_id=instance.pk, event="stop", actor=NURSE, payload={}, now=T0)
 
     assert (refused.value.reason, refused.value.message) == (RefusalReason.NOT_AVAILABLE, message)
+
+
+def test_a_cost_problem_follows_the_language_even_once_its_analysis_is_cached():
+    source = "payload.items.exists(i, matches(i, 'x'))"
+    with translation.override("en"):
+        english = check_expression(source, ALERT_SCOPE)
+
+    with translation.override("fr"):
+        french = check_expression(source, ALERT_SCOPE)
+
+    assert any(m.startswith("matches() is not available") for m in english)
+    assert any(m.startswith("matches() n'est pas disponible") for m in french)

@@ -45,6 +45,7 @@ class TaskAction:
 class TimerAction:
     event: str
     after: str
+    title: Text | None = None  # of the event it fires
 
 
 Action = TaskAction | TimerAction
@@ -216,6 +217,9 @@ class CompiledDefinition:
     # Whether one subject may follow several instances of this pathway at once (by default
     # the app that starts instances refuses a second while one is running).
     allow_concurrent: bool = False
+    # Titles of the roles, by name (`role_titles`); a role without one takes a built-in
+    # title or its name (workflows.definition.titles).
+    role_titles: Mapping[str, Text] = field(default_factory=dict)
 
     def state(self, name: str) -> StateSpec:
         return self.states[name]
@@ -281,6 +285,7 @@ def compile_document(document: Mapping[str, Any]) -> CompiledDefinition:
             for r in document.get("references", ())
         ),
         allow_concurrent=bool(document.get("allow_concurrent", False)),
+        role_titles=dict(document.get("role_titles") or {}),
     )
 
 
@@ -370,7 +375,9 @@ def _state(name: str, spec: Mapping[str, Any]) -> StateSpec:
             )
         else:
             timer = action["timer"]
-            actions.append(TimerAction(event=timer["event"], after=timer["after"]))
+            actions.append(
+                TimerAction(event=timer["event"], after=timer["after"], title=timer.get("title"))
+            )
     alerts = tuple(_alert(a) for a in spec.get("alerts", ()))
     expects = tuple(_expectation(e) for e in spec.get("expects", ()))
     transitions = {}

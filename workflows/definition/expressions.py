@@ -39,6 +39,8 @@ from workflows.definition.limits import (
     MAX_EXPRESSION_LENGTH,
     MAX_EXPRESSION_NAMES,
 )
+from workflows.definition.translation import Message, gettext_noop
+from workflows.definition.translation import gettext as _
 
 # Functions and macros of the CEL standard definitions that the evaluator supports.
 STANDARD_FUNCTIONS = frozenset(
@@ -102,21 +104,26 @@ def check_expression(source: str, scope: ExpressionScope) -> list[str]:
     try:
         compile_expression(source)
     except ExpressionError as exc:
-        return [f"expression does not parse: {exc}"]
+        return [_("expression does not parse: %(reason)s") % {"reason": exc}]
     tree, problems = _analysis(source)
     if tree is None:
-        return list(problems)
+        return [str(m) for m in problems]
     out = []
     for name in sorted(_free_names(tree)):
         if name not in scope.variables:
             allowed = ", ".join(sorted(scope.variables))
-            out.append(f"unknown variable {name!r} (available here: {allowed})")
+            message = _("unknown variable %(name)s (available here: %(allowed)s)")
+            out.append(message % {"name": repr(name), "allowed": allowed})
     for name in sorted(_called(tree)):
         if name in STANDARD_FUNCTIONS or name in scope.functions:
             continue
-        extra = f"; available here: {', '.join(sorted(scope.functions))}" if scope.functions else ""
-        out.append(f"unknown function {name!r}{extra}")
-    return out + list(problems)
+        message = (
+            _("unknown function %(name)s; available here: %(allowed)s")
+            if scope.functions
+            else _("unknown function %(name)s")
+        )
+        out.append(message % {"name": repr(name), "allowed": ", ".join(sorted(scope.functions))})
+    return out + [str(m) for m in problems]
 
 
 def expression_tree(source: str) -> Node | None:
@@ -198,33 +205,38 @@ def cost_problems(source: str) -> list[str]:
     iterate and read); empty when none. Independent of where the expression is used."""
     if len(source) > MAX_EXPRESSION_LENGTH:
         return [_too_long(source)]
-    return list(_analysis(source)[1])
+    return [str(m) for m in _analysis(source)[1]]
 
 
 @lru_cache(maxsize=4096)
-def _analysis(source: str) -> tuple[Node | None, tuple[str, ...]]:
+def _analysis(source: str) -> tuple[Node | None, tuple[Message, ...]]:
     """The tree of a source the CEL library compiles, and its cost problems. The tree is
     None when it cannot be had (too deep, or read differently from the library)."""
     program = compile_expression(source)
     try:
         tree = parse(source, max_depth=MAX_EXPRESSION_DEPTH)
-    except TooDeep as exc:
-        return None, (f"expression is {exc}",)
+    except TooDeep:
+        message = gettext_noop("expression is nested more than %(n)s levels deep")
+        return None, (Message(message, {"n": MAX_EXPRESSION_DEPTH}),)
     except SyntaxProblem as exc:
-        return None, (f"expression could not be analysed: {exc}",)
+        message = gettext_noop("expression could not be analysed: %(reason)s")
+        return None, (Message(message, {"reason": str(exc)}),)
     references = program.references()
     seen_names = {n.name for n in tree.walk() if isinstance(n, Ident)}
     seen_calls = _called(tree)
     library_calls = {f for f in references["functions"] if not f.startswith(("_", "@", "!"))}
     if seen_names != set(references["variables"]) or seen_calls != library_calls:
-        return None, ("expression could not be analysed: write it more plainly",)
+        return None, (
+            Message(gettext_noop("expression could not be analysed: write it more plainly")),
+        )
     return tree, tuple(dict.fromkeys(_cost_rules(tree)))
 
 
 def _too_long(source: str) -> str:
-    return (
-        f"expression is {len(source)} characters long; at most {MAX_EXPRESSION_LENGTH} are allowed"
-    )
+    return _("expression is %(n)s characters long; at most %(limit)s are allowed") % {
+        "n": len(source),
+        "limit": MAX_EXPRESSION_LENGTH,
+    }
 
 
 def _free_names(tree: Node, bound: frozenset[str] = frozenset()) -> set[str]:
@@ -249,41 +261,53 @@ def _called(tree: Node) -> set[str]:
 
 
 _NOT_LINEAR = {
-    "map": "map() is not available: it copies the list it builds at every item, so its "
-    "time grows with the square of the list; use all(), exists() or exists_one()",
-    "filter": "filter() is not available: it copies the list it builds at every item, so "
-    "its time grows with the square of the list; use all(), exists() or exists_one()",
+    "map": gettext_noop(
+        "map() is not available: it copies the list it builds at every item, so its "
+        "time grows with the square of the list; use all(), exists() or exists_one()"
+    ),
+    "filter": gettext_noop(
+        "filter() is not available: it copies the list it builds at every item, so "
+        "its time grows with the square of the list; use all(), exists() or exists_one()"
+    ),
 }
 
 
-def _cost_rules(tree: Node) -> Iterator[str]:
+def _cost_rules(tree: Node) -> Iterator[Message]:
     names = sum(1 for n in tree.walk() if isinstance(n, Ident))
     if names > MAX_EXPRESSION_NAMES:
-        yield (
-            f"expression names its variables {names} times; at most {MAX_EXPRESSION_NAMES} "
-            "are allowed (each time copies the value named)"
+        yield Message(
+            gettext_noop(
+                "expression names its variables %(n)s times; at most %(limit)s "
+                "are allowed (each time copies the value named)"
+            ),
+            {"n": names, "limit": MAX_EXPRESSION_NAMES},
         )
     if any(isinstance(n, Call) and n.name == "matches" for n in tree.walk()):
-        yield (
-            "matches() is not available: the time a regular expression takes cannot be "
-            "bounded; use startsWith(), endsWith(), contains() or 'in'"
+        yield Message(
+            gettext_noop(
+                "matches() is not available: the time a regular expression takes cannot be "
+                "bounded; use startsWith(), endsWith(), contains() or 'in'"
+            )
         )
     comprehensions = [n for n in tree.walk() if isinstance(n, Comprehension)]
     inside = sum(c.body_length for c in comprehensions)
     if inside > MAX_CONDITION_LENGTH:
-        yield (
-            f"the conditions inside {_macros(comprehensions)} are {inside} characters long in "
-            f"all; at most {MAX_CONDITION_LENGTH} are allowed (they run once per item)"
+        yield Message(
+            gettext_noop(
+                "the conditions inside %(macros)s are %(n)s characters long in "
+                "all; at most %(limit)s are allowed (they run once per item)"
+            ),
+            {"macros": _macros(comprehensions), "n": inside, "limit": MAX_CONDITION_LENGTH},
         )
     yield from _outermost_comprehension_rules(tree)
 
 
 def _macros(comprehensions: list[Comprehension]) -> str:
     names = list(dict.fromkeys(f"{c.macro}()" for c in comprehensions))
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return names[0] if len(names) == 1 else ", ".join(names)
 
 
-def _outermost_comprehension_rules(tree: Node) -> Iterator[str]:
+def _outermost_comprehension_rules(tree: Node) -> Iterator[Message]:
     # A comprehension inside another is refused as such; its own parts are not examined.
     stack = [tree]
     while stack:
@@ -294,31 +318,46 @@ def _outermost_comprehension_rules(tree: Node) -> Iterator[str]:
             stack.extend(reversed(node.children()))
 
 
-def _comprehension_rules(node: Comprehension) -> Iterator[str]:
+def _comprehension_rules(node: Comprehension) -> Iterator[Message]:
     macro = "exists_one" if node.macro == "existsOne" else node.macro
     if macro in _NOT_LINEAR:
-        yield _NOT_LINEAR[macro]
+        yield Message(_NOT_LINEAR[macro])
     if not _is_field(node.range) and not (
         isinstance(node.range, Operation) and node.range.operator == "[]"
     ):
-        yield (f"{macro}() must run over a field, such as payload.items, or a list written out")
+        yield Message(
+            gettext_noop(
+                "%(macro)s() must run over a field, such as payload.items, or a list written out"
+            ),
+            {"macro": macro},
+        )
     for part in (node.range, *node.body):
         for inner in part.walk():
             if isinstance(inner, Comprehension):
-                yield (
-                    f"{inner.macro}() inside {macro}(): comprehensions cannot be nested "
-                    "(the inner one would run once per item of the outer one)"
+                yield Message(
+                    gettext_noop(
+                        "%(inner)s() inside %(macro)s(): comprehensions cannot be nested "
+                        "(the inner one would run once per item of the outer one)"
+                    ),
+                    {"inner": inner.macro, "macro": macro},
                 )
     for part in node.body:
         for name in sorted(_free_names(part, frozenset({node.variable}))):
-            yield (
-                f"inside {macro}(), only {node.variable!r} and constants may be used: "
-                f"{name!r} would be copied once per item"
+            yield Message(
+                gettext_noop(
+                    "inside %(macro)s(), only %(variable)s and constants may be used: "
+                    "%(name)s would be copied once per item"
+                ),
+                {"macro": macro, "variable": repr(node.variable), "name": repr(name)},
             )
         for inner in part.walk():
             if isinstance(inner, Call) and inner.name not in STANDARD_FUNCTIONS:
-                yield (
-                    f"inside {macro}(), {inner.name}() cannot be called: it would run once per item"
+                yield Message(
+                    gettext_noop(
+                        "inside %(macro)s(), %(function)s() cannot be called: "
+                        "it would run once per item"
+                    ),
+                    {"macro": macro, "function": inner.name},
                 )
 
 
@@ -353,13 +392,34 @@ def evaluate(
 _CEL_SYNTAX = re.compile(r"<input>:(\d+):(\d+): (.*)")
 
 
+# The CEL parser's commonest complaints, said in words a reader may have translated; any
+# other is quoted as the parser gives it.
+_CEL_MISMATCH = re.compile(r"^Syntax error: (?:mismatched|extraneous) input '(.*)'$")
+_CEL_CHARACTER = re.compile(r"^Syntax error: token recognition error at: '(.*)'$")
+
+
+def _syntax_message(message: str) -> str:
+    mismatch = _CEL_MISMATCH.match(message)
+    if mismatch is not None and mismatch.group(1) == "<EOF>":
+        return _("the expression stops before it is complete")
+    if mismatch is not None:
+        return _("%(token)s is not expected here") % {"token": repr(mismatch.group(1))}
+    character = _CEL_CHARACTER.match(message)
+    if character is not None:
+        return _("unknown character %(token)s") % {"token": repr(character.group(1))}
+    return _("syntax error (%(detail)s)") % {"detail": message.removeprefix("Syntax error: ")}
+
+
 def _parse_error(text: str) -> str:
     match = _CEL_SYNTAX.search(text)
     if not match:
         return _first_line(text)
     line, column, message = match.groups()
-    message = re.sub(r" expecting \{.*\}", "", message)
-    where = f"column {column}" if line == "1" else f"line {line}, column {column}"
+    message = _syntax_message(re.sub(r" expecting .*$", "", message))
+    where = (_("column %(column)s") if line == "1" else _("line %(line)s, column %(column)s")) % {
+        "line": line,
+        "column": column,
+    }
     return f"{where}: {message}"
 
 

@@ -17,6 +17,40 @@ import yaml
 
 from core.nesting import nested_deeper_than
 from workflows.definition.problems import Problem
+from workflows.definition.translation import gettext as _
+from workflows.definition.translation import gettext_noop
+
+# What PyYAML says of the commonest mistakes, in words a reader may have translated; any other
+# reason is quoted as PyYAML gives it.
+_YAML_REASONS = {
+    "did not find expected ',' or ']'": gettext_noop("a list in [...] is not closed by ']'"),
+    "did not find expected ',' or '}'": gettext_noop("a mapping in {...} is not closed by '}'"),
+    "mapping values are not allowed here": gettext_noop(
+        "a ':' where no key may start (quote text that contains ': ')"
+    ),
+    "did not find expected key": gettext_noop("a line is not indented like its neighbours"),
+    "did not find expected '-' indicator": gettext_noop(
+        "a list item is not indented like the others"
+    ),
+    "could not find expected ':'": gettext_noop("a key is not followed by ':'"),
+    "found character '\\t' that cannot start any token": gettext_noop(
+        "a tab character: indent with spaces"
+    ),
+    "found unexpected end of stream": gettext_noop("the text ends inside a quoted value"),
+    "found undefined alias": gettext_noop("an alias (*name) refers to no anchor (&name)"),
+}
+
+
+def _yaml_reason(reason: str) -> str:
+    known = _YAML_REASONS.get(reason)
+    if known is not None:
+        return _("malformed YAML: %(reason)s") % {"reason": _(known)}
+    if reason.startswith("expected <block end>"):
+        return _("malformed YAML: %(reason)s") % {
+            "reason": _("a line is not indented like its neighbours")
+        }
+    return _("malformed YAML: %(reason)s") % {"reason": reason or _("syntax error")}
+
 
 Format = Literal["yaml", "json"]
 
@@ -117,7 +151,7 @@ def _parse_json(text: str) -> ParsedSource:
             problems=[
                 Problem(
                     f"line {exc.lineno}, column {exc.colno}",
-                    f"malformed JSON: {exc.msg}",
+                    _("malformed JSON: %(reason)s") % {"reason": exc.msg},
                     exc.lineno,
                     exc.colno,
                 )
@@ -126,7 +160,7 @@ def _parse_json(text: str) -> ParsedSource:
     except RecursionError:
         document = _TOO_DEEP
     if document is _TOO_DEEP or nested_deeper_than(document, MAX_DEPTH):
-        problem = Problem("(document)", f"nested more than {MAX_DEPTH} levels deep")
+        problem = Problem("(document)", _("nested more than %(n)s levels deep") % {"n": MAX_DEPTH})
         return ParsedSource(None, problems=[problem])
     # JSON is (nearly) a subset of YAML: composing it gives positions and duplicate keys (which
     # json.loads resolves silently) for free. If that fails on some exotic escape, the document
@@ -147,12 +181,11 @@ def _parse_yaml(text: str) -> ParsedSource:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         location = f"line {line}, column {column}" if line else "(document)"
-        reason = exc.problem or exc.context or "syntax error"
-        return ParsedSource(
-            None, problems=[Problem(location, f"malformed YAML: {reason}", line, column)]
-        )
+        message = _yaml_reason(exc.problem or exc.context or "")
+        return ParsedSource(None, problems=[Problem(location, message, line, column)])
     except yaml.YAMLError as exc:
-        return ParsedSource(None, problems=[Problem("(document)", f"malformed YAML: {exc}")])
+        message = _("malformed YAML: %(reason)s") % {"reason": exc}
+        return ParsedSource(None, problems=[Problem("(document)", message)])
     if node is None:
         return ParsedSource(None)
     result = ParsedSource(None, root=node)
@@ -198,10 +231,10 @@ class _Builder:
             self.characters += len(node.value)
         if self.nodes > MAX_NODES or self.characters > MAX_CHARACTERS:
             raise _Unreadable(
-                Problem("(document)", "document too large once its aliases are expanded")
+                Problem("(document)", _("document too large once its aliases are expanded"))
             )
         if depth > MAX_DEPTH:
-            raise _Unreadable(_at(node, f"nested more than {MAX_DEPTH} levels deep"))
+            raise _Unreadable(_at(node, _("nested more than %(n)s levels deep") % {"n": MAX_DEPTH}))
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return self._scalar(node)
         if id(node) in self.open:
@@ -232,7 +265,11 @@ class _Builder:
             child = f"{prefix}{key}"
             if record and key in value:
                 self.out.problems.append(
-                    Problem(child, f"duplicate key {str(key)!r}", *_position(key_node))
+                    Problem(
+                        child,
+                        _("duplicate key %(key)s") % {"key": repr(str(key))},
+                        *_position(key_node),
+                    )
                 )
             value[key] = self.build(value_node, child, depth + 1, record)
         return value

@@ -57,6 +57,12 @@ PATHWAY_SCHEMA: dict[str, Any] = {
             "items": {"type": "string", "pattern": ROLE_NAME},
             "uniqueItems": True,
         },
+        # How each role reads in the pathway's languages (`nurse: {fr: ..., en: ...}`).
+        "role_titles": {
+            "type": "object",
+            "propertyNames": {"pattern": ROLE_NAME},
+            "additionalProperties": _text,
+        },
         "initial": {"type": "string"},
         "allow_concurrent": {"type": "boolean"},
         "monitoring": {"$ref": "#/$defs/monitoring"},
@@ -123,6 +129,7 @@ PATHWAY_SCHEMA: dict[str, Any] = {
             "properties": {
                 "event": {"type": "string", "pattern": EVENT_NAME},
                 "after": _duration,
+                "title": _text,
             },
         },
         "alert": {

@@ -29,3 +29,29 @@ def gettext_noop(message: str) -> str:
     """Marks `message` for translation where it is defined; `gettext` translates it where it
     is shown."""
     return message
+
+
+class Message:
+    """A message kept in English where it is made (a cached result may hold it for every
+    reader) and translated each time it is shown: `str(message)`."""
+
+    __slots__ = ("params", "text")
+
+    def __init__(self, text: str, params: dict[str, object] | None = None) -> None:
+        self.text = text  # marked with gettext_noop where written
+        self.params = params or {}
+
+    def __str__(self) -> str:
+        translated = gettext(self.text)
+        return translated % self.params if self.params else translated
+
+    def __repr__(self) -> str:
+        return f"Message({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Message):
+            return (self.text, self.params) == (other.text, other.params)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.text, tuple(sorted(self.params.items()))))

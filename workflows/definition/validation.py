@@ -191,8 +191,9 @@ def _explain(error: ValidationError) -> Iterator[Problem]:
         yield Problem(location, _("must not be empty"))
     elif kind in ("minLength", "maxLength", "minItems"):
         yield Problem(location, _length_message(kind, error))
-    else:
-        yield Problem(location, error.message)
+    else:  # a rule with no message of ours: say where, in words, then jsonschema's own
+        message = _("the value at %(path)s does not have the expected form (%(detail)s)")
+        yield Problem(location, message % {"path": location, "detail": error.message})
 
 
 def _explain_one_of(error: ValidationError, path: list[str | int]) -> Iterator[Problem]:
@@ -272,6 +273,7 @@ class _Semantics:
     def problems(self) -> list[Problem]:
         edges = list(self._edges())
         self._check_initial()
+        self._check_role_titles()
         self._check_monitoring()
         self._check_pathway_timers(edges)
         self._check_states(edges)
@@ -290,18 +292,30 @@ class _Semantics:
             event = timer.get("event")
             if isinstance(event, str):
                 if event in seen:
-                    self.add([*path, "event"], f"a pathway timer for {event!r} is already declared")
+                    self.add(
+                        [*path, "event"],
+                        _("a pathway timer for %(event)s is already declared")
+                        % {"event": repr(event)},
+                    )
                 seen.add(event)
                 if self.states and event not in handled:
-                    self.add([*path, "event"], f"timer event {event!r} is not handled by any state")
+                    self.add(
+                        [*path, "event"],
+                        _("timer event %(event)s is not handled by any state")
+                        % {"event": repr(event)},
+                    )
             start = timer.get("start_on")
             if isinstance(start, str) and self.states and start not in self.states:
-                self.add([*path, "start_on"], f"unknown state {start!r}{self._suggest(start)}")
+                self.add(
+                    [*path, "start_on"],
+                    _("unknown state %(state)s") % {"state": repr(start)} + self._suggest(start),
+                )
             restart = timer.get("restart_on")
             for j, name in enumerate(restart if isinstance(restart, list) else []):
                 if isinstance(name, str) and self.states and name not in handled:
                     self.add(
-                        [*path, "restart_on", j], f"event {name!r} is not handled by any state"
+                        [*path, "restart_on", j],
+                        _("event %(event)s is not handled by any state") % {"event": repr(name)},
                     )
 
     def _monitoring(self) -> Mapping[str, Any]:
@@ -335,11 +349,15 @@ class _Semantics:
                 and isinstance(default, (int, float))
             ):
                 if low > high:
-                    self.add([*path, "minimum"], f"minimum {low} is above maximum {high}")
+                    self.add(
+                        [*path, "minimum"],
+                        _("minimum %(low)s is above maximum %(high)s") % {"low": low, "high": high},
+                    )
                 elif not low <= default <= high:
                     self.add(
                         [*path, "default"],
-                        f"default {default} is outside the bounds [{low}, {high}]",
+                        _("default %(default)s is outside the bounds [%(low)s, %(high)s]")
+                        % {"default": default, "low": low, "high": high},
                     )
             roles = spec.get("roles")
             for j, role in enumerate(roles if isinstance(roles, list) else []):
@@ -351,7 +369,8 @@ class _Semantics:
             if isinstance(medium, int) and isinstance(high, int) and medium >= high:
                 self.add(
                     [*base, "triage", "bands"],
-                    f"the medium band ({medium}) must start below the high band ({high})",
+                    _("the medium band (%(medium)s) must start below the high band (%(high)s)")
+                    % {"medium": medium, "high": high},
                 )
         names: dict[str, str] = {}
         for key in ("alerts", "expects"):
@@ -364,7 +383,8 @@ class _Semantics:
                 if name and name in names:
                     self.add(
                         [*path, "name" if key == "alerts" else "code"],
-                        f"{name!r} is already the name of {names[name]}",
+                        _("%(name)s is already the name of %(other)s")
+                        % {"name": repr(name), "other": names[name]},
                     )
                 if name:
                     names.setdefault(name, dotted(path))
@@ -391,14 +411,21 @@ class _Semantics:
             self._check_role([*path, "escalate_to"], alert.get("escalate_to"))
         event = alert.get("event")
         if on is not None and isinstance(event, str) and event not in on:
-            self.add([*path, "event"], f"alert event {event!r} is not handled by this state's 'on'")
+            self.add(
+                [*path, "event"],
+                _("alert event %(event)s is not handled by this state's 'on'")
+                % {"event": repr(event)},
+            )
         if on is None and path[0] == "monitoring" and isinstance(event, str):
             handled = any(
                 isinstance(state.get("on"), Mapping) and event in state["on"]
                 for state in self.states.values()
             )
             if not handled:
-                self.add([*path, "event"], f"alert event {event!r} is not handled by any state")
+                self.add(
+                    [*path, "event"],
+                    _("alert event %(event)s is not handled by any state") % {"event": repr(event)},
+                )
         self._check_score([*path, "score"], alert.get("score"))
 
     def _check_expectation(self, path: list[str | int], expectation: Mapping[str, Any]) -> None:
@@ -419,10 +446,14 @@ class _Semantics:
             return
         declared = self._parameter_names()
         for name in sorted(parameter_names(source) - declared):
-            listed = ", ".join(sorted(declared)) or "none"
+            listed = ", ".join(sorted(declared)) or _("none")
             self.add(
                 path,
-                f"unknown parameter params.{name} (declared under monitoring.parameters: {listed})",
+                _(
+                    "unknown parameter params.%(name)s "
+                    "(declared under monitoring.parameters: %(listed)s)"
+                )
+                % {"name": name, "listed": listed},
             )
 
     def _parameter_names(self) -> set[str]:
@@ -453,6 +484,11 @@ class _Semantics:
         if isinstance(initial, str) and self.states and initial not in self.states:
             message = _("unknown initial state %(state)s") % {"state": repr(initial)}
             self.add(["initial"], message + self._suggest(initial))
+
+    def _check_role_titles(self) -> None:
+        titles = self.doc.get("role_titles")
+        for role in titles if isinstance(titles, Mapping) else ():
+            self._check_role(["role_titles", str(role)], role)
 
     def _check_role(self, path: list[str | int], role: Any) -> None:
         if self.roles is not None and isinstance(role, str) and role not in self.roles:
@@ -558,19 +594,25 @@ class _Semantics:
             name = alert.get("name")
             if isinstance(name, str):
                 if name in names:
-                    self.add([*path, "name"], f"duplicate alert name {name!r} in this state")
+                    self.add(
+                        [*path, "name"],
+                        _("duplicate alert name %(name)s in this state") % {"name": repr(name)},
+                    )
                 names.add(name)
             if isinstance(name, str) and name in self._monitored_names():
                 self.add(
                     [*path, "name"],
-                    f"{name!r} is already a pathway alert under 'monitoring'; give this one "
-                    "another name",
+                    _(
+                        "%(name)s is already a pathway alert under 'monitoring'; "
+                        "give this one another name"
+                    )
+                    % {"name": repr(name)},
                 )
             self._check_alert(path, alert, on=None if final else on)
 
     def _check_expects(self, base: list[str | int], expects: Any, final: bool) -> None:
         if final and expects:
-            self.add([*base, "expects"], "a final state cannot expect measurements")
+            self.add([*base, "expects"], _("a final state cannot expect measurements"))
             return
         codes: set[str] = set()
         for i, expectation in enumerate(expects if isinstance(expects, list) else []):
@@ -580,13 +622,16 @@ class _Semantics:
             code = expectation.get("code")
             if isinstance(code, str):
                 if code in codes:
-                    self.add([*path, "code"], f"measurement {code!r} is already expected here")
+                    self.add(
+                        [*path, "code"],
+                        _("measurement %(code)s is already expected here") % {"code": repr(code)},
+                    )
                 codes.add(code)
             self._check_expectation(path, expectation)
 
     def _check_suspends(self, base: list[str | int], suspends: Any, final: bool) -> None:
         if final and suspends:
-            self.add([*base, "suspends"], "a final state watches nothing: nothing to suspend")
+            self.add([*base, "suspends"], _("a final state watches nothing: nothing to suspend"))
             return
         known = self._monitored_names()
         seen: set[str] = set()
@@ -595,16 +640,31 @@ class _Semantics:
                 continue
             name = item["name"]
             if name in seen:
-                self.add([*base, "suspends", i, "name"], f"{name!r} is already suspended here")
+                self.add(
+                    [*base, "suspends", i, "name"],
+                    _("%(name)s is already suspended here") % {"name": repr(name)},
+                )
             seen.add(name)
             if name not in known:
                 hint = difflib.get_close_matches(name, sorted(known), n=1)
-                listed = ", ".join(sorted(known)) or "none"
-                suffix = f"; did you mean {hint[0]!r}?" if hint else f" (declared: {listed})"
-                self.add(
-                    [*base, "suspends", i, "name"],
-                    f"{name!r} is not a pathway alert or expectation under 'monitoring'{suffix}",
+                listed = ", ".join(sorted(known)) or _("none")
+                message = (
+                    _(
+                        "%(name)s is not a pathway alert or expectation under 'monitoring'; "
+                        "did you mean %(hint)s?"
+                    )
+                    if hint
+                    else _(
+                        "%(name)s is not a pathway alert or expectation under 'monitoring' "
+                        "(declared: %(listed)s)"
+                    )
                 )
+                values = {
+                    "name": repr(name),
+                    "hint": repr(hint[0]) if hint else "",
+                    "listed": listed,
+                }
+                self.add([*base, "suspends", i, "name"], message % values)
 
     def _check_graph(self, edges: list[_Edge]) -> None:
         initial = self.doc.get("initial")
@@ -680,16 +740,21 @@ def monitoring_warnings(document: Any) -> list[Problem]:
                 watched |= alert.codes  # declared silence, with its reason
         unwatched = sorted(monitored - watched)
         if unwatched:
-            some = "measurement " if len(unwatched) == 1 else "measurements "
-            warnings.append(
-                Problem(
-                    dotted(["states", name]),
-                    f"{some}{', '.join(unwatched)} monitored by this pathway but no alert "
-                    "watches "
-                    f"{'it' if len(unwatched) == 1 else 'them'} in this state: add a pathway "
-                    "alert under 'monitoring' or an alert here, or suspend the pathway alert "
-                    "with a reason",
+            message = (
+                _(
+                    "measurement %(codes)s monitored by this pathway but no alert watches it "
+                    "in this state: add a pathway alert under 'monitoring' or an alert here, "
+                    "or suspend the pathway alert with a reason"
                 )
+                if len(unwatched) == 1
+                else _(
+                    "measurements %(codes)s monitored by this pathway but no alert watches "
+                    "them in this state: add a pathway alert under 'monitoring' or an alert "
+                    "here, or suspend the pathway alert with a reason"
+                )
+            )
+            warnings.append(
+                Problem(dotted(["states", name]), message % {"codes": ", ".join(unwatched)})
             )
     return warnings
 
