@@ -28,7 +28,7 @@ from workflows.definition.titles import event_title, role_title
 
 BOX_H, LABEL_H, GAP, MARGIN, TOP = 46.0, 18.0, 22.0, 24.0, 52.0
 TITLE_PX, NAME_PX, LABEL_PX = 13.0, 10.5, 11.0
-SWEEPS, PLACEMENT_PASSES, TITLE_CHARS = 8, 7, 40
+SWEEPS, PLACEMENT_PASSES, TITLE_CHARS, LABEL_CHARS = 8, 7, 40, 26
 # Colours checked against white and the highlight fills for WCAG AA (text 4.5:1, lines 3:1).
 INK, MUTED, LINE, BORDER = "#111827", "#4b5563", "#334155", "#475569"
 CURRENT_FILL, CURRENT_LINE = "#fff1c2", "#9a3412"
@@ -151,8 +151,8 @@ def _f(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+def _clip(text: str, limit: int = TITLE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _text_width(text: str, px: float) -> float:
@@ -212,7 +212,9 @@ def _build(document: Mapping[str, Any], language: str) -> _Graph:
                 label = event_title(definition, name, str(event), language)
             titled = nodes[source].title, nodes[index[target]].title
             summary = f"{titled[0]} → {titled[1]}: {label} ({who})."
-            label = _clip(label)
+            # Short on the arrow (the layout's width follows its labels); the whole title is
+            # in the arrow's tooltip, the diagram's description and the "what next" list.
+            label = _clip(label, LABEL_CHARS)
             width = _text_width(label, LABEL_PX)
             edges.append(_Edge(source, index[target], str(event), bool(roles), summary, width))
             edges[-1].text = label

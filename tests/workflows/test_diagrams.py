@@ -106,7 +106,7 @@ def test_description_lists_states_and_transitions_in_plain_text() -> None:
     assert desc.text == (
         "States: Enrolment [initial]; monitoring [current state]; nurse_review; "
         "Closed [final]. "
-        "Enrolment → monitoring: All tasks of the step done (automatic). "
+        "Enrolment → monitoring: All the step's tasks done (automatic). "
         "Enrolment → Closed: no_install (automatic). "
         "monitoring → nurse_review: decompensation_risk (automatic). "
         "monitoring → Closed: Stop (manual, roles General practitioner, Cardiologist). "
@@ -587,6 +587,6 @@ def test_transition_labels_read_as_event_titles_in_the_diagrams_language() -> No
         (g.get("data-from"), g.get("data-event")): first_text(g) for g in groups(root, "transition")
     }
 
-    assert labels[("enrolment", "tasks_completed")] == "Toutes les tâches de l'étape terminées"
+    assert labels[("enrolment", "tasks_completed")] == "Tâches de l'étape faites"
     assert labels[("monitoring", "stop")] == "Stop"  # the transition's own title
     assert labels[("nurse_review", "resolved")] == "resolved"  # untitled: its name

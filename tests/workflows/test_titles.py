@@ -94,8 +94,8 @@ def test_a_common_role_without_a_definition_reads_in_the_active_language():
 @pytest.mark.parametrize(
     ("state", "event", "fr", "en"),
     [
-        ("start", "tasks_completed", "Toutes les tâches de l'étape terminées",
-         "All tasks of the step done"),
+        ("start", "tasks_completed", "Tâches de l'étape faites",
+         "All the step's tasks done"),
         ("start", "weight_alert", "Prise de poids", "Weight gain"),
         ("start", "year_over", "Fin de la première année", "First year over"),
         ("start", "stalled", "Rien après 30 jours", "Nothing after 30 days"),

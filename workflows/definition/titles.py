@@ -37,7 +37,7 @@ ROLE_TITLES: dict[str, str] = {
     "device_supplier": gettext_noop("Device supplier"),
     "caregiver": gettext_noop("Caregiver"),
 }
-TASKS_COMPLETED_TITLE = gettext_noop("All tasks of the step done")
+TASKS_COMPLETED_TITLE = gettext_noop("All the step's tasks done")
 
 
 def role_title(role: str, language: str, definition: CompiledDefinition | None = None) -> str:
