@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET
 from coordination.models import AlertRecord
 from coordination.readings import PatientThresholds, thresholds_by_patient
 from coordination.selectors.triage import TREND_DAYS, Reading, TriageRow, triage_board
-from patients.measurements import MEASUREMENTS
+from patients.measurements import measurement_label, unit_label
 from web.access import practitioner_required
 from web.alerts import alert_title, definition_of
 from web.audit import audit_rows_read
@@ -74,8 +74,7 @@ def _trend(code: str, readings: list[Reading], thresholds: PatientThresholds) ->
     (with a text alternative), the newest value and its time, flagged when abnormal. Built
     here with format_html rather than by the template: a board holds some 150 of them, and
     this is several times cheaper than the same markup through template tags."""
-    known = MEASUREMENTS.get(code)
-    label = str(known.display) if known else code
+    label = measurement_label(code)
     if not readings:
         return format_html(
             '<li class="trend" data-code="{}"><span class="trend-label">{}</span> '
@@ -99,7 +98,7 @@ def _trend(code: str, readings: list[Reading], thresholds: PatientThresholds) ->
             "count": len(readings),
             "low": _value(min(r.value for r in readings)),
             "high": _value(max(r.value for r in readings)),
-            "unit": newest.unit,
+            "unit": unit_label(newest.unit),
             "since": date_format(localtime(oldest.effective_at), "SHORT_DATE_FORMAT"),
         }
         picture = format_html(
@@ -132,7 +131,7 @@ def _trend(code: str, readings: list[Reading], thresholds: PatientThresholds) ->
         label,
         picture,
         _value(newest.value),
-        newest.unit,
+        unit_label(newest.unit),
         flag,
         at.isoformat(),
         date_format(at, "SHORT_DATETIME_FORMAT"),

@@ -23,9 +23,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
+from django.utils import translation
 
 from coordination.models import AlertRecord, CarePathway, Task
 from directory.models import CareTeamMember
+from patients.measurements import MEASUREMENTS
 from workflows.definition import compile_document
 from workflows.definition.compiled import CompiledDefinition, localized
 from workflows.definition.parsing import parse_source
@@ -179,6 +181,10 @@ def misreadings(text: str, language: str) -> list[str]:
     if " -> " in text:
         found.append("an arrow written ' -> '")
     found += [f"ISO date {m!r}" for m in re.findall(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d", text)]
+    if language == "fr":  # a measurement's English name (the API's `display`) on a French page
+        with translation.override("fr"):
+            english = {m.display for m in MEASUREMENTS.values() if m.display != m.label}
+        found += [f"measurement {d!r}" for d in sorted(english) if d in text]
     other = "en" if language == "fr" else "fr"
     for title in sorted(SHIPPED.titles(other) - SHIPPED.titles(language)):
         if len(title) >= 4 and re.search(rf"(?<!\w){re.escape(title)}(?!\w)", text):
@@ -245,7 +251,7 @@ def care_team_pages() -> list[tuple[str, str]]:
     """(user, url) of every main care-team page, with the demo's data."""
     pathways = _moved_pathways()
     assert len(pathways) == len(SHIPPED.definitions)
-    pages = [(NURSE, "/worklist/"), (NURSE, "/alerts/"), (GP, "/worklist/")]
+    pages = [(NURSE, "/worklist/"), (NURSE, "/alerts/"), (NURSE, "/triage/"), (GP, "/worklist/")]
     pages += [(user, f"/patients/{p.patient_id}/") for user, p in pathways]
     alert = AlertRecord.objects.filter(
         task__isnull=False, task__offered_role="nurse", name="weight-gain"

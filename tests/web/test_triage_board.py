@@ -140,6 +140,7 @@ def test_each_row_shows_the_trends_the_pending_alert_and_a_link_to_its_task(boar
     assert "3 mesures" in spo2
     # The weight is watched too, but this patient sent none: said, not drawn.
     weight = row.split('data-code="29463-7"')[1].split("</li>")[0]
+    assert '<span class="trend-label">Poids</span>' in weight  # the name in French
     assert "<polyline" not in weight
     assert "aucune mesure depuis 30 jours" in weight
 
