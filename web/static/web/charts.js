@@ -12,6 +12,9 @@
   var wordsNode = document.getElementById("chart-texts");
   var words = wordsNode ? JSON.parse(wordsNode.textContent) : {};
   var lang = document.documentElement.lang || undefined;
+  // English pages write dates day first on a 24-hour clock, as the server does
+  // (config/formats/en): the care teams are French, 08/12 is 8 December.
+  if (lang === "en") lang = "en-GB";
   var DAY = 86400;
   var dayFormat = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" });
   var hourFormat = new Intl.DateTimeFormat(lang, {
