@@ -8,6 +8,7 @@ layer)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from typing import Any
 
@@ -62,3 +63,18 @@ application = ProtocolTypeRouter(
         "lifespan": lifespan,
     }
 )
+
+
+def settle_heap() -> None:
+    """Put what start-up built (modules, models, URL patterns, settings, the application:
+    some 150,000 objects that live as long as the process) out of the cyclic collector's
+    reach (gc.freeze, Python's documented API for long-lived start-up state). A full
+    collection then walks only what requests leave behind: on the triage board at ten
+    times the demo data, the pause every ~20 requests fell from ~55 ms to ~7 ms
+    (bench/pages.py measures the page both ways in one run). Garbage is collected first,
+    so nothing unreachable is kept."""
+    gc.collect()
+    gc.freeze()
+
+
+settle_heap()
