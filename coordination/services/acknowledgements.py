@@ -98,22 +98,7 @@ def alert_acknowledge(
             note=text,
             occurred_at=now,
         )
-        event_record(
-            type=events.ALERT_ACKNOWLEDGED,
-            patient=locked.patient_id,
-            payload=events.alert_payload(
-                alert_id=locked.pk,
-                name=locked.name,
-                pathway_id=locked.care_pathway_id,
-                priority=locked.priority,
-                fired=locked.fired,
-                task_id=locked.task_id,
-                kind=locked.kind,
-                score=locked.score,
-                band=locked.band,
-            ),
-            occurred_at=now,
-        )
+        acknowledged_event_record(locked, now)
         audit_record(
             actor=user,  # type: ignore[arg-type]  # access_alert: a practitioner, logged in
             action=AuditEvent.Action.UPDATE,
@@ -130,4 +115,24 @@ def alert_acknowledge(
     return locked
 
 
-__all__ = ["MAX_NOTE", "AlreadyAcknowledged", "alert_acknowledge"]
+def acknowledged_event_record(alert: AlertRecord, now: dt.datetime) -> None:
+    """The outbox event of an acknowledged alert (live views drop it from their inbox)."""
+    event_record(
+        type=events.ALERT_ACKNOWLEDGED,
+        patient=alert.patient_id,
+        payload=events.alert_payload(
+            alert_id=alert.pk,
+            name=alert.name,
+            pathway_id=alert.care_pathway_id,
+            priority=alert.priority,
+            fired=alert.fired,
+            task_id=alert.task_id,
+            kind=alert.kind,
+            score=alert.score,
+            band=alert.band,
+        ),
+        occurred_at=now,
+    )
+
+
+__all__ = ["MAX_NOTE", "AlreadyAcknowledged", "acknowledged_event_record", "alert_acknowledge"]

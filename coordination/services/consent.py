@@ -18,11 +18,11 @@ from typing import Any
 from coordination import task_states
 from coordination.models import AlertEvent, AlertRecord, CarePathway, Task
 from coordination.selectors import PENDING
+from coordination.services.acknowledgements import acknowledged_event_record
 from coordination.services.risk import alert_task_closed
 from coordination.services.tasks import task_event_record, task_history_record
 from core.sql import rows_update
 from live import events
-from live.services.outbox import event_record
 from patients.models import Consent, Patient
 from workflows.selectors import compiled_definition_by_id
 
@@ -74,22 +74,7 @@ def missing_measurement_work_close(*, patient_id: int, actor_label: str, now: dt
             note=WITHDRAWN_REASON,
             occurred_at=now,
         )
-        event_record(
-            type=events.ALERT_ACKNOWLEDGED,
-            patient=alert.patient_id,
-            payload=events.alert_payload(
-                alert_id=alert.pk,
-                name=alert.name,
-                pathway_id=alert.care_pathway_id,
-                priority=alert.priority,
-                fired=alert.fired,
-                task_id=alert.task_id,
-                kind=alert.kind,
-                score=alert.score,
-                band=alert.band,
-            ),
-            occurred_at=now,
-        )
+        acknowledged_event_record(alert, now)
     pathways = CarePathway.objects.filter(pk__in=closed).select_related("instance__definition")
     for pathway in pathways:
         instance = pathway.instance

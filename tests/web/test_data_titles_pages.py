@@ -10,16 +10,14 @@ import re
 import textwrap
 
 import pytest
-from django.test import Client
 
 from coordination.models import Task
 from coordination.services import care_pathway_fire, care_pathway_start
 from directory.services import care_team_member_add
 from tests.coordination.conftest import make_patient, make_practitioner
+from tests.web.test_pathway_monitoring_pages import log_in
 from workflows.actors import Actor
 from workflows.services import definition_publish
-
-PASSWORD = "synthetic-titles-pass"
 
 TITLED = textwrap.dedent(
     """
@@ -56,16 +54,6 @@ def text_of(body: bytes) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body_text)))
 
 
-def login(user, language: str) -> Client:
-    user.set_password(PASSWORD)
-    user.save()
-    client = Client()
-    client.post("/i18n/setlang/", {"language": language, "next": "/login/"})
-    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
-    assert response.status_code == 302
-    return client
-
-
 @pytest.fixture
 def moved(db: None):
     """A titled pathway the GP moved on to its annual review."""
@@ -97,7 +85,7 @@ def moved(db: None):
 def test_the_timeline_and_the_care_team_read_as_titles_and_names(moved, language, line, roles):
     patient, gp, _nurse, _pathway = moved
 
-    text = text_of(login(gp.user, language).get(f"/patients/{patient.pk}/").content)
+    text = text_of(log_in(gp, language).get(f"/patients/{patient.pk}/").content)
 
     assert line + gp.user.get_full_name() in text
     assert all(role in text for role in roles)
@@ -116,7 +104,7 @@ def test_the_task_page_says_whom_the_task_is_offered_to_by_the_roles_title(
     _patient, _gp, nurse, pathway = moved
     task = Task.objects.get(care_pathway=pathway, code="check")
 
-    text = text_of(login(nurse.user, language).get(f"/tasks/{task.pk}/").content)
+    text = text_of(log_in(nurse, language).get(f"/tasks/{task.pk}/").content)
 
     assert offered in text
     assert not re.search(r"(Offered to|Proposée à) nurse", text)

@@ -25,27 +25,15 @@ from directory.models import Practitioner
 from directory.services import care_team_member_add
 from patients.models import AuditEvent, Observation
 from tests.coordination.conftest import make_patient, make_practitioner
+from tests.web.test_pathway_monitoring_pages import PASSWORD, log_in
 from web.triage import sparkline
 from workflows.selectors import compiled_definition, definition_get
 from workflows.shipped import library_files
-
-PASSWORD = "synthetic-pass-1"
 
 
 @pytest.fixture
 def library(db: None) -> None:
     call_command("load_pathway", *[str(p) for p in library_files()], stdout=None)
-
-
-def log_in(practitioner: Practitioner, language: str = "fr") -> Client:
-    user = practitioner.user
-    user.set_password(PASSWORD)
-    user.save()
-    client = Client()
-    client.post("/i18n/setlang/", {"language": language, "next": "/login/"})
-    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
-    assert response.status_code == 302
-    return client
 
 
 def heart_failure_patient(nurse: Practitioner, given_names: str) -> CarePathway:
