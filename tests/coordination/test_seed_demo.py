@@ -32,7 +32,7 @@ from directory.services.roles import COORDINATOR_PERMISSIONS
 from patients.identifiers import InsOid, check_nir
 from patients.models import AuditEvent, BreakGlassGrant, Consent, Device, Observation, Patient
 from patients.selectors import visible_patients
-from workflows.models import PathwayInstance
+from workflows.models import PathwayDefinition, PathwayInstance
 from workflows.selectors import instance_definition
 
 pytestmark = pytest.mark.slow
@@ -102,6 +102,21 @@ def test_a_second_run_creates_nothing_and_says_so(seeded: str):
         "break the glass: access already open",
         "Demo data already present: nothing created.",
     ]
+
+
+def test_a_database_seeded_by_an_earlier_release_keeps_its_published_pathway(seeded: str):
+    """A shipped file whose text changed under the same version (an earlier release's
+    database holds the older text): `make run` goes on, saying which one it kept."""
+    earlier = PathwayDefinition.objects.get(key="hf-telemonitoring", version=2)
+    PathwayDefinition.objects.filter(pk=earlier.pk).update(checksum="0" * 64)
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("seed_demo", stdout=out, stderr=err)
+
+    assert "Demo data already present: nothing created." in out.getvalue()
+    assert "hf-telemonitoring.yaml: hf-telemonitoring@2 is already active" in err.getvalue()
+    assert "the demo keeps the published one" in err.getvalue()
+    assert PathwayDefinition.objects.get(pk=earlier.pk).checksum == "0" * 64
 
 
 def test_patients_are_synthetic_with_valid_test_ins_and_varied_identity_statuses(seeded: str):
