@@ -77,3 +77,33 @@ def test_the_spo2_chart_draws_the_90_floor_in_a_step_that_does_not_watch_it(
     assert [x.rsplit(" : ", 1)[1] for x in labels[2:]] == ["90 %"]
     assert page.csp_violations == []
     assert axe_violations(page) == []
+
+
+def test_a_new_reading_reaches_the_open_patient_page_table_and_chart_without_a_reload(
+    live_url: str, browser: Any
+):
+    pathway = pathway_in("hf-telemonitoring", "monitoring")
+    ingest(pathway, ("59408-5", "96", "%", 30), ("59408-5", "95", "%", 6))
+    page = nurse_page(pathway, browser, live_url)
+    page.wait_for_selector('#live-status[data-state="connected"]', timeout=10_000)
+    page.evaluate("window.loadedOnce = true")
+    figure = 'figure.chart[data-code="59408-5"][data-unit="%"]'
+    assert "84" not in page.inner_text(f"{figure} table.measurements")
+
+    ingest(pathway, ("59408-5", "84", "%", 0))
+
+    page.wait_for_function(
+        "s => (document.querySelector(s) || {}).textContent.includes('84')",
+        arg=f"{figure} table.measurements",
+        timeout=5_000,
+    )
+    page.wait_for_function(  # drawn again from the new data: three points, one chart
+        "s => JSON.parse(document.getElementById('chart-data').textContent)"
+        ".some(c => c.code === '59408-5' && c.y.length === 3)"
+        " && document.querySelectorAll(s + ' .uplot').length === 1",
+        arg=figure,
+        timeout=5_000,
+    )
+    assert page.evaluate("window.loadedOnce") is True  # updated in place, not reloaded
+    assert "⚠" in page.inner_text(f"{figure} table.measurements")
+    assert page.csp_violations == []

@@ -4,13 +4,15 @@
 // red ring, and "⚠" with words in the tooltip. Dates and numbers are written in the page's
 // language (Intl, <html lang>); the words come from the page (#chart-texts). The tables
 // next to the charts carry the same values and flags for screen readers and keyboard users.
+//
+// The measurements section is refreshed in place by the live updates (the patient page swaps
+// it with the rest): the charts are drawn again from the new data, the old ones destroyed.
 (function () {
   "use strict";
-  var source = document.getElementById("chart-data");
-  if (!source || typeof uPlot === "undefined") return;
-  var charts = JSON.parse(source.textContent);
-  var wordsNode = document.getElementById("chart-texts");
-  var words = wordsNode ? JSON.parse(wordsNode.textContent) : {};
+  if (typeof uPlot === "undefined") return;
+  var drawnFrom = null;  // the #chart-data element the current charts were drawn from
+  var drawn = [];  // their uPlot instances
+  var words = {};
   var lang = document.documentElement.lang || undefined;
   // English pages write dates day first on a 24-hour clock, as the server does
   // (config/formats/en): the care teams are French, 08/12 is 8 December.
@@ -79,7 +81,18 @@
     };
   }
 
-  charts.forEach(function (chart) {
+  function draw() {
+    var source = document.getElementById("chart-data");
+    if (!source || source === drawnFrom) return;
+    drawn.forEach(function (u) { u.destroy(); });
+    drawn = [];
+    drawnFrom = source;
+    var wordsNode = document.getElementById("chart-texts");
+    words = wordsNode ? JSON.parse(wordsNode.textContent) : {};
+    JSON.parse(source.textContent).forEach(drawChart);
+  }
+
+  function drawChart(chart) {
     var figure = document.getElementById(chart.key);
     var area = figure && figure.querySelector(".chart-area");
     if (!area) return;
@@ -112,7 +125,7 @@
     var first = chart.x[0], last = chart.x[chart.x.length - 1];
     var pad = first === last ? DAY / 2 : 0;
     var width = Math.min(figure.clientWidth || 600, 900);
-    new uPlot({
+    drawn.push(new uPlot({
       width: width,
       height: 240,
       series: series,
@@ -131,6 +144,9 @@
           values: function (u, splits) { return splits.map(numberFormat.format); } }
       ],
       hooks: { init: [hooks.init], setCursor: [hooks.setCursor], draw: [drawLines(chart)] }
-    }, data, area);
-  });
+    }, data, area));
+  }
+
+  draw();
+  document.body.addEventListener("htmx:afterSettle", draw);
 })();
