@@ -47,7 +47,7 @@ _WORDS = {
         "manual": "manual",
         "roles": "roles",
         "automatic": "automatic",
-        "guard": "guard",
+        "guard": "under a condition",
         "current": "current state",
         "visited": "visited",
         "manual legend": "manual: fired by a role",
@@ -58,7 +58,7 @@ _WORDS = {
         "manual": "manuelle",
         "roles": "rôles",
         "automatic": "automatique",
-        "guard": "garde",
+        "guard": "sous condition",
         "current": "état actuel",
         "visited": "visité",
         "manual legend": "manuelle : déclenchée par un rôle",
@@ -206,7 +206,8 @@ def _build(document: Mapping[str, Any], language: str) -> _Graph:
             named = [role_title(role, language, definition) for role in roles]
             who = f"{words['manual']}, {words['roles']} {', '.join(named)}"
             who = who if roles else words["automatic"]
-            who += f", {words['guard']} {move['guard']}" if move.get("guard") else ""
+            # Read aloud to people: the condition is said to exist, not spelled in CEL.
+            who += f", {words['guard']}" if move.get("guard") else ""
             label = str(event)
             if definition is not None:
                 label = event_title(definition, name, str(event), language)

@@ -111,7 +111,7 @@ def test_description_lists_states_and_transitions_in_plain_text() -> None:
         "monitoring → nurse_review: decompensation_risk (automatic). "
         "monitoring → Closed: Stop (manual, roles General practitioner, Cardiologist). "
         "nurse_review → monitoring: resolved (manual, roles Nurse, General practitioner). "
-        "nurse_review → Closed: escalate (manual, roles Nurse, guard payload.reason != '')."
+        "nurse_review → Closed: escalate (manual, roles Nurse, under a condition)."
     )
 
 
