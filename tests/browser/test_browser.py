@@ -194,7 +194,7 @@ def test_pages_of_one_session_loaded_at_the_same_time_all_answer(
     first = log_in(browser, app_server.url, scene.gp.user.username)
     tasks = list(Task.objects.filter(care_pathway=scene.pathway).values_list("pk", flat=True))
     urls = [
-        "/worklist/", "/alerts/", "/pathways/", "/pathways/care-test/1/",
+        "/worklist/", "/alerts/", "/triage/", "/pathways/", "/pathways/care-test/1/",
         f"/patients/{scene.patient.pk}/", *(f"/tasks/{pk}/" for pk in tasks),
     ]  # fmt: skip
     tabs = [first.context.new_page() for _ in urls]

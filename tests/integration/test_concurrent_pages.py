@@ -111,7 +111,8 @@ def test_pages_of_one_session_loaded_at_once_all_answer_and_the_server_survives(
     patients = [f"/patients/{pk}/" for pk in practice.patients]
     tasks = [f"/tasks/{pk}/" for pk in practice.tasks]
     key, version = practice.pathway
-    pages = ["/worklist/", "/alerts/", "/pathways/", f"/pathways/{key}/{version}/", *patients,
+    pages = ["/worklist/", "/alerts/", "/triage/", "/pathways/", f"/pathways/{key}/{version}/",
+             *patients,
              *tasks[:4]]  # fmt: skip
     task_id = practice.tasks[0]
     csrf = session.cookies["csrftoken"]
