@@ -63,11 +63,8 @@ def pathway_alerts(definition: CompiledDefinition) -> list[AlertSpec]:
     """Every alert `definition` declares, the pathway's then each state's, whatever the
     step; an alert repeated alike in several states once."""
     found: dict[tuple[str, str], AlertSpec] = {}
-    for alert in definition.monitoring.alerts:
+    for alert in definition.every_alert:
         found.setdefault((alert.name, alert.when), alert)
-    for state in definition.states.values():
-        for alert in state.alerts:
-            found.setdefault((alert.name, alert.when), alert)
     return list(found.values())
 
 

@@ -58,21 +58,16 @@ def monitored_codes(definition: CompiledDefinition) -> tuple[str, ...]:
     """The measurements a pathway watches, most telling first: those it declares under
     `monitoring.measurements`, then those its alerts read, then those it expects."""
     codes: list[str] = list(definition.monitoring.measurements)
-    states = definition.states.values()
-    alerts = (*definition.monitoring.alerts, *(a for s in states for a in s.alerts))
-    for alert in alerts:
+    for alert in definition.every_alert:
         codes.extend(sorted(alert.only_codes if alert.only_codes is not None else alert.codes))
-    expects = (*definition.monitoring.expects, *(e for s in states for e in s.expects))
-    codes.extend(e.code for e in expects)
+    codes.extend(e.code for e in definition.every_expectation)
     return tuple(dict.fromkeys(codes))
 
 
 def alert_roles(definition: CompiledDefinition) -> frozenset[str]:
     """The care-team roles a pathway's monitoring calls on: those its alerts and expected
     measurements open tasks for, and those an overdue alert task goes to."""
-    states = definition.states.values()
-    alerts = (*definition.monitoring.alerts, *(a for s in states for a in s.alerts))
-    expects = (*definition.monitoring.expects, *(e for s in states for e in s.expects))
+    alerts, expects = definition.every_alert, definition.every_expectation
     roles = {a.role for a in alerts} | {a.escalate_to for a in alerts} | {e.role for e in expects}
     return frozenset(r for r in roles if r)
 

@@ -244,6 +244,17 @@ class CompiledDefinition:
         return state.expects + shared
 
     @property
+    def every_alert(self) -> tuple[AlertSpec, ...]:
+        """The alerts the pathway declares, its own (`monitoring`) then each state's, in
+        the document's order, whatever the step."""
+        return self.monitoring.alerts + tuple(a for s in self.states.values() for a in s.alerts)
+
+    @property
+    def every_expectation(self) -> tuple[ExpectationSpec, ...]:
+        """The expected measurements it declares, its own then each state's."""
+        return self.monitoring.expects + tuple(e for s in self.states.values() for e in s.expects)
+
+    @property
     def raises_alerts(self) -> bool:
         """Whether any state or the pathway declares alerts or expected measurements."""
         return bool(

@@ -56,16 +56,10 @@ def state_title(definition: CompiledDefinition, state: str, language: str) -> st
 
 def alert_title(definition: CompiledDefinition, name: str, language: str) -> str:
     """The title of the alert (or expected measurement) `name`, wherever it is declared."""
-    for spec in definition.monitoring.alerts:
-        if spec.name == name and spec.title:
-            return localized(spec.title, language)
-    for state in definition.states.values():
-        for alert in state.alerts:
-            if alert.name == name and alert.title:
-                return localized(alert.title, language)
-    for expectation in definition.monitoring.expects + tuple(
-        e for s in definition.states.values() for e in s.expects
-    ):
+    for alert in definition.every_alert:
+        if alert.name == name and alert.title:
+            return localized(alert.title, language)
+    for expectation in definition.every_expectation:
         if expectation.key == name and expectation.title:
             return localized(expectation.title, language)
     return name
@@ -76,9 +70,7 @@ def task_title(definition: CompiledDefinition, code: str, language: str) -> str:
         for task in state.tasks:
             if task.code == code:
                 return localized(task.title, language) or code
-    for alert in definition.monitoring.alerts + tuple(
-        a for s in definition.states.values() for a in s.alerts
-    ):
+    for alert in definition.every_alert:
         if alert.task_code == code and alert.title:
             return localized(alert.title, language)
     return code
@@ -97,10 +89,7 @@ def _event_text(definition: CompiledDefinition, state: str | None, event: str) -
             return transition.title
     if event == TASKS_COMPLETED:
         return None
-    alerts = definition.monitoring.alerts + tuple(
-        a for s in definition.states.values() for a in s.alerts
-    )
-    for alert in alerts:
+    for alert in definition.every_alert:
         if alert.event == event and alert.title:
             return alert.title
     for timer in definition.timers:
